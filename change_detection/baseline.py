@@ -1,0 +1,110 @@
+"""Per-pixel seasonal baseline: what this place normally looks like at this time of year.
+
+For an observation at time *t* the baseline is built from clear observations in the same season
+of earlier years only — those whose lag behind *t* is within ``window_days`` of a whole number of
+years (1 to ``max_years``).  This is the approach of OPERA DIST-ALERT (baseline from the same
+season of previous years) rather than a fitted harmonic: a field that is bared every May is bare in
+the May baseline too, so harvest, snow melt and green-up do not alarm.  The window widens
+per pixel (``window_days`` then each entry of ``widen_days``) until ``min_obs`` clear values are
+found.  Where no seasonal history exists at all (a bi-temporal pair, a site registered this year),
+the baseline falls back to the clear observations of the preceding ``fallback_days``.
+
+The baseline is causal: it only ever looks back, so a week-by-week run and a backfill over the same
+period see the same baseline for every observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+YEAR_DAYS = 365.2425
+
+
+@dataclass(frozen=True)
+class BaselineParams:
+    window_days: float = 16.0
+    """Half-width of the same-season window (one Landsat or two Sentinel-2 revisits)."""
+    widen_days: tuple[float, ...] = (24.0, 32.0, 48.0)
+    """Wider half-windows tried, per pixel, when the narrow one holds too few clear values."""
+    max_years: int = 3
+    """How many earlier years the seasonal baseline looks back (DIST-ALERT uses 3)."""
+    min_obs: int = 3
+    """Clear values needed before a seasonal baseline is trusted."""
+    fallback_days: float = 365.0
+    """Look-back for the non-seasonal fallback baseline."""
+    fallback_gap_days: float = 1.0
+    """The fallback baseline ignores observations closer than this to *t*."""
+
+
+@dataclass
+class Baseline:
+    """Baseline statistics for the observations at ``times``; arrays are (time, feature, pixel)."""
+
+    median: np.ndarray
+    spread: np.ndarray
+    """Robust standard deviation (1.4826 * MAD) of the baseline values; NaN where n < 2."""
+    count: np.ndarray
+    """Clear values the baseline rests on, (time, pixel)."""
+    seasonal: np.ndarray
+    """True where the seasonal baseline was used, False where the fallback was, (time, pixel)."""
+
+
+def _masked_median_mad(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """values: (obs, feature, pixel) with NaN for missing → median, robust sd, count."""
+    count = np.sum(np.isfinite(values[:, 0, :]), axis=0)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(values, axis=0)
+            mad = 1.4826 * np.nanmedian(np.abs(values - med[None]), axis=0)
+    mad = np.where(count[None, :] >= 2, mad, np.nan)
+    return med, mad, count
+
+
+def seasonal_baseline(
+    days: np.ndarray, values: np.ndarray, targets: np.ndarray, params: BaselineParams = BaselineParams()
+) -> Baseline:
+    """Compute the baseline for each target observation.
+
+    ``days``: (time,) observation dates as float days; ``values``: (time, feature, pixel) with NaN
+    where not clear; ``targets``: indices into ``days`` to build a baseline for.
+    """
+    n_feat, n_pix = values.shape[1], values.shape[2]
+    shape = (len(targets), n_feat, n_pix)
+    median = np.full(shape, np.nan, dtype="float32")
+    spread = np.full(shape, np.nan, dtype="float32")
+    count = np.zeros((len(targets), n_pix), dtype="int32")
+    seasonal = np.zeros((len(targets), n_pix), dtype=bool)
+    windows = (params.window_days, *params.widen_days)
+    for k, t in enumerate(targets):
+        lag = days[t] - days
+        years = np.round(lag / YEAR_DAYS)
+        off = np.abs(lag - years * YEAR_DAYS)
+        in_years = (years >= 1) & (years <= params.max_years)
+        done = np.zeros(n_pix, dtype=bool)
+        for w in windows:
+            sel = np.flatnonzero(in_years & (off <= w))
+            if sel.size == 0:
+                continue
+            med, mad, cnt = _masked_median_mad(values[sel])
+            take = (~done) & (cnt >= params.min_obs)
+            median[k][:, take] = med[:, take]
+            spread[k][:, take] = mad[:, take]
+            count[k, take] = cnt[take]
+            seasonal[k, take] = True
+            done |= take
+            if done.all():
+                break
+        if not done.all():
+            sel = np.flatnonzero((lag >= params.fallback_gap_days) & (lag <= params.fallback_days))
+            if sel.size:
+                med, mad, cnt = _masked_median_mad(values[sel])
+                take = (~done) & (cnt >= 1)
+                median[k][:, take] = med[:, take]
+                spread[k][:, take] = mad[:, take]
+                count[k, take] = cnt[take]
+    return Baseline(median, spread, count, seasonal)

@@ -1,0 +1,111 @@
+"""The one imagery interface every provider implements.
+
+A provider turns an :class:`ImageryRequest` (an area in lon/lat, a period, band names, a grid)
+into an ``xarray.Dataset`` with the same contract whatever the source:
+
+* dims ``(time, y, x)`` on the site's UTM grid (``x``/``y`` pixel centres in metres);
+* one float32 variable per reflectance band, surface reflectance 0-1 (scale/offset applied),
+  NaN where the pixel is fill/nodata;
+* a boolean ``clear`` variable: True where the provider's own mask says clear land or water
+  (not cloud, shadow, snow, cirrus, saturated or fill);
+* attrs ``crs`` (``"EPSG:326xx"``), ``resolution`` (metres), ``provider``;
+* per-time coordinates ``item_id`` and ``platform``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from shapely.geometry.base import BaseGeometry
+
+# Names of mask classes that do *not* count as a clear look, across Fmask, Sentinel-2 SCL and others.
+NOT_CLEAR_CLASSES = frozenset(
+    {
+        "cloud", "cloud_shadow", "shadow", "snow", "ice", "snow_ice", "fill", "no_data", "nodata",
+        "saturated", "saturated_or_defective", "defective", "cirrus", "thin_cirrus",
+        "cloud_medium_probability", "cloud_high_probability", "dark_area_pixels", "unclassified",
+        "cloud_shadows", "high_cloud", "medium_cloud",
+    }
+)
+# Sentinel-2 L2A scene classification (SCL) values that are not clear (ESA L2A product spec).
+SCL_NOT_CLEAR = (0, 1, 3, 8, 9, 10, 11)
+
+
+@dataclass(frozen=True)
+class ImageryRequest:
+    """What to load: an area, a period, bands and the output grid."""
+
+    geometry: BaseGeometry
+    """Area to load, lon/lat (the site, its buffer and the reference ring around it)."""
+    start: pd.Timestamp
+    end: pd.Timestamp
+    bands: tuple[str, ...] = ("red", "nir", "swir16")
+    epsg: int | None = None
+    """Output CRS; default the UTM zone of the geometry."""
+    resolution: float | None = None
+    """Output pixel size in metres; default the source's native size."""
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def output_epsg(self) -> int:
+        from sites.geo import utm_epsg
+
+        return self.epsg or utm_epsg(self.geometry)
+
+
+@runtime_checkable
+class ImageryProvider(Protocol):
+    """Anything that can answer an :class:`ImageryRequest`."""
+
+    name: str
+
+    def load(self, request: ImageryRequest) -> xr.Dataset:  # pragma: no cover - protocol
+        ...
+
+
+def finish_dataset(
+    raw: xr.Dataset,
+    bands: tuple[str, ...],
+    scales: dict[str, tuple[float, float, float | None]],
+    clear: xr.DataArray,
+    epsg: int,
+    resolution: float,
+    provider: str,
+) -> xr.Dataset:
+    """Apply scale/offset/nodata and attach the contract's attrs; shared by every provider.
+
+    ``scales`` maps band → (scale, offset, nodata).
+    """
+    out = {}
+    for b in bands:
+        if b not in raw:
+            continue
+        scale, offset, nodata = scales.get(b, (1.0, 0.0, None))
+        da = raw[b]
+        bad = ~np.isfinite(da) if da.dtype.kind == "f" else xr.zeros_like(da, dtype=bool)
+        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+            bad = bad | (da == nodata)
+        out[b] = (da.astype("float32") * np.float32(scale) + np.float32(offset)).where(~bad).astype("float32")
+    if not out:
+        raise ValueError(f"none of the bands {bands} is in the source (has {list(raw.data_vars)})")
+    valid = xr.concat([v.notnull() for v in out.values()], "band").all("band")
+    ds = xr.Dataset(out)
+    ds["clear"] = (clear & valid).astype(bool)
+    ds.attrs.update({"crs": f"EPSG:{epsg}", "resolution": float(resolution), "provider": provider})
+    return ds.drop_vars([c for c in ("spatial_ref",) if c in ds.coords])
+
+
+def clear_from_classes(mask: xr.DataArray, classes: list[dict] | None, nodata: float | None) -> xr.DataArray:
+    """Boolean clear mask from a classification band, using the class *names* it declares."""
+    if classes:
+        bad_values = [c["value"] for c in classes if str(c.get("name", "")).lower() in NOT_CLEAR_CLASSES]
+    else:  # an undeclared mask: assume Sentinel-2 SCL
+        bad_values = list(SCL_NOT_CLEAR)
+    if nodata is not None:
+        bad_values.append(nodata)
+    return ~mask.isin(bad_values)

@@ -1,0 +1,156 @@
+"""Local static STAC catalog provider: the embedded default, the tests and the demo.
+
+A static catalog cannot be searched (``pystac_client`` raises ``DoesNotConformTo ITEM_SEARCH``),
+so items are filtered by bbox and date here; pixels are read with ``odc.stac.load``, which
+reprojects onto the site's UTM grid.  Scale, offset and nodata come from the STAC raster
+extension; the cloud mask from the asset carrying the classification extension.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pystac
+import rasterio
+import xarray as xr
+from odc.geo import xy_
+from odc.geo.geom import Geometry
+
+from sitewatch.errors import CorruptRaster, NoImagery
+
+from .base import ImageryRequest, clear_from_classes, finish_dataset
+
+
+def mask_asset_key(item: pystac.Item) -> str | None:
+    """The asset holding the cloud/validity classes (classification extension or role)."""
+    for key, asset in item.assets.items():
+        roles = set(asset.roles or [])
+        if "classification:classes" in asset.extra_fields or roles & {"cloud", "data-mask"}:
+            return key
+    return "scl" if "scl" in item.assets else ("SCL" if "SCL" in item.assets else None)
+
+
+def band_scales(item: pystac.Item, bands: tuple[str, ...]) -> dict[str, tuple[float, float, float | None]]:
+    out = {}
+    for b in bands:
+        asset = item.assets.get(b)
+        if asset is None:
+            continue
+        rb = (asset.extra_fields.get("raster:bands") or [{}])[0]
+        out[b] = (float(rb.get("scale", 1.0)), float(rb.get("offset", 0.0)), rb.get("nodata"))
+    return out
+
+
+def native_resolution(item: pystac.Item, bands: tuple[str, ...]) -> float | None:
+    t = item.properties.get("proj:transform")
+    if t:
+        return abs(float(t[0]))
+    gsd = item.properties.get("gsd")
+    return float(gsd) if gsd else None
+
+
+def load_items(
+    items: list[pystac.Item], request: ImageryRequest, provider: str, patch_url=None
+) -> xr.Dataset:
+    """Shared by the local and remote STAC providers: read items onto the request's grid."""
+    import odc.stac
+
+    if not items:
+        raise NoImagery(
+            f"no acquisition between {request.start.date()} and {request.end.date()} over the site"
+        )
+    first = items[0]
+    bands = tuple(b for b in request.bands if b in first.assets)
+    if not bands:
+        raise NoImagery(f"items carry none of the bands {request.bands}; they have {sorted(first.assets)}")
+    mkey = mask_asset_key(first)
+    epsg = request.output_epsg
+    res = request.resolution or native_resolution(first, bands) or 10.0
+    anchor = None
+    t = first.properties.get("proj:transform")
+    if t and first.properties.get("proj:epsg") == epsg:
+        # keep the native pixel grid: no half-pixel resampling of Landsat's 15 m offset grid
+        anchor = xy_(((t[2] / res) % 1.0), ((t[5] / res) % 1.0))
+    load_bands = list(bands) + ([mkey] if mkey else [])
+    kwargs = dict(
+        bands=load_bands,
+        crs=f"EPSG:{epsg}",
+        resolution=res,
+        geopolygon=Geometry(request.geometry, crs="EPSG:4326"),
+        groupby="solar_day",
+        resampling={"*": "bilinear", **({mkey: "nearest"} if mkey else {})},
+        fail_on_error=True,
+    )
+    if anchor is not None:
+        kwargs["anchor"] = anchor
+    if patch_url is not None:
+        kwargs["patch_url"] = patch_url
+    try:
+        raw = odc.stac.load(items, **kwargs).load()
+    except rasterio.errors.RasterioError as exc:
+        raise CorruptRaster(f"{provider}: an asset could not be read ({exc}); re-download it or remove the item") from exc
+    except (OSError, RuntimeError) as exc:
+        raise CorruptRaster(f"{provider}: an asset could not be read ({exc})") from exc
+    if mkey:
+        m_asset = first.assets[mkey]
+        classes = m_asset.extra_fields.get("classification:classes")
+        m_nodata = (m_asset.extra_fields.get("raster:bands") or [{}])[0].get("nodata")
+        clear = clear_from_classes(raw[mkey], classes, m_nodata)
+    else:
+        clear = xr.ones_like(raw[bands[0]], dtype=bool)
+    ds = finish_dataset(raw, bands, band_scales(first, bands), clear, epsg, res, provider)
+    by_day = {}
+    for it in items:
+        by_day.setdefault(pd.Timestamp(it.datetime).tz_localize(None).normalize(), it)
+    days = pd.DatetimeIndex(ds.time.values).normalize()
+    ds = ds.assign_coords(
+        item_id=("time", [by_day.get(d).id if d in by_day else "" for d in days]),
+        platform=("time", [str(by_day[d].properties.get("platform", "")) if d in by_day else "" for d in days]),
+    )
+    return ds
+
+
+class LocalStacProvider:
+    """Reads a static STAC catalog on disk (``catalog.json``)."""
+
+    name = "local-stac"
+
+    def __init__(self, catalog: str | Path):
+        self.catalog_path = Path(catalog)
+        if self.catalog_path.is_dir():
+            self.catalog_path = self.catalog_path / "catalog.json"
+        if not self.catalog_path.exists():
+            raise NoImagery(f"no STAC catalog at {self.catalog_path}")
+        self._items: list[pystac.Item] | None = None
+
+    @property
+    def items(self) -> list[pystac.Item]:
+        if self._items is None:
+            cat = pystac.Catalog.from_file(str(self.catalog_path))
+            self._items = sorted(cat.get_items(recursive=True), key=lambda i: i.datetime)
+        return self._items
+
+    def search(self, request: ImageryRequest) -> list[pystac.Item]:
+        start = request.start.tz_localize("UTC") if request.start.tzinfo is None else request.start
+        end = request.end.tz_localize("UTC") if request.end.tzinfo is None else request.end
+        end = end + pd.Timedelta(days=1) - pd.Timedelta(seconds=1) if end == end.normalize() else end
+        out = []
+        for it in self.items:
+            if not (start <= pd.Timestamp(it.datetime) <= end):
+                continue
+            if it.bbox is not None:
+                from shapely.geometry import box
+
+                if not box(*it.bbox).intersects(request.geometry):
+                    continue
+            out.append(it)
+        return out
+
+    def load(self, request: ImageryRequest) -> xr.Dataset:
+        return load_items(self.search(request), request, self.name)
+
+
+def acquisition_dates(ds: xr.Dataset) -> list[str]:
+    return [str(pd.Timestamp(t).date()) for t in np.atleast_1d(ds.time.values)]

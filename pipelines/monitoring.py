@@ -1,0 +1,121 @@
+"""Plain functions the flows orchestrate: one site, one period → detections in lon/lat.
+
+No Prefect here: the flow in :mod:`pipelines.flows` wraps these in tasks, and the tests and
+``sitewatch evaluate`` call them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from rasterio import features as rio_features
+from shapely.geometry import mapping
+
+from change_detection import Detection, DetectorParams, detect_changes
+from sites import Site
+from sites.geo import buffer_m, to_crs, utm_epsg
+from sitewatch.errors import NoClearObservations, NoImagery
+
+from .imagery.base import ImageryProvider, ImageryRequest
+
+CONTEXT_M = 600.0
+"""Reference ring loaded around each site for the normalisation between dates."""
+HISTORY_YEARS = 3
+
+
+@dataclass
+class SiteResult:
+    """What one site's run produced."""
+
+    site_id: str
+    detections: list[Detection] = field(default_factory=list)
+    """Detections with geometry in EPSG:4326."""
+    acquisitions: list[str] = field(default_factory=list)
+    """Item ids of every acquisition read (history included)."""
+    clear_looks: dict[str, float] = field(default_factory=dict)
+    """Monitoring-period date → share of the watched area that was clear."""
+    status: str = "ok"
+    """``ok``, ``no_imagery`` or ``all_cloud``."""
+    message: str = ""
+
+
+def watch_area(site: Site):
+    """The polygon that is reported on: the site plus its buffer (lon/lat)."""
+    return buffer_m(site.geometry, site.buffer_m)
+
+
+def site_request(
+    site: Site, start: pd.Timestamp, end: pd.Timestamp, bands=("red", "nir", "swir16", "green", "blue"),
+    history_years: int = HISTORY_YEARS, context_m: float = CONTEXT_M, resolution: float | None = None,
+) -> ImageryRequest:
+    area = buffer_m(site.geometry, site.buffer_m + context_m)
+    return ImageryRequest(
+        geometry=area,
+        start=pd.Timestamp(start) - pd.DateOffset(years=history_years) - pd.Timedelta(days=60),
+        end=pd.Timestamp(end),
+        bands=tuple(bands),
+        epsg=utm_epsg(site.geometry),
+        resolution=resolution,
+    )
+
+
+def watch_mask(ds: xr.Dataset, site: Site) -> np.ndarray:
+    """Rasterise the watched area onto the dataset grid (all-touched, so edge pixels count)."""
+    epsg = int(str(ds.attrs["crs"]).split(":")[1])
+    geom = to_crs(watch_area(site), 4326, epsg)
+    x, y = ds.x.values, ds.y.values
+    dx = float(x[1] - x[0]) if x.size > 1 else float(ds.attrs["resolution"])
+    dy = float(y[1] - y[0]) if y.size > 1 else -dx
+    from affine import Affine
+
+    transform = Affine(dx, 0, x[0] - dx / 2, 0, dy, y[0] - dy / 2)
+    return rio_features.rasterize(
+        [(mapping(geom), 1)], out_shape=(y.size, x.size), transform=transform, all_touched=True, dtype="uint8"
+    ).astype(bool)
+
+
+def detections_to_lonlat(dets: list[Detection]) -> list[Detection]:
+    return [replace(d, geometry=to_crs(d.geometry, d.crs, 4326), crs="EPSG:4326") for d in dets]
+
+
+def detect_site(
+    site: Site,
+    ds: xr.Dataset,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    params: DetectorParams = DetectorParams(),
+) -> SiteResult:
+    """Run the core on a loaded dataset and describe the period's coverage."""
+    result = SiteResult(site.site_id, acquisitions=[str(v) for v in ds.item_id.values] if "item_id" in ds.coords else [])
+    ds = ds.sel(time=slice(None, pd.Timestamp(end) + pd.Timedelta(hours=23, minutes=59)))
+    watch = watch_mask(ds, site)
+    period = ds.sel(time=slice(pd.Timestamp(start), None))
+    for t in period.time.values:
+        clear = period["clear"].sel(time=t).values[watch]
+        result.clear_looks[str(pd.Timestamp(t).date())] = round(float(clear.mean()) if clear.size else 0.0, 3)
+    if not result.clear_looks:
+        result.status, result.message = "no_imagery", "no acquisition in the period"
+        return result
+    if max(result.clear_looks.values()) == 0.0:
+        result.status, result.message = "all_cloud", "every look in the period was cloud, shadow, snow or fill"
+        return result
+    dets = detect_changes(ds, site.site_id, since=start, watch=watch, params=params)
+    result.detections = detections_to_lonlat([d for d in dets if d.first_seen <= pd.Timestamp(end) + pd.Timedelta(days=1)])
+    return result
+
+
+def run_site(
+    site: Site, provider: ImageryProvider, start, end, params: DetectorParams = DetectorParams(), resolution=None
+) -> SiteResult:
+    """Load a site's imagery (history included) and detect changes in [start, end]."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    try:
+        ds = provider.load(site_request(site, start, end, resolution=resolution))
+    except NoImagery as exc:
+        return SiteResult(site.site_id, status="no_imagery", message=str(exc))
+    except NoClearObservations as exc:
+        return SiteResult(site.site_id, status="all_cloud", message=str(exc))
+    return detect_site(site, ds, start, end, params)

@@ -1,0 +1,33 @@
+"""Small geodesy helpers: the site's UTM zone and metric buffers."""
+
+from __future__ import annotations
+
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import transform
+
+
+def utm_epsg(geom: BaseGeometry) -> int:
+    """EPSG code of the WGS 84 UTM zone that holds the geometry's centroid (lon/lat input)."""
+    c = geom.centroid
+    zone = int((c.x + 180) // 6) % 60 + 1
+    return (32600 if c.y >= 0 else 32700) + zone
+
+
+def to_crs(geom: BaseGeometry, src: int | str | CRS, dst: int | str | CRS) -> BaseGeometry:
+    """Reproject a shapely geometry (always x/y order)."""
+    t = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+    return transform(t.transform, geom)
+
+
+def buffer_m(geom: BaseGeometry, metres: float, epsg: int | None = None) -> BaseGeometry:
+    """Buffer a lon/lat geometry by metres in its UTM zone; returns lon/lat."""
+    if metres == 0:
+        return geom
+    epsg = epsg or utm_epsg(geom)
+    return to_crs(to_crs(geom, 4326, epsg).buffer(metres), epsg, 4326)
+
+
+def area_m2(geom: BaseGeometry) -> float:
+    """Area of a lon/lat geometry in square metres (in its UTM zone)."""
+    return float(to_crs(geom, 4326, utm_epsg(geom)).area)

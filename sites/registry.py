@@ -1,0 +1,332 @@
+"""Read and validate site registries.
+
+Accepted inputs: GeoJSON, GeoPackage, Shapefile (anything pyogrio reads), CSV with a WKT column or
+with latitude/longitude columns (or one ``"lat, lon"`` text column), and an Arches-style
+business-data JSON export.
+
+Rules (each one raises with the offending row named; nothing is dropped silently):
+
+* ``site_id`` and ``name`` are required; ``site_id`` is unique (both rows are named).
+* A file without a CRS is read as EPSG:4326 and a warning is recorded on every site.
+* Coordinates outside lon/lat range are rejected: either lat/lon are swapped (|lat| > 90 while
+  |lon| <= 90, or the site falls outside the declared region but its mirror falls inside), or the
+  file holds projected metres without a CRS.
+* Invalid polygons are repaired with ``shapely.make_valid``; the repair is recorded on the site.
+* Points are buffered into circles of ``buffer_m`` (or ``point_radius_m``) and that is recorded.
+* A polygon spanning more than 180 degrees of longitude is rejected (antimeridian).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from shapely import wkt as shapely_wkt
+from shapely.geometry import MultiPolygon, Point, Polygon, box, shape
+from shapely.geometry.base import BaseGeometry
+
+from sitewatch.errors import DuplicateSiteId, InvalidSiteFile, InvalidSiteGeometry
+
+from .geo import area_m2, buffer_m
+from .model import SENSITIVITIES, Site
+
+ID_COLUMNS = ("site_id", "id", "siteid", "resourceinstanceid")
+NAME_COLUMNS = ("name", "site_name", "name_en", "title", "displayname")
+WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
+LAT_COLUMNS = ("lat", "latitude", "y")
+LON_COLUMNS = ("lon", "lng", "long", "longitude", "x")
+DEFAULT_BUFFER_M = 50.0
+DEFAULT_POINT_RADIUS_M = 250.0
+
+
+@dataclass
+class RegistryResult:
+    """Sites read from one file, plus what was changed or assumed on the way."""
+
+    sites: list[Site]
+    warnings: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    """Rows left out (only with ``strict=False``), each with its row number and reason."""
+
+    @property
+    def repairs(self) -> list[str]:
+        return [f"{s.site_id}: {r}" for s in self.sites for r in s.repairs]
+
+
+def read_sites(
+    path: str | Path,
+    *,
+    region_bbox: tuple[float, float, float, float] | None = None,
+    point_radius_m: float = DEFAULT_POINT_RADIUS_M,
+    crs: str | None = None,
+    strict: bool = True,
+) -> RegistryResult:
+    """Read a site registry file and validate every row.
+
+    ``region_bbox`` (lon_min, lat_min, lon_max, lat_max) is the area the registry should fall in
+    (e.g. Mongolia); sites outside it whose mirrored coordinates fall inside are reported as
+    swapped lat/lon.  ``crs`` overrides a missing or wrong CRS in the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InvalidSiteFile(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    warnings: list[str] = []
+    if suffix == ".csv":
+        frame = _read_csv(path, crs, warnings)
+    elif suffix == ".json" and _is_arches(path):
+        frame = _read_arches(path)
+    else:
+        try:
+            frame = gpd.read_file(path)
+        except Exception as exc:  # pyogrio raises its own DataSourceError family
+            raise InvalidSiteFile(f"{path}: cannot read as a vector file ({exc})") from exc
+        if crs:
+            frame = frame.set_crs(crs, allow_override=True)
+        if frame.crs is None:
+            warnings.append(f"{path.name}: no CRS declared; assuming EPSG:4326 (lon/lat)")
+            frame = frame.set_crs(4326)
+    rejected: list[str] = []
+    sites = _validate(frame, path.name, region_bbox, point_radius_m, warnings, None if strict else rejected)
+    return RegistryResult(sites, warnings, rejected)
+
+
+def _is_arches(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return '"business_data"' in head or '"resourceinstance"' in head
+
+
+def _read_csv(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFrame:
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            sample = fh.read(4096)
+        sep = ";" if sample.count(";") > sample.count(",") else ","
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InvalidSiteFile(f"{path}: cannot read as CSV ({exc})") from exc
+    cols = {c.lower().strip(): c for c in df.columns}
+    geoms: list[BaseGeometry | None] = []
+    wkt_col = next((cols[c] for c in WKT_COLUMNS if c in cols), None)
+    lat_col = next((cols[c] for c in LAT_COLUMNS if c in cols), None)
+    lon_col = next((cols[c] for c in LON_COLUMNS if c in cols), None)
+    pair_col = next((cols[c] for c in cols if re.fullmatch(r"(coordinates|coords|lat[, ]*lon)", c)), None)
+    if wkt_col is None and (lat_col is None or lon_col is None) and pair_col is None:
+        raise InvalidSiteFile(
+            f"{path}: no geometry column; expected one of {WKT_COLUMNS} (WKT), "
+            f"latitude/longitude columns, or a 'coordinates' column with 'lat, lon'"
+        )
+    errors = []
+    for i, row in df.iterrows():
+        rowno = i + 2  # header is line 1
+        try:
+            if wkt_col is not None:
+                geoms.append(shapely_wkt.loads(row[wkt_col]) if row[wkt_col].strip() else None)
+            elif pair_col is not None:
+                geoms.append(_parse_lat_lon_pair(row[pair_col]))
+            else:
+                geoms.append(Point(float(row[lon_col]), float(row[lat_col])))
+        except (shapely.errors.GEOSException, ValueError) as exc:
+            errors.append(f"row {rowno}: unreadable geometry ({exc})")
+            geoms.append(None)
+    if errors:
+        raise InvalidSiteGeometry(f"{path}: " + "; ".join(errors))
+    drop = [c for c in (wkt_col,) if c is not None]
+    frame = gpd.GeoDataFrame(df.drop(columns=drop), geometry=geoms)
+    if crs:
+        frame = frame.set_crs(crs)
+    else:
+        warnings.append(f"{path.name}: CSV carries no CRS; assuming EPSG:4326 (lon/lat)")
+        frame = frame.set_crs(4326)
+    return frame
+
+
+def _parse_lat_lon_pair(text: str) -> Point | None:
+    """Parse ``"48.5, 31.2"`` (lat, lon) or ``"48.29 N 25.93 E"`` as used by heritage lists."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = re.findall(r"([-+]?\d+(?:\.\d+)?)\s*°?\s*([NSEWnsew])?", text)
+    if len(parts) != 2:
+        raise ValueError(f"expected 'lat, lon', got {text!r}")
+    values = []
+    for number, hemi in parts:
+        value = float(number)
+        values.append((-value if hemi.upper() in ("S", "W") else value, hemi.upper()))
+    (a, ha), (b, hb) = values
+    lat, lon = (b, a) if ha in ("E", "W") or hb in ("N", "S") else (a, b)
+    return Point(lon, lat)
+
+
+def _read_arches(path: Path) -> gpd.GeoDataFrame:
+    """Arches business-data export: resources with descriptors and GeoJSON tiles."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidSiteFile(f"{path}: not valid JSON ({exc})") from exc
+    resources = doc.get("business_data", {}).get("resources", doc.get("resources", []))
+    rows = []
+    for res in resources:
+        inst = res.get("resourceinstance", {})
+        rid = inst.get("resourceinstanceid")
+        desc = inst.get("descriptors", {})
+        name = (desc.get("en", desc) if isinstance(desc.get("en"), dict) else desc).get("name") or inst.get("name")
+        geom = None
+        extra: dict[str, object] = {}
+        for tile in res.get("tiles", []):
+            for value in (tile.get("data") or {}).values():
+                if isinstance(value, dict) and value.get("type") == "FeatureCollection":
+                    parts = [shape(f["geometry"]) for f in value.get("features", []) if f.get("geometry")]
+                    if parts:
+                        geom = shapely.union_all(parts) if geom is None else shapely.union_all([geom, *parts])
+        for key in ("buffer_m", "sensitivity", "region"):
+            if key in inst:
+                extra[key] = inst[key]
+        rows.append({"site_id": rid, "name": name, "geometry": geom, **extra})
+    if not rows:
+        raise InvalidSiteFile(f"{path}: Arches export holds no resources")
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+
+
+def _column(frame: pd.DataFrame, names: Iterable[str]) -> str | None:
+    lower = {str(c).lower(): c for c in frame.columns}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def _validate(
+    frame: gpd.GeoDataFrame,
+    source: str,
+    region_bbox: tuple[float, float, float, float] | None,
+    point_radius_m: float,
+    warnings: list[str],
+    rejected: list[str] | None,
+) -> list[Site]:
+    id_col = _column(frame, ID_COLUMNS)
+    name_col = _column(frame, NAME_COLUMNS)
+    if id_col is None or name_col is None:
+        missing = [n for n, c in (("site_id", id_col), ("name", name_col)) if c is None]
+        raise InvalidSiteFile(f"{source}: required column(s) missing: {', '.join(missing)}")
+    if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
+        frame = frame.to_crs(4326)
+    region = box(*region_bbox) if region_bbox else None
+    problems: list[str] = []
+    sites: list[Site] = []
+    seen: dict[str, int] = {}
+    assumed = [w for w in warnings if "assuming EPSG:4326" in w]
+    for pos, (_, row) in enumerate(frame.iterrows()):
+        label = f"row {pos + 1}"
+        site_id = str(row[id_col]).strip() if row[id_col] is not None else ""
+        if not site_id or site_id.lower() == "nan":
+            problems.append(f"{label}: empty site_id")
+            continue
+        label = f"row {pos + 1} (site_id {site_id!r})"
+        if site_id in seen:
+            raise DuplicateSiteId(
+                f"{source}: site_id {site_id!r} appears in row {seen[site_id] + 1} and row {pos + 1}; "
+                "site ids must be unique — rename one or merge the rows"
+            )
+        seen[site_id] = pos
+        name = str(row[name_col]).strip() if row[name_col] is not None else ""
+        if not name or name.lower() == "nan":
+            problems.append(f"{label}: empty name")
+            continue
+        try:
+            buf = _number(row.get("buffer_m"), DEFAULT_BUFFER_M)
+            if buf < 0 or buf > 50_000:
+                raise ValueError(f"buffer_m {buf} outside 0..50000")
+            sens = str(row.get("sensitivity") or "restricted").strip().lower() or "restricted"
+            if sens not in SENSITIVITIES:
+                raise ValueError(f"sensitivity {sens!r} is not one of {SENSITIVITIES}")
+            geom, repairs = _check_geometry(row.geometry, region, point_radius_m)
+        except (ValueError, InvalidSiteGeometry) as exc:
+            problems.append(f"{label}: {exc}")
+            continue
+        if assumed:
+            repairs = ("CRS not declared; read as EPSG:4326", *repairs)
+        region_name = str(row.get("region") or row.get("oblast") or "").strip()
+        sites.append(Site(site_id, name, geom, buf, sens, region_name if region_name != "nan" else "", repairs))
+    if problems and rejected is not None:
+        rejected.extend(problems)
+    elif problems:
+        raise InvalidSiteGeometry(
+            f"{source}: {len(problems)} invalid row(s) — " + "; ".join(problems)
+            + " (fix them, or import with --skip-invalid to set them aside)"
+        )
+    if not sites:
+        raise InvalidSiteFile(f"{source}: no sites in file")
+    return sites
+
+
+def _number(value: object, default: float) -> float:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    number = float(value)  # raises ValueError with the text in it
+    if math.isnan(number):
+        return default
+    return number
+
+
+def _check_geometry(
+    geom: BaseGeometry | None, region: Polygon | None, point_radius_m: float
+) -> tuple[BaseGeometry, tuple[str, ...]]:
+    if not isinstance(geom, BaseGeometry) or geom.is_empty:
+        raise InvalidSiteGeometry("geometry is missing or empty")
+    minx, miny, maxx, maxy = geom.bounds
+    if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
+        if max(abs(miny), abs(maxy)) > 90 and max(abs(minx), abs(maxx)) <= 90:
+            raise InvalidSiteGeometry(
+                f"latitude {maxy if abs(maxy) > 90 else miny:.4f} is impossible; lat/lon look swapped "
+                "(write longitude first, as x)"
+            )
+        raise InvalidSiteGeometry(
+            f"coordinates {minx:.1f}, {miny:.1f} are not lon/lat; the file looks projected "
+            "(metres) without a declared CRS — declare it or pass --crs EPSG:…"
+        )
+    if region is not None and not geom.intersects(region):
+        mirrored = shapely.ops.transform(lambda x, y: (y, x), geom)
+        if mirrored.intersects(region):
+            raise InvalidSiteGeometry(
+                "outside the declared region but inside it with lat/lon exchanged; lat/lon look swapped"
+            )
+        raise InvalidSiteGeometry(f"outside the declared region {region.bounds}")
+    if maxx - minx > 180:
+        raise InvalidSiteGeometry(
+            f"spans {maxx - minx:.0f} degrees of longitude: it crosses the antimeridian; split it in two"
+        )
+    repairs: list[str] = []
+    if geom.geom_type in ("Point", "MultiPoint"):
+        repairs.append(f"point buffered to a {point_radius_m:.0f} m circle (registry gave no outline)")
+        geom = buffer_m(geom, point_radius_m)
+    if geom.geom_type not in ("Polygon", "MultiPolygon", "GeometryCollection"):
+        raise InvalidSiteGeometry(f"{geom.geom_type} is not an area; give a polygon or a point")
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        before = geom.area
+        fixed = shapely.make_valid(geom)
+        polys = [g for g in getattr(fixed, "geoms", [fixed]) if g.geom_type in ("Polygon", "MultiPolygon")]
+        if not polys:
+            raise InvalidSiteGeometry(f"invalid polygon ({reason}) has no area once repaired")
+        fixed = shapely.union_all(polys)
+        repairs.append(
+            f"invalid polygon ({reason}) repaired with make_valid: {area_m2(fixed):.0f} m² "
+            f"({'was reported as ' + format(before, '.3g') + ' deg²' if before else 'self-intersecting, area was 0'})"
+        )
+        geom = fixed
+    if geom.geom_type == "GeometryCollection":
+        polys = [g for g in geom.geoms if g.geom_type in ("Polygon", "MultiPolygon")]
+        if not polys:
+            raise InvalidSiteGeometry("geometry collection holds no polygon")
+        geom = shapely.union_all(polys)
+    if isinstance(geom, (Polygon, MultiPolygon)) and area_m2(geom) < 1.0:
+        raise InvalidSiteGeometry("polygon has no area (under 1 m²)")
+    return geom, tuple(repairs)
