@@ -58,8 +58,13 @@ class DetectorParams:
     """Consecutive anomalous looks for high confidence (or ``min_looks`` at twice the threshold)."""
     min_area_m2: float = 1800.0
     """Minimum mapping unit: two Landsat pixels, eighteen Sentinel-2 pixels."""
-    split_gap_days: float = 45.0
-    """Neighbouring pixels whose onsets differ by more than this are separate events."""
+    split_gap_days: float = 20.0
+    """Neighbouring pixels whose onsets differ by more than this (about two revisits) are separate
+    events; over-splitting one event costs nothing, merging two hides the later one."""
+    onset_fraction: float = 2.0 / 3.0
+    """Once a region is confirmed, earlier looks whose median score over the region exceeds this
+    share of ``threshold`` are taken as its first sightings (hysteresis in time: a ramping
+    disturbance is visible, faintly, before it crosses the threshold)."""
     max_anomalous_fraction: float = 0.6
     """A date on which more than this share of the reference area is anomalous is treated as
     contaminated (missed haze/cloud, a bad scene) and skipped."""
@@ -128,6 +133,12 @@ def anomaly_scores(
     arr = np.stack([feats[n].where(clear).values for n in names], axis=1)  # (t, f, y, x)
     n_t, n_f = arr.shape[:2]
     values = arr.reshape(n_t, n_f, -1).astype("float32")
+    # Relative normalisation between dates: remove each date's median over the reference area, so
+    # the baseline models how a pixel differs from its surroundings in that season.  Green-up that
+    # comes two weeks early, haze and sun angle move the whole area together and cancel here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        values = values - np.nanmedian(values, axis=2, keepdims=True)
     start = pd.Timestamp(since) if since is not None else times[0]
     targets = np.flatnonzero(times >= start)
     base = seasonal_baseline(_days(times), values, targets, params.baseline)
@@ -295,11 +306,30 @@ def disturbance_polygons(
     return sorted(detections, key=lambda d: (d.first_seen, d.detection_id))
 
 
+def _extend_onset(score: np.ndarray, k_first: int, low: float) -> int:
+    """Walk back from ``k_first`` over looks where the region's median score stays above ``low``.
+
+    Looks where less than half the region is clear neither extend nor stop the walk.
+    """
+    k = k_first
+    for j in range(k_first - 1, -1, -1):
+        s = score[j]
+        clear = np.isfinite(s)
+        if clear.mean() < 0.5:
+            continue
+        if np.median(s[clear]) > low:
+            k = j
+        else:
+            break
+    return k
+
+
 def _make_detection(ds, cube, conf, part, transform, pixel_area, crs, site_id, min_pixels, params) -> Detection:
     pix = np.flatnonzero(part.ravel())
     firsts = np.sort(conf.first[pix])
     # The event exists once a minimum mapping unit of it is visible: the min_pixels-th onset.
     k_first = int(firsts[min(min_pixels, firsts.size) - 1])
+    k_first = _extend_onset(cube.score[:, pix], k_first, params.threshold * params.onset_fraction)
     anchor = int(pix[np.argmin(conf.first[pix] * part.size + pix)])
     k_confirm = int(np.sort(conf.confirm[pix])[min(min_pixels, pix.size) - 1])
     k_last = int(conf.last[pix].max())

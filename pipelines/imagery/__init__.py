@@ -1,0 +1,27 @@
+"""Imagery providers behind one interface (:class:`ImageryProvider`), chosen by configuration."""
+
+from __future__ import annotations
+
+from .base import ImageryProvider, ImageryRequest
+from .local_stac import LocalStacProvider
+
+__all__ = ["ImageryProvider", "ImageryRequest", "LocalStacProvider", "make_provider"]
+
+
+def make_provider(kind: str = "local", catalog: str | None = None, cache_dir: str | None = None, **options) -> ImageryProvider:
+    """``local`` (static catalog, the default), ``stac`` (public STAC API) or ``earthengine``."""
+    from sitewatch.errors import ConfigError
+
+    if kind == "local":
+        if not catalog:
+            raise ConfigError("the local provider needs --stac PATH/TO/catalog.json")
+        return LocalStacProvider(catalog)
+    if kind == "stac":
+        from .stac_api import StacApiProvider
+
+        return StacApiProvider(**options)
+    if kind == "earthengine":
+        from .earthengine import EarthEngineProvider
+
+        return EarthEngineProvider(**options)
+    raise ConfigError(f"unknown provider {kind!r}; use local, stac or earthengine")

@@ -1,0 +1,22 @@
+"""Escaping for every data string that reaches a page.
+
+folium escapes nothing: popup and tooltip strings are live HTML, and popup HTML is placed inside a
+JavaScript template literal, so ``${...}`` would run too.  Every string that comes from data (site
+names, report text, ids) goes through :func:`text` before it touches HTML.
+"""
+
+from __future__ import annotations
+
+import html
+
+
+def text(value: object) -> str:
+    """HTML-escape and neutralise template-literal syntax (backtick, ``$``, backslash)."""
+    s = html.escape("" if value is None else str(value), quote=True)
+    return s.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
+
+
+def table(rows: list[tuple[str, object]]) -> str:
+    """A two-column HTML table with escaped labels and values."""
+    body = "".join(f"<tr><th style='text-align:left;padding-right:6px'>{text(k)}</th><td>{text(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"

@@ -1,0 +1,150 @@
+"""The police unit's weekly change map (folium).
+
+Layers: site outlines (styled by sensitivity), this week's detections and older open detections
+(coloured by confidence), sites not observed this week.  Every data string goes through
+:func:`maps.escape.text`; no folium GeoJson popup/tooltip helper is used, because those put raw
+property values into ``innerHTML``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import folium
+from folium.plugins import Fullscreen, MeasureControl
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from sites import Site
+
+from .access import generalise, may_see_exact
+from .escape import table, text
+from .field_pack import to_mgrs
+
+CONFIDENCE_COLOURS = {"high": "#d7191c", "medium": "#fdae61", "low": "#ffd92f"}
+SENSITIVITY_STYLE = {
+    "public": {"color": "#2b83ba", "dashArray": None},
+    "restricted": {"color": "#5e3c99", "dashArray": "6 4"},
+    "secret": {"color": "#000000", "dashArray": "2 4"},
+}
+
+
+@dataclass(frozen=True)
+class MapDetection:
+    detection_id: str
+    site_id: str
+    geometry: BaseGeometry
+    """lon/lat"""
+    first_seen: str
+    last_seen: str
+    confirmed_on: str
+    score: float
+    confidence: str
+    area_m2: float
+    kind_hint: str
+    status: str
+    new_this_week: bool
+
+
+def _style(colour: str, dash: str | None = None, fill: float = 0.1):
+    return lambda _f: {"color": colour, "weight": 2, "fillOpacity": fill, "dashArray": dash}
+
+
+def _popup(rows: list[tuple[str, object]], extra_html: str = "") -> folium.Popup:
+    return folium.Popup(table(rows) + extra_html, max_width=380)
+
+
+def weekly_map(
+    sites: list[Site],
+    detections: list[MapDetection],
+    week_label: str,
+    unobserved: dict[str, str] | None = None,
+    access: str = "restricted",
+    chips: dict[str, str] | None = None,
+) -> folium.Map:
+    """Build the map; ``chips`` maps detection id → HTML ``<img>`` snippet made by sitewatch."""
+    unobserved = unobserved or {}
+    chips = chips or {}
+    by_id = {s.site_id: s for s in sites}
+    centre = sites[0].geometry.centroid if sites else None
+    m = folium.Map(location=[centre.y, centre.x] if centre else [0, 0], zoom_start=14, tiles=None, control_scale=True)
+    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", max_zoom=19).add_to(m)
+    m.get_root().html.add_child(folium.Element(
+        f"<div id='sitewatch-title' style='position:fixed;top:8px;left:50px;z-index:1000;background:white;"
+        f"padding:4px 8px;border:1px solid #999;font:14px sans-serif'>sitewatch — week {text(week_label)} — "
+        f"access: {text(access)}</div>"))
+
+    site_layer = folium.FeatureGroup(name="Sites", show=True)
+    unobs_layer = folium.FeatureGroup(name="Not observed this week", show=True)
+    for s in sites:
+        style = SENSITIVITY_STYLE[s.sensitivity]
+        rows = [("Site", s.name), ("Site id", s.site_id), ("Sensitivity", s.sensitivity), ("Buffer", f"{s.buffer_m:.0f} m")]
+        if s.site_id in unobserved:
+            rows.append(("This week", unobserved[s.site_id]))
+        if may_see_exact(s.sensitivity, access):
+            folium.GeoJson(mapping(s.geometry), style_function=_style(style["color"], style["dashArray"]),
+                           tooltip=folium.Tooltip(text(s.name)), popup=_popup(rows)).add_to(site_layer)
+        else:
+            p = generalise(s.geometry)
+            folium.CircleMarker([p.y, p.x], radius=8, color=style["color"], fill=False,
+                                tooltip=folium.Tooltip(text(s.name) + " (location generalised)"),
+                                popup=_popup(rows + [("Location", "generalised to a 0.1° cell")])).add_to(site_layer)
+        if s.site_id in unobserved:
+            c = s.geometry.centroid if may_see_exact(s.sensitivity, access) else generalise(s.geometry)
+            folium.CircleMarker([c.y, c.x], radius=14, color="#888888", dash_array="4 4", fill=False,
+                                tooltip=folium.Tooltip(text(f"{s.name}: not observed ({unobserved[s.site_id]})"))).add_to(unobs_layer)
+    site_layer.add_to(m)
+
+    layers = {
+        True: folium.FeatureGroup(name=f"New detections (week {text(week_label)})", show=True),
+        False: folium.FeatureGroup(name="Older open detections", show=True),
+    }
+    for d in detections:
+        site = by_id.get(d.site_id)
+        exact = site is not None and may_see_exact(site.sensitivity, access)
+        c = d.geometry.centroid if exact else generalise(d.geometry)
+        rows = [
+            ("Detection", d.detection_id), ("Site", site.name if site else d.site_id),
+            ("First seen", d.first_seen), ("Last seen", d.last_seen), ("Confirmed", d.confirmed_on),
+            ("Area", f"{d.area_m2:.0f} m²"), ("Score", f"{d.score:.2f}"), ("Confidence", d.confidence),
+            ("Type hint", d.kind_hint), ("Status", d.status),
+            ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
+            ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),
+        ]
+        colour = CONFIDENCE_COLOURS.get(d.confidence, "#999999")
+        popup = _popup(rows, chips.get(d.detection_id, "") if exact else "")
+        tip = folium.Tooltip(text(f"{d.detection_id} · {d.confidence} · first seen {d.first_seen}"))
+        layer = layers[d.new_this_week]
+        if exact:
+            folium.GeoJson(mapping(d.geometry), style_function=_style(colour, None, 0.45), popup=popup, tooltip=tip).add_to(layer)
+        folium.CircleMarker([c.y, c.x], radius=6, color=colour, fill=True, fill_opacity=0.9, popup=popup,
+                            tooltip=tip).add_to(layer)
+    for layer in layers.values():
+        layer.add_to(m)
+    unobs_layer.add_to(m)
+
+    legend = "".join(
+        f"<div><span style='display:inline-block;width:12px;height:12px;background:{c};margin-right:4px'></span>{k}</div>"
+        for k, c in CONFIDENCE_COLOURS.items()
+    )
+    m.get_root().html.add_child(folium.Element(
+        "<div id='sitewatch-legend' style='position:fixed;bottom:24px;left:10px;z-index:1000;background:white;"
+        f"padding:6px 8px;border:1px solid #999;font:12px sans-serif'><b>Detection confidence</b>{legend}"
+        "<div style='margin-top:4px'>dashed grey ring: site not observed this week</div></div>"))
+    Fullscreen().add_to(m)
+    MeasureControl(primary_length_unit="meters", primary_area_unit="sqmeters").add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    if sites:
+        bounds = [s.geometry.bounds for s in sites if may_see_exact(s.sensitivity, access)] or [generalise(s.geometry).bounds for s in sites]
+        minx = min(b[0] for b in bounds); miny = min(b[1] for b in bounds)
+        maxx = max(b[2] for b in bounds); maxy = max(b[3] for b in bounds)
+        m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def save_map(m: folium.Map, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m.save(str(path))
+    return path

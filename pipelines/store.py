@@ -1,0 +1,246 @@
+"""The store: SQLite by default, any SQLAlchemy URL (PostGIS) by configuration.
+
+Writes are transactional and idempotent on natural keys: a site by ``site_id``, a detection by
+its stable ``detection_id``, a site-week by ``(site_id, week)``, an acquisition by
+``(site_id, provider, item_id)``.  Re-running a week updates rows in place and says so; it never
+adds duplicates.  Annotations are append-only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from shapely import wkt
+from sqlalchemy import (
+    Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine, event, select,
+)
+from sqlalchemy.engine import Engine
+
+from change_detection import Detection
+from sites import Site
+
+metadata = MetaData()
+
+sites_t = Table(
+    "sites", metadata,
+    Column("site_id", String, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("sensitivity", String, nullable=False),
+    Column("buffer_m", Float, nullable=False),
+    Column("region", Text, nullable=False, default=""),
+    Column("geometry_wkt", Text, nullable=False),
+    Column("repairs", Text, nullable=False, default="[]"),
+    Column("monitor_since", String),
+    Column("imported_at", DateTime(timezone=True)),
+)
+runs_t = Table(
+    "runs", metadata,
+    Column("run_id", String, primary_key=True),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("period_start", String),
+    Column("period_end", String),
+    Column("provider", String),
+    Column("status", String),
+    Column("summary", Text),
+)
+acquisitions_t = Table(
+    "acquisitions", metadata,
+    Column("site_id", String, primary_key=True),
+    Column("provider", String, primary_key=True),
+    Column("item_id", String, primary_key=True),
+    Column("first_run", String),
+)
+site_weeks_t = Table(
+    "site_weeks", metadata,
+    Column("site_id", String, primary_key=True),
+    Column("week", String, primary_key=True),
+    Column("run_id", String),
+    Column("status", String),
+    Column("looks", Integer),
+    Column("clear_looks", Integer),
+)
+detections_t = Table(
+    "detections", metadata,
+    Column("detection_id", String, primary_key=True),
+    Column("site_id", String, nullable=False, index=True),
+    Column("algorithm", String),
+    Column("first_seen", String, nullable=False),
+    Column("last_seen", String, nullable=False),
+    Column("confirmed_on", String, nullable=False),
+    Column("score", Float),
+    Column("confidence", String),
+    Column("area_m2", Float),
+    Column("n_looks", Integer),
+    Column("kind_hint", String),
+    Column("evidence", Text),
+    Column("geometry_wkt", Text, nullable=False),
+    Column("status", String, nullable=False, default="open"),
+    Column("first_run", String),
+    Column("last_run", String),
+    Column("updated_at", DateTime(timezone=True)),
+)
+annotations_t = Table(
+    "annotations", metadata,
+    Column("annotation_id", Integer, primary_key=True, autoincrement=True),
+    Column("detection_id", String, nullable=False, index=True),
+    Column("label", String, nullable=False),
+    Column("note", Text, default=""),
+    Column("author", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _upsert(engine: Engine, table: Table, rows: list[dict], keys: list[str]) -> None:
+    if not rows:
+        return
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table)
+    update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+    with engine.begin() as conn:
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update), rows)
+
+
+class Store:
+    """Thin repository over SQLAlchemy Core."""
+
+    def __init__(self, url: str = "sqlite:///sitewatch.db"):
+        if "://" not in url:
+            url = f"sqlite:///{url}"
+        self.url = url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn, _):  # noqa: ANN001 - DB-API connection
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.close()
+        metadata.create_all(self.engine)
+
+    # --- sites -------------------------------------------------------------------------------
+    def upsert_sites(self, sites: Iterable[Site]) -> int:
+        now = _now()
+        existing = {r.site_id: r.monitor_since for r in self._rows(select(sites_t.c.site_id, sites_t.c.monitor_since))}
+        rows = [
+            {
+                "site_id": s.site_id, "name": s.name, "sensitivity": s.sensitivity, "buffer_m": s.buffer_m,
+                "region": s.region, "geometry_wkt": s.geometry.wkt, "repairs": json.dumps(list(s.repairs)),
+                "monitor_since": existing.get(s.site_id), "imported_at": now,
+            }
+            for s in sites
+        ]
+        _upsert(self.engine, sites_t, rows, ["site_id"])
+        return len(rows)
+
+    def sites(self) -> list[Site]:
+        return [
+            Site(r.site_id, r.name, wkt.loads(r.geometry_wkt), r.buffer_m, r.sensitivity, r.region or "",
+                 tuple(json.loads(r.repairs or "[]")))
+            for r in self._rows(select(sites_t).order_by(sites_t.c.site_id))
+        ]
+
+    def monitor_since(self, site_id: str, start: str) -> str:
+        """The site's monitoring epoch: the earliest period start it was ever run from.
+
+        The detector always confirms from this date on, so a week-by-week run and a backfill
+        give the same detections.
+        """
+        with self.engine.begin() as conn:
+            cur = conn.execute(select(sites_t.c.monitor_since).where(sites_t.c.site_id == site_id)).scalar()
+            since = min(cur, start) if cur else start
+            if since != cur:
+                conn.execute(sites_t.update().where(sites_t.c.site_id == site_id).values(monitor_since=since))
+        return since
+
+    # --- runs, acquisitions, site-weeks ------------------------------------------------------------
+    def start_run(self, run_id: str, start: str, end: str, provider: str) -> None:
+        _upsert(self.engine, runs_t, [{"run_id": run_id, "started_at": _now(), "finished_at": None,
+                                       "period_start": start, "period_end": end, "provider": provider,
+                                       "status": "running", "summary": "{}"}], ["run_id"])
+
+    def finish_run(self, run_id: str, status: str, summary: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs_t.update().where(runs_t.c.run_id == run_id).values(
+                finished_at=_now(), status=status, summary=json.dumps(summary, default=str)))
+
+    def runs(self) -> list[dict]:
+        return [dict(r._mapping) for r in self._rows(select(runs_t).order_by(runs_t.c.started_at))]
+
+    def record_acquisitions(self, site_id: str, provider: str, item_ids: Iterable[str], run_id: str) -> int:
+        """Remember what was read; returns how many were new."""
+        ids = sorted({i for i in item_ids if i})
+        seen = {r.item_id for r in self._rows(select(acquisitions_t.c.item_id).where(
+            (acquisitions_t.c.site_id == site_id) & (acquisitions_t.c.provider == provider)))}
+        new = [{"site_id": site_id, "provider": provider, "item_id": i, "first_run": run_id} for i in ids if i not in seen]
+        if new:
+            with self.engine.begin() as conn:
+                conn.execute(acquisitions_t.insert(), new)
+        return len(new)
+
+    def record_site_weeks(self, rows: list[dict]) -> None:
+        _upsert(self.engine, site_weeks_t, rows, ["site_id", "week"])
+
+    def site_weeks(self) -> list[dict]:
+        return [dict(r._mapping) for r in self._rows(select(site_weeks_t))]
+
+    # --- detections ---------------------------------------------------------------------------
+    def upsert_detections(self, dets: Iterable[Detection], run_id: str) -> dict[str, int]:
+        """Insert new detections, update known ones; returns counts of ``new`` and ``updated``."""
+        dets = list(dets)
+        known = {r.detection_id: r for r in self._rows(select(detections_t.c.detection_id, detections_t.c.first_run,
+                                                              detections_t.c.status))}
+        rows = []
+        for d in dets:
+            prev = known.get(d.detection_id)
+            rows.append({
+                "detection_id": d.detection_id, "site_id": d.site_id, "algorithm": d.evidence.get("algorithm", ""),
+                "first_seen": str(d.first_seen.date()), "last_seen": str(d.last_seen.date()),
+                "confirmed_on": str(d.confirmed_on.date()), "score": d.score, "confidence": d.confidence,
+                "area_m2": d.area_m2, "n_looks": d.n_looks, "kind_hint": d.kind_hint,
+                "evidence": json.dumps(d.evidence), "geometry_wkt": d.geometry.wkt,
+                "status": prev.status if prev else "open", "first_run": prev.first_run if prev else run_id,
+                "last_run": run_id, "updated_at": _now(),
+            })
+        _upsert(self.engine, detections_t, rows, ["detection_id"])
+        new = sum(1 for d in dets if d.detection_id not in known)
+        return {"new": new, "updated": len(dets) - new}
+
+    def detections(self, site_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        q = select(detections_t).order_by(detections_t.c.first_seen, detections_t.c.detection_id)
+        if site_ids is not None:
+            q = q.where(detections_t.c.site_id.in_(list(site_ids)))
+        with self.engine.connect() as conn:
+            return pd.read_sql(q, conn)
+
+    # --- annotations (append-only) ---------------------------------------------------------------
+    def add_annotation(self, detection_id: str, label: str, author: str, note: str = "") -> int:
+        with self.engine.begin() as conn:
+            res = conn.execute(annotations_t.insert().values(
+                detection_id=detection_id, label=label, note=note, author=author, created_at=_now()))
+            return int(res.inserted_primary_key[0])
+
+    def annotations(self, detection_id: str | None = None) -> list[dict[str, Any]]:
+        q = select(annotations_t).order_by(annotations_t.c.annotation_id)
+        if detection_id:
+            q = q.where(annotations_t.c.detection_id == detection_id)
+        return [dict(r._mapping) for r in self._rows(q)]
+
+    def _rows(self, query):
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))

