@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform
+import numpy as np
+import shapely
 
 
 def utm_epsg(geom: BaseGeometry) -> int:
@@ -17,7 +18,7 @@ def utm_epsg(geom: BaseGeometry) -> int:
 def to_crs(geom: BaseGeometry, src: int | str | CRS, dst: int | str | CRS) -> BaseGeometry:
     """Reproject a shapely geometry (always x/y order)."""
     t = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
-    return transform(t.transform, geom)
+    return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
 def buffer_m(geom: BaseGeometry, metres: float, epsg: int | None = None) -> BaseGeometry:

@@ -244,7 +244,9 @@ def _validate(
             buf = _number(row.get("buffer_m"), DEFAULT_BUFFER_M)
             if buf < 0 or buf > 50_000:
                 raise ValueError(f"buffer_m {buf} outside 0..50000")
-            sens = str(row.get("sensitivity") or "restricted").strip().lower() or "restricted"
+            # Shapefiles cut field names to 10 characters: "sensitivity" arrives as "sensitivit".
+            raw_sens = row.get("sensitivity", row.get("sensitivit"))
+            sens = str(raw_sens or "restricted").strip().lower() or "restricted"
             if sens not in SENSITIVITIES:
                 raise ValueError(f"sensitivity {sens!r} is not one of {SENSITIVITIES}")
             geom, repairs = _check_geometry(row.geometry, region, point_radius_m)
@@ -253,7 +255,7 @@ def _validate(
             continue
         if assumed:
             repairs = ("CRS not declared; read as EPSG:4326", *repairs)
-        region_name = str(row.get("region") or row.get("oblast") or "").strip()
+        region_name = str(row.get("region") or row.get("oblast") or row.get("location") or "").strip()
         sites.append(Site(site_id, name, geom, buf, sens, region_name if region_name != "nan" else "", repairs))
     if problems and rejected is not None:
         rejected.extend(problems)
@@ -293,7 +295,7 @@ def _check_geometry(
             "(metres) without a declared CRS — declare it or pass --crs EPSG:…"
         )
     if region is not None and not geom.intersects(region):
-        mirrored = shapely.ops.transform(lambda x, y: (y, x), geom)
+        mirrored = shapely.transform(geom, lambda xy: xy[:, ::-1])
         if mirrored.intersects(region):
             raise InvalidSiteGeometry(
                 "outside the declared region but inside it with lat/lon exchanged; lat/lon look swapped"

@@ -1,0 +1,97 @@
+"""Small constructed time series for tests and benchmarks (no I/O, deterministic by seed).
+
+A grid of pixels with a few land covers, a smooth seasonal vegetation cycle that shifts a little
+from year to year, sensor noise, and helpers that add each thing the detector must handle: a
+disturbance with a ramp, a cloud the mask caught, a cloud the mask missed, snow, a field bared at
+the same time every year, whole-scene haze.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+SOIL = {"red": 0.22, "nir": 0.28, "swir16": 0.34, "green": 0.17, "blue": 0.12}
+VEG = {"red": 0.04, "nir": 0.40, "swir16": 0.16, "green": 0.08, "blue": 0.03}
+DRY = {"red": 0.14, "nir": 0.24, "swir16": 0.28, "green": 0.11, "blue": 0.08}
+
+
+def synthetic_series(
+    ny: int = 24, nx: int = 24, start: str = "2008-01-01", end: str = "2011-12-31", revisit_days: int = 8,
+    seed: int = 0, rgb_only: bool = False, noise: float = 0.006, resolution: float = 30.0,
+) -> xr.Dataset:
+    """A clear, cloud-free seasonal time series on a UTM-like grid (EPSG:32613)."""
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(start, end, freq=f"{revisit_days}D")
+    doy = times.day_of_year.to_numpy()
+    year_shift = rng.normal(0, 6, size=times.year.nunique())  # green-up a few days early or late
+    shift = year_shift[times.year - times.year.min()]
+    green = np.clip(np.sin(2 * np.pi * (doy - 110 - shift) / 365.0), 0, None)  # summer peak
+    cover = rng.uniform(0.3, 0.9, size=(ny, nx))  # vegetation capacity per pixel
+    cover = (cover + np.roll(cover, 1, 0) + np.roll(cover, 1, 1)) / 3
+    bands = ("red", "green", "blue") if rgb_only else ("red", "nir", "swir16")
+    data = {}
+    for b in bands:
+        v = green[:, None, None] * cover[None]
+        val = v * VEG[b] + (1 - v) * DRY[b]
+        data[b] = (val + rng.normal(0, noise, size=val.shape)).astype("float32")
+    x = 336_390.0 + resolution * np.arange(nx)
+    y = 4_462_410.0 - resolution * np.arange(ny)
+    ds = xr.Dataset({b: (("time", "y", "x"), a) for b, a in data.items()}, coords={"time": times, "y": y, "x": x})
+    ds["clear"] = xr.ones_like(ds[bands[0]], dtype=bool)
+    ds.attrs.update({"crs": "EPSG:32613", "resolution": resolution, "provider": "synthetic"})
+    return ds
+
+
+def box_mask(ds: xr.Dataset, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    m = np.zeros((ds.sizes["y"], ds.sizes["x"]), dtype=bool)
+    m[r0:r1, c0:c1] = True
+    return m
+
+
+def add_disturbance(ds: xr.Dataset, mask: np.ndarray, onset: str, ramp_days: float = 0.0,
+                    intensity: float = 0.8, soil: dict[str, float] = SOIL) -> xr.Dataset:
+    """Mix the pixels in ``mask`` towards bare soil from ``onset``, ramping up over ``ramp_days``."""
+    ds = ds.copy(deep=True)
+    days = ((pd.DatetimeIndex(ds.time.values) - pd.Timestamp(onset)) / pd.Timedelta(days=1)).to_numpy()
+    frac = np.where(days < 0, 0.0, intensity * np.minimum(1.0, (days + 1) / max(ramp_days, 1.0)))
+    for b in [v for v in ds.data_vars if v in soil]:
+        a = ds[b].values
+        a[:, mask] = (1 - frac[:, None]) * a[:, mask] + frac[:, None] * soil[b]
+    return ds
+
+
+def add_recurring_bare_field(ds: xr.Dataset, mask: np.ndarray, doy_start: int, length_days: int = 60) -> xr.Dataset:
+    """A field bared every year from the same day of year (harvest/ploughing), then regrowing."""
+    ds = ds.copy(deep=True)
+    doy = pd.DatetimeIndex(ds.time.values).day_of_year.to_numpy()
+    bare = (doy >= doy_start) & (doy < doy_start + length_days)
+    for b in [v for v in ds.data_vars if v in SOIL]:
+        a = ds[b].values
+        for k in np.flatnonzero(bare):
+            a[k][mask] = 0.3 * a[k][mask] + 0.7 * SOIL[b]
+    return ds
+
+
+def set_clouds(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, flagged: bool = True) -> xr.Dataset:
+    """Bright cloud on the look nearest ``when``; ``flagged=False`` is a cloud the mask missed."""
+    ds = ds.copy(deep=True)
+    k = int(np.argmin(np.abs(pd.DatetimeIndex(ds.time.values) - pd.Timestamp(when))))
+    m = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool) if mask is None else mask
+    for b in [v for v in ds.data_vars if v != "clear"]:
+        ds[b].values[k][m] = 0.45 if b != "swir16" else 0.30
+    if flagged:
+        ds["clear"].values[k][m] = False
+    return ds
+
+
+def set_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None) -> xr.Dataset:
+    """Unflagged snow on the look nearest ``when`` (bright visible, dark SWIR), where ``mask``."""
+    ds = ds.copy(deep=True)
+    k = int(np.argmin(np.abs(pd.DatetimeIndex(ds.time.values) - pd.Timestamp(when))))
+    m = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool) if mask is None else mask
+    for b, v in {"red": 0.7, "nir": 0.65, "swir16": 0.08, "green": 0.72, "blue": 0.75}.items():
+        if b in ds:
+            ds[b].values[k][m] = v
+    return ds

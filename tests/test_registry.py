@@ -1,0 +1,142 @@
+"""Site registry: every validation rule, each with a real bad file."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point, Polygon
+
+from sites import read_sites
+from sitewatch.errors import DuplicateSiteId, InvalidSiteFile, InvalidSiteGeometry
+
+
+def _fc(features):
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _feat(coords, **props):
+    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [coords]}, "properties": props}
+
+
+SQUARE = [[106.90, 47.90], [106.91, 47.90], [106.91, 47.91], [106.90, 47.91], [106.90, 47.90]]
+
+
+def test_reads_real_benchmark_sites(case_2010):
+    res = read_sites(case_2010 / "sites.geojson")
+    assert [s.site_id for s in res.sites] == ["S01-01", "S01-02", "S01-03", "S01-04", "S01-05"]
+    assert all(s.sensitivity == "restricted" and s.buffer_m == 60 for s in res.sites)
+    assert res.warnings == [] and res.repairs == []
+
+
+@pytest.mark.parametrize("ext,driver", [("gpkg", "GPKG"), ("shp", "ESRI Shapefile")])
+def test_reads_geopackage_and_shapefile(case_2010, tmp_path, ext, driver):
+    frame = gpd.read_file(case_2010 / "sites.geojson").to_crs(32613)  # stored projected: must come back lon/lat
+    frame.loc[0, "sensitivity"] = "secret"  # a shapefile cuts the column name to "sensitivit"
+    path = tmp_path / f"sites.{ext}"
+    frame.to_file(path, driver=driver)
+    res = read_sites(path)
+    assert len(res.sites) == 5
+    assert [s.sensitivity for s in res.sites[:2]] == ["secret", "restricted"]
+    ref = read_sites(case_2010 / "sites.geojson").sites[0].geometry
+    assert res.sites[0].geometry.symmetric_difference(ref).area < 1e-10
+
+
+def test_csv_wkt_without_crs_is_assumed_wgs84_with_warning(tmp_path):
+    path = tmp_path / "sites.csv"
+    path.write_text('site_id,name,wkt,sensitivity\nMN-1,Khirigsuur 1,"POLYGON((106.9 47.9,106.91 47.9,106.91 47.91,106.9 47.9))",secret\n')
+    res = read_sites(path)
+    assert res.sites[0].sensitivity == "secret"
+    assert any("assuming EPSG:4326" in w for w in res.warnings)
+    assert "CRS not declared" in res.sites[0].repairs[0]
+
+
+def test_swapped_lat_lon_is_a_clear_error(tmp_path):
+    swapped = [[y, x] for x, y in SQUARE]  # lat first: 106.9 as latitude is impossible
+    path = tmp_path / "swapped.geojson"
+    path.write_text(json.dumps(_fc([_feat(swapped, site_id="MN-1", name="Deer stone")])))
+    with pytest.raises(InvalidSiteGeometry, match="swapped"):
+        read_sites(path)
+
+
+def test_swap_detected_against_declared_region(tmp_path):
+    # Both orders are legal numbers; only the region (Jordan) tells them apart.
+    petra = Point(35.44, 30.33).buffer(0.005)
+    mirrored = Polygon([(y, x) for x, y in petra.exterior.coords])
+    path = tmp_path / "jordan.geojson"
+    path.write_text(json.dumps(_fc([{"type": "Feature", "geometry": mirrored.__geo_interface__,
+                                     "properties": {"site_id": "JO-1", "name": "Petra"}}])))
+    with pytest.raises(InvalidSiteGeometry, match="swapped"):
+        read_sites(path, region_bbox=(34.9, 29.1, 39.3, 33.4))
+
+
+def test_projected_coordinates_without_crs_are_rejected(tmp_path):
+    path = tmp_path / "utm.csv"
+    path.write_text('site_id,name,wkt\nA,Mound,"POLYGON((336400 4461000,336500 4461000,336500 4461100,336400 4461000))"\n')
+    with pytest.raises(InvalidSiteGeometry, match="projected"):
+        read_sites(path)
+    res = read_sites(path, crs="EPSG:32613")  # the fix the message suggests
+    assert -107 < res.sites[0].geometry.centroid.x < -106
+
+
+def test_bow_tie_is_repaired_and_recorded(tmp_path):
+    bow = [[106.90, 47.90], [106.91, 47.91], [106.91, 47.90], [106.90, 47.91], [106.90, 47.90]]
+    path = tmp_path / "bow.geojson"
+    path.write_text(json.dumps(_fc([_feat(bow, site_id="MN-2", name="Bow tie")])))
+    res = read_sites(path)
+    site = res.sites[0]
+    assert site.geometry.is_valid and site.geometry.area > 0
+    assert any("make_valid" in r and "Self-intersection" in r for r in site.repairs)
+    assert res.repairs == [f"MN-2: {site.repairs[0]}"]
+
+
+def test_duplicate_ids_name_both_rows(tmp_path):
+    path = tmp_path / "dup.geojson"
+    path.write_text(json.dumps(_fc([_feat(SQUARE, site_id="A", name="One"), _feat(SQUARE, site_id="B", name="Two"),
+                                    _feat(SQUARE, site_id="A", name="Three")])))
+    with pytest.raises(DuplicateSiteId, match=r"'A' appears in row 1 and row 3"):
+        read_sites(path)
+
+
+def test_missing_required_column_and_empty_name(tmp_path):
+    path = tmp_path / "noname.geojson"
+    path.write_text(json.dumps(_fc([_feat(SQUARE, site_id="A")])))
+    with pytest.raises(InvalidSiteFile, match="name"):
+        read_sites(path)
+    path.write_text(json.dumps(_fc([_feat(SQUARE, site_id="A", name="")])))
+    with pytest.raises(InvalidSiteGeometry, match="empty name"):
+        read_sites(path)
+
+
+def test_antimeridian_polygon_is_rejected(tmp_path):
+    ring = [[179.9, 65.0], [-179.9, 65.0], [-179.9, 65.1], [179.9, 65.1], [179.9, 65.0]]
+    path = tmp_path / "chukotka.geojson"
+    path.write_text(json.dumps(_fc([_feat(ring, site_id="RU-1", name="Ekven")])))
+    with pytest.raises(InvalidSiteGeometry, match="antimeridian"):
+        read_sites(path)
+
+
+def test_real_heritage_list_points_are_buffered_and_gaps_listed(shared):
+    path = shared / "reports" / "ukraine_world_heritage_and_tentative_sites.csv"
+    with pytest.raises(InvalidSiteGeometry, match="11 invalid row"):
+        read_sites(path)
+    res = read_sites(path, strict=False)
+    assert len(res.sites) + len(res.rejected) == 42  # nothing lost: kept or listed with a reason
+    assert all("missing or empty" in r for r in res.rejected)
+    chersonese = next(s for s in res.sites if "Chersonese" in s.name)  # written "44.6108 N, 33.4914 E"
+    assert chersonese.geometry.centroid.x == pytest.approx(33.4914, abs=1e-3)
+    assert any("point buffered" in r for r in chersonese.repairs)
+
+
+def test_arches_export(tmp_path):
+    doc = {"business_data": {"resources": [{
+        "resourceinstance": {"resourceinstanceid": "5f1c-aa", "descriptors": {"en": {"name": "Tomb group"}},
+                             "sensitivity": "secret"},
+        "tiles": [{"data": {"node-geom": {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [SQUARE]}, "properties": {}}]}}}],
+    }]}}
+    path = tmp_path / "arches.json"
+    path.write_text(json.dumps(doc))
+    site = read_sites(path).sites[0]
+    assert (site.site_id, site.name, site.sensitivity) == ("5f1c-aa", "Tomb group", "secret")
