@@ -54,14 +54,12 @@ class Baseline:
 def _masked_median_mad(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """values: (obs, feature, pixel) with NaN for missing → median, robust sd, count."""
     count = np.sum(np.isfinite(values[:, 0, :]), axis=0)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(values, axis=0)
-            mad = 1.4826 * np.nanmedian(np.abs(values - med[None]), axis=0)
-    mad = np.where(count[None, :] >= 2, mad, np.nan)
+    empty = np.isnan(values).all(axis=0)  # (feature, pixel) with no value at all
+    filled = np.where(empty[None], 0.0, values)  # keeps nanmedian quiet (and thread-safe) on empty slices
+    med = np.nanmedian(filled, axis=0)
+    mad = 1.4826 * np.nanmedian(np.abs(filled - med[None]), axis=0)
+    med = np.where(empty, np.nan, med)
+    mad = np.where(empty | (count[None, :] < 2), np.nan, mad)
     return med, mad, count
 
 

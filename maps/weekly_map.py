@@ -67,7 +67,9 @@ def weekly_map(
     unobserved = unobserved or {}
     chips = chips or {}
     by_id = {s.site_id: s for s in sites}
-    centre = sites[0].geometry.centroid if sites else None
+    # Centre on what this reader may see: never on a secret site's exact position.
+    shown = [s.geometry if may_see_exact(s.sensitivity, access) else generalise(s.geometry) for s in sites]
+    centre = shown[0].centroid if shown else None
     m = folium.Map(location=[centre.y, centre.x] if centre else [0, 0], zoom_start=14, tiles=None, control_scale=True)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap", max_zoom=19).add_to(m)
     m.get_root().html.add_child(folium.Element(
@@ -135,8 +137,8 @@ def weekly_map(
     Fullscreen().add_to(m)
     MeasureControl(primary_length_unit="meters", primary_area_unit="sqmeters").add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    if sites:
-        bounds = [s.geometry.bounds for s in sites if may_see_exact(s.sensitivity, access)] or [generalise(s.geometry).bounds for s in sites]
+    if shown:
+        bounds = [g.bounds for g in shown]
         minx = min(b[0] for b in bounds); miny = min(b[1] for b in bounds)
         maxx = max(b[2] for b in bounds); maxy = max(b[3] for b in bounds)
         m.fit_bounds([[miny, minx], [maxy, maxx]])

@@ -54,12 +54,13 @@ def cmd_sites_list(args) -> int:
     return 0
 
 
-def _run(args, sites_path: Path, provider, start: str, end: str, out: Path) -> dict:
+def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
     from sites import read_sites
 
-    res = read_sites(sites_path)
+    res = read_sites(sites_path)  # validate the registry before touching any provider
     for w in res.warnings:
         print(f"warning: {w}")
+    provider = _provider(args)
     if args.no_prefect:
         from pipelines.store import Store
         from pipelines.weekly import run_period
@@ -78,7 +79,7 @@ def _run(args, sites_path: Path, provider, start: str, end: str, out: Path) -> d
 def cmd_run(args) -> int:
     if pd.Timestamp(args.end) < pd.Timestamp(args.start):
         raise SitewatchError(f"--end {args.end} is before --start {args.start}")
-    _run(args, Path(args.sites), _provider(args), args.start, args.end, Path(args.out))
+    _run(args, Path(args.sites), args.start, args.end, Path(args.out))
     return 0
 
 
@@ -90,7 +91,7 @@ def cmd_demo(args) -> int:
     args.stac = str(demo.catalog)
     if args.db == DEFAULT_DB:
         args.db = str(Path(args.out) / "sitewatch.db")
-    _run(args, demo.sites, _provider(args), demo.start, demo.end, Path(args.out))
+    _run(args, demo.sites, demo.start, demo.end, Path(args.out))
     print(f"demo: open {Path(args.out) / 'map.html'} in a browser; the injected disturbance is labelled "
           f"'{demo.event_label}' in {demo.truth}")
     return 0

@@ -34,6 +34,7 @@ NOT_CLEAR_CLASSES = frozenset(
 )
 # Sentinel-2 L2A scene classification (SCL) values that are not clear (ESA L2A product spec).
 SCL_NOT_CLEAR = (0, 1, 3, 8, 9, 10, 11)
+VALID_REFLECTANCE = (-0.05, 1.0)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,11 @@ def finish_dataset(
         bad = ~np.isfinite(da) if da.dtype.kind == "f" else xr.zeros_like(da, dtype=bool)
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             bad = bad | (da == nodata)
-        out[b] = (da.astype("float32") * np.float32(scale) + np.float32(offset)).where(~bad).astype("float32")
+        refl = da.astype("float32") * np.float32(scale) + np.float32(offset)
+        # Surface reflectance outside [-0.05, 1] is saturation or a processing flag (LEDAPS writes
+        # 16000 for saturated pixels), not a measurement.
+        bad = bad | (refl > VALID_REFLECTANCE[1]) | (refl < VALID_REFLECTANCE[0])
+        out[b] = refl.where(~bad).astype("float32")
     if not out:
         raise ValueError(f"none of the bands {bands} is in the source (has {list(raw.data_vars)})")
     valid = xr.concat([v.notnull() for v in out.values()], "band").all("band")

