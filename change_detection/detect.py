@@ -68,6 +68,10 @@ class DetectorParams:
     max_anomalous_fraction: float = 0.6
     """A date on which more than this share of the reference area is anomalous is treated as
     contaminated (missed haze/cloud, a bad scene) and skipped."""
+    min_evidence: int = 6
+    """Anomalous pixel-looks a region needs in total (minimum mapping unit x ``min_looks`` + 2)."""
+    spatial_pooling: bool = True
+    """Also score each pixel by its 3 x 3 neighbourhood (coherent change) and keep the larger."""
     baseline: BaselineParams = field(default_factory=BaselineParams)
 
 
@@ -154,6 +158,10 @@ def anomaly_scores(
         z = resid / np.where(sigma > 1e-6, sigma, np.nan)
         score = np.sqrt(np.nanmean(z**2, axis=1))
     score[~np.all(np.isfinite(z), axis=1)] = np.nan
+    if params.spatial_pooling:
+        ny, nx = ds.sizes["y"], ds.sizes["x"]
+        pooled = _pooled_score(z.reshape(len(targets), n_f, ny, nx)).reshape(len(targets), -1)
+        score = np.where(np.isfinite(score), np.fmax(score, pooled), np.nan)
     skipped = []
     for k in range(len(targets)):
         finite = np.isfinite(score[k])
@@ -161,6 +169,31 @@ def anomaly_scores(
             score[k] = np.nan
             skipped.append(times[targets[k]])
     return AnomalyCube(times[targets], score, resid + common, names, skipped)
+
+
+def _pooled_score(z: np.ndarray) -> np.ndarray:
+    """Spatially pooled score: mean z over each pixel's clear 3 x 3 neighbourhood, re-standardised.
+
+    A disturbance covers several neighbouring pixels with a coherent change; noise does not.  The
+    neighbourhood mean is divided by its own robust spread over the reference area on that date,
+    so the pooled score is in the same units as the pixel score.  z: (time, feature, y, x).
+    """
+    from scipy import ndimage
+
+    finite = np.isfinite(z)
+    filled = np.where(finite, z, 0.0)
+    kernel = np.ones((1, 1, 3, 3))
+    total = ndimage.convolve(filled, kernel, mode="constant")
+    count = ndimage.convolve(finite.astype(float), kernel, mode="constant")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.where((count >= 5) & finite, total / np.maximum(count, 1), np.nan)
+        n_t, n_f = mean.shape[:2]
+        flat = mean.reshape(n_t, n_f, -1)
+        centre = np.nanmedian(flat, axis=2, keepdims=True)
+        sd = 1.4826 * np.nanmedian(np.abs(flat - centre), axis=2, keepdims=True)
+        zp = (flat - centre) / np.where(sd > 1e-9, sd, np.nan)
+        return np.sqrt(np.nanmean(zp**2, axis=1)).reshape(n_t, *mean.shape[2:])
 
 
 @dataclass
@@ -289,21 +322,51 @@ def disturbance_polygons(
     min_pixels = max(2, int(math.ceil(params.min_area_m2 / pixel_area)))
     first_grid = conf.first.reshape(ny, nx)
     days = _days(cube.times)
-    detections: list[Detection] = []
+    regions: list[np.ndarray] = []
     components = measure.label(mask, connectivity=2)
     for comp in range(1, components.max() + 1):
-        comp_mask = components == comp
-        idx = np.flatnonzero(comp_mask.ravel())
+        idx = np.flatnonzero((components == comp).ravel())
         groups = _onset_groups(days[first_grid.ravel()[idx]], params.split_gap_days)
-        for g in np.unique(groups):
+        earlier: list[np.ndarray] = []  # regions of this component with an earlier onset
+        for g in np.unique(groups):  # groups are numbered in onset order
             sub = np.zeros(ny * nx, dtype=bool)
             sub[idx[groups == g]] = True
-            sub_grid = morphology.remove_small_objects(sub.reshape(ny, nx), max_size=min_pixels - 1, connectivity=2)
+            sub_grid = sub.reshape(ny, nx)
             parts = measure.label(sub_grid, connectivity=2)
             for p in range(1, parts.max() + 1):
                 part = parts == p
-                detections.append(_make_detection(ds, cube, conf, part, transform, pixel_area, crs, site_id, min_pixels, params))
+                host = _growth_host(part, earlier, conf, min_pixels, params)
+                if host is not None:
+                    host |= part  # the earlier event spreading, not a new one
+                elif part.sum() >= min_pixels:
+                    earlier.append(part.copy())
+        regions.extend(earlier)
+    # Minimum evidence: anomalous pixel-looks summed over the region.  Two pixels seen twice by
+    # chance are far likelier than three pixels seen twice, or two seen three times.
+    regions = [r for r in regions if int(conf.looks[np.flatnonzero(r.ravel())].sum()) >= params.min_evidence]
+    detections = [_make_detection(ds, cube, conf, r, transform, pixel_area, crs, site_id, min_pixels, params)
+                  for r in regions]
     return sorted(detections, key=lambda d: (d.first_seen, d.detection_id))
+
+
+def _growth_host(part: np.ndarray, earlier: list[np.ndarray], conf: Confirmation, min_pixels: int,
+                 params: DetectorParams) -> np.ndarray | None:
+    """The earlier region that a later-onset ``part`` touches, if the part is only its growth.
+
+    A later-onset part next to an earlier detection is a new event only if it stands on its own:
+    at least twice the minimum mapping unit and confirmed at medium confidence or better.
+    Otherwise it is the earlier dig spreading and is merged into it.
+    """
+    if not earlier:
+        return None
+    grown = morphology.dilation(part, morphology.footprint_rectangle((3, 3)))
+    touching = [r for r in earlier if (grown & r).any()]
+    if not touching:
+        return None
+    looks = int(np.median(conf.looks[np.flatnonzero(part.ravel())]))
+    if part.sum() >= 2 * min_pixels and looks >= params.medium_looks:
+        return None
+    return max(touching, key=lambda r: int((grown & r).sum()))
 
 
 def _extend_onset(score: np.ndarray, k_first: int, low: float) -> int:
