@@ -1,0 +1,13 @@
+"""CI smoke step for benchmarks/: they run at a tiny size (no timing is asserted)."""
+
+import importlib.util
+from pathlib import Path
+
+
+def test_core_benchmark_runs_at_tiny_size():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_core.py"
+    spec = importlib.util.spec_from_file_location("bench_core", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.main(["--size", "8", "--repeat", "1"])
+    assert res["pixel_observations"] == 64 * res["looks"]
