@@ -96,6 +96,30 @@ annotations_t = Table(
 )
 
 
+reports_t = Table(
+    "reports", metadata,
+    Column("report_id", String, primary_key=True),
+    Column("observed_on", String, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("site_id", String),
+    Column("site_name", Text),
+    Column("text", Text),
+    Column("photo_ref", Text),
+    Column("reporter", String),
+    Column("accuracy_m", Float),
+    Column("source", Text),
+    Column("source_row", Integer),
+    Column("imported_at", DateTime(timezone=True)),
+)
+# Raw contacts, only under the "restricted" contact policy; never joined into an export.
+reporter_contacts_t = Table(
+    "reporter_contacts", metadata,
+    Column("reporter", String, primary_key=True),
+    Column("contact", Text, nullable=False),
+)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -240,6 +264,51 @@ class Store:
         if detection_id:
             q = q.where(annotations_t.c.detection_id == detection_id)
         return [dict(r._mapping) for r in self._rows(q)]
+
+    # --- community reports -----------------------------------------------------------------------
+    def add_reports(self, reports: Iterable, contacts: dict[str, str] | None = None) -> int:
+        """Insert new reports (and restricted contacts) in one transaction; returns how many were new.
+
+        Re-importing the same file adds nothing; an error part-way leaves the store as it was.
+        """
+        reports = list(reports)
+        with self.engine.begin() as conn:
+            known = set(conn.execute(select(reports_t.c.report_id)).scalars())
+            rows = [{
+                "report_id": r.report_id, "observed_on": str(r.observed_on), "lat": r.lat, "lon": r.lon,
+                "site_id": r.site_id, "site_name": r.site_name, "text": r.text, "photo_ref": r.photo_ref,
+                "reporter": r.reporter, "accuracy_m": r.accuracy_m, "source": r.source, "source_row": r.row,
+                "imported_at": _now(),
+            } for r in reports if r.report_id not in known]
+            if rows:
+                conn.execute(reports_t.insert(), rows)
+            if contacts:
+                have = set(conn.execute(select(reporter_contacts_t.c.reporter)).scalars())
+                new = [{"reporter": k, "contact": v} for k, v in contacts.items() if k not in have]
+                if new:
+                    conn.execute(reporter_contacts_t.insert(), new)
+        return len(rows)
+
+    def reports(self) -> list:
+        from datetime import date as _date
+
+        from reports.ingest import Report
+
+        return [
+            Report(r.report_id, _date.fromisoformat(r.observed_on), r.lat, r.lon, r.site_id, r.site_name or "",
+                   r.text or "", r.photo_ref or "", r.reporter or "", r.accuracy_m, r.source or "", r.source_row or 0)
+            for r in self._rows(select(reports_t).order_by(reports_t.c.observed_on, reports_t.c.report_id))
+        ]
+
+    def set_status(self, detection_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(detections_t.update().where(detections_t.c.detection_id == detection_id).values(
+                status=status, updated_at=_now()))
+
+    def set_confidence(self, detection_id: str, confidence: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(detections_t.update().where(detections_t.c.detection_id == detection_id).values(
+                confidence=confidence, updated_at=_now()))
 
     def _rows(self, query):
         with self.engine.connect() as conn:

@@ -107,6 +107,45 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_reports_import(args) -> int:
+    from pipelines.community import import_reports_file
+    from pipelines.store import Store
+
+    res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy)
+    print(f"{len(res.accepted)} accepted ({new} new), {len(res.rejected)} rejected")
+    for row, reason, _ in res.rejected:
+        print(f"  row {row}: {reason}")
+    if rejected:
+        print(f"rejected rows kept in {rejected}")
+    return 0
+
+
+def cmd_reconcile(args) -> int:
+    from pipelines.community import outcome_counts, reconcile_to_files
+    from pipelines.store import Store
+
+    try:
+        items, paths = reconcile_to_files(Store(args.db), args.out, args.week, args.access)
+    except ValueError as exc:
+        raise SitewatchError(str(exc)) from exc
+    print(", ".join(f"{k}: {v}" for k, v in sorted(outcome_counts(items).items())) or "nothing to reconcile")
+    for p in paths.values():
+        print(f"  wrote {p}")
+    return 0
+
+
+def cmd_annotate(args) -> int:
+    from pipelines.review import annotate
+    from pipelines.store import Store
+
+    try:
+        n = annotate(Store(args.db), args.detection_id, args.label, args.author, args.note)
+    except ValueError as exc:
+        raise SitewatchError(str(exc)) from exc
+    print(f"annotation {n} recorded for {args.detection_id}: {args.label} by {args.author}")
+    return 0
+
+
 DEFAULT_DB = "sitewatch.db"
 
 
@@ -143,6 +182,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("evaluate", help="score the detector on benchmark cases")
     sp.add_argument("cases", help="a case folder or a folder of cases")
     sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("reports", help="community reports")
+    rsub = sp.add_subparsers(dest="reports_command", required=True)
+    r2 = rsub.add_parser("import", help="import reports (CSV, GeoJSON, KoBo/ODK export)")
+    r2.add_argument("path")
+    r2.add_argument("--contact-policy", default="pseudonym", choices=["pseudonym", "restricted", "drop"],
+                    help="keep reporter contacts as a keyed pseudonym only (default), also raw in a restricted "
+                         "table, or drop them; the key comes from SITEWATCH_REPORTER_KEY")
+    common(r2, provider=False)
+    r2.set_defaults(func=cmd_reports_import)
+
+    sp = sub.add_parser("reconcile", help="match reports with detections; write reconciliation.geojson/.csv")
+    sp.add_argument("--week", help="ISO week to review, e.g. 2024-W23 (default: everything)")
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--access", default="restricted", choices=["public", "restricted", "secret"])
+    common(sp, provider=False)
+    sp.set_defaults(func=cmd_reconcile)
+
+    sp = sub.add_parser("annotate", help="record a review or field verdict on a detection (append-only)")
+    sp.add_argument("detection_id")
+    sp.add_argument("label", help="looting, bulldozing, construction, agriculture, natural, "
+                                  "'cloud/shadow artefact', 'no change', unsure")
+    sp.add_argument("--author", required=True)
+    sp.add_argument("--note", default="")
+    common(sp, provider=False)
+    sp.set_defaults(func=cmd_annotate)
 
     sp = sub.add_parser("sites", help="site registry")
     ssub = sp.add_subparsers(dest="sites_command", required=True)

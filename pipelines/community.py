@@ -1,0 +1,70 @@
+"""Community reports against the store: import, reconcile, and write the results."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+from shapely import wkt
+
+from reports import ReconDetection, ReconItem, import_reports, load_key, reconcile, write_rejected
+from reports.export import write_reconciliation
+
+from .store import Store
+
+
+def import_reports_file(store: Store, path: str | Path, policy: str = "pseudonym", rejected_dir: str | Path | None = None):
+    """Validate a report file against the registered sites and store the good rows atomically."""
+    res = import_reports(path, store.sites(), key=load_key() if policy != "drop" else None, policy=policy)
+    new = store.add_reports(res.accepted, res.contacts if policy == "restricted" else None)
+    rejected = write_rejected(res, Path(rejected_dir or Path(path).parent) / f"{Path(path).stem}.rejected.csv")
+    return res, new, rejected
+
+
+def week_bounds(week: str) -> tuple[date, date]:
+    """``2024-W23`` → (Monday, Sunday)."""
+    try:
+        year, w = week.upper().split("-W")
+        monday = date.fromisocalendar(int(year), int(w), 1)
+    except ValueError as exc:
+        raise ValueError(f"week must look like 2024-W23, not {week!r}") from exc
+    return monday, monday + timedelta(days=6)
+
+
+def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 120) -> list[ReconItem]:
+    """Reconcile the stored reports and open detections (of one week's review, if given)."""
+    frame = store.detections()
+    reports = store.reports()
+    if week:
+        monday, sunday = week_bounds(week)
+        lo = monday - timedelta(days=lookback_days)
+        reports = [r for r in reports if lo <= r.observed_on <= sunday]
+        if not frame.empty:
+            frame = frame[(frame.confirmed_on <= str(sunday)) & (frame.last_seen >= str(lo))]
+    dets = [ReconDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen),
+                           date.fromisoformat(r.last_seen), r.confidence) for r in frame.itertuples()]
+    return reconcile(reports, dets, store.sites())
+
+
+def apply_corroboration(store: Store, items: list[ReconItem]) -> int:
+    """Raise the confidence of corroborated detections in the store; returns how many changed."""
+    frame = store.detections()
+    current = dict(zip(frame.detection_id, frame.confidence)) if not frame.empty else {}
+    changed = 0
+    for it in items:
+        if it.outcome == "corroborated" and it.confidence_after and current.get(it.detection_id) != it.confidence_after:
+            store.set_confidence(it.detection_id, it.confidence_after)
+            current[it.detection_id] = it.confidence_after
+            changed += 1
+    return changed
+
+
+def reconcile_to_files(store: Store, out_dir: str | Path, week: str | None = None, access: str = "restricted"):
+    items = reconcile_store(store, week)
+    apply_corroboration(store, items)
+    return items, write_reconciliation(items, out_dir, access)
+
+
+def outcome_counts(items: list[ReconItem]) -> dict[str, int]:
+    return pd.Series([i.outcome for i in items], dtype="object").value_counts().to_dict() if items else {}

@@ -1,0 +1,243 @@
+"""Take community and monitor reports in: CSV, GeoJSON and KoBoToolbox/ODK-style exports.
+
+Every row ends up either accepted or rejected with its row number and reason; nothing is lost.
+The reporter's contact never leaves this module in clear: it is replaced by a keyed pseudonym
+(:mod:`reports.privacy`) before a report record exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import shapely.errors
+from rapidfuzz import process
+from shapely import wkt as shapely_wkt
+from shapely.geometry import Point
+
+from sites import Site
+from sitewatch.errors import InvalidReport
+
+from .privacy import ContactPolicy, pseudonymise
+
+ALIASES = {
+    "observed_on": ("observed_on", "date", "observationyear", "observation_date", "today", "start", "_submission_time",
+                    "time", "datetime", "reported_on"),
+    "lat": ("lat", "latitude", "_gps_latitude", "_location_latitude", "gps_latitude", "y"),
+    "lon": ("lon", "lng", "longitude", "_gps_longitude", "_location_longitude", "gps_longitude", "x"),
+    "geolocation": ("_geolocation", "geolocation", "location", "gps"),
+    "wkt": ("wkt", "geometry"),
+    "site_name": ("site_name", "name", "site", "place"),
+    "text": ("text", "comment", "description", "notes", "what_did_you_see", "report"),
+    "photo_ref": ("photo_ref", "photo", "image", "picture", "_attachments"),
+    "contact": ("contact", "reporter", "reporter_contact", "phone", "email", "reporter_phone", "telephone"),
+    "accuracy_m": ("accuracy_m", "location_accuracy", "_gps_precision", "accuracy", "precision_m"),
+}
+DEFAULT_ACCURACY_M = 100.0
+EARLIEST = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Report:
+    """One accepted report; carries no contact, only its pseudonym."""
+
+    report_id: str
+    observed_on: date
+    lat: float | None
+    lon: float | None
+    site_id: str | None
+    site_name: str
+    text: str
+    photo_ref: str
+    reporter: str
+    """Keyed pseudonym of the reporter (``rp-…``), or ``""`` when none was given."""
+    accuracy_m: float
+    source: str
+    row: int
+
+
+@dataclass
+class ImportResult:
+    accepted: list[Report] = field(default_factory=list)
+    rejected: list[tuple[int, str, dict]] = field(default_factory=list)
+    """(row number, reason, row with the contact replaced by its pseudonym)."""
+    contacts: dict[str, str] = field(default_factory=dict, repr=False)
+    """pseudonym → raw contact, only under the ``restricted`` contact policy."""
+
+
+def _pick(row: dict[str, str], key: str) -> str:
+    lower = {k.lower().split("/")[-1].strip(): v for k, v in row.items() if k}
+    for alias in ALIASES[key]:
+        v = lower.get(alias)
+        if v not in (None, ""):
+            return str(v).strip()
+    return ""
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV (comma or semicolon), GeoJSON, or KoBo JSON export, as dicts of strings."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".geojson", ".json"):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
+                rows = []
+                for f in doc.get("features", []):
+                    props = {k: "" if v is None else str(v) for k, v in (f.get("properties") or {}).items()}
+                    geom = f.get("geometry") or {}
+                    if geom.get("type") == "Point":
+                        props.setdefault("longitude", str(geom["coordinates"][0]))
+                        props.setdefault("latitude", str(geom["coordinates"][1]))
+                    rows.append(props)
+                return rows
+            items = doc if isinstance(doc, list) else doc.get("results", [])  # KoBo API export
+            return [{k: json.dumps(v) if isinstance(v, (list, dict)) else ("" if v is None else str(v))
+                     for k, v in it.items()} for it in items]
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            sample = fh.read(4096)
+            fh.seek(0)
+            delim = ";" if sample.count(";") > sample.count(",") else ","
+            return list(csv.DictReader(fh, delimiter=delim))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
+        raise InvalidReport(f"{path}: cannot read reports ({exc})") from exc
+
+
+def _parse_date(text: str, today: date) -> date:
+    if not text:
+        raise ValueError("no date")
+    first = re.split(r"\s+(?=\d{4}-)|/", text.strip())[0]  # "2022-03-12 2022-03-27": a span; take its start
+    try:
+        d = datetime.fromisoformat(first.replace("Z", "+00:00")).date()
+    except ValueError:
+        # Month or year precision ("2022-03", "2023"): the middle of the period.
+        m = re.fullmatch(r"(\d{4})(?:-(\d{1,2}))?", first)
+        if not m or not (1 <= int(m.group(2) or 7) <= 12):
+            raise ValueError(f"unreadable date {text!r}") from None
+        d = date(int(m.group(1)), int(m.group(2) or 7), 15 if m.group(2) else 1)
+    if d > today:
+        raise ValueError(f"date {d} is in the future")
+    if d < EARLIEST:
+        raise ValueError(f"date {d} is before 1970")
+    return d
+
+
+def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None]:
+    lat_s, lon_s = _pick(row, "lat"), _pick(row, "lon")
+    if not (lat_s and lon_s):
+        geo = _pick(row, "geolocation")
+        nums = re.findall(r"[-+]?\d+(?:\.\d+)?", geo)
+        if len(nums) >= 2:
+            lat_s, lon_s = nums[0], nums[1]  # KoBo writes [lat, lon]
+        elif _pick(row, "wkt"):
+            try:
+                p = shapely_wkt.loads(_pick(row, "wkt"))
+            except shapely.errors.GEOSException as exc:
+                raise ValueError(f"unreadable geometry {_pick(row, 'wkt')!r}") from exc
+            if not isinstance(p, Point):
+                raise ValueError("geometry is not a point")
+            lon_s, lat_s = str(p.x), str(p.y)
+    if not (lat_s and lon_s):
+        return None, None
+    lat, lon = float(lat_s), float(lon_s)
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise ValueError("coordinates are not numbers")
+    if abs(lat) > 90 and abs(lon) <= 90:
+        raise ValueError(f"latitude {lat} is impossible; lat/lon look swapped")
+    if abs(lat) > 90 or abs(lon) > 180:
+        raise ValueError(f"coordinates {lat}, {lon} are outside the globe")
+    if lat == 0 and lon == 0:
+        raise ValueError("coordinates 0, 0 (a device that had no fix)")
+    return lat, lon
+
+
+def _match_site(name: str, sites: list[Site]) -> tuple[Site | None, list[str]]:
+    if not name:
+        return None, []
+    by_name = {s.name.casefold(): s for s in sites}
+    by_id = {s.site_id.casefold(): s for s in sites}
+    hit = by_name.get(name.casefold()) or by_id.get(name.casefold())
+    if hit:
+        return hit, []
+    names = [s.name for s in sites]
+    suggestions = [m[0] for m in process.extract(name, names, limit=3, score_cutoff=60)]
+    return None, suggestions
+
+
+def import_reports(
+    path: str | Path, sites: list[Site], *, key: bytes | None, policy: ContactPolicy = "pseudonym",
+    today: date | None = None,
+) -> ImportResult:
+    """Validate every row; return accepted reports and rejected rows (row number, reason)."""
+    path = Path(path)
+    today = today or datetime.now(timezone.utc).date()
+    rows = read_rows(path)
+    res = ImportResult()
+    seen: dict[tuple, int] = {}
+    for i, row in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
+        contact = _pick(row, "contact")
+        pseudo = pseudonymise(contact, key, policy) if contact else ""
+        if contact and policy == "restricted":
+            res.contacts[pseudo] = contact
+        clean = {k: (pseudo if v == contact and contact else v) for k, v in row.items()}
+        try:
+            observed = _parse_date(_pick(row, "observed_on"), today)
+            lat, lon = _parse_location(row)
+            site_name = _pick(row, "site_name")
+            site, suggestions = _match_site(site_name, sites)
+            if lat is None and site is None:
+                if site_name:
+                    hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+                    raise ValueError(f"no coordinates and unknown site name {site_name!r}{hint}")
+                raise ValueError("no coordinates and no site name")
+            if lat is None:
+                c = site.geometry.representative_point()
+                lat, lon = round(c.y, 6), round(c.x, 6)
+                accuracy = max(float(_pick(row, "accuracy_m") or 0), _site_radius_m(site))
+            else:
+                accuracy = float(_pick(row, "accuracy_m") or DEFAULT_ACCURACY_M)
+            if not (0 <= accuracy <= 100_000):
+                raise ValueError(f"location accuracy {accuracy} m is not plausible")
+            text = _pick(row, "text")
+            place = site.site_id if site and not _pick(row, "lat") else f"{lat:.3f},{lon:.3f}"
+            dup_key = (pseudo or "anon", place, observed, "" if pseudo else text.casefold())
+            if dup_key in seen:
+                raise ValueError(f"duplicate of row {seen[dup_key]} (same reporter, place and day)")
+            seen[dup_key] = i
+        except (ValueError, TypeError) as exc:
+            res.rejected.append((i, str(exc), clean))
+            continue
+        ident = hashlib.sha256(json.dumps([pseudo, str(observed), lat, lon, site_name, text]).encode()).hexdigest()[:16]
+        res.accepted.append(Report(
+            report_id=f"rep-{ident}", observed_on=observed, lat=lat, lon=lon, site_id=site.site_id if site else None,
+            site_name=site_name, text=text, photo_ref=_pick(row, "photo_ref"), reporter=pseudo,
+            accuracy_m=accuracy, source=path.name, row=i,
+        ))
+    return res
+
+
+def _site_radius_m(site: Site) -> float:
+    from sites.geo import area_m2
+
+    return round(math.sqrt(area_m2(site.geometry) / math.pi) + site.buffer_m, 1)
+
+
+def write_rejected(result: ImportResult, path: str | Path) -> Path | None:
+    """Rejected rows with row number and reason; contacts already replaced by pseudonyms."""
+    if not result.rejected:
+        return None
+    path = Path(path)
+    keys: list[str] = []
+    for _, _, row in result.rejected:
+        keys.extend(k for k in row if k not in keys)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["row", "reason", *keys])
+        w.writeheader()
+        for n, reason, row in result.rejected:
+            w.writerow({"row": n, "reason": reason, **row})
+    return path

@@ -1,0 +1,121 @@
+"""Reconcile community reports with satellite detections in space and time.
+
+Pure functions over records (no store, no files).  Outcomes, one row each, explainable:
+
+* ``corroborated`` — a report and a detection agree: the report lies within its location
+  accuracy plus ``tolerance_m`` of the detection's outline, and was made between
+  ``days_before`` days before the detection was first seen and ``days_after`` days after (or
+  while the detection was still visible).  The detection's confidence is raised one level.
+  Many-to-many: several reports of one dig and one report near two digs all give rows.
+* ``report_without_detection`` — a report at a registered site that no detection explains (cloud?
+  too small? not visible from space?): re-check the next clear image and send a ranger.
+* ``detection_without_report`` — nobody reported it: send a ranger.
+* ``report_outside_sites`` — a report away from every registered site: review it; it may be an
+  unregistered site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from pyproj import Geod
+from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
+
+from sites import Site
+from sites.geo import buffer_m
+
+from .ingest import Report
+
+GEOD = Geod(ellps="WGS84")
+OUTCOMES = ("corroborated", "report_without_detection", "detection_without_report", "report_outside_sites")
+RAISE = {"low": "medium", "medium": "high", "high": "high"}
+ACTIONS = {
+    "corroborated": "treat as confirmed activity; dispatch a ranger with the field pack",
+    "report_without_detection": "re-check the next clear image; send a ranger to look",
+    "detection_without_report": "send a ranger to verify",
+    "report_outside_sites": "review: possibly an unregistered site",
+}
+
+
+@dataclass(frozen=True)
+class ReconDetection:
+    detection_id: str
+    site_id: str
+    geometry: BaseGeometry
+    """lon/lat"""
+    first_seen: date
+    last_seen: date
+    confidence: str
+
+
+@dataclass(frozen=True)
+class ReconItem:
+    outcome: str
+    report_id: str | None
+    detection_id: str | None
+    site_id: str | None
+    lat: float
+    lon: float
+    distance_m: float | None
+    days_apart: int | None
+    """Report date minus the detection's first_seen (negative: the report came first)."""
+    reason: str
+    action: str
+    confidence_after: str | None = None
+
+
+def distance_m(lat: float, lon: float, geom: BaseGeometry) -> float:
+    """Geodesic distance from a point to the nearest point of a lon/lat geometry (0 inside)."""
+    p = Point(lon, lat)
+    if geom.contains(p):
+        return 0.0
+    q = nearest_points(p, geom)[1]
+    return float(GEOD.inv(lon, lat, q.x, q.y)[2])
+
+
+def reconcile(
+    reports: list[Report], detections: list[ReconDetection], sites: list[Site], *,
+    tolerance_m: float = 50.0, days_before: int = 60, days_after: int = 90,
+) -> list[ReconItem]:
+    items: list[ReconItem] = []
+    corroborating: dict[str, int] = {}
+    watched = {s.site_id: buffer_m(s.geometry, s.buffer_m) for s in sites}
+    for r in reports:
+        matched = False
+        for d in detections:
+            dist = distance_m(r.lat, r.lon, d.geometry)
+            reach = r.accuracy_m + tolerance_m
+            days = (r.observed_on - d.first_seen).days
+            late_limit = max(days_after, (d.last_seen - d.first_seen).days + 30)
+            if dist <= reach and -days_before <= days <= late_limit:
+                matched = True
+                corroborating[d.detection_id] = corroborating.get(d.detection_id, 0) + 1
+                when = f"{abs(days)} days {'before' if days < 0 else 'after'} first seen"
+                items.append(ReconItem(
+                    "corroborated", r.report_id, d.detection_id, d.site_id, r.lat, r.lon, round(dist, 1), days,
+                    f"report {dist:.0f} m from the detection (within accuracy {r.accuracy_m:.0f} m + "
+                    f"{tolerance_m:.0f} m), {when}", ACTIONS["corroborated"], RAISE.get(d.confidence, d.confidence)))
+        if matched:
+            continue
+        near = [(sid, distance_m(r.lat, r.lon, g)) for sid, g in watched.items()]
+        near = [(sid, dist) for sid, dist in near if dist <= r.accuracy_m]
+        if r.site_id or near:
+            sid = r.site_id or min(near, key=lambda t: t[1])[0]
+            items.append(ReconItem(
+                "report_without_detection", r.report_id, None, sid, r.lat, r.lon, None, None,
+                "at a registered site; no detection within its accuracy and time window "
+                "(cloud, too small, or not visible from space)", ACTIONS["report_without_detection"]))
+        else:
+            items.append(ReconItem(
+                "report_outside_sites", r.report_id, None, None, r.lat, r.lon, None, None,
+                f"more than its accuracy ({r.accuracy_m:.0f} m) from every registered site", ACTIONS["report_outside_sites"]))
+    for d in detections:
+        if d.detection_id not in corroborating:
+            c = d.geometry.representative_point()
+            items.append(ReconItem(
+                "detection_without_report", None, d.detection_id, d.site_id, round(c.y, 6), round(c.x, 6), None, None,
+                "no report within its reach and time window", ACTIONS["detection_without_report"], d.confidence))
+    return items

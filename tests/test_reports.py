@@ -1,0 +1,201 @@
+"""Community reports: ingest, reporter protection, reconciliation outcomes — on real detections."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+
+import pytest
+
+from pipelines.community import import_reports_file, reconcile_to_files
+from pipelines.imagery.local_stac import LocalStacProvider
+from pipelines.store import Store
+from pipelines.weekly import run_period
+from reports import import_reports, reconcile
+from reports.ingest import Report
+from sites import read_sites
+from sitewatch.cli import main
+from sitewatch.errors import ConfigError
+
+CONTACT_A = "+976 9911 2233"
+CONTACT_B = "herder.bold@example.mn"
+KEY = "test-key-not-a-secret"
+
+
+@pytest.fixture(scope="module")
+def world(case_2011, tmp_path_factory):
+    """Real detections at three sites of the 2011 case, and a store holding them."""
+    tmp = tmp_path_factory.mktemp("reports")
+    sites = [s for s in read_sites(case_2011 / "sites.geojson").sites if s.site_id in ("S02-01", "S02-03", "S02-05")]
+    store = Store(str(tmp / "sw.db"))
+    run_period(store, sites, LocalStacProvider(case_2011 / "catalog"), "2011-03-01", "2011-09-30", tmp / "out")
+    dets = store.detections()
+    assert len(dets) >= 2
+    return tmp, store, dets
+
+
+def _rows(dets):
+    """A realistic report file: near real detections, vague, duplicate, hostile and bad rows."""
+    d1 = dets[dets.site_id == "S02-05"].iloc[0]
+    from shapely import wkt
+
+    c1 = wkt.loads(d1.geometry_wkt).representative_point()
+    first = d1.first_seen
+    day = lambda n: str((__import__("pandas").Timestamp(first) + __import__("pandas").Timedelta(days=n)).date())  # noqa: E731
+    return [
+        {"date": day(10), "latitude": f"{c1.y + 0.0002:.6f}", "longitude": f"{c1.x:.6f}", "site_name": "",
+         "comment": "fresh pits and spoil heaps", "contact": CONTACT_A, "accuracy_m": "30"},
+        {"date": day(10), "latitude": f"{c1.y + 0.0002:.6f}", "longitude": f"{c1.x:.6f}", "site_name": "",
+         "comment": "same again", "contact": CONTACT_A, "accuracy_m": "30"},  # duplicate
+        {"date": day(-20), "latitude": f"{c1.y:.6f}", "longitude": f"{c1.x + 0.0003:.6f}", "site_name": "",
+         "comment": "<script>alert('x')</script> men with a digger at night", "contact": CONTACT_B, "accuracy_m": "50"},
+        {"date": "2011-07-01", "latitude": "", "longitude": "", "site_name": "Site S02-01",
+         "comment": "someone camping at the mound", "contact": "", "accuracy_m": ""},  # vague, no detection there
+        {"date": "2011-07-02", "latitude": "40.35", "longitude": "-106.80", "site_name": "",
+         "comment": "old walls exposed by the river", "contact": CONTACT_B, "accuracy_m": "100"},  # outside sites
+        {"date": "2031-01-01", "latitude": "40.29", "longitude": "-106.91", "site_name": "", "comment": "future",
+         "contact": CONTACT_A, "accuracy_m": "10"},
+        {"date": "2011-07-01", "latitude": "95.0", "longitude": "40.2", "site_name": "", "comment": "bad lat",
+         "contact": CONTACT_A, "accuracy_m": "10"},
+        {"date": "1950-05-01", "latitude": "40.29", "longitude": "-106.91", "site_name": "", "comment": "too old",
+         "contact": "", "accuracy_m": ""},
+        {"date": "2011-07-01", "latitude": "", "longitude": "", "site_name": "Site S02-1", "comment": "typo",
+         "contact": "", "accuracy_m": ""},
+    ]
+
+
+def _write(path, rows):
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture()
+def keyed(monkeypatch):
+    monkeypatch.setenv("SITEWATCH_REPORTER_KEY", KEY)
+
+
+def test_import_validates_and_keeps_every_row(world, keyed, tmp_path):
+    _, store, dets = world
+    path = _write(tmp_path / "reports.csv", _rows(dets))
+    res, new, rejected = import_reports_file(store, path)
+    reasons = {row: reason for row, reason, _ in res.rejected}
+    assert len(res.accepted) + len(res.rejected) == 9
+    assert "duplicate of row 2" in reasons[3]
+    assert "future" in reasons[7] and "swapped" in reasons[8] and "before 1970" in reasons[9]
+    assert "did you mean 'Site S02-01'" in reasons[10]
+    assert rejected.exists() and len(list(csv.DictReader(rejected.open()))) == 5
+    # re-import adds nothing
+    _, again, _ = import_reports_file(store, path)
+    assert again == 0 and len(store.reports()) == new
+
+
+def test_contact_never_stored_shown_or_logged(world, keyed, tmp_path, caplog, capsys):
+    tmp, store, dets = world
+    (tmp_path / "inbox").mkdir()
+    path = _write(tmp_path / "inbox" / "reports.csv", _rows(dets))
+    caplog.set_level(logging.DEBUG)
+    assert main(["reports", "import", str(path), "--db", store.url]) == 0
+    assert main(["reconcile", "--db", store.url, "--out", str(tmp_path / "rec")]) == 0
+    printed = capsys.readouterr()
+    haystacks = [printed.out, printed.err, caplog.text]
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != path]
+    assert any(p.name == "reports.rejected.csv" for p in written) and any(p.name == "reconciliation.csv" for p in written)
+    haystacks += [p.read_text(errors="ignore") for p in written]
+    import sqlite3
+
+    con = sqlite3.connect(store.url.removeprefix("sqlite:///"))
+    haystacks.append(json.dumps(con.execute("select * from reports").fetchall()))
+    for contact in (CONTACT_A, CONTACT_B, "9911", "herder.bold"):
+        assert not any(contact in h for h in haystacks), f"{contact!r} leaked"
+    assert all(r.reporter.startswith("rp-") or r.reporter == "" for r in store.reports())
+
+
+def test_contacts_without_a_key_are_refused(world, tmp_path, monkeypatch):
+    _, store, dets = world
+    monkeypatch.delenv("SITEWATCH_REPORTER_KEY", raising=False)
+    path = _write(tmp_path / "r.csv", _rows(dets)[:1])
+    with pytest.raises(ConfigError, match="SITEWATCH_REPORTER_KEY"):
+        import_reports(path, store.sites(), key=None)
+    res = import_reports(path, store.sites(), key=None, policy="drop")
+    assert res.accepted[0].reporter == ""
+
+
+def test_each_outcome_and_many_to_many(world, keyed, tmp_path):
+    tmp, store, dets = world
+    path = _write(tmp_path / "reports.csv", _rows(dets))
+    import_reports_file(store, path)
+    items, paths = reconcile_to_files(store, tmp_path / "rec")
+    outcomes = {i.outcome for i in items}
+    assert outcomes == {"corroborated", "report_without_detection", "detection_without_report", "report_outside_sites"}
+    d1 = dets[dets.site_id == "S02-05"].iloc[0].detection_id
+    corr = [i for i in items if i.outcome == "corroborated" and i.detection_id == d1]
+    assert len(corr) == 2  # two reporters, one dig
+    assert {i.days_apart for i in corr} == {10, -20}  # one before the first satellite sighting
+    assert all(i.distance_m <= 80 and "m from the detection" in i.reason for i in corr)
+    assert store.detections().set_index("detection_id").confidence[d1] == corr[0].confidence_after
+    vague = next(i for i in items if i.outcome == "report_without_detection")
+    assert vague.site_id == "S02-01"
+    fc = json.loads(paths["geojson"].read_text())
+    assert {f["properties"]["outcome"] for f in fc["features"]} == outcomes
+    rows = list(csv.DictReader(paths["csv"].open()))
+    assert {"distance_m", "days_apart", "reason", "outcome"} <= set(rows[0])
+
+
+def test_accuracy_aware_distance():
+    from datetime import date
+
+    from shapely.geometry import Point
+
+    from reports.reconcile import ReconDetection
+    from sites import Site
+
+    site = Site("S", "S", Point(10.0, 50.0).buffer(0.01), 0.0, "public")
+    det = ReconDetection("D", "S", Point(10.0, 50.0).buffer(0.0001), date(2024, 6, 1), date(2024, 6, 20), "low")
+    far = Report("r1", date(2024, 6, 5), 50.0018, 10.0, None, "", "", "", "", 30.0, "t", 1)  # ~190 m away
+    vague = Report("r2", date(2024, 6, 5), 50.0018, 10.0, None, "", "", "", "", 250.0, "t", 2)
+    items = reconcile([far, vague], [det], [site])
+    by = {(i.report_id, i.outcome) for i in items}
+    assert ("r1", "report_without_detection") in by and ("r2", "corroborated") in by
+
+
+def test_crash_mid_import_leaves_store_unchanged(world, keyed, tmp_path, monkeypatch):
+    _, store, dets = world
+    before = len(store.reports())
+    path = _write(tmp_path / "new.csv", [dict(_rows(dets)[0], date="2011-08-30", comment="another visit")])
+    res = import_reports(path, store.sites(), key=KEY.encode(), policy="restricted")
+    import pipelines.store as st
+
+    class Boom(Exception):
+        pass
+
+    def explode(*a, **k):
+        raise Boom("disk full")
+
+    monkeypatch.setattr(st.reporter_contacts_t, "insert", explode)
+    with pytest.raises(Boom):
+        store.add_reports(res.accepted, res.contacts)  # reports insert runs first, then the contacts fail
+    assert len(store.reports()) == before
+
+
+def test_real_incident_records_import_against_real_registry(shared, tmp_path):
+    """396 real Linked4Resilience damage records (mixed scripts, missing coordinates, repeats)."""
+    sites = read_sites(shared / "reports" / "ukraine_world_heritage_and_tentative_sites.csv", strict=False).sites
+    path = shared / "reports" / "linked4resilience_cultural_site_damage.csv"
+    res = import_reports(path, sites, key=None)
+    total = len(list(csv.DictReader(path.open(encoding="utf-8"))))
+    assert len(res.accepted) + len(res.rejected) == total  # nothing lost
+    reasons = " ".join(r for _, r, _ in res.rejected)
+    assert "no date" in reasons or "unreadable date" in reasons
+    assert all(r.observed_on.year >= 2022 for r in res.accepted)
+    assert any("Ч" in r.site_name or "і" in r.site_name or "Chernihiv" in r.site_name for r in res.accepted)
+    store = Store(str(tmp_path / "ua.db"))
+    store.upsert_sites(sites)
+    store.add_reports(res.accepted)
+    items = reconcile(store.reports(), [], store.sites())
+    counts = {o: sum(i.outcome == o for i in items) for o in ("report_without_detection", "report_outside_sites")}
+    assert counts["report_without_detection"] >= 1 and counts["report_outside_sites"] >= 1
+    assert sum(counts.values()) == len(res.accepted)
