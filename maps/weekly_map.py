@@ -13,7 +13,7 @@ from pathlib import Path
 
 import folium
 from folium.plugins import Fullscreen, MeasureControl
-from shapely.geometry import mapping
+from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
 
 from sites import Site
@@ -28,6 +28,23 @@ SENSITIVITY_STYLE = {
     "restricted": {"color": "#5e3c99", "dashArray": "6 4"},
     "secret": {"color": "#000000", "dashArray": "2 4"},
 }
+
+
+@dataclass(frozen=True)
+class MapReport:
+    """A community report as the map shows it: never with its reporter."""
+
+    report_id: str
+    lat: float
+    lon: float
+    observed_on: str
+    text: str
+    outcome: str
+    site_id: str | None
+    detail: str
+
+
+REPORT_COLOURS = {"corroborated": "#1a9641", "report_without_detection": "#2c7bb6", "report_outside_sites": "#7b3294"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,7 @@ def weekly_map(
     unobserved: dict[str, str] | None = None,
     access: str = "restricted",
     chips: dict[str, str] | None = None,
+    reports: list[MapReport] | None = None,
 ) -> folium.Map:
     """Build the map; ``chips`` maps detection id → HTML ``<img>`` snippet made by sitewatch."""
     unobserved = unobserved or {}
@@ -125,6 +143,18 @@ def weekly_map(
     for layer in layers.values():
         layer.add_to(m)
     unobs_layer.add_to(m)
+    if reports:
+        rep_layer = folium.FeatureGroup(name="Community reports (reconciled)", show=True)
+        for r in reports:
+            site = by_id.get(r.site_id) if r.site_id else None
+            exact = access != "public" and (site is None or may_see_exact(site.sensitivity, access))
+            p = (r.lat, r.lon) if exact else (generalise(Point(r.lon, r.lat)).y, generalise(Point(r.lon, r.lat)).x)
+            rows = [("Report", r.report_id), ("Observed", r.observed_on), ("Outcome", r.outcome.replace("_", " ")),
+                    ("Why", r.detail), ("Text", r.text)]
+            folium.RegularPolygonMarker(list(p), number_of_sides=3, radius=8, color=REPORT_COLOURS.get(r.outcome, "#555"),
+                                        fill=True, fill_opacity=0.8, popup=_popup(rows),
+                                        tooltip=folium.Tooltip(text(f"report {r.observed_on}: {r.outcome}"))).add_to(rep_layer)
+        rep_layer.add_to(m)
 
     legend = "".join(
         f"<div><span style='display:inline-block;width:12px;height:12px;background:{c};margin-right:4px'></span>{k}</div>"

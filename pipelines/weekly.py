@@ -17,7 +17,8 @@ from shapely.geometry import mapping
 from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact, rank
 from maps.field_pack import Waypoint, to_mgrs, write_field_pack
-from maps.weekly_map import MapDetection, save_map, weekly_map
+from maps.weekly_map import MapDetection, MapReport, save_map, weekly_map
+from reports.reconcile import OUTCOMES
 from sites import Site
 
 from .imagery.base import ImageryProvider
@@ -114,6 +115,8 @@ def write_outputs(
     out.mkdir(parents=True, exist_ok=True)
     by_id = {s.site_id: s for s in sites}
     week_label, week_start, _ = weeks_between(start, end)[-1]
+    lookback = max(120, (pd.Timestamp(end) - pd.Timestamp(start)).days)
+    recon, map_reports = _reconciliation(store, week_label, lookback)  # first: corroboration raises confidence
     dets = _map_detections(period_detections(store, sites, start, end), week_start)
 
     features = []
@@ -143,7 +146,7 @@ def write_outputs(
             reason = (r.message if r and r.status != "ok" else
                       "all looks cloudy" if week_looks else "no acquisition this week")
             unobserved[s.site_id] = reason
-    m = weekly_map(sites, dets, week_label, unobserved, access)
+    m = weekly_map(sites, dets, week_label, unobserved, access, reports=map_reports)
     map_path = save_map(m, out / "map.html")
 
     field_dir = out / "field"
@@ -174,10 +177,29 @@ def write_outputs(
         "ranked": [{"detection_id": d.detection_id, "site_id": d.site_id, "priority": priority(d, by_id.get(d.site_id)),
                     "confidence": d.confidence, "area_m2": d.area_m2, "first_seen": d.first_seen,
                     "new_this_week": d.new_this_week} for d in ranked],
+        "reconciliation": {o: sum(i.outcome == o for i in recon) for o in OUTCOMES},
+        "reconciliation_items": [
+            {"outcome": i.outcome, "report_id": i.report_id, "detection_id": i.detection_id, "site_id": i.site_id,
+             "distance_m": i.distance_m, "days_apart": i.days_apart, "reason": i.reason, "action": i.action}
+            for i in recon],
     }
     sum_path = out / "summary.json"
     sum_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     return Outputs(det_path, map_path, sum_path, field_dir)
+
+
+def _reconciliation(store: Store, week_label: str, lookback_days: int):
+    """Reconcile this week's reports (if any) and raise corroborated detections' confidence."""
+    from .community import apply_corroboration, reconcile_store
+
+    if not store.reports():
+        return [], []
+    items = reconcile_store(store, week_label, lookback_days)
+    apply_corroboration(store, items)
+    texts = {r.report_id: r for r in store.reports()}
+    shown = [MapReport(i.report_id, i.lat, i.lon, str(texts[i.report_id].observed_on), texts[i.report_id].text,
+                       i.outcome, i.site_id, i.reason) for i in items if i.report_id]
+    return items, shown
 
 
 def _count_by_region(dets: list[MapDetection], by_id: dict[str, Site]) -> dict[str, int]:

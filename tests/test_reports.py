@@ -199,3 +199,18 @@ def test_real_incident_records_import_against_real_registry(shared, tmp_path):
     counts = {o: sum(i.outcome == o for i in items) for o in ("report_without_detection", "report_outside_sites")}
     assert counts["report_without_detection"] >= 1 and counts["report_outside_sites"] >= 1
     assert sum(counts.values()) == len(res.accepted)
+
+
+def test_reports_on_the_weekly_map_and_summary(world, keyed, tmp_path, case_2011):
+    tmp, store, dets = world
+    import_reports_file(store, _write(tmp_path / "reports.csv", _rows(dets)))
+    sites = store.sites()
+    from pipelines.weekly import write_outputs
+
+    out = write_outputs(store, sites, [], "2011-03-01", "2011-09-30", tmp_path / "o")
+    summary = json.loads(out.summary_json.read_text())
+    assert summary["reconciliation"]["corroborated"] >= 2
+    html = out.map_html.read_text()
+    assert "Community reports (reconciled)" in html
+    assert "<script>alert('x')" not in html and "&lt;script&gt;alert" in html  # report text is text
+    assert CONTACT_A not in html and CONTACT_B not in html
