@@ -1,0 +1,72 @@
+"""Public STAC API provider (no account): Earth Search by default, Planetary Computer optional.
+
+Searches with ``pystac-client``, reads with ``odc-stac`` onto the same UTM grid as the other
+providers, masks with the Sentinel-2 scene classification (SCL 0, 1, 3, 8, 9, 10, 11 not clear).
+Planetary Computer names its assets ``B04``/``SCL``…; they are mapped to the common names and
+hrefs are signed with ``planetary_computer.sign_inplace`` when that package is installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pystac
+import xarray as xr
+
+from sitewatch.errors import ConfigError
+
+from .base import ImageryRequest
+from .local_stac import load_items
+from .retries import with_retries
+
+EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
+PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
+PC_NAMES = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B11": "swir16", "B12": "swir22", "SCL": "scl"}
+
+
+def _common_names(item: pystac.Item) -> pystac.Item:
+    """Give Planetary Computer's band assets the common names the rest of sitewatch uses."""
+    for src, dst in PC_NAMES.items():
+        if src in item.assets and dst not in item.assets:
+            item.assets[dst] = item.assets[src]
+    return item
+
+
+class StacApiProvider:
+    name = "stac"
+
+    def __init__(self, url: str = EARTH_SEARCH, collection: str = "sentinel-2-l2a", max_cloud: float = 80.0,
+                 modifier: Callable | None = None, attempts: int = 4, sleep: Callable[[float], None] | None = None):
+        self.url, self.collection, self.max_cloud = url, collection, max_cloud
+        self.modifier = modifier
+        if modifier is None and "planetarycomputer" in url:
+            try:
+                import planetary_computer
+
+                self.modifier = planetary_computer.sign_inplace
+            except ImportError as exc:
+                raise ConfigError("Planetary Computer needs `pip install planetary-computer` to sign asset URLs") from exc
+        self.attempts, self._sleep = attempts, sleep
+        self.calls = 0
+
+    def search(self, request: ImageryRequest) -> list[pystac.Item]:
+        from pystac_client import Client
+
+        def call():
+            self.calls += 1
+            client = Client.open(self.url, modifier=self.modifier)
+            search = client.search(
+                collections=[self.collection], intersects=request.geometry.__geo_interface__,
+                datetime=f"{request.start.date()}/{request.end.date()}",
+                query={"eo:cloud_cover": {"lt": self.max_cloud}},
+            )
+            return list(search.items())
+
+        kw = {"sleep": self._sleep} if self._sleep else {}
+        items = with_retries(call, provider=self.name, attempts=self.attempts, **kw)
+        return sorted((_common_names(i) for i in items), key=lambda i: i.datetime)
+
+    def load(self, request: ImageryRequest) -> xr.Dataset:
+        if request.resolution is None:
+            request = ImageryRequest(request.geometry, request.start, request.end, request.bands, request.epsg, 10.0)
+        return load_items(self.search(request), request, self.name)

@@ -1,0 +1,259 @@
+"""Imagery providers: Earth Engine at the ee.data boundary, a STAC API on loopback, one contract."""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pystac
+import pytest
+from shapely.geometry import box
+
+from pipelines.imagery.base import ImageryRequest
+from pipelines.imagery.earthengine import EarthEngineProvider, _initialize, plan_tiles
+from pipelines.imagery.local_stac import LocalStacProvider
+from pipelines.imagery.stac_api import StacApiProvider
+from sitewatch.errors import ImageryError, NoImagery, ProviderAuthError, TransientProviderError
+
+ee = pytest.importorskip("ee")
+
+
+@pytest.fixture()
+def ee_offline():
+    """Earth Engine initialised with its own static algorithm list: expressions build, nothing is sent."""
+    from ee import apitestcase
+
+    tc = apitestcase.ApiTestCase()
+    tc.setUp()
+    yield
+    tc.tearDown()
+
+
+REQ = ImageryRequest(box(2.37, 48.83, 2.38, 48.84), pd.Timestamp("2024-05-01"), pd.Timestamp("2024-06-30"),
+                     bands=("red", "nir", "swir16"))
+DAYS = [pd.Timestamp("2024-05-03"), pd.Timestamp("2024-05-13")]
+
+
+def fake_pixels(params, calls=None):
+    """computePixels stand-in: values encode the pixel's easting/northing, so tiling errors show."""
+    if calls is not None:
+        calls.append(params)
+    g = params["grid"]
+    w, h = g["dimensions"]["width"], g["dimensions"]["height"]
+    a = g["affineTransform"]
+    x = a["translateX"] + a["scaleX"] * (np.arange(w) + 0.5)
+    y = a["translateY"] + a["scaleY"] * (np.arange(h) + 0.5)
+    dt = np.dtype([(b, "<f4") for b in params["bandIds"]])
+    out = np.zeros((h, w), dtype=dt)
+    for b in params["bandIds"]:
+        out[b] = 1.0 if b == "clear" else ((x[None, :] % 1000) / 1e4 + (y[:, None] % 1000) / 1e5)
+    return out
+
+
+def _millis(_obj):
+    return [int(d.value // 1_000_000) for d in DAYS]
+
+
+def _walk(node, found):
+    if isinstance(node, dict):
+        if "functionInvocationValue" in node:
+            found.append(node["functionInvocationValue"])
+        for v in node.values():
+            _walk(v, found)
+    elif isinstance(node, list):
+        for v in node:
+            _walk(v, found)
+    return found
+
+
+def test_expression_masks_with_cloud_score_plus(ee_offline):
+    p = EarthEngineProvider(initialize=lambda: None, cloud_score_threshold=0.65)
+    col, bands = p.collection_expression(REQ)
+    graph = ee.serializer.encode(p.daily_image(col, DAYS[0]), for_cloud_api=True)
+    values = graph["values"]
+    calls = _walk(values, [])
+    loads = {c["arguments"]["id"]["constantValue"] for c in calls if c["functionName"] == "ImageCollection.load"}
+    assert {"COPERNICUS/S2_SR_HARMONIZED", "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"} <= loads
+    links = [c for c in calls if c["functionName"] == "Image.linkCollection"]
+    assert links and links[0]["arguments"]["imageCollection"]["functionInvocationValue"]["arguments"]["id"][
+        "constantValue"] == "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
+
+    def const(arg):
+        if "constantValue" in arg:
+            return arg["constantValue"]
+        if "valueReference" in arg:
+            return const(values[arg["valueReference"]])
+        inner = arg.get("functionInvocationValue", {})
+        return const(inner["arguments"]["value"]) if inner.get("functionName") == "Image.constant" else None
+
+    gte = [c for c in calls if c["functionName"] == "Image.gte"]
+    assert any(const(c["arguments"]["image2"]) == 0.65 and
+               const(c["arguments"]["image1"]["functionInvocationValue"]["arguments"]["bandSelectors"]) == ["cs_cdf"]
+               for c in gte), "the clear band must be cs_cdf >= threshold"
+    assert any(c["functionName"] == "ImageCollection.mosaic" for c in calls)  # same-day tiles composited server-side
+    assert bands == ["red", "nir", "swir16"]
+
+
+def test_plan_tiles_respects_limits():
+    tiles = plan_tiles(5000, 3000, n_bands=4, bytes_per_value=4, max_bytes=48 * 1024 * 1024)
+    assert sum(t.width * t.height for t in tiles) == 5000 * 3000
+    assert all(t.width * t.height * 16 <= 48 * 1024 * 1024 and max(t.width, t.height) <= 32768 for t in tiles)
+    assert len(plan_tiles(100, 100, 4)) == 1
+
+
+def test_requests_are_split_and_reassembled(ee_offline):
+    calls = []
+    p = EarthEngineProvider(initialize=lambda: None, pixels_getter=partial(fake_pixels, calls=calls),
+                            value_getter=_millis, max_request_bytes=40 * 40 * 16)
+    ds = p.load(REQ)
+    assert len(calls) > len(DAYS)  # more than one request per day
+    assert all(c["grid"]["dimensions"]["width"] * c["grid"]["dimensions"]["height"] * 16 <= 40 * 40 * 16 for c in calls)
+    expected = (ds.x.values[None, :] % 1000) / 1e4 + (ds.y.values[:, None] % 1000) / 1e5
+    np.testing.assert_allclose(ds.red.isel(time=0).values, expected, rtol=1e-5)
+    assert ds.attrs["crs"] == "EPSG:32631" and ds.attrs["resolution"] == 10.0 and bool(ds.clear.all())
+
+
+def test_429_then_success_is_retried_with_backoff(ee_offline):
+    attempts, sleeps = [], []
+
+    def flaky(params):
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise ee.EEException("Too Many Requests (429): quota exceeded")
+        return fake_pixels(params)
+
+    p = EarthEngineProvider(initialize=lambda: None, pixels_getter=flaky, value_getter=_millis, sleep=sleeps.append)
+    ds = p.load(REQ)
+    assert len(ds.time) == 2 and len(sleeps) == 2 and sleeps[1] > 0
+
+
+def test_auth_error_fails_fast(ee_offline):
+    attempts = []
+
+    def denied(params):
+        attempts.append(1)
+        raise ee.EEException("Permission denied (403): caller does not have permission")
+
+    p = EarthEngineProvider(initialize=lambda: None, pixels_getter=denied, value_getter=_millis, sleep=lambda s: None)
+    with pytest.raises(ProviderAuthError, match="authentication failed"):
+        p.load(REQ)
+    assert len(attempts) == 1
+
+
+def test_malformed_response_and_empty_collection(ee_offline):
+    bad = EarthEngineProvider(initialize=lambda: None, pixels_getter=lambda p: np.zeros((3, 3)), value_getter=_millis)
+    with pytest.raises(ImageryError, match="malformed"):
+        bad.load(REQ)
+    empty = EarthEngineProvider(initialize=lambda: None, pixels_getter=fake_pixels, value_getter=lambda o: [])
+    with pytest.raises(NoImagery, match="no sentinel-2 acquisition"):
+        empty.load(REQ)
+
+
+def test_initialize_without_credentials_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(ee.data, "is_initialized", lambda: False)
+
+    def refuse(*a, **k):
+        raise ee.EEException("Please authorize access to your Earth Engine account by running earthengine authenticate")
+
+    monkeypatch.setattr(ee, "Initialize", refuse)
+    with pytest.raises(ProviderAuthError, match="earthengine authenticate.*--provider stac"):
+        _initialize(None, False)
+
+    def hang(*a, **k):
+        threading.Event().wait(5)
+
+    monkeypatch.setattr(ee, "Initialize", hang)
+    with pytest.raises(TransientProviderError, match="did not answer"):
+        _initialize(None, False, timeout=0.2)
+
+
+# --- a STAC API on loopback, answering with items recorded from the local catalog -------------------
+
+@pytest.fixture(scope="module")
+def stac_api(shared, tmp_path_factory):
+    root = tmp_path_factory.mktemp("stac-api")
+    cat = pystac.Catalog.from_file(str(shared / "benchmark" / "oscd-bercy" / "catalog" / "catalog.json"))
+    items = []
+    for it in cat.get_items(recursive=True):
+        d = it.to_dict()
+        for a in d["assets"].values():  # the recorded response points at the real asset files
+            a["href"] = str(Path(it.get_self_href()).parent.joinpath(a["href"]).resolve())
+        d["collection"] = "sentinel-2-l2a"
+        items.append(d)
+    landing = {"type": "Catalog", "id": "rec", "stac_version": "1.0.0", "description": "recorded",
+               "conformsTo": ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search",
+                              "https://api.stacspec.org/v1.0.0/item-search#query"],
+               "links": []}
+    hits = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def _send(self, doc):
+            body = json.dumps(doc).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            if self.path.startswith("/search"):
+                return self._send({"type": "FeatureCollection", "features": items, "links": []})
+            base = f"http://127.0.0.1:{self.server.server_port}"
+            search = [{"rel": "search", "href": f"{base}/search", "type": "application/geo+json", "method": m}
+                      for m in ("GET", "POST")]
+            return self._send(dict(landing, links=[*search, {"rel": "self", "href": base + "/"}]))
+
+        do_POST = do_GET  # noqa: N815
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/", hits
+    server.shutdown()
+
+
+def test_stac_api_provider_against_recorded_response(stac_api, shared):
+    url, hits = stac_api
+    sites = json.loads((shared / "benchmark" / "oscd-bercy" / "sites.geojson").read_text())
+    from shapely.geometry import shape
+
+    geom = shape(sites["features"][0]["geometry"]).centroid.buffer(0.004)
+    req = ImageryRequest(geom, pd.Timestamp("2016-11-01"), pd.Timestamp("2017-09-30"), bands=("red", "nir", "swir16"))
+    ds = StacApiProvider(url=url).load(req)
+    assert any(h.startswith("/search") for h in hits)
+    local = LocalStacProvider(shared / "benchmark" / "oscd-bercy" / "catalog").load(
+        ImageryRequest(geom, req.start, req.end, req.bands, resolution=10.0))
+    # one contract: same grid, bands, dtypes and values from both providers
+    assert ds.attrs["crs"] == local.attrs["crs"] == "EPSG:32631"
+    np.testing.assert_array_equal(ds.x.values, local.x.values)
+    np.testing.assert_array_equal(ds.y.values, local.y.values)
+    for b in ("red", "nir", "swir16"):
+        assert ds[b].dtype == np.float32
+        np.testing.assert_allclose(ds[b].values, local[b].values, equal_nan=True)
+
+
+@pytest.mark.parametrize("kind", ["local", "earthengine"])
+def test_provider_contract(kind, shared, ee_offline):
+    """Every provider returns the documented dataset: (time, y, x), float32 reflectance, bool clear."""
+    if kind == "local":
+        prov = LocalStacProvider(shared / "benchmark" / "dev-2010-a" / "catalog")
+        req = ImageryRequest(box(-106.915, 40.285, -106.91, 40.29), pd.Timestamp("2010-06-01"), pd.Timestamp("2010-07-31"))
+    else:
+        prov = EarthEngineProvider(initialize=lambda: None, pixels_getter=fake_pixels, value_getter=_millis)
+        req = REQ
+    ds = prov.load(req)
+    assert tuple(ds.red.dims) == ("time", "y", "x") and ds.clear.dtype == bool
+    assert {"red", "nir", "swir16", "clear"} <= set(ds.data_vars)
+    assert all(ds[b].dtype == np.float32 for b in ("red", "nir", "swir16"))
+    vals = ds.red.where(ds.clear).values
+    assert np.nanmin(vals) >= -0.05 and np.nanmax(vals) <= 1.0
+    assert ds.attrs["crs"].startswith("EPSG:326") and ds.attrs["provider"] == prov.name
+    assert len(ds.item_id) == len(ds.time) and (np.diff(ds.x.values) > 0).all() and (np.diff(ds.y.values) < 0).all()
