@@ -228,6 +228,7 @@ def run_period(
     results = [runner(s, provider, store.monitor_since(s.site_id, start_s), end_s, params) for s in sites]
     counts = record_results(store, run_id, provider.name, results, start, end)
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id)
-    summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results}}
+    summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
+               "fetched": list(getattr(provider, "fetched", []))}
     store.finish_run(run_id, "completed", summary)
     return outputs, summary

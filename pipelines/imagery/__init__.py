@@ -15,13 +15,19 @@ def make_provider(kind: str = "local", catalog: str | None = None, cache_dir: st
     if kind == "local":
         if not catalog:
             raise ConfigError("the local provider needs --stac PATH/TO/catalog.json")
-        return LocalStacProvider(catalog)
-    if kind == "stac":
+        provider: ImageryProvider = LocalStacProvider(catalog)
+    elif kind == "stac":
         from .stac_api import StacApiProvider
 
-        return StacApiProvider(**options)
-    if kind == "earthengine":
+        provider = StacApiProvider(**options)
+    elif kind == "earthengine":
         from .earthengine import EarthEngineProvider
 
-        return EarthEngineProvider(**options)
-    raise ConfigError(f"unknown provider {kind!r}; use local, stac or earthengine")
+        provider = EarthEngineProvider(**options)
+    else:
+        raise ConfigError(f"unknown provider {kind!r}; use local, stac or earthengine")
+    if cache_dir:
+        from .cache import CachedProvider
+
+        provider = CachedProvider(provider, cache_dir)
+    return provider

@@ -1,0 +1,153 @@
+"""Pixel cache: fetched imagery is kept on disk so re-runs never refetch.
+
+One folder per (provider, area, bands, CRS, resolution) — the key is a hash of those — holding
+one NetCDF file per acquisition and an ``index.json`` with the periods already fetched completely
+and each file's SHA-256.  A request is answered from disk where its period is covered; only the
+uncovered part goes to the provider (a weekly run fetches just the new week).  A file whose
+checksum or read fails is treated as missing: its period is fetched again, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from sitewatch.errors import NoImagery
+
+from .base import ImageryProvider, ImageryRequest
+
+log = logging.getLogger(__name__)
+PUBLICATION_LAG_DAYS = 5
+
+
+def cache_key(provider: str, request: ImageryRequest) -> str:
+    h = hashlib.sha256()
+    h.update(provider.encode())
+    h.update(request.geometry.wkb)
+    h.update(",".join(sorted(request.bands)).encode())
+    h.update(f"{request.output_epsg}|{request.resolution}".encode())
+    return h.hexdigest()[:20]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _merge(windows: list[list[str]]) -> list[list[str]]:
+    out: list[list[str]] = []
+    for a, b in sorted(windows):
+        if out and pd.Timestamp(a) <= pd.Timestamp(out[-1][1]) + pd.Timedelta(days=1):
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def _gaps(start: pd.Timestamp, end: pd.Timestamp, covered: list[list[str]]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    gaps, cur = [], start
+    for a, b in _merge(covered):
+        a, b = pd.Timestamp(a), pd.Timestamp(b)
+        if b < cur:
+            continue
+        if a > end:
+            break
+        if a > cur:
+            gaps.append((cur, min(end, a - pd.Timedelta(days=1))))
+        cur = max(cur, b + pd.Timedelta(days=1))
+    if cur <= end:
+        gaps.append((cur, end))
+    return gaps
+
+
+class CachedProvider:
+    """Wraps any provider; same interface, answers from disk where it can."""
+
+    def __init__(self, inner: ImageryProvider, cache_dir: str | Path):
+        self.inner = inner
+        self.name = inner.name
+        self.root = Path(cache_dir) / "pixels" / inner.name
+        self.fetched: list[dict] = []
+        """What this provider object fetched from the source: key, period, acquisitions."""
+
+    def _folder(self, request: ImageryRequest) -> Path:
+        return self.root / cache_key(self.name, request)
+
+    def _index(self, folder: Path) -> dict:
+        try:
+            return json.loads((folder / "index.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return {"covered": [], "files": {}}
+
+    def _write_index(self, folder: Path, index: dict) -> None:
+        tmp = folder / "index.json.tmp"
+        tmp.write_text(json.dumps(index, indent=1))
+        os.replace(tmp, folder / "index.json")  # atomic: a crash leaves the old index
+
+    def _read(self, folder: Path, index: dict, start, end) -> tuple[list[xr.Dataset], list[str]]:
+        parts, bad = [], []
+        for day, meta in sorted(index["files"].items()):
+            if not (start <= pd.Timestamp(day) <= end):
+                continue
+            path = folder / meta["file"]
+            try:
+                if _sha(path) != meta["sha256"]:
+                    raise ValueError("checksum mismatch")
+                with xr.open_dataset(path, engine="scipy") as f:
+                    ds = f.load()
+                ds["clear"] = ds["clear"].astype(bool)
+                parts.append(ds)
+            except (OSError, ValueError, RuntimeError) as exc:
+                log.warning("pixel cache: %s unusable (%s); fetching it again", path.name, exc)
+                bad.append(day)
+        return parts, bad
+
+    def load(self, request: ImageryRequest) -> xr.Dataset:
+        folder = self._folder(request)
+        folder.mkdir(parents=True, exist_ok=True)
+        index = self._index(folder)
+        start, end = pd.Timestamp(request.start).normalize(), pd.Timestamp(request.end).normalize()
+        parts, bad = self._read(folder, index, start, end)
+        if bad:  # forget the coverage around unusable files so those days are fetched again
+            for day in bad:
+                index["files"].pop(day, None)
+                index["covered"] = [w for w in index["covered"] if not (w[0] <= day <= w[1])]
+        for g0, g1 in _gaps(start, end, index["covered"]):
+            sub = replace(request, start=g0, end=g1)
+            try:
+                fresh = self.inner.load(sub)
+            except NoImagery:
+                fresh = None
+            n = 0
+            if fresh is not None:
+                for t in fresh.time.values:
+                    one = fresh.sel(time=[t])
+                    day = str(pd.Timestamp(t).date())
+                    path = folder / f"{day}.nc"
+                    out = one.assign(clear=one["clear"].astype("int8"))
+                    out.to_netcdf(path, engine="scipy")
+                    index["files"][day] = {"file": path.name, "sha256": _sha(path)}
+                    one = one.copy()
+                    parts.append(one)
+                    n += 1
+            # Archives publish a few days late: recent days stay uncovered and are asked again next time.
+            settled = min(g1, pd.Timestamp.now().normalize() - pd.Timedelta(days=PUBLICATION_LAG_DAYS))
+            if settled >= g0:
+                index["covered"] = _merge([*index["covered"], [str(g0.date()), str(settled.date())]])
+            self._write_index(folder, index)
+            self.fetched.append({"key": folder.name, "start": str(g0.date()), "end": str(g1.date()), "acquisitions": n})
+        if not parts:
+            raise NoImagery(f"no acquisition between {start.date()} and {end.date()} over the site")
+        parts = sorted(parts, key=lambda d: d.time.values[0])
+        attrs = dict(parts[0].attrs)
+        ds = xr.concat(parts, "time", data_vars="all", coords="different", compat="equals", join="outer")
+        ds.attrs = attrs
+        _, keep = np.unique(ds.time.values, return_index=True)
+        return ds.isel(time=np.sort(keep))
