@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import folium
-from folium.plugins import Fullscreen, MeasureControl
+from folium.plugins import Fullscreen, MarkerCluster, MeasureControl
 from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
 
@@ -80,8 +80,14 @@ def weekly_map(
     access: str = "restricted",
     chips: dict[str, str] | None = None,
     reports: list[MapReport] | None = None,
+    overviews: list | None = None,
+    offline: bool = False,
 ) -> folium.Map:
-    """Build the map; ``chips`` maps detection id → HTML ``<img>`` snippet made by sitewatch."""
+    """Build the map; ``chips`` maps detection id → HTML ``<img>`` snippet made by sitewatch.
+
+    ``overviews`` (:class:`maps.chips.Overview`) are the sites' own latest clear looks, added as
+    image layers; with ``offline=True`` they are the only base layer (no web tiles, no CDN plugins).
+    """
     unobserved = unobserved or {}
     chips = chips or {}
     by_id = {s.site_id: s for s in sites}
@@ -89,7 +95,14 @@ def weekly_map(
     shown = [s.geometry if may_see_exact(s.sensitivity, access) else generalise(s.geometry) for s in sites]
     centre = shown[0].centroid if shown else None
     m = folium.Map(location=[centre.y, centre.x] if centre else [0, 0], zoom_start=14, tiles=None, control_scale=True)
-    folium.TileLayer("OpenStreetMap", name="OpenStreetMap", max_zoom=19).add_to(m)
+    m.options["maxZoom"] = 19  # MarkerCluster needs it when there is no tile layer
+    if not offline:
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", max_zoom=19).add_to(m)
+    for ov in overviews or []:
+        lon0, lat0, lon1, lat1 = ov.bounds
+        folium.raster_layers.ImageOverlay(ov.data_uri(), bounds=[[lat0, lon0], [lat1, lon1]], opacity=1.0 if offline else 0.85,
+                                          name=text(f"Site imagery {ov.site_id} ({ov.date})"), interactive=False,
+                                          show=True).add_to(m)
     m.get_root().html.add_child(folium.Element(
         f"<div id='sitewatch-title' style='position:fixed;top:8px;left:50px;z-index:1000;background:white;"
         f"padding:4px 8px;border:1px solid #999;font:14px sans-serif'>sitewatch — week {text(week_label)} — "
@@ -120,6 +133,7 @@ def weekly_map(
         True: folium.FeatureGroup(name=f"New detections (week {text(week_label)})", show=True),
         False: folium.FeatureGroup(name="Older open detections", show=True),
     }
+    clusters = {k: MarkerCluster(disable_clustering_at_zoom=13).add_to(v) for k, v in layers.items()}
     for d in detections:
         site = by_id.get(d.site_id)
         exact = site is not None and may_see_exact(site.sensitivity, access)
@@ -139,7 +153,7 @@ def weekly_map(
         if exact:
             folium.GeoJson(mapping(d.geometry), style_function=_style(colour, None, 0.45), popup=popup, tooltip=tip).add_to(layer)
         folium.CircleMarker([c.y, c.x], radius=6, color=colour, fill=True, fill_opacity=0.9, popup=popup,
-                            tooltip=tip).add_to(layer)
+                            tooltip=tip).add_to(clusters[d.new_this_week])
     for layer in layers.values():
         layer.add_to(m)
     unobs_layer.add_to(m)
@@ -161,22 +175,28 @@ def weekly_map(
         for k, c in CONFIDENCE_COLOURS.items()
     )
     m.get_root().html.add_child(folium.Element(
-        "<div id='sitewatch-legend' style='position:fixed;bottom:24px;left:10px;z-index:1000;background:white;"
+        "<div id='sitewatch-legend' style='position:fixed;bottom:24px;right:10px;z-index:1000;background:white;"
         f"padding:6px 8px;border:1px solid #999;font:12px sans-serif'><b>Detection confidence</b>{legend}"
         "<div style='margin-top:4px'>dashed grey ring: site not observed this week</div></div>"))
-    Fullscreen().add_to(m)
-    MeasureControl(primary_length_unit="meters", primary_area_unit="sqmeters").add_to(m)
+    if not offline:  # these plugins come from CDNs only
+        Fullscreen().add_to(m)
+        MeasureControl(primary_length_unit="meters", primary_area_unit="sqmeters").add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
+    exact = [s.geometry for s in sites if may_see_exact(s.sensitivity, access)]
     if shown:
-        bounds = [g.bounds for g in shown]
+        bounds = [g.bounds for g in (exact or shown)]  # frame the sites the reader may see exactly
         minx = min(b[0] for b in bounds); miny = min(b[1] for b in bounds)
         maxx = max(b[2] for b in bounds); maxy = max(b[3] for b in bounds)
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
 
 
-def save_map(m: folium.Map, path: str | Path) -> Path:
+def save_map(m: folium.Map, path: str | Path, offline: bool = False) -> Path:
+    """Write the page; ``offline=True`` inlines the vendored assets and drops every CDN reference."""
+    from .offline import inline_assets
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    m.save(str(path))
+    html = m.get_root().render()
+    path.write_text(inline_assets(html) if offline else html, encoding="utf-8")
     return path

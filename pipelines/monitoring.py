@@ -15,6 +15,7 @@ from rasterio import features as rio_features
 from shapely.geometry import mapping
 
 from change_detection import Detection, DetectorParams, detect_changes
+from maps.chips import Chips, Overview, detection_chips, site_overview
 from sites import Site
 from sites.geo import buffer_m, to_crs, utm_epsg
 from sitewatch.errors import NoClearObservations, NoImagery
@@ -40,6 +41,10 @@ class SiteResult:
     status: str = "ok"
     """``ok``, ``no_imagery`` or ``all_cloud``."""
     message: str = ""
+    chips: dict[str, Chips] = field(default_factory=dict)
+    """Detection id → before/after imagery chips."""
+    overview: Overview | None = None
+    """The site's latest clear look, for the offline map's base layer."""
 
 
 def watch_area(site: Site):
@@ -102,8 +107,14 @@ def detect_site(
     if max(result.clear_looks.values()) == 0.0:
         result.status, result.message = "all_cloud", "every look in the period was cloud, shadow, snow or fill"
         return result
+    result.overview = site_overview(ds.sel(time=slice(None, pd.Timestamp(end) + pd.Timedelta(days=1))), site.site_id)
     dets = detect_changes(ds, site.site_id, since=start, watch=watch, params=params)
-    result.detections = detections_to_lonlat([d for d in dets if d.first_seen <= pd.Timestamp(end) + pd.Timedelta(days=1)])
+    dets = [d for d in dets if d.first_seen <= pd.Timestamp(end) + pd.Timedelta(days=1)]
+    for d in dets:
+        chips = detection_chips(ds, d.geometry, d.first_seen, pd.Timestamp(end) + pd.Timedelta(days=1))
+        if chips is not None:
+            result.chips[d.detection_id] = chips
+    result.detections = detections_to_lonlat(dets)
     return result
 
 

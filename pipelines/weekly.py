@@ -146,8 +146,16 @@ def write_outputs(
             reason = (r.message if r and r.status != "ok" else
                       "all looks cloudy" if week_looks else "no acquisition this week")
             unobserved[s.site_id] = reason
-    m = weekly_map(sites, dets, week_label, unobserved, access, reports=map_reports)
+    chips = {k: c for r in results for k, c in r.chips.items()}
+    _write_chips(chips, out / "chips")
+    chip_html = {k: c.html() for k, c in chips.items()}
+    overviews = [r.overview for r in results if r.overview is not None and r.site_id in by_id
+                 and may_see_exact(by_id[r.site_id].sensitivity, access)]
+    m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports, overviews=overviews)
     map_path = save_map(m, out / "map.html")
+    offline = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
+                         overviews=overviews, offline=True)
+    save_map(offline, out / "map_offline.html", offline=True)
 
     field_dir = out / "field"
     waypoints_by_region: dict[str, list[Waypoint]] = {}
@@ -185,6 +193,7 @@ def write_outputs(
     }
     sum_path = out / "summary.json"
     sum_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    (out / "summary.html").write_text(summary_html(summary), encoding="utf-8")
     return Outputs(det_path, map_path, sum_path, field_dir)
 
 
@@ -200,6 +209,44 @@ def _reconciliation(store: Store, week_label: str, lookback_days: int):
     shown = [MapReport(i.report_id, i.lat, i.lon, str(texts[i.report_id].observed_on), texts[i.report_id].text,
                        i.outcome, i.site_id, i.reason) for i in items if i.report_id]
     return items, shown
+
+
+def summary_html(summary: dict) -> str:
+    """The weekly summary as a printable page; every data string escaped."""
+    from maps.escape import text as esc
+
+    def rows(items, cols):
+        head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{esc(i.get(c, ''))}</td>" for c in cols) + "</tr>" for i in items)
+        return f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>{body}</table>" if items else "<p>none</p>"
+
+    conf = ", ".join(f"{esc(k)}: {v}" for k, v in summary["by_confidence"].items())
+    regions = ", ".join(f"{esc(k)}: {v}" for k, v in summary["by_region"].items()) or "none"
+    recon = ", ".join(f"{esc(k.replace('_', ' '))}: {v}" for k, v in summary.get("reconciliation", {}).items())
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>sitewatch weekly summary</title>"
+        "<style>body{font:14px sans-serif;margin:2em}td,th{font-size:13px}</style></head><body>"
+        f"<h1>sitewatch — week {esc(summary['week'])}</h1>"
+        f"<p>Period {esc(summary['period']['start'])} to {esc(summary['period']['end'])} · access level "
+        f"<b>{esc(summary['access_level'])}</b> · {summary['sites_observed_this_week']} of {summary['sites']} sites observed "
+        f"this week · {summary['detections_new_this_week']} new, {summary['detections_open']} open detections ({conf})</p>"
+        f"<h2>Detections by priority</h2>{rows(summary['ranked'], ['detection_id', 'site_id', 'priority', 'confidence', 'area_m2', 'first_seen', 'new_this_week'])}"
+        f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason'])}"
+        f"<h2>Per region</h2><p>{regions}</p>"
+        f"<h2>Community reports</h2><p>{recon or 'no reports'}</p>"
+        f"{rows(summary.get('reconciliation_items', []), ['outcome', 'report_id', 'detection_id', 'site_id', 'distance_m', 'days_apart', 'action'])}"
+        "</body></html>"
+    )
+
+
+def _write_chips(chips: dict, folder: Path) -> None:
+    if not chips:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for det_id, c in chips.items():
+        (folder / f"{det_id}_before_{c.before_date}.png").write_bytes(c.before_png)
+        (folder / f"{det_id}_after_{c.after_date}.png").write_bytes(c.after_png)
+        (folder / f"{det_id}_ndvi_change.png").write_bytes(c.index_png)
 
 
 def _count_by_region(dets: list[MapDetection], by_id: dict[str, Site]) -> dict[str, int]:
