@@ -150,8 +150,8 @@ def site_overview(ds: xr.Dataset, site_id: str, min_clear: float = 0.9) -> Overv
     for i in range(4):
         reproject(rgba[..., i], out[i], src_transform=src_t, src_crs=src_crs, dst_transform=dst_t, dst_crs=dst_crs,
                   resampling=Resampling.nearest)
-    lon0, lat1 = dst_t * (0, 0)
-    lon1, lat0 = dst_t * (w, h)
+    lon0, lat1 = dst_t @ (0, 0)
+    lon1, lat0 = dst_t @ (w, h)
     scale = max(1, int(600 // max(w, h)))
     return Overview(site_id, str(pd.Timestamp(ds.time.values[k]).date()), to_png(np.moveaxis(out, 0, -1), scale),
                     (lon0, lat0, lon1, lat1))

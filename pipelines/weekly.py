@@ -17,6 +17,7 @@ from shapely.geometry import mapping
 from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact, rank
 from maps.field_pack import Waypoint, to_mgrs, write_field_pack
+from maps.sheets import detection_sheet, write_sheet
 from maps.weekly_map import MapDetection, MapReport, save_map, weekly_map
 from reports.reconcile import OUTCOMES
 from sites import Site
@@ -167,6 +168,8 @@ def write_outputs(
         wp = Waypoint(d.detection_id, site.name, c.y, c.x, d.first_seen, d.confidence, d.area_m2,
                       f"check for fresh digging ({d.kind_hint.replace('_', ' ')})")
         waypoints_by_region.setdefault(site.region or "all", []).append(wp)
+        write_sheet(detection_sheet(d, site.name, wp.lat, wp.lon, wp.mgrs, chip_html.get(d.detection_id, ""), access),
+                    field_dir / "sheets", d.detection_id)
     all_wps = [w for ws in waypoints_by_region.values() for w in ws]
     write_field_pack(all_wps, field_dir, "field_pack", base, access)
     for region, wps in waypoints_by_region.items():

@@ -95,3 +95,32 @@ def test_week_by_week_equals_backfill(case_2011, tmp_path):
     w = weekly.detections()[cols].sort_values("detection_id").reset_index(drop=True)
     assert not b.empty
     pd.testing.assert_frame_equal(b, w)
+
+
+def test_public_export_generalises_everything(case_run, tmp_path):
+    meta, sites, store, provider, out, outputs, summary = case_run
+    from pipelines.weekly import write_outputs
+
+    pub = write_outputs(store, sites, [], meta["monitor_start"], meta["monitor_end"], tmp_path / "public", access="public")
+    fc = json.loads(pub.detections_geojson.read_text())
+    assert fc["access_level"] == "public" and fc["features"]
+    exact = {f["properties"]["detection_id"]: f for f in json.loads(outputs.detections_geojson.read_text())["features"]}
+    for f in fc["features"]:
+        p = f["properties"]
+        assert f["geometry"]["type"] == "Point" and p["location_generalised"] and p["mgrs"] is None
+        lon, lat = f["geometry"]["coordinates"]
+        assert abs((lon / 0.1) % 1 - 0.5) < 1e-6 and abs((lat / 0.1) % 1 - 0.5) < 1e-6  # a 0.1° cell centre
+        assert (lat, lon) != (exact[p["detection_id"]]["properties"]["lat"], exact[p["detection_id"]]["properties"]["lon"])
+    assert len(gpxpy.parse((tmp_path / "public" / "field" / "field_pack.gpx").read_text()).waypoints) == 0
+    html = pub.map_html.read_text()
+    for f in exact.values():
+        assert f"{f['properties']['lat']:.6f}" not in html and f['properties']['mgrs'] not in html
+
+
+def test_field_sheets_and_chips_for_each_detection(case_run):
+    _, _, _, _, out, outputs, _ = case_run
+    ids = [f["properties"]["detection_id"] for f in json.loads(outputs.detections_geojson.read_text())["features"]]
+    sheets = {p.stem for p in (out / "field" / "sheets").glob("*.html")}
+    assert sheets == set(ids)
+    assert any((out / "chips").glob("*_before_*.png"))
+    assert "Field check" in (out / "field" / "sheets" / f"{ids[0]}.html").read_text()
