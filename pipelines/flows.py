@@ -25,7 +25,7 @@ from sitewatch.errors import TransientProviderError  # noqa: E402
 from .imagery.base import ImageryProvider  # noqa: E402
 from .monitoring import SiteResult  # noqa: E402
 from .store import Store  # noqa: E402
-from .weekly import monitor_site, new_run_id, record_results, write_outputs  # noqa: E402
+from .weekly import monitor_site, new_run_id, record_results, site_params, write_outputs  # noqa: E402
 
 
 def _transient_only(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's callback signature
@@ -55,7 +55,8 @@ def weekly_monitoring(
     run_id = new_run_id()
     store.start_run(run_id, start, end, provider.name)
     store.upsert_sites(sites)
-    futures = [monitor_site_task.submit(s, provider, store.monitor_since(s.site_id, start), end, params) for s in sites]
+    futures = [monitor_site_task.submit(s, provider, store.monitor_since(s.site_id, start), end,
+                                        site_params(store, s.site_id, params)) for s in sites]
     results: list[SiteResult] = []
     for i, (site, fut) in enumerate(zip(sites, futures), 1):
         res = fut.result()

@@ -1,10 +1,28 @@
-"""Review and field verdicts: append-only annotations on detections, and what they change.
+"""Review and field verdicts: the annotation API used by notebooks and ``sitewatch annotate``.
 
-Used by the notebooks and by ``sitewatch annotate``.  A new annotation supersedes the previous
-one for the detection's status; the history stays in the store.
+Annotations are append-only (author, time, label, note); the newest one decides a detection's
+status, the older ones stay as history.  Annotations feed back into detection:
+
+* a detection labelled a false positive (agriculture, natural, cloud/shadow artefact, no change)
+  becomes a *suppression zone*: a later detection at the same site that lies mostly inside it and
+  starts in the same season (±``SEASON_DAYS``) is recorded with status ``suppressed`` and is not
+  alerted; a new disturbance elsewhere at the site still is;
+* confirmed events (looting, bulldozing, construction) raise the site's priority;
+* ``calibrate`` sets a per-site threshold from the share of false positives.
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from shapely import wkt
+from shapely.geometry import mapping
+
+from change_detection import DetectorParams
 
 from .store import Store
 
@@ -12,6 +30,8 @@ LABELS = ("looting", "bulldozing", "construction", "agriculture", "natural", "cl
 CONFIRMED = {"looting", "bulldozing", "construction"}
 FALSE_POSITIVE = {"agriculture", "natural", "cloud/shadow artefact", "no change"}
 FIELD_VERDICTS = {"confirmed looting": "looting", "other disturbance": "construction", "nothing found": "no change"}
+SEASON_DAYS = 45
+OVERLAP = 0.5
 
 
 def status_for(label: str) -> str:
@@ -31,3 +51,147 @@ def annotate(store: Store, detection_id: str, label: str, author: str, note: str
     n = store.add_annotation(detection_id, label, author.strip(), note)
     store.set_status(detection_id, status_for(label))
     return n
+
+
+def latest_labels(store: Store) -> dict[str, dict]:
+    """detection id → its newest annotation."""
+    out: dict[str, dict] = {}
+    for a in store.annotations():  # ordered by annotation_id: later ones overwrite
+        out[a["detection_id"]] = a
+    return out
+
+
+def history(store: Store, detection_id: str) -> list[dict]:
+    return store.annotations(detection_id)
+
+
+def list_detections(store: Store, site_id: str | None = None, week: str | None = None,
+                    status: str | None = None) -> pd.DataFrame:
+    """Detections with their newest label, filtered by site, ISO week (confirmed in it) and status."""
+    frame = store.detections()
+    if frame.empty:
+        return frame
+    labels = latest_labels(store)
+    frame["label"] = [labels.get(i, {}).get("label", "") for i in frame.detection_id]
+    if site_id:
+        frame = frame[frame.site_id == site_id]
+    if status:
+        frame = frame[frame.status == status]
+    if week:
+        from .community import week_bounds
+
+        monday, sunday = week_bounds(week)
+        frame = frame[(frame.confirmed_on >= str(monday)) & (frame.confirmed_on <= str(sunday))]
+    return frame.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class SuppressionZone:
+    site_id: str
+    geometry: object
+    doy: int
+    source_detection: str
+    label: str
+
+
+def suppression_zones(store: Store) -> list[SuppressionZone]:
+    frame = store.detections()
+    if frame.empty:
+        return []
+    by_id = frame.set_index("detection_id")
+    zones = []
+    for det_id, a in latest_labels(store).items():
+        if a["label"] in FALSE_POSITIVE and det_id in by_id.index:
+            r = by_id.loc[det_id]
+            zones.append(SuppressionZone(r.site_id, wkt.loads(r.geometry_wkt),
+                                         pd.Timestamp(r.first_seen).day_of_year, det_id, a["label"]))
+    return zones
+
+
+def _doy_distance(a: int, b: int) -> int:
+    d = abs(a - b) % 365
+    return min(d, 365 - d)
+
+
+def suppressed_by(det_geom, site_id: str, first_seen: date, zones: list[SuppressionZone]) -> SuppressionZone | None:
+    """The zone that explains this detection as a recurring false positive, if any (pure)."""
+    doy = pd.Timestamp(first_seen).day_of_year
+    for z in zones:
+        if z.site_id != site_id or _doy_distance(doy, z.doy) > SEASON_DAYS:
+            continue
+        if det_geom.area and det_geom.intersection(z.geometry.buffer(0.0003)).area / det_geom.area >= OVERLAP:
+            return z
+    return None
+
+
+def apply_feedback(store: Store, detection_ids: list[str]) -> list[tuple[str, str]]:
+    """Mark open detections that repeat an annotated false positive as ``suppressed``."""
+    zones = suppression_zones(store)
+    if not zones or not detection_ids:
+        return []
+    frame = store.detections()
+    frame = frame[frame.detection_id.isin(detection_ids) & (frame.status == "open")]
+    done = []
+    for r in frame.itertuples():
+        z = suppressed_by(wkt.loads(r.geometry_wkt), r.site_id, date.fromisoformat(r.first_seen), zones)
+        if z is not None and z.source_detection != r.detection_id:
+            store.set_status(r.detection_id, "suppressed")
+            done.append((r.detection_id, f"repeats {z.source_detection} ({z.label}) at the same place and season"))
+    return done
+
+
+def confirmed_sites(store: Store) -> set[str]:
+    frame = store.detections()
+    labels = latest_labels(store)
+    if frame.empty:
+        return set()
+    return {r.site_id for r in frame.itertuples() if labels.get(r.detection_id, {}).get("label") in CONFIRMED}
+
+
+def calibrate(store: Store, base: DetectorParams = DetectorParams(), min_annotations: int = 3,
+              max_factor: float = 1.5) -> dict[str, dict]:
+    """Per-site thresholds from annotations: more false positives → a higher threshold.
+
+    threshold = base × (1 + (max_factor − 1) × false-positive share), for sites with at least
+    ``min_annotations`` decided labels (``unsure`` does not count).  Sites below that keep the base.
+    """
+    frame = store.detections()
+    labels = latest_labels(store)
+    out = {}
+    for site_id, group in (frame.groupby("site_id") if not frame.empty else []):
+        decided = [labels[i]["label"] for i in group.detection_id if i in labels and labels[i]["label"] != "unsure"]
+        if len(decided) < min_annotations:
+            continue
+        fp = sum(label in FALSE_POSITIVE for label in decided) / len(decided)
+        thr = round(base.threshold * (1 + (max_factor - 1) * fp), 2)
+        reason = f"{len(decided)} annotated detections, {fp:.0%} false positives"
+        store.set_site_threshold(site_id, thr, reason)
+        out[site_id] = {"threshold": thr, "reason": reason}
+    return out
+
+
+def export_labelled(store: Store, out_dir: str | Path) -> Path:
+    """Annotated detections as GeoJSON (newest label, author, time, history) plus their chips."""
+    out = Path(out_dir)
+    (out / "chips").mkdir(parents=True, exist_ok=True)
+    frame = store.detections()
+    labels = latest_labels(store)
+    feats = []
+    for r in frame.itertuples() if not frame.empty else []:
+        if r.detection_id not in labels:
+            continue
+        a = labels[r.detection_id]
+        chips = store.chips(r.detection_id)
+        files = {}
+        if chips is not None:
+            for kind, png in (("before", chips.before_png), ("after", chips.after_png), ("ndvi_change", chips.index_png)):
+                name = f"{r.detection_id}_{kind}.png"
+                (out / "chips" / name).write_bytes(png)
+                files[kind] = f"chips/{name}"
+        feats.append({"type": "Feature", "geometry": mapping(wkt.loads(r.geometry_wkt)), "properties": {
+            "detection_id": r.detection_id, "site_id": r.site_id, "first_seen": r.first_seen, "label": a["label"],
+            "author": a["author"], "annotated_at": str(a["created_at"]), "n_annotations": len(store.annotations(r.detection_id)),
+            "evidence": json.loads(r.evidence or "{}"), "chips": files}})
+    path = out / "labels.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}, indent=1))
+    return path

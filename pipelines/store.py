@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from shapely import wkt
 from sqlalchemy import (
-    Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine, event, select,
+    Column, DateTime, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine, event, select,
 )
 from sqlalchemy.engine import Engine
 
@@ -96,6 +96,23 @@ annotations_t = Table(
 )
 
 
+chips_t = Table(
+    "chips", metadata,
+    Column("detection_id", String, primary_key=True),
+    Column("before_date", String),
+    Column("after_date", String),
+    Column("before_png", LargeBinary),
+    Column("after_png", LargeBinary),
+    Column("index_png", LargeBinary),
+    Column("colour", String),
+)
+site_settings_t = Table(
+    "site_settings", metadata,
+    Column("site_id", String, primary_key=True),
+    Column("threshold", Float),
+    Column("reason", Text),
+    Column("updated_at", DateTime(timezone=True)),
+)
 reports_t = Table(
     "reports", metadata,
     Column("report_id", String, primary_key=True),
@@ -264,6 +281,28 @@ class Store:
         if detection_id:
             q = q.where(annotations_t.c.detection_id == detection_id)
         return [dict(r._mapping) for r in self._rows(q)]
+
+    # --- chips and per-site settings ------------------------------------------------------------
+    def save_chips(self, chips: dict) -> None:
+        rows = [{"detection_id": k, "before_date": c.before_date, "after_date": c.after_date, "before_png": c.before_png,
+                 "after_png": c.after_png, "index_png": c.index_png, "colour": c.colour} for k, c in chips.items()]
+        _upsert(self.engine, chips_t, rows, ["detection_id"])
+
+    def chips(self, detection_id: str):
+        from maps.chips import Chips
+
+        rows = self._rows(select(chips_t).where(chips_t.c.detection_id == detection_id))
+        if not rows:
+            return None
+        r = rows[0]
+        return Chips(r.before_date, r.after_date, r.before_png, r.after_png, r.index_png, r.colour)
+
+    def set_site_threshold(self, site_id: str, threshold: float | None, reason: str) -> None:
+        _upsert(self.engine, site_settings_t, [{"site_id": site_id, "threshold": threshold, "reason": reason,
+                                                "updated_at": _now()}], ["site_id"])
+
+    def site_thresholds(self) -> dict[str, float]:
+        return {r.site_id: r.threshold for r in self._rows(select(site_settings_t)) if r.threshold}
 
     # --- community reports -----------------------------------------------------------------------
     def add_reports(self, reports: Iterable, contacts: dict[str, str] | None = None) -> int:

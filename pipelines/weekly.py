@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -24,9 +24,12 @@ from sites import Site
 
 from .imagery.base import ImageryProvider
 from .monitoring import SiteResult, run_site
+from .review import apply_feedback, confirmed_sites, latest_labels
 from .store import Store
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
+HIDDEN_STATUSES = ("dismissed", "suppressed")
+CONFIRMED_SITE_WEIGHT = 1.5
 SENSITIVITY_WEIGHT = {"public": 1.0, "restricted": 1.5, "secret": 2.0}
 
 
@@ -46,6 +49,12 @@ def weeks_between(start, end) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
     return out
 
 
+def site_params(store: Store, site_id: str, params: DetectorParams) -> DetectorParams:
+    """The detector settings for one site: a calibrated threshold (``sitewatch calibrate``) wins."""
+    thr = store.site_thresholds().get(site_id)
+    return replace(params, threshold=thr) if thr else params
+
+
 def new_run_id() -> str:
     return f"run-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
@@ -60,10 +69,13 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
     """Write one run's results; idempotent per site-week and per detection."""
     counts = {"new": 0, "updated": 0, "acquisitions_new": 0}
     week_rows = []
+    counts["suppressed"] = []
     for r in results:
         c = store.upsert_detections(r.detections, run_id)
         counts["new"] += c["new"]
         counts["updated"] += c["updated"]
+        store.save_chips(r.chips)
+        counts["suppressed"] += apply_feedback(store, [d.detection_id for d in r.detections])
         counts["acquisitions_new"] += store.record_acquisitions(r.site_id, provider, r.acquisitions, run_id)
         for label, monday, sunday in weeks_between(start, end):
             looks = {d: f for d, f in r.clear_looks.items() if monday <= pd.Timestamp(d) <= sunday}
@@ -90,12 +102,15 @@ def period_detections(store: Store, sites: list[Site], start, end) -> pd.DataFra
     if frame.empty:
         return frame
     keep = (frame.confirmed_on <= str(pd.Timestamp(end).date())) & (frame.last_seen >= str(pd.Timestamp(start).date()))
+    keep &= ~frame.status.isin(HIDDEN_STATUSES)  # annotated false positives and their repeats
     return frame[keep].reset_index(drop=True)
 
 
-def priority(det: MapDetection, site: Site | None) -> float:
+def priority(det: MapDetection, site: Site | None, confirmed_sites: set[str] = frozenset()) -> float:
+    """confidence × √area(ha) × site sensitivity, × 1.5 where looting was confirmed at the site before."""
     sens = SENSITIVITY_WEIGHT.get(site.sensitivity if site else "restricted", 1.0)
-    return round(CONFIDENCE_WEIGHT.get(det.confidence, 1.0) * (det.area_m2 / 10_000.0) ** 0.5 * sens, 3)
+    seen = CONFIRMED_SITE_WEIGHT if det.site_id in confirmed_sites else 1.0
+    return round(CONFIDENCE_WEIGHT.get(det.confidence, 1.0) * (det.area_m2 / 10_000.0) ** 0.5 * sens * seen, 3)
 
 
 @dataclass
@@ -176,7 +191,8 @@ def write_outputs(
         if region != "all" and len(waypoints_by_region) > 1:
             write_field_pack(wps, field_dir / _slug(region), "field_pack", base, access)
 
-    ranked = sorted(dets, key=lambda d: -priority(d, by_id.get(d.site_id)))
+    hot = confirmed_sites(store)
+    ranked = sorted(dets, key=lambda d: -priority(d, by_id.get(d.site_id), hot))
     summary = {
         "run_id": run_id, "period": {"start": str(pd.Timestamp(start).date()), "end": str(pd.Timestamp(end).date())},
         "week": week_label, "access_level": access,
@@ -185,10 +201,11 @@ def write_outputs(
         "detections_open": len(dets), "detections_new_this_week": sum(d.new_this_week for d in dets),
         "by_confidence": {c: sum(d.confidence == c for d in dets) for c in ("high", "medium", "low")},
         "by_region": _count_by_region(dets, by_id),
-        "ranked": [{"detection_id": d.detection_id, "site_id": d.site_id, "priority": priority(d, by_id.get(d.site_id)),
+        "ranked": [{"detection_id": d.detection_id, "site_id": d.site_id, "priority": priority(d, by_id.get(d.site_id), hot),
                     "confidence": d.confidence, "area_m2": d.area_m2, "first_seen": d.first_seen,
                     "new_this_week": d.new_this_week} for d in ranked],
         "reconciliation": {o: sum(i.outcome == o for i in recon) for o in OUTCOMES},
+        "annotations": _annotation_stats(store),
         "reconciliation_items": [
             {"outcome": i.outcome, "report_id": i.report_id, "detection_id": i.detection_id, "site_id": i.site_id,
              "distance_m": i.distance_m, "days_apart": i.days_apart, "reason": i.reason, "action": i.action}
@@ -242,6 +259,18 @@ def summary_html(summary: dict) -> str:
     )
 
 
+def _annotation_stats(store: Store) -> dict:
+    labels = latest_labels(store)
+    by_label: dict[str, int] = {}
+    for a in labels.values():
+        by_label[a["label"]] = by_label.get(a["label"], 0) + 1
+    frame = store.detections()
+    return {"annotated": len(labels), "by_label": by_label,
+            "suppressed": int((frame.status == "suppressed").sum()) if not frame.empty else 0,
+            "unreviewed_open": int(((frame.status == "open") & ~frame.detection_id.isin(list(labels))).sum())
+            if not frame.empty else 0}
+
+
 def _write_chips(chips: dict, folder: Path) -> None:
     if not chips:
         return
@@ -275,7 +304,8 @@ def run_period(
     store.start_run(run_id, start_s, end_s, provider.name)
     store.upsert_sites(sites)
     runner = site_runner or monitor_site
-    results = [runner(s, provider, store.monitor_since(s.site_id, start_s), end_s, params) for s in sites]
+    results = [runner(s, provider, store.monitor_since(s.site_id, start_s), end_s, site_params(store, s.site_id, params))
+               for s in sites]
     counts = record_results(store, run_id, provider.name, results, start, end)
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},

@@ -146,6 +146,26 @@ def cmd_annotate(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from pipelines.review import calibrate
+    from pipelines.store import Store
+
+    res = calibrate(Store(args.db), min_annotations=args.min_annotations)
+    if not res:
+        print(f"no site has {args.min_annotations} or more decided annotations yet; thresholds unchanged")
+    for site_id, r in sorted(res.items()):
+        print(f"{site_id}: threshold {r['threshold']} ({r['reason']})")
+    return 0
+
+
+def cmd_export_labels(args) -> int:
+    from pipelines.review import export_labelled
+    from pipelines.store import Store
+
+    print(f"wrote {export_labelled(Store(args.db), args.out)}")
+    return 0
+
+
 DEFAULT_DB = "sitewatch.db"
 
 
@@ -208,6 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--note", default="")
     common(sp, provider=False)
     sp.set_defaults(func=cmd_annotate)
+
+    sp = sub.add_parser("calibrate", help="set per-site thresholds from archaeologists' annotations")
+    sp.add_argument("--min-annotations", type=int, default=3)
+    common(sp, provider=False)
+    sp.set_defaults(func=cmd_calibrate)
+
+    sp = sub.add_parser("export-labels", help="annotated detections + chips as a labelled dataset")
+    sp.add_argument("--out", required=True)
+    common(sp, provider=False)
+    sp.set_defaults(func=cmd_export_labels)
 
     sp = sub.add_parser("sites", help="site registry")
     ssub = sp.add_subparsers(dest="sites_command", required=True)

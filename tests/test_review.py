@@ -1,0 +1,145 @@
+"""Annotations: append-only, concurrent, and feeding back into what is alerted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from change_detection.synthetic import add_disturbance, add_recurring_bare_field, box_mask, synthetic_series
+from pipelines.review import (
+    annotate, calibrate, export_labelled, history, list_detections, suppressed_by, suppression_zones,
+)
+from pipelines.store import Store
+from pipelines.weekly import run_period
+from sites import Site
+from sites.geo import to_crs
+
+
+class SyntheticProvider:
+    """Serves one constructed series, whatever the request (the grid is the site's)."""
+
+    name = "synthetic"
+
+    def __init__(self, ds):
+        self.ds = ds.assign_coords(item_id=("time", [f"syn-{i}" for i in range(ds.sizes["time"])]),
+                                   platform=("time", ["synthetic"] * ds.sizes["time"]))
+
+    def load(self, request):
+        return self.ds.sel(time=slice(request.start, request.end))
+
+
+@pytest.fixture()
+def scene(tmp_path):
+    ds = synthetic_series(ny=30, nx=30, seed=21)
+    field = box_mask(ds, 3, 10, 3, 10)
+    dig = box_mask(ds, 18, 24, 18, 24)
+    fresh = add_recurring_bare_field(ds.sel(time=slice("2011-01-01", None)), field, doy_start=130, length_days=60)
+    import xarray as xr
+
+    ds = xr.concat([ds.sel(time=slice(None, "2010-12-31")), fresh], "time")
+    ds.attrs = synthetic_series(ny=2, nx=2).attrs
+    ds = add_disturbance(ds, dig, "2011-07-20")
+    x, y, r = ds.x.values, ds.y.values, 30.0
+    inner = box(x[1], y[-2], x[-2], y[1])  # the site: most of the grid; the rest is reference ring
+    site = Site("SYN-1", "Synthetic barrows", to_crs(inner, 32613, 4326), 0.0, "restricted", "Test valley")
+    return ds, site, field, dig, Store(str(tmp_path / "sw.db")), tmp_path
+
+
+def _ids(out):
+    return {f["properties"]["detection_id"] for f in json.loads((out / "detections.geojson").read_text())["features"]}
+
+
+def test_annotations_are_append_only_with_author_and_time(scene):
+    ds, site, field, dig, store, tmp = scene
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-07-10", tmp / "o")
+    det = store.detections().detection_id.iloc[0]
+    annotate(store, det, "unsure", "Dr. Enkhtuya")
+    annotate(store, det, "agriculture", "Dr. Batbayar", note="ploughed every May")
+    h = history(store, det)
+    assert [a["label"] for a in h] == ["unsure", "agriculture"]
+    assert [a["author"] for a in h] == ["Dr. Enkhtuya", "Dr. Batbayar"] and all(a["created_at"] for a in h)
+    assert list_detections(store).set_index("detection_id").loc[det, "label"] == "agriculture"
+    assert store.detections().set_index("detection_id").status[det] == "dismissed"
+    with pytest.raises(ValueError, match="label must be one of"):
+        annotate(store, det, "aliens", "x")
+    with pytest.raises(ValueError, match="no detection"):
+        annotate(store, "nope", "looting", "x")
+
+
+def test_two_concurrent_annotators_lose_nothing(scene):
+    ds, site, field, dig, store, tmp = scene
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-07-10", tmp / "o")
+    det = store.detections().detection_id.iloc[0]
+    code = ("import sys; from pipelines.store import Store; from pipelines.review import annotate\n"
+            "s = Store(sys.argv[1])\n"
+            "for i in range(40): annotate(s, sys.argv[2], 'unsure', sys.argv[3], note=str(i))\n")
+    repo = Path(__file__).resolve().parents[1]
+    procs = [subprocess.Popen([sys.executable, "-c", code, store.url, det, who], cwd=repo)
+             for who in ("annotator-a", "annotator-b")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    h = history(store, det)
+    assert len(h) == 80
+    assert sorted(int(a["note"]) for a in h if a["author"] == "annotator-a") == list(range(40))
+    assert sorted(int(a["note"]) for a in h if a["author"] == "annotator-b") == list(range(40))
+
+
+def test_annotated_false_positive_not_realerted_but_new_dig_is(scene):
+    ds, site, field, dig, store, tmp = scene
+    prov = SyntheticProvider(ds)
+    run_period(store, [site], prov, "2011-03-01", "2011-07-10", tmp / "w1")
+    first = store.detections()
+    assert len(first) == 1  # the field, bared for the first time this year
+    field_det = first.detection_id.iloc[0]
+    annotate(store, field_det, "agriculture", "archaeologist")
+    # the following weeks: the field is still bare, and digging starts elsewhere on the site
+    for end in ("2011-07-17", "2011-07-24", "2011-07-31", "2011-08-07", "2011-08-14"):
+        run_period(store, [site], prov, str((pd.Timestamp(end) - pd.Timedelta(days=6)).date()), end, tmp / end)
+    last = tmp / "2011-08-14"
+    shown = _ids(last)
+    assert field_det not in shown
+    dig_dets = [i for i in shown if i != field_det]
+    assert dig_dets, "the new disturbance at the same site must still be alerted"
+    summary = json.loads((last / "summary.json").read_text())
+    assert summary["annotations"]["by_label"] == {"agriculture": 1}
+
+
+def test_suppression_zone_matches_same_place_and_season_only(scene):
+    ds, site, field, dig, store, tmp = scene
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-07-10", tmp / "o")
+    r = store.detections().iloc[0]
+    annotate(store, r.detection_id, "agriculture", "a")
+    zones = suppression_zones(store)
+    from shapely import wkt
+
+    geom = wkt.loads(r.geometry_wkt)
+    same = pd.Timestamp(r.first_seen) + pd.DateOffset(years=1)
+    assert suppressed_by(geom, site.site_id, same.date(), zones) is not None
+    assert suppressed_by(geom, site.site_id, (same + pd.Timedelta(days=120)).date(), zones) is None  # other season
+    assert suppressed_by(geom.centroid.buffer(0.003), site.site_id, same.date(), zones) is None  # mostly elsewhere
+    assert suppressed_by(geom, "OTHER", same.date(), zones) is None
+
+
+def test_calibrate_and_export_labelled(scene):
+    ds, site, field, dig, store, tmp = scene
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", tmp / "o")
+    ids = list(store.detections().detection_id)
+    assert len(ids) >= 2
+    for i in ids:
+        annotate(store, i, "agriculture", "a")
+    annotate(store, ids[0], "looting", "b")
+    res = calibrate(store, min_annotations=2)
+    assert site.site_id in res and res[site.site_id]["threshold"] > 3.0
+    assert store.site_thresholds()[site.site_id] == res[site.site_id]["threshold"]
+    path = export_labelled(store, tmp / "labels")
+    fc = json.loads(path.read_text())
+    assert {f["properties"]["detection_id"] for f in fc["features"]} == set(ids)
+    assert any(f["properties"]["chips"] for f in fc["features"])
+    assert all((tmp / "labels" / p).exists() for f in fc["features"] for p in f["properties"]["chips"].values())
