@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from shapely import wkt
 from shapely.geometry import mapping
@@ -83,6 +84,57 @@ def list_detections(store: Store, site_id: str | None = None, week: str | None =
         monday, sunday = week_bounds(week)
         frame = frame[(frame.confirmed_on >= str(monday)) & (frame.confirmed_on <= str(sunday))]
     return frame.reset_index(drop=True)
+
+
+def detection_timeseries(store: Store, detection_id: str, provider, lookback_years: int = 2) -> pd.DataFrame:
+    """Per clear look: the median NDVI inside the detection and over its site, and their difference.
+
+    For archaeologists judging a detection: a dig shows as the inside line dropping away from the
+    site's; a field shows the same drop every year.
+    """
+    from change_detection import feature_stack
+    from sites.geo import to_crs
+
+    from .monitoring import site_request, watch_mask
+
+    frame = store.detections()
+    row = frame.set_index("detection_id").loc[detection_id]
+    site = next(s for s in store.sites() if s.site_id == row.site_id)
+    end = pd.Timestamp(row.last_seen) + pd.Timedelta(days=30)
+    start = pd.Timestamp(row.first_seen) - pd.DateOffset(years=lookback_years)
+    ds = provider.load(site_request(site, start, end, history_years=0))
+    feats = feature_stack(ds.drop_vars("clear"))
+    index = "ndvi" if "ndvi" in feats else "exg"
+    values = feats[index].where(ds["clear"])
+    epsg = int(ds.attrs["crs"].split(":")[1])
+    from rasterio import features as rio_features
+    from affine import Affine
+
+    res = float(ds.attrs["resolution"])
+    transform = Affine(res, 0, float(ds.x[0]) - res / 2, 0, -res, float(ds.y[0]) + res / 2)
+    inside = rio_features.rasterize([(to_crs(wkt.loads(row.geometry_wkt), 4326, epsg).__geo_interface__, 1)],
+                                    out_shape=(ds.sizes["y"], ds.sizes["x"]), transform=transform).astype(bool)
+    site_mask = watch_mask(ds, site) & ~inside
+    out = pd.DataFrame({
+        "date": pd.DatetimeIndex(ds.time.values),
+        f"{index}_inside": [float(np.nanmedian(v[inside])) if np.isfinite(v[inside]).any() else np.nan for v in values.values],
+        f"{index}_site": [float(np.nanmedian(v[site_mask])) if np.isfinite(v[site_mask]).any() else np.nan for v in values.values],
+    }).dropna()
+    out["difference"] = out[f"{index}_inside"] - out[f"{index}_site"]
+    return out.reset_index(drop=True)
+
+
+def precision_table(store: Store) -> pd.DataFrame:
+    """Annotated detections per site and label, and the share confirmed (precision)."""
+    frame = store.detections()
+    labels = latest_labels(store)
+    rows = [{"site_id": r.site_id, "month": r.first_seen[:7], "label": labels[r.detection_id]["label"]}
+            for r in (frame.itertuples() if not frame.empty else []) if r.detection_id in labels]
+    if not rows:
+        return pd.DataFrame(columns=["site_id", "month", "label", "confirmed"])
+    t = pd.DataFrame(rows)
+    t["confirmed"] = t.label.isin(CONFIRMED)
+    return t
 
 
 @dataclass(frozen=True)
