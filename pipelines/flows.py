@@ -69,3 +69,29 @@ def weekly_monitoring(
     store.finish_run(run_id, "completed", summary)
     log.info("run %s: %d new, %d updated detection(s)", run_id, counts["new"], counts["updated"])
     return summary
+
+
+@flow(name="scheduled-monitoring", log_prints=True)
+def scheduled_monitoring(config_path: str) -> list[dict]:
+    """What the Monday deployment runs: catch up every pending week in order, then alert."""
+    from sitewatch.config import load_config
+
+    from .schedule import run_catch_up
+
+    cfg = load_config(config_path)
+
+    def runner(store, sites, provider, start, end, out):
+        return weekly_monitoring(sites, provider, start, end, str(out), store.url, cfg.access)
+
+    records = run_catch_up(cfg, runner=runner)
+    get_run_logger().info("caught up %d week(s): %s", len(records), ", ".join(r["week"] for r in records) or "none")
+    return records
+
+
+@flow(name="quick-look", log_prints=True)
+def quick_look(config_path: str) -> dict:
+    from sitewatch.config import load_config
+
+    from .schedule import run_quick_look
+
+    return run_quick_look(load_config(config_path))

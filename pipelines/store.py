@@ -113,6 +113,12 @@ site_settings_t = Table(
     Column("reason", Text),
     Column("updated_at", DateTime(timezone=True)),
 )
+alerts_t = Table(
+    "alerts", metadata,
+    Column("detection_id", String, primary_key=True),
+    Column("confidence", String, primary_key=True),
+    Column("sent_at", String),
+)
 reports_t = Table(
     "reports", metadata,
     Column("report_id", String, primary_key=True),
@@ -281,6 +287,20 @@ class Store:
         if detection_id:
             q = q.where(annotations_t.c.detection_id == detection_id)
         return [dict(r._mapping) for r in self._rows(q)]
+
+    # --- alerts (one per detection and confidence level) ------------------------------------------
+    def alerted(self) -> dict[str, str]:
+        """detection id → the highest confidence it was alerted at."""
+        order = {"low": 0, "medium": 1, "high": 2}
+        out: dict[str, str] = {}
+        for r in self._rows(select(alerts_t)):
+            if r.detection_id not in out or order[r.confidence] > order[out[r.detection_id]]:
+                out[r.detection_id] = r.confidence
+        return out
+
+    def record_alerts(self, sent: list[tuple[str, str]], when: str) -> None:
+        _upsert(self.engine, alerts_t, [{"detection_id": d, "confidence": c, "sent_at": when} for d, c in sent],
+                ["detection_id", "confidence"])
 
     # --- chips and per-site settings ------------------------------------------------------------
     def save_chips(self, chips: dict) -> None:

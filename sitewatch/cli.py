@@ -166,6 +166,65 @@ def cmd_export_labels(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from prefect import serve
+
+    from pipelines.schedule import build_deployments
+
+    deps = build_deployments(args.config)
+    print(f"serving {', '.join(d.name for d in deps)}; needs a Prefect server (prefect server start, PREFECT_API_URL)")
+    serve(*deps)
+    return 0
+
+
+def cmd_schedule_show(args) -> int:
+    from pipelines.schedule import next_runs
+
+    from .config import load_config
+
+    for name, dates in next_runs(load_config(args.config), args.n).items():
+        print(f"{name}:")
+        for d in dates:
+            print(f"  {d}")
+    return 0
+
+
+def cmd_catch_up(args) -> int:
+    from pipelines.schedule import run_catch_up
+
+    from .config import load_config
+
+    records = run_catch_up(load_config(args.config))
+    if not records:
+        print("nothing pending: every complete week since the start has been run")
+    for r in records:
+        a = r["alerts"]
+        print(f"{r['week']}: {r['new']} new, {r['updated']} updated; alerts {a['alerts']} "
+              f"(email {a['email']}, webhook {a['webhook']}){' errors: ' + ', '.join(a['errors']) if a['errors'] else ''}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    import json
+
+    from pipelines.store import Store
+
+    runs = Store(args.db).runs()
+    if args.runs_command == "list":
+        for r in runs:
+            s = json.loads(r["summary"] or "{}")
+            print(f"{r['run_id']}\t{r['period_start']}..{r['period_end']}\t{r['provider']}\t{r['status']}\t"
+                  f"new {s.get('new', '-')} updated {s.get('updated', '-')}")
+        return 0
+    match = [r for r in runs if r["run_id"] == args.run_id]
+    if not match:
+        raise SitewatchError(f"no run {args.run_id!r}; see `sitewatch runs list`")
+    r = match[0]
+    print(json.dumps({**{k: str(v) for k, v in r.items() if k != "summary"}, "summary": json.loads(r["summary"] or "{}")},
+                     indent=1))
+    return 0
+
+
 DEFAULT_DB = "sitewatch.db"
 
 
@@ -238,6 +297,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     common(sp, provider=False)
     sp.set_defaults(func=cmd_export_labels)
+
+    sp = sub.add_parser("serve", help="serve the weekly (and quick-look) deployments on their cron schedules")
+    sp.add_argument("--config", required=True, help="sitewatch.toml")
+    sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("schedule", help="the schedule")
+    ssub2 = sp.add_subparsers(dest="schedule_command", required=True)
+    s3 = ssub2.add_parser("show", help="print the next scheduled runs")
+    s3.add_argument("--config", required=True)
+    s3.add_argument("-n", type=int, default=5)
+    s3.set_defaults(func=cmd_schedule_show)
+
+    sp = sub.add_parser("catch-up", help="run every complete week not yet run (in order), then alert")
+    sp.add_argument("--config", required=True)
+    sp.set_defaults(func=cmd_catch_up)
+
+    sp = sub.add_parser("runs", help="run history")
+    rsub2 = sp.add_subparsers(dest="runs_command", required=True)
+    r3 = rsub2.add_parser("list")
+    common(r3, provider=False)
+    r3.set_defaults(func=cmd_runs)
+    r3 = rsub2.add_parser("show")
+    r3.add_argument("run_id")
+    common(r3, provider=False)
+    r3.set_defaults(func=cmd_runs)
 
     sp = sub.add_parser("sites", help="site registry")
     ssub = sp.add_subparsers(dest="sites_command", required=True)

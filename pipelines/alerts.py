@@ -1,0 +1,193 @@
+"""Alerts: an email digest, a webhook POST, and short dispatch messages for rangers.
+
+One alert per detection and confidence level: a detection is alerted once, and again only when
+its confidence rises (escalation).  What was sent is recorded in the store, so a re-run sends
+nothing twice.  Rules: minimum confidence, site sensitivities, quiet hours (inside them only
+high-confidence detections at secret sites go out; the rest wait for the next run).  Payloads are
+built from detections alone — no report, and so no reporter, ever reaches them; secrets come from
+the environment and are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pandas as pd
+from shapely import wkt
+
+from maps.access import generalise, may_see_exact
+from maps.escape import text as esc
+from maps.field_pack import to_mgrs
+from sites import Site
+from sitewatch.config import AlertConfig
+from sitewatch.errors import ConfigError
+
+from .store import Store
+
+log = logging.getLogger(__name__)
+RANK = {"low": 0, "medium": 1, "high": 2}
+SMS_LIMIT = 160
+
+
+@dataclass(frozen=True)
+class Alert:
+    detection_id: str
+    site_id: str
+    site_name: str
+    region: str
+    confidence: str
+    escalation: bool
+    first_seen: str
+    area_m2: float
+    lat: float
+    lon: float
+    mgrs: str | None
+    generalised: bool
+
+    def sms(self) -> str:
+        where = f"{self.lat:.5f},{self.lon:.5f}" + (f" MGRS {self.mgrs}" if self.mgrs else " (approx.)")
+        head = "ESCALATED " if self.escalation else ""
+        msg = f"sitewatch {head}{self.confidence.upper()} {self.detection_id} {where} since {self.first_seen} {self.site_name}"
+        return msg[:SMS_LIMIT]
+
+
+def in_quiet_hours(now: datetime, quiet: tuple[int, int] | None) -> bool:
+    if not quiet:
+        return False
+    start, end = quiet
+    h = now.hour
+    return (start <= h or h < end) if start > end else (start <= h < end)
+
+
+def due_alerts(store: Store, sites: list[Site], cfg: AlertConfig, now: datetime) -> list[Alert]:
+    """Open detections that pass the rules and were not yet alerted at their current confidence."""
+    frame = store.detections([s.site_id for s in sites])
+    if frame.empty:
+        return []
+    sent = store.alerted()
+    by_id = {s.site_id: s for s in sites}
+    quiet = in_quiet_hours(now, cfg.quiet_hours)
+    out = []
+    for r in frame.itertuples():
+        site = by_id.get(r.site_id)
+        if site is None or r.status not in ("open", "confirmed") or site.sensitivity not in cfg.sensitivities:
+            continue
+        if RANK[r.confidence] < RANK[cfg.min_confidence]:
+            continue
+        prev = sent.get(r.detection_id)
+        if prev is not None and RANK[r.confidence] <= RANK[prev]:
+            continue
+        if quiet and not (r.confidence == "high" and site.sensitivity == "secret"):
+            continue
+        geom = wkt.loads(r.geometry_wkt)
+        exact = may_see_exact(site.sensitivity, cfg.access)
+        c = geom.representative_point() if exact else generalise(geom)
+        out.append(Alert(r.detection_id, r.site_id, site.name, site.region, r.confidence, prev is not None,
+                         r.first_seen, float(r.area_m2), round(c.y, 6), round(c.x, 6),
+                         to_mgrs(c.y, c.x) if exact else None, not exact))
+    return out
+
+
+def payload(alerts: list[Alert], week: str, access: str) -> dict:
+    return {
+        "source": "sitewatch", "week": week, "access_level": access,
+        "detections": [{
+            "detection_id": a.detection_id, "site_id": a.site_id, "site_name": a.site_name, "confidence": a.confidence,
+            "escalation": a.escalation, "first_seen": a.first_seen, "area_m2": a.area_m2, "lat": a.lat, "lon": a.lon,
+            "mgrs": a.mgrs, "location_generalised": a.generalised} for a in alerts],
+    }
+
+
+def dispatch_messages(alerts: list[Alert], rangers: dict[str, str]) -> list[dict]:
+    """One short message per alert for the ranger of the site's region (or ``duty`` if none)."""
+    return [{"to": rangers.get(a.region, rangers.get("*", "duty")), "text": a.sms()} for a in alerts]
+
+
+def digest_html(alerts: list[Alert], week: str) -> str:
+    rows = "".join(
+        f"<tr><td>{esc(a.detection_id)}</td><td>{esc(a.site_name)}</td><td>{esc(a.confidence)}"
+        f"{' (escalated)' if a.escalation else ''}</td><td>{esc(a.first_seen)}</td><td>{a.area_m2:.0f} m²</td>"
+        f"<td>{a.lat:.6f}, {a.lon:.6f}</td><td>{esc(a.mgrs or 'withheld')}</td></tr>" for a in alerts)
+    return ("<html><body><h2>sitewatch — week " + esc(week) + "</h2><p>" + str(len(alerts)) +
+            " detection(s) need attention. The offline map and the field pack are attached.</p>"
+            "<table border='1' cellspacing='0' cellpadding='3'><tr><th>Detection</th><th>Site</th><th>Confidence</th>"
+            "<th>First seen</th><th>Area</th><th>Lat, lon</th><th>MGRS</th></tr>" + rows + "</table></body></html>")
+
+
+def send_email(cfg: AlertConfig, alerts: list[Alert], week: str, attachments: list[Path]) -> None:
+    e = cfg.email
+    msg = EmailMessage()
+    msg["Subject"] = f"sitewatch {week}: {len(alerts)} detection(s)" + (
+        " — ESCALATED" if any(a.escalation for a in alerts) else "")
+    msg["From"] = e.sender
+    msg["To"] = ", ".join(e.to)
+    msg.set_content("\n".join(a.sms() for a in alerts))
+    msg.add_alternative(digest_html(alerts, week), subtype="html")
+    for p in attachments:
+        if p.exists():
+            msg.add_attachment(p.read_bytes(), maintype="application", subtype="octet-stream", filename=p.name)
+    password = os.environ.get(e.password_env, "") if e.password_env else ""
+    if e.password_env and not password:
+        raise ConfigError(f"alerts.email.password_env names {e.password_env}, which is not set")
+    with smtplib.SMTP(e.host, e.port, timeout=30) as smtp:
+        if e.starttls:
+            smtp.starttls()
+        if e.user and password:
+            smtp.login(e.user, password)
+        smtp.send_message(msg)
+
+
+def post_webhook(cfg: AlertConfig, body: dict) -> None:
+    w = cfg.webhook
+    headers = {"Content-Type": "application/json"}
+    if w.token_env:
+        token = os.environ.get(w.token_env, "")
+        if not token:
+            raise ConfigError(f"alerts.webhook.token_env names {w.token_env}, which is not set")
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(w.url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - the URL is the operator's own
+        if resp.status >= 300:
+            raise OSError(f"webhook answered {resp.status}")
+
+
+def send_alerts(store: Store, sites: list[Site], cfg: AlertConfig, week: str, out_dir: Path,
+                now: datetime | None = None) -> dict:
+    """Send what is due; record it; return what was sent per channel."""
+    now = now or datetime.now()
+    alerts = due_alerts(store, sites, cfg, now)
+    report = {"alerts": len(alerts), "email": 0, "webhook": 0, "dispatch": 0, "errors": []}
+    if not alerts:
+        return report
+    body = {**payload(alerts, week, cfg.access), "dispatch": dispatch_messages(alerts, cfg.rangers)}
+    delivered = False
+    if cfg.email and cfg.email.to:
+        try:
+            send_email(cfg, alerts, week, [out_dir / "map_offline.html", out_dir / "field" / "field_pack.gpx",
+                                           out_dir / "field" / "field_pack.csv"])
+            report["email"] = len(alerts)
+            delivered = True
+        except (OSError, smtplib.SMTPException) as exc:
+            report["errors"].append(f"email: {type(exc).__name__}")
+            log.warning("alert email failed: %s", type(exc).__name__)
+    if cfg.webhook:
+        try:
+            post_webhook(cfg, body)
+            report["webhook"] = len(alerts)
+            report["dispatch"] = len(body["dispatch"])
+            delivered = True
+        except OSError as exc:
+            report["errors"].append(f"webhook: {type(exc).__name__}")
+            log.warning("alert webhook failed: %s", type(exc).__name__)
+    (out_dir / "dispatch.txt").write_text("\n".join(f"{m['to']}: {m['text']}" for m in body["dispatch"]) + "\n")
+    if delivered:
+        store.record_alerts([(a.detection_id, a.confidence) for a in alerts], str(pd.Timestamp(now)))
+    return report

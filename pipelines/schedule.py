@@ -1,0 +1,106 @@
+"""Every Monday without anyone pressing a button: deployments, catch-up, the daily quick look.
+
+``scheduled_monitoring`` is the flow a deployment runs: it works out which ISO weeks since
+``config.start`` are complete and not yet done for every site (a machine that was off, a provider
+that was down), runs them in order — each one idempotent per site-week — and sends the alerts.
+``build_deployments`` turns the configuration into Prefect deployments with cron schedules;
+``sitewatch serve`` serves them against Prefect's server (``PREFECT_API_URL``; a real schedule needs
+``prefect server start``, the temporary local API cannot schedule).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+from sites import read_sites  # noqa: E402
+from sitewatch.config import Config, load_config  # noqa: E402
+
+from .alerts import send_alerts  # noqa: E402
+from .imagery import make_provider  # noqa: E402
+from .store import Store  # noqa: E402
+from .weekly import run_period, weeks_between  # noqa: E402
+
+
+def pending_weeks(store: Store, site_ids: list[str], start: str, today: pd.Timestamp) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """Complete ISO weeks from ``start`` up to ``today`` that some site has not had run, oldest first."""
+    done: dict[str, set[str]] = {}
+    for r in store.site_weeks():
+        done.setdefault(r["week"], set()).add(r["site_id"])
+    want = set(site_ids)
+    return [(label, mon, sun) for label, mon, sun in weeks_between(start, today)
+            if sun < pd.Timestamp(today).normalize() and not want <= done.get(label, set())]
+
+
+def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[dict]:
+    """Run every pending week in order, then send the alerts; returns one record per week.
+
+    ``runner(store, sites, provider, start, end, out)`` defaults to :func:`run_period` (no Prefect);
+    the flow passes the Prefect weekly flow.
+    """
+    now = now or datetime.now()
+    store = Store(cfg.db)
+    sites = read_sites(cfg.sites).sites
+    provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache)
+    runner = runner or (lambda st, ss, pv, a, b, out: run_period(st, ss, pv, a, b, out, access=cfg.access)[1])
+    records = []
+    for label, monday, sunday in pending_weeks(store, [s.site_id for s in sites], cfg.start, pd.Timestamp(now)):
+        out = Path(cfg.out) / label
+        summary = runner(store, sites, provider, str(monday.date()), str(sunday.date()), out)
+        sent = send_alerts(store, sites, cfg.alerts, label, out, now)
+        records.append({"week": label, "new": summary.get("new"), "updated": summary.get("updated"), "alerts": sent})
+    return records
+
+
+def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
+    """The daily look at secret sites: the last seven days, alerts for what is new or escalated."""
+    now = pd.Timestamp(now or datetime.now()).normalize()
+    store = Store(cfg.db)
+    sites = [s for s in read_sites(cfg.sites).sites if s.sensitivity == "secret"]
+    if not sites:
+        return {"sites": 0}
+    provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache)
+    out = Path(cfg.out) / f"quick-look-{now.date()}"
+    start = max(pd.Timestamp(cfg.start), now - pd.Timedelta(days=7))
+    _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access)
+    summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, now.to_pydatetime())
+    return summary
+
+
+def next_runs(cfg: Config, n: int = 5) -> dict[str, list[str]]:
+    """The next ``n`` run times of each schedule, computed by Prefect's own cron schedule."""
+    import inspect
+
+    from prefect.server.schemas.schedules import CronSchedule
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    def dates(cron: str) -> list[str]:
+        got = CronSchedule(cron=cron, timezone=cfg.timezone).get_dates(n)
+        return [str(d) for d in (run_coro_as_sync(got) if inspect.isawaitable(got) else got)]
+
+    out = {"weekly": dates(cfg.cron)}
+    if cfg.quick_look_cron:
+        out["quick-look"] = dates(cfg.quick_look_cron)
+    return out
+
+
+def build_deployments(config_path: str | Path):
+    """Prefect deployments with cron schedules (built without a server)."""
+    from prefect.schedules import Cron
+
+    from .flows import quick_look, scheduled_monitoring
+
+    cfg = load_config(config_path)
+    path = str(Path(config_path).resolve())
+    deps = [scheduled_monitoring.to_deployment(name="sitewatch-weekly", parameters={"config_path": path},
+                                               schedules=[Cron(cfg.cron, timezone=cfg.timezone)])]
+    if cfg.quick_look_cron:
+        deps.append(quick_look.to_deployment(name="sitewatch-quick-look", parameters={"config_path": path},
+                                             schedules=[Cron(cfg.quick_look_cron, timezone=cfg.timezone)]))
+    return deps

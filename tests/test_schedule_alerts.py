@@ -1,0 +1,186 @@
+"""Schedule, catch-up and alerts against a real SMTP server and HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+import pytest
+
+from pipelines.schedule import build_deployments, next_runs, pending_weeks, run_catch_up
+from pipelines.store import Store
+from sitewatch.config import load_config
+
+pytestmark = pytest.mark.slow
+CONTACT = "+976 8800 1122"
+
+
+@pytest.fixture()
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+            self.messages.append(envelope.content)
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:  # a free loopback port (aiosmtpd checks readiness by connecting)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = Sink()
+    ctl = Controller(sink, hostname="127.0.0.1", port=port)
+    ctl.start()
+    yield port, sink.messages
+    ctl.stop()
+
+
+@pytest.fixture()
+def receiver():
+    got = []
+
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):  # noqa: N802
+            n = int(self.headers["Content-Length"])
+            got.append({"auth": self.headers.get("Authorization"), "body": json.loads(self.rfile.read(n))})
+            self.send_response(204)
+            self.end_headers()
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv.server_port, got
+    srv.shutdown()
+
+
+@pytest.fixture()
+def config(case_2011, tmp_path, smtp_server, receiver, monkeypatch):
+    smtp_port, _ = smtp_server
+    http_port, _ = receiver
+    sites = tmp_path / "sites.geojson"
+    doc = json.loads((case_2011 / "sites.geojson").read_text())
+    doc["features"] = [f for f in doc["features"] if f["properties"]["site_id"] in ("S02-04", "S02-05")]
+    for f in doc["features"]:
+        f["properties"]["region"] = "North valley" if f["properties"]["site_id"] == "S02-04" else "South"
+    sites.write_text(json.dumps(doc))
+    monkeypatch.setenv("SW_TEST_TOKEN", "t0ken-not-logged")
+    path = tmp_path / "sitewatch.toml"
+    path.write_text(f"""
+sites = "{sites}"
+db = "{tmp_path / 'sw.db'}"
+out = "{tmp_path / 'out'}"
+provider = "local"
+stac = "{case_2011 / 'catalog' / 'catalog.json'}"
+cache = "{tmp_path / 'cache'}"
+start = "2011-06-06"
+timezone = "Asia/Ulaanbaatar"
+cron = "0 6 * * 1"
+quick_look_cron = "30 7 * * *"
+
+[alerts]
+min_confidence = "low"
+
+[alerts.email]
+host = "127.0.0.1"
+port = {smtp_port}
+sender = "sitewatch@unit.example"
+to = ["duty@unit.example"]
+
+[alerts.webhook]
+url = "http://127.0.0.1:{http_port}/hook"
+token_env = "SW_TEST_TOKEN"
+
+[alerts.rangers]
+"North valley" = "ranger-north"
+"*" = "ranger-duty"
+""")
+    return load_config(path)
+
+
+def test_weekly_alerts_catch_up_and_escalation(config, smtp_server, receiver, caplog):
+    _, mails = smtp_server
+    _, posts = receiver
+    store = Store(config.db)
+    # Monday 2011-06-20 06:00: weeks W23 and W24 are complete
+    first = run_catch_up(config, now=datetime(2011, 6, 20, 6, 0))
+    assert [r["week"] for r in first] == ["2011-W23", "2011-W24"]
+    # a herder reports the dig at S02-05 by phone: the contact must reach no alert
+    from shapely import wkt
+
+    from pipelines.community import import_reports_file
+
+    det = store.detections().set_index("site_id").loc["S02-05"]
+    c = wkt.loads(det.geometry_wkt if isinstance(det.geometry_wkt, str) else det.geometry_wkt.iloc[0]).centroid
+    rep = config.out.parent / "reports.csv"
+    rep.write_text(f"date,latitude,longitude,comment,contact\n2011-06-25,{c.y:.6f},{c.x:.6f},digging at night,{CONTACT}\n")
+    import os
+
+    os.environ["SITEWATCH_REPORTER_KEY"] = "k"
+    try:
+        assert len(import_reports_file(store, rep)[0].accepted) == 1
+    finally:
+        del os.environ["SITEWATCH_REPORTER_KEY"]
+    # the machine is off on 2011-06-27; on 2011-07-05 it catches up W25 and W26, in order, nothing twice
+    second = run_catch_up(config, now=datetime(2011, 7, 5, 6, 0))
+    assert [r["week"] for r in second] == ["2011-W25", "2011-W26"]
+    assert run_catch_up(config, now=datetime(2011, 7, 5, 9, 0)) == []  # re-run: nothing pending, nothing sent
+    weeks = sorted({r["week"] for r in store.site_weeks()})
+    assert weeks == ["2011-W23", "2011-W24", "2011-W25", "2011-W26"]
+
+    sent = [r["alerts"] for r in first + second]
+    assert sum(a["email"] for a in sent) >= 2 and all(not a["errors"] for a in sent)
+    bodies = [p["body"] for p in posts]
+    assert all(p["auth"] == "Bearer t0ken-not-logged" for p in posts)
+    alerted = [d for b in bodies for d in b["detections"]]
+    ids = [d["detection_id"] for d in alerted]
+    # S02-04's dig: alerted at low, then again when it escalated to medium; never twice at one level
+    s04 = [d for d in alerted if d["site_id"] == "S02-04"]
+    assert [d["confidence"] for d in s04][:2] == ["low", "medium"] and s04[1]["escalation"] is True
+    assert len(ids) == len({(d["detection_id"], d["confidence"]) for d in alerted})
+    for d in alerted:
+        assert d["mgrs"] and -107 < d["lon"] < -106 and 40 < d["lat"] < 41
+    msgs = [m for b in bodies for m in b["dispatch"]]
+    assert all(len(m["text"]) <= 160 and "MGRS" in m["text"] for m in msgs)
+    assert {m["to"] for m in msgs} == {"ranger-north", "ranger-duty"}
+
+    digest = email.message_from_bytes(mails[0])
+    html = next(p for p in digest.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    assert any(i in html for i in ids) and "MGRS" in html
+    names = [p.get_filename() for p in digest.walk() if p.get_filename()]
+    assert "map_offline.html" in names and "field_pack.gpx" in names
+    everything = b"".join(mails).decode(errors="ignore") + json.dumps(bodies) + caplog.text
+    everything += "".join(p.read_text(errors="ignore") for p in config.out.rglob("*") if p.suffix in (".html", ".json", ".txt", ".csv", ".geojson"))
+    assert CONTACT not in everything and "88001122" not in everything and "t0ken-not-logged" not in caplog.text
+    summary = json.loads((config.out / "2011-W26" / "summary.json").read_text())
+    assert summary["reconciliation"]["corroborated"] >= 1  # the report was used, its sender was not shown
+
+
+def test_pending_weeks_and_quiet_hours(config):
+    from pipelines.alerts import in_quiet_hours
+
+    store = Store(config.db)
+    weeks = pending_weeks(store, ["S02-04"], "2011-06-06", pd.Timestamp("2011-06-29"))
+    assert [w[0] for w in weeks] == ["2011-W23", "2011-W24", "2011-W25"]  # W26 is not complete on Wednesday
+    assert in_quiet_hours(datetime(2011, 6, 1, 23), (22, 6)) and not in_quiet_hours(datetime(2011, 6, 1, 12), (22, 6))
+
+
+def test_cron_schedule_is_registered_as_configured(config, tmp_path):
+    deps = build_deployments(tmp_path / "sitewatch.toml")
+    weekly = next(d for d in deps if d.name == "sitewatch-weekly")
+    sched = weekly.schedules[0].schedule
+    assert sched.cron == "0 6 * * 1" and sched.timezone == "Asia/Ulaanbaatar"
+    assert weekly.parameters["config_path"].endswith("sitewatch.toml")
+    quick = next(d for d in deps if d.name == "sitewatch-quick-look")
+    assert quick.schedules[0].schedule.cron == "30 7 * * *"
+    runs = next_runs(config, 3)["weekly"]
+    assert all(pd.Timestamp(r).dayofweek == 0 and pd.Timestamp(r).hour == 6 for r in runs)
