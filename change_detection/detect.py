@@ -161,7 +161,10 @@ def anomaly_scores(
     if params.spatial_pooling:
         ny, nx = ds.sizes["y"], ds.sizes["x"]
         pooled = _pooled_score(z.reshape(len(targets), n_f, ny, nx)).reshape(len(targets), -1)
-        score = np.where(np.isfinite(score), np.fmax(score, pooled), np.nan)
+        # Pooling lends support to faint but coherent anomalies; it does not annex calm neighbours,
+        # so only pixels that are themselves above the hysteresis level take the pooled score.
+        faint = np.isfinite(score) & (score > params.threshold * params.onset_fraction)
+        score = np.where(faint, np.fmax(score, pooled), score)
     skipped = []
     for k in range(len(targets)):
         finite = np.isfinite(score[k])

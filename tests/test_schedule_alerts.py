@@ -183,4 +183,4 @@ def test_cron_schedule_is_registered_as_configured(config, tmp_path):
     quick = next(d for d in deps if d.name == "sitewatch-quick-look")
     assert quick.schedules[0].schedule.cron == "30 7 * * *"
     runs = next_runs(config, 3)["weekly"]
-    assert all(pd.Timestamp(r).dayofweek == 0 and pd.Timestamp(r).hour == 6 for r in runs)
+    assert all(pd.Timestamp(r).day_of_week == 0 and pd.Timestamp(r).hour == 6 for r in runs)
