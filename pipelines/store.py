@@ -179,6 +179,25 @@ class Store:
                 cur.execute("PRAGMA synchronous=FULL")
                 cur.close()
         metadata.create_all(self.engine)
+        if self.engine.dialect.name == "postgresql":
+            self._postgis()
+
+    def _postgis(self) -> None:
+        """On PostgreSQL, index site and detection outlines as PostGIS geometries.
+
+        The geometry is a column generated from the WKT the store writes, so the same SQLAlchemy
+        Core code serves SQLite and PostGIS, and spatial SQL (``ST_Intersects`` …) works on the
+        PostGIS store.
+        """
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            for table in ("sites", "detections"):
+                conn.execute(text(
+                    f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS geom geometry(Geometry, 4326) "
+                    f"GENERATED ALWAYS AS (ST_GeomFromText(geometry_wkt, 4326)) STORED"))
+                conn.execute(text(f"CREATE INDEX IF NOT EXISTS {table}_geom_gist ON {table} USING GIST (geom)"))
 
     # --- sites -------------------------------------------------------------------------------
     def upsert_sites(self, sites: Iterable[Site]) -> int:

@@ -1,0 +1,52 @@
+"""The same store on PostgreSQL + PostGIS (started by .ci/start-postgis; skipped on a laptop without it)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from sqlalchemy import text
+
+from pipelines.imagery.local_stac import LocalStacProvider
+from pipelines.review import annotate, history
+from pipelines.store import Store
+from pipelines.weekly import run_period
+from sites import read_sites
+
+URL = os.environ.get("SITEWATCH_TEST_PG_URL")
+
+
+@pytest.fixture(scope="module")
+def pg_store():
+    if not URL:
+        if os.environ.get("CI"):
+            pytest.fail("SITEWATCH_TEST_PG_URL is not set on CI: .ci/run should have started PostGIS")
+        pytest.skip("no PostGIS (run .ci/start-postgis and set SITEWATCH_TEST_PG_URL)")
+    store = Store(URL)
+    with store.engine.begin() as conn:
+        for t in ("alerts", "annotations", "chips", "detections", "site_weeks", "acquisitions", "runs", "sites",
+                  "reports", "reporter_contacts", "site_settings"):
+            conn.execute(text(f"DELETE FROM {t}"))
+    return store
+
+
+@pytest.mark.slow
+def test_weekly_job_on_postgis_is_idempotent_and_spatially_indexed(pg_store, case_2011, tmp_path):
+    sites = [s for s in read_sites(case_2011 / "sites.geojson").sites if s.site_id in ("S02-04", "S02-05")]
+    provider = LocalStacProvider(case_2011 / "catalog")
+    out, first = run_period(pg_store, sites, provider, "2011-03-01", "2011-09-30", tmp_path / "a")
+    _, again = run_period(pg_store, sites, provider, "2011-03-01", "2011-09-30", tmp_path / "b")
+    dets = pg_store.detections()
+    assert first["new"] == len(dets) >= 2 and again["new"] == 0
+    assert len(json.loads(out.detections_geojson.read_text())["features"]) == len(dets)
+    with pg_store.engine.connect() as conn:
+        inside = conn.execute(text(
+            "SELECT count(*) FROM detections d JOIN sites s ON d.site_id = s.site_id "
+            "WHERE ST_Intersects(d.geom, ST_Buffer(s.geom::geography, s.buffer_m)::geometry)")).scalar()
+        assert inside == len(dets)
+        assert conn.execute(text("SELECT count(*) FROM pg_indexes WHERE indexname = 'detections_geom_gist'")).scalar() == 1
+    det = dets.detection_id.iloc[0]
+    annotate(pg_store, det, "unsure", "a")
+    annotate(pg_store, det, "looting", "b")
+    assert [a["label"] for a in history(pg_store, det)] == ["unsure", "looting"]
