@@ -18,6 +18,7 @@ from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact, rank
 from maps.field_pack import Waypoint, to_mgrs, write_field_pack
 from maps.sheets import detection_sheet, write_sheet
+from maps.swipe import write_swipe
 from maps.weekly_map import MapDetection, MapReport, save_map, weekly_map
 from reports.reconcile import OUTCOMES
 from sites import Site
@@ -162,9 +163,16 @@ def write_outputs(
             reason = (r.message if r and r.status != "ok" else
                       "all looks cloudy" if week_looks else "no acquisition this week")
             unobserved[s.site_id] = reason
-    chips = {k: c for r in results for k, c in r.chips.items()}
+    # Imagery chips show the place: only for sites this output's reader may see exactly.
+    visible = {r.site_id for r in results if r.site_id in by_id and may_see_exact(by_id[r.site_id].sensitivity, access)}
+    chips = {k: c for r in results if r.site_id in visible for k, c in r.chips.items()}
     _write_chips(chips, out / "chips")
-    chip_html = {k: c.html() for k, c in chips.items()}
+    names = {d.detection_id: by_id[d.site_id].name for d in dets if d.site_id in by_id}
+    chip_html = {}
+    for k, c in chips.items():
+        if k in names:
+            write_swipe(out / "swipe", k, names[k], c)
+            chip_html[k] = c.html() + f"<p><a href='swipe/{k}.html' target='_blank'>before/after swipe view</a></p>"
     overviews = [r.overview for r in results if r.overview is not None and r.site_id in by_id
                  and may_see_exact(by_id[r.site_id].sensitivity, access)]
     m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports, overviews=overviews)

@@ -123,4 +123,7 @@ def test_field_sheets_and_chips_for_each_detection(case_run):
     sheets = {p.stem for p in (out / "field" / "sheets").glob("*.html")}
     assert sheets == set(ids)
     assert any((out / "chips").glob("*_before_*.png"))
+    swipes = list((out / "swipe").glob("*.html"))
+    assert swipes and {p.stem for p in swipes} <= set(ids)
+    assert "type=\"range\"" in swipes[0].read_text() and "http" not in swipes[0].read_text()
     assert "Field check" in (out / "field" / "sheets" / f"{ids[0]}.html").read_text()
