@@ -140,10 +140,12 @@ def build_demo(root: Path, wheel: str | None = None, say: Callable[[str], None] 
                          {"raster:bands": [{"data_type": "int16", "scale": 0.0001, "offset": 0, "nodata": -9999}]})
                 item_assets[key] = pystac.Asset(f"../assets/{path.name}", media_type=pystac.MediaType.GEOTIFF,
                                                 roles=["cloud", "data-mask"] if band == "fmask" else ["data"], extra_fields=extra)
-            footprint = to_crs(box(transform.c, transform.f - 61 * 30, transform.c + 61 * 30, transform.f), crs, 4326)
+            height, width = arrays["b3"].shape
+            footprint = to_crs(box(*rasterio.transform.array_bounds(height, width, transform)), crs, 4326)
             item = pystac.Item(scene, mapping(footprint), list(footprint.bounds), when,
                                {"platform": "landsat-7" if scene.startswith("LE7") else "landsat-5",
-                                "proj:epsg": crs.to_epsg(), "proj:shape": [61, 61], "proj:transform": list(transform)[:6]})
+                                "proj:epsg": crs.to_epsg(), "proj:shape": [height, width],
+                                "proj:transform": list(transform)[:6]})
             for key, asset in item_assets.items():
                 item.add_asset(key, asset)
             catalog.add_item(item)

@@ -71,7 +71,7 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
 
         summary = weekly_monitoring(res.sites, provider, start, end, str(out), args.db, args.access)
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)")
-    for name in ("map.html", "detections.geojson", "summary.json", "field/field_pack.gpx"):
+    for name in ("map.html", "map_offline.html", "detections.geojson", "summary.html", "field/field_pack.gpx"):
         print(f"  wrote {out / name}")
     return summary
 
