@@ -30,6 +30,7 @@ def test_reads_real_benchmark_sites(case_2010):
     assert res.warnings == [] and res.repairs == []
 
 
+@pytest.mark.filterwarnings("ignore:Column names longer than 10", "ignore:Normalized/laundered field name")
 @pytest.mark.parametrize("ext,driver", [("gpkg", "GPKG"), ("shp", "ESRI Shapefile")])
 def test_reads_geopackage_and_shapefile(case_2010, tmp_path, ext, driver):
     frame = gpd.read_file(case_2010 / "sites.geojson").to_crs(32613)  # stored projected: must come back lon/lat
