@@ -44,6 +44,9 @@ class MapReport:
     detail: str
 
 
+VERDICT_COLOURS = {"looting": "#67001f", "bulldozing": "#67001f", "construction": "#b35806",
+                   "agriculture": "#4d9221", "natural": "#4d9221", "cloud/shadow artefact": "#999999",
+                   "no change": "#999999", "unsure": "#2166ac"}
 REPORT_COLOURS = {"corroborated": "#1a9641", "report_without_detection": "#2c7bb6", "report_outside_sites": "#7b3294"}
 
 
@@ -82,6 +85,7 @@ def weekly_map(
     reports: list[MapReport] | None = None,
     overviews: list | None = None,
     offline: bool = False,
+    verdicts: list[tuple[MapDetection, str, str]] | None = None,
 ) -> folium.Map:
     """Build the map; ``chips`` maps detection id → HTML ``<img>`` snippet made by sitewatch.
 
@@ -157,6 +161,19 @@ def weekly_map(
     for layer in layers.values():
         layer.add_to(m)
     unobs_layer.add_to(m)
+    if verdicts:
+        v_layer = folium.FeatureGroup(name="Reviews and field verdicts", show=True)
+        for d, label, author in verdicts:
+            site = by_id.get(d.site_id)
+            if site is None or not may_see_exact(site.sensitivity, access):
+                continue
+            c = d.geometry.representative_point()
+            colour = VERDICT_COLOURS.get(label, "#666666")
+            folium.RegularPolygonMarker(
+                [c.y, c.x], number_of_sides=4, radius=7, color=colour, fill=True, fill_opacity=0.9,
+                popup=_popup([("Detection", d.detection_id), ("Verdict", label), ("By", author), ("Status", d.status)]),
+                tooltip=folium.Tooltip(text(f"{d.detection_id}: {label}"))).add_to(v_layer)
+        v_layer.add_to(m)
     if reports:
         rep_layer = folium.FeatureGroup(name="Community reports (reconciled)", show=True)
         for r in reports:

@@ -175,10 +175,12 @@ def write_outputs(
             chip_html[k] = c.html() + f"<p><a href='swipe/{k}.html' target='_blank'>before/after swipe view</a></p>"
     overviews = [r.overview for r in results if r.overview is not None and r.site_id in by_id
                  and may_see_exact(by_id[r.site_id].sensitivity, access)]
-    m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports, overviews=overviews)
+    verdicts = _verdicts(store, sites, end, week_start)
+    m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
+                   overviews=overviews, verdicts=verdicts)
     map_path = save_map(m, out / "map.html")
     offline = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
-                         overviews=overviews, offline=True)
+                         overviews=overviews, offline=True, verdicts=verdicts)
     save_map(offline, out / "map_offline.html", offline=True)
 
     field_dir = out / "field"
@@ -265,6 +267,18 @@ def summary_html(summary: dict) -> str:
         f"{rows(summary.get('reconciliation_items', []), ['outcome', 'report_id', 'detection_id', 'site_id', 'distance_m', 'days_apart', 'action'])}"
         "</body></html>"
     )
+
+
+def _verdicts(store: Store, sites: list[Site], end, week_start) -> list[tuple[MapDetection, str, str]]:
+    """Every reviewed detection at these sites known by ``end`` (dismissed ones included), newest label."""
+    labels = latest_labels(store)
+    frame = store.detections([s.site_id for s in sites])
+    if frame.empty or not labels:
+        return []
+    frame = frame[frame.detection_id.isin(list(labels))
+                  & (frame.confirmed_on <= str(pd.Timestamp(end).date()))].reset_index(drop=True)
+    return [(d, labels[d.detection_id]["label"], labels[d.detection_id]["author"])
+            for d in _map_detections(frame, week_start)]
 
 
 def _annotation_stats(store: Store) -> dict:

@@ -109,6 +109,8 @@ def test_annotated_false_positive_not_realerted_but_new_dig_is(scene):
     assert dig_dets, "the new disturbance at the same site must still be alerted"
     summary = json.loads((last / "summary.json").read_text())
     assert summary["annotations"]["by_label"] == {"agriculture": 1}
+    html = (last / "map.html").read_text()
+    assert "Reviews and field verdicts" in html and f"{field_det}: agriculture" in html
 
 
 def test_suppression_zone_matches_same_place_and_season_only(scene):
