@@ -28,6 +28,29 @@ from .store import Store  # noqa: E402
 from .weekly import monitor_site, new_run_id, record_results, site_params, write_outputs  # noqa: E402
 
 
+def make_task_runner(kind: str = "threads", address: str | None = None, workers: int = 2):
+    """``threads`` (default: Prefect's thread pool) or ``dask``: a Dask cluster at ``address``
+    (``tcp://scheduler:8786``), or an in-process one with ``workers`` threads.  Use Dask with a real
+    Prefect server (``PREFECT_API_URL``); with the temporary local API each worker *process* would
+    start a server of its own, so the in-process cluster uses threads.
+    """
+    if kind == "threads":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if kind == "dask":
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError as exc:  # pragma: no cover - depends on the extra
+            from sitewatch.errors import ConfigError
+
+            raise ConfigError("the dask task runner needs `pip install -e '.[dask]'`") from exc
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": 1, "threads_per_worker": workers, "processes": False})
+    raise ValueError(f"task runner must be threads or dask, not {kind!r}")
+
+
 def _transient_only(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's callback signature
     try:
         state.result()

