@@ -257,3 +257,18 @@ def test_provider_contract(kind, shared, ee_offline):
     assert np.nanmin(vals) >= -0.05 and np.nanmax(vals) <= 1.0
     assert ds.attrs["crs"].startswith("EPSG:326") and ds.attrs["provider"] == prov.name
     assert len(ds.item_id) == len(ds.time) and (np.diff(ds.x.values) > 0).all() and (np.diff(ds.y.values) < 0).all()
+
+
+def test_earth_engine_grid_equals_the_local_grid(shared, ee_offline):
+    """Same site, same dates, same 10 m UTM pixel grid from Earth Engine and from the local catalog."""
+    from shapely.geometry import shape
+
+    sites = json.loads((shared / "benchmark" / "oscd-bercy" / "sites.geojson").read_text())
+    geom = shape(sites["features"][0]["geometry"]).centroid.buffer(0.004)
+    req = ImageryRequest(geom, pd.Timestamp("2016-11-01"), pd.Timestamp("2017-09-30"),
+                         bands=("red", "nir", "swir16"), resolution=10.0)
+    local = LocalStacProvider(shared / "benchmark" / "oscd-bercy" / "catalog").load(req)
+    remote = EarthEngineProvider(initialize=lambda: None, pixels_getter=fake_pixels, value_getter=_millis).load(req)
+    assert local.attrs["crs"] == remote.attrs["crs"]
+    np.testing.assert_array_equal(local.x.values, remote.x.values)
+    np.testing.assert_array_equal(local.y.values, remote.y.values)
