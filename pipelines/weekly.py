@@ -122,20 +122,8 @@ class Outputs:
     field_dir: Path
 
 
-def write_outputs(
-    store: Store, sites: list[Site], results: list[SiteResult], start, end, out_dir: str | Path,
-    access: str = "restricted", run_id: str = "", base: tuple[float, float] | None = None,
-) -> Outputs:
-    """detections.geojson, map.html, field/ and summary.json for the period's last week."""
-    rank(access)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    by_id = {s.site_id: s for s in sites}
-    week_label, week_start, _ = weeks_between(start, end)[-1]
-    lookback = max(120, (pd.Timestamp(end) - pd.Timestamp(start)).days)
-    recon, map_reports = _reconciliation(store, week_label, lookback)  # first: corroboration raises confidence
-    dets = _map_detections(period_detections(store, sites, start, end), week_start)
-
+def _write_detections(dets: list[MapDetection], by_id: dict[str, Site], access: str, path: Path) -> Path:
+    """detections.geojson at the output's access level (generalised where the reader may not see)."""
     features = []
     for d in dets:
         site = by_id.get(d.site_id)
@@ -150,10 +138,13 @@ def write_outputs(
             "mgrs": to_mgrs(c.y, c.x) if exact else None, "location_generalised": not exact,
             "access_level": access,
         }})
-    det_path = out / "detections.geojson"
-    det_path.write_text(json.dumps({"type": "FeatureCollection", "access_level": access, "features": features}, indent=1),
-                        encoding="utf-8")
+    path.write_text(json.dumps({"type": "FeatureCollection", "access_level": access, "features": features}, indent=1),
+                    encoding="utf-8")
+    return path
 
+
+def _unobserved(sites: list[Site], results: list[SiteResult], week_start: pd.Timestamp) -> dict[str, str]:
+    """Sites with no mostly-clear look in the week, and why."""
     results_by_site = {r.site_id: r for r in results}
     unobserved = {}
     for s in sites:
@@ -163,6 +154,46 @@ def write_outputs(
             reason = (r.message if r and r.status != "ok" else
                       "all looks cloudy" if week_looks else "no acquisition this week")
             unobserved[s.site_id] = reason
+    return unobserved
+
+
+def _write_field(dets: list[MapDetection], by_id: dict[str, Site], access: str, field_dir: Path,
+                 chip_html: dict[str, str], base: tuple[float, float] | None) -> None:
+    """Field packs (all, and per region) and one printable sheet per detection."""
+    waypoints_by_region: dict[str, list[Waypoint]] = {}
+    for d in dets:
+        site = by_id.get(d.site_id)
+        if site is None or not may_see_exact(site.sensitivity, access):
+            continue  # a field pack is for going there: only exact, authorised locations
+        c = d.geometry.representative_point()
+        wp = Waypoint(d.detection_id, site.name, c.y, c.x, d.first_seen, d.confidence, d.area_m2,
+                      f"check for fresh digging ({d.kind_hint.replace('_', ' ')})")
+        waypoints_by_region.setdefault(site.region or "all", []).append(wp)
+        write_sheet(detection_sheet(d, site.name, wp.lat, wp.lon, wp.mgrs, chip_html.get(d.detection_id, ""), access),
+                    field_dir / "sheets", d.detection_id)
+    all_wps = [w for ws in waypoints_by_region.values() for w in ws]
+    write_field_pack(all_wps, field_dir, "field_pack", base, access)
+    for region, wps in waypoints_by_region.items():
+        if region != "all" and len(waypoints_by_region) > 1:
+            write_field_pack(wps, field_dir / _slug(region), "field_pack", base, access)
+
+
+def write_outputs(
+    store: Store, sites: list[Site], results: list[SiteResult], start, end, out_dir: str | Path,
+    access: str = "restricted", run_id: str = "", base: tuple[float, float] | None = None,
+) -> Outputs:
+    """detections.geojson, map.html, field/ and summary.json for the period's last week."""
+    rank(access)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    by_id = {s.site_id: s for s in sites}
+    week_label, week_start, _ = weeks_between(start, end)[-1]
+    lookback = max(120, (pd.Timestamp(end) - pd.Timestamp(start)).days)
+    recon, map_reports = _reconciliation(store, week_label, lookback)  # first: corroboration raises confidence
+    dets = _map_detections(period_detections(store, sites, start, end), week_start)
+
+    det_path = _write_detections(dets, by_id, access, out / "detections.geojson")
+    unobserved = _unobserved(sites, results, week_start)
     # Imagery chips show the place: only for sites this output's reader may see exactly.
     visible = {r.site_id for r in results if r.site_id in by_id and may_see_exact(by_id[r.site_id].sensitivity, access)}
     chips = {k: c for r in results if r.site_id in visible for k, c in r.chips.items()}
@@ -184,22 +215,7 @@ def write_outputs(
     save_map(offline, out / "map_offline.html", offline=True)
 
     field_dir = out / "field"
-    waypoints_by_region: dict[str, list[Waypoint]] = {}
-    for d in dets:
-        site = by_id.get(d.site_id)
-        if site is None or not may_see_exact(site.sensitivity, access):
-            continue  # a field pack is for going there: only exact, authorised locations
-        c = d.geometry.representative_point()
-        wp = Waypoint(d.detection_id, site.name, c.y, c.x, d.first_seen, d.confidence, d.area_m2,
-                      f"check for fresh digging ({d.kind_hint.replace('_', ' ')})")
-        waypoints_by_region.setdefault(site.region or "all", []).append(wp)
-        write_sheet(detection_sheet(d, site.name, wp.lat, wp.lon, wp.mgrs, chip_html.get(d.detection_id, ""), access),
-                    field_dir / "sheets", d.detection_id)
-    all_wps = [w for ws in waypoints_by_region.values() for w in ws]
-    write_field_pack(all_wps, field_dir, "field_pack", base, access)
-    for region, wps in waypoints_by_region.items():
-        if region != "all" and len(waypoints_by_region) > 1:
-            write_field_pack(wps, field_dir / _slug(region), "field_pack", base, access)
+    _write_field(dets, by_id, access, field_dir, chip_html, base)
 
     hot = confirmed_sites(store)
     ranked = sorted(dets, key=lambda d: -priority(d, by_id.get(d.site_id), hot))
