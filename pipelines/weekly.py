@@ -204,8 +204,10 @@ def write_outputs(
         if k in names:
             write_swipe(out / "swipe", k, names[k], c)
             chip_html[k] = c.html() + f"<p><a href='swipe/{k}.html' target='_blank'>before/after swipe view</a></p>"
-    overviews = [r.overview for r in results if r.overview is not None and r.site_id in by_id
-                 and may_see_exact(by_id[r.site_id].sensitivity, access)]
+    # The site's own imagery as a base layer where there is something to look at (keeps a national
+    # map small): sites with an open detection, visible exactly to this reader.
+    with_dets = {d.site_id for d in dets}
+    overviews = [r.overview for r in results if r.overview is not None and r.site_id in visible & with_dets]
     verdicts = _verdicts(store, sites, end, week_start)
     m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
                    overviews=overviews, verdicts=verdicts)

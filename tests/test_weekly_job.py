@@ -127,3 +127,42 @@ def test_field_sheets_and_chips_for_each_detection(case_run):
     assert swipes and {p.stem for p in swipes} <= set(ids)
     assert "type=\"range\"" in swipes[0].read_text() and "http" not in swipes[0].read_text()
     assert "Field check" in (out / "field" / "sheets" / f"{ids[0]}.html").read_text()
+
+
+def test_all_cloud_and_empty_imagery_are_reported_not_silent(tmp_path):
+    """A site under cloud all week, and one with no acquisition, are listed as not observed, with why."""
+    from change_detection.synthetic import synthetic_series
+    from shapely.geometry import box
+
+    from sites import Site
+    from sites.geo import to_crs
+    from sitewatch.errors import NoImagery
+
+    ds = synthetic_series(ny=12, nx=12, seed=3)
+    ds["clear"].values[ds.time.values >= pd.Timestamp("2011-06-01").to_datetime64()] = False  # cloud from June on
+    ds = ds.assign_coords(item_id=("time", [f"i{k}" for k in range(ds.sizes["time"])]))
+    area = to_crs(box(float(ds.x[2]), float(ds.y[-3]), float(ds.x[-3]), float(ds.y[2])), 32613, 4326)
+    cloudy, empty = Site("CLOUDY", "Under cloud", area, 0.0, "public"), Site("EMPTY", "No data", area, 0.0, "public")
+
+    class Provider:
+        name = "synthetic"
+
+        def load(self, request):
+            return ds.sel(time=slice(request.start, request.end))
+
+    class Empty:
+        name = "synthetic"
+
+        def load(self, request):
+            raise NoImagery("no acquisition over the site")
+
+    store = Store(str(tmp_path / "sw.db"))
+    _, s1 = run_period(store, [cloudy], Provider(), "2011-06-06", "2011-06-12", tmp_path / "a")
+    _, s2 = run_period(store, [empty], Empty(), "2011-06-06", "2011-06-12", tmp_path / "b")
+    assert s1["statuses"] == {"CLOUDY": "all_cloud"} and s2["statuses"] == {"EMPTY": "no_imagery"}
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())["not_observed_this_week"]
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())["not_observed_this_week"]
+    assert a[0]["site_id"] == "CLOUDY" and "cloud" in a[0]["reason"]
+    assert b[0]["site_id"] == "EMPTY" and "no acquisition" in b[0]["reason"]
+    weeks = {(r["site_id"], r["status"]) for r in store.site_weeks()}
+    assert ("CLOUDY", "all_cloud") in weeks and ("EMPTY", "no_imagery") in weeks
