@@ -120,6 +120,12 @@ def weekly_map(
         if s.site_id in unobserved:
             rows.append(("This week", unobserved[s.site_id]))
         if may_see_exact(s.sensitivity, access):
+            if s.buffer_m > 0:
+                from sites.geo import buffer_m
+
+                folium.GeoJson(mapping(buffer_m(s.geometry, s.buffer_m)), style_function=lambda _f, c=style["color"]: {
+                    "color": c, "weight": 1, "fillOpacity": 0.0, "dashArray": "2 6"},
+                    tooltip=folium.Tooltip(text(f"{s.name}: {s.buffer_m:.0f} m buffer"))).add_to(site_layer)
             folium.GeoJson(mapping(s.geometry), style_function=_style(style["color"], style["dashArray"]),
                            tooltip=folium.Tooltip(text(s.name)), popup=_popup(rows)).add_to(site_layer)
         else:

@@ -71,6 +71,7 @@ def monitor_site_task(site, provider: ImageryProvider, since: str, end: str, par
 def weekly_monitoring(
     sites: list, provider: ImageryProvider, start: str, end: str, out_dir: str, db_url: str,
     access: str = "restricted", params: DetectorParams = DetectorParams(),
+    base: tuple[float, float] | None = None,
 ) -> dict:
     """Monitor every site for [start, end]; write the store and the outputs; return the summary."""
     log = get_run_logger()
@@ -86,7 +87,7 @@ def weekly_monitoring(
         results.append(res)
         log.info("site %d/%d %s: %s, %d detection(s)", i, len(sites), site.site_id, res.status, len(res.detections))
     counts = record_results(store, run_id, provider.name, results, pd.Timestamp(start), pd.Timestamp(end))
-    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id)
+    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base)
     summary = {**counts, "run_id": run_id, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
                "outputs": {k: str(v) for k, v in vars(outputs).items()}, "fetched": list(getattr(provider, "fetched", []))}
     store.finish_run(run_id, "completed", summary)

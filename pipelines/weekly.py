@@ -337,6 +337,7 @@ def _slug(text: str) -> str:
 def run_period(
     store: Store, sites: list[Site], provider: ImageryProvider, start, end, out_dir,
     params: DetectorParams = DetectorParams(), access: str = "restricted", site_runner=None,
+    base: tuple[float, float] | None = None,
 ) -> tuple[Outputs, dict]:
     """The whole weekly job without Prefect (the flow does the same with tasks and retries)."""
     run_id = new_run_id()
@@ -347,7 +348,7 @@ def run_period(
     results = [runner(s, provider, store.monitor_since(s.site_id, start_s), end_s, site_params(store, s.site_id, params))
                for s in sites]
     counts = record_results(store, run_id, provider.name, results, start, end)
-    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id)
+    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
                "fetched": list(getattr(provider, "fetched", []))}
     store.finish_run(run_id, "completed", summary)

@@ -24,6 +24,16 @@ def _date(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
+def _latlon(text: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected LAT,LON, got {text!r}") from exc
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a lat,lon (lat/lon swapped?)")
+    return lat, lon
+
+
 def _provider(args):
     from pipelines.imagery import make_provider
 
@@ -65,12 +75,12 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         from pipelines.store import Store
         from pipelines.weekly import run_period
 
-        _, summary = run_period(Store(args.db), res.sites, provider, start, end, out, access=args.access)
+        _, summary = run_period(Store(args.db), res.sites, provider, start, end, out, access=args.access, base=args.base)
     else:
         from pipelines.flows import make_task_runner, weekly_monitoring
 
         flow = weekly_monitoring.with_options(task_runner=make_task_runner(args.task_runner, args.dask_address))
-        summary = flow(res.sites, provider, start, end, str(out), args.db, args.access)
+        summary = flow(res.sites, provider, start, end, str(out), args.db, args.access, base=args.base)
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)")
     for name in ("map.html", "map_offline.html", "detections.geojson", "summary.html", "field/field_pack.gpx"):
         print(f"  wrote {out / name}")
@@ -243,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--access", default="restricted", choices=["public", "restricted", "secret"],
                             help="access level of the outputs (default %(default)s)")
             sp.add_argument("--no-prefect", action="store_true", help="run the same steps without Prefect")
+            sp.add_argument("--base", type=_latlon, help="rangers' base as LAT,LON: field packs give distance and bearing")
             sp.add_argument("--task-runner", default="threads", choices=["threads", "dask"],
                             help="where site tasks run: Prefect's thread pool, or Dask (prefect-dask)")
             sp.add_argument("--dask-address", help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
