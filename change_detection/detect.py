@@ -145,6 +145,9 @@ def anomaly_scores(
         values = values - np.nanmedian(values, axis=2, keepdims=True)
     start = pd.Timestamp(since) if since is not None else times[0]
     targets = np.flatnonzero(times >= start)
+    if targets.size == 0:  # nothing new to score
+        return AnomalyCube(times[:0], np.zeros((0, values.shape[2]), "float32"),
+                           np.zeros((0, n_f, values.shape[2]), "float32"), names, [])
     base = seasonal_baseline(_days(times), values, targets, params.baseline)
     obs = values[targets]
     resid = obs - base.median
@@ -201,7 +204,11 @@ def _pooled_score(z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Confirmation:
-    """Per-pixel outcome of :func:`confirm_anomalies`; index arrays point into the cube's times."""
+    """Per-pixel outcome of :func:`confirm_anomalies`; index arrays point into the cube's times.
+
+    The ``run_*`` arrays and ``total`` are the walk's state, so a later call can resume it with
+    only the new looks (:mod:`change_detection.incremental`).
+    """
 
     confirmed: np.ndarray
     first: np.ndarray
@@ -209,26 +216,42 @@ class Confirmation:
     last: np.ndarray
     looks: np.ndarray
     mean_score: np.ndarray
+    run_start: np.ndarray | None = None
+    run_len: np.ndarray | None = None
+    run_sum: np.ndarray | None = None
+    total: np.ndarray | None = None
+    n_looks_walked: int = 0
 
 
-def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams()) -> Confirmation:
+def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams(),
+                      resume: Confirmation | None = None) -> Confirmation:
     """Walk the looks in time order; confirm pixels with ``min_looks`` consecutive anomalous looks.
 
     ``score``: (time, pixel), NaN for looks that are not clear (they neither extend nor break a
     run).  After confirmation every further anomalous look extends ``last`` and ``looks``.
+    With ``resume`` (the result of an earlier walk), ``score`` holds only the looks that follow
+    it; indices continue from where that walk stopped.
     """
     n_t, n_p = score.shape
-    run_start = np.full(n_p, -1)
-    run_len = np.zeros(n_p, dtype=int)
-    run_sum = np.zeros(n_p)
-    confirmed = np.zeros(n_p, dtype=bool)
-    first = np.full(n_p, -1)
-    confirm = np.full(n_p, -1)
-    last = np.full(n_p, -1)
-    looks = np.zeros(n_p, dtype=int)
-    total = np.zeros(n_p)
-    for k in range(n_t):
-        s = score[k]
+    if resume is None:
+        run_start = np.full(n_p, -1)
+        run_len = np.zeros(n_p, dtype=int)
+        run_sum = np.zeros(n_p)
+        confirmed = np.zeros(n_p, dtype=bool)
+        first = np.full(n_p, -1)
+        confirm = np.full(n_p, -1)
+        last = np.full(n_p, -1)
+        looks = np.zeros(n_p, dtype=int)
+        total = np.zeros(n_p)
+        offset = 0
+    else:
+        run_start, run_len, run_sum = resume.run_start.copy(), resume.run_len.copy(), resume.run_sum.copy()
+        confirmed, first, confirm = resume.confirmed.copy(), resume.first.copy(), resume.confirm.copy()
+        last, looks, total = resume.last.copy(), resume.looks.copy(), resume.total.copy()
+        offset = resume.n_looks_walked
+    for j in range(n_t):
+        k = offset + j
+        s = score[j]
         clear = np.isfinite(s)
         anom = clear & (s > params.threshold)
         calm = clear & ~anom
@@ -256,7 +279,7 @@ def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams
         total[later] += s[later]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(looks > 0, total / np.maximum(looks, 1), np.nan)
-    return Confirmation(confirmed, first, confirm, last, looks, mean)
+    return Confirmation(confirmed, first, confirm, last, looks, mean, run_start, run_len, run_sum, total, offset + n_t)
 
 
 def _transform(ds: xr.Dataset) -> tuple[Affine, float]:

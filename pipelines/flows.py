@@ -63,8 +63,9 @@ def _transient_only(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=_transient_only, cache_policy=NO_CACHE,
       task_run_name="monitor-{site.site_id}")
-def monitor_site_task(site, provider: ImageryProvider, since: str, end: str, params: DetectorParams) -> SiteResult:
-    return monitor_site(site, provider, since, end, params)
+def monitor_site_task(site, provider: ImageryProvider, since: str, end: str, params: DetectorParams,
+                      state: bytes | None = None) -> SiteResult:
+    return monitor_site(site, provider, since, end, params, state)
 
 
 @flow(name="weekly-monitoring", log_prints=True)
@@ -80,7 +81,8 @@ def weekly_monitoring(
     store.start_run(run_id, start, end, provider.name)
     store.upsert_sites(sites)
     futures = [monitor_site_task.submit(s, provider, store.monitor_since(s.site_id, start), end,
-                                        site_params(store, s.site_id, params)) for s in sites]
+                                        site_params(store, s.site_id, params), store.site_state(s.site_id))
+               for s in sites]
     results: list[SiteResult] = []
     for i, (site, fut) in enumerate(zip(sites, futures), 1):
         res = fut.result()

@@ -14,7 +14,8 @@ import xarray as xr
 from rasterio import features as rio_features
 from shapely.geometry import mapping
 
-from change_detection import Detection, DetectorParams, detect_changes
+from change_detection import Detection, DetectorParams
+from change_detection.incremental import detect_incremental, dump_state, load_state
 from maps.chips import Chips, Overview, detection_chips, site_overview
 from sites import Site
 from sites.geo import buffer_m, to_crs, utm_epsg
@@ -45,6 +46,10 @@ class SiteResult:
     """Detection id → before/after imagery chips."""
     overview: Overview | None = None
     """The site's latest clear look, for the offline map's base layer."""
+    state: bytes | None = None
+    """The detector state after this run (scores of every look since the epoch + the walk)."""
+    looks_scored: int = 0
+    """How many looks this run had to score (the rest came from the stored state)."""
 
 
 def watch_area(site: Site):
@@ -92,6 +97,7 @@ def detect_site(
     start: pd.Timestamp,
     end: pd.Timestamp,
     params: DetectorParams = DetectorParams(),
+    state: bytes | None = None,
 ) -> SiteResult:
     """Run the core on a loaded dataset and describe the period's coverage."""
     result = SiteResult(site.site_id, acquisitions=[str(v) for v in ds.item_id.values] if "item_id" in ds.coords else [])
@@ -108,7 +114,8 @@ def detect_site(
         result.status, result.message = "all_cloud", "every look in the period was cloud, shadow, snow or fill"
         return result
     result.overview = site_overview(ds.sel(time=slice(None, pd.Timestamp(end) + pd.Timedelta(days=1))), site.site_id)
-    dets = detect_changes(ds, site.site_id, since=start, watch=watch, params=params)
+    dets, new_state, result.looks_scored = detect_incremental(ds, site.site_id, start, load_state(state), watch, params)
+    result.state = dump_state(new_state)
     dets = [d for d in dets if d.first_seen <= pd.Timestamp(end) + pd.Timedelta(days=1)]
     for d in dets:
         chips = detection_chips(ds, d.geometry, d.first_seen, pd.Timestamp(end) + pd.Timedelta(days=1))
@@ -119,7 +126,8 @@ def detect_site(
 
 
 def run_site(
-    site: Site, provider: ImageryProvider, start, end, params: DetectorParams = DetectorParams(), resolution=None
+    site: Site, provider: ImageryProvider, start, end, params: DetectorParams = DetectorParams(), resolution=None,
+    state: bytes | None = None,
 ) -> SiteResult:
     """Load a site's imagery (history included) and detect changes in [start, end]."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
@@ -129,4 +137,4 @@ def run_site(
         return SiteResult(site.site_id, status="no_imagery", message=str(exc))
     except NoClearObservations as exc:
         return SiteResult(site.site_id, status="all_cloud", message=str(exc))
-    return detect_site(site, ds, start, end, params)
+    return detect_site(site, ds, start, end, params, state)

@@ -192,6 +192,36 @@ def apply_feedback(store: Store, detection_ids: list[str]) -> list[tuple[str, st
     return done
 
 
+def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[tuple[str, str | None]]:
+    """Retire stored detections of a site that this run's full answer no longer contains.
+
+    A detection's id follows its onset and anchor pixel; when two digs merge, or an onset is
+    re-dated by a later look, the earlier id is replaced.  Stored open detections confirmed by
+    ``end`` that are not in ``current`` get status ``superseded``; a review they carried is
+    appended to the detection that now covers them (author ``sitewatch``), so no judgement is lost.
+    Returns (old id, new id or None).
+    """
+    frame = store.detections([site_id])
+    if frame.empty:
+        return []
+    keep = set(current)
+    cur = frame[frame.detection_id.isin(keep)]
+    stale = frame[~frame.detection_id.isin(keep) & (frame.confirmed_on <= end) & (frame.status != "superseded")]
+    labels = latest_labels(store)
+    done = []
+    for r in stale.itertuples():
+        old = wkt.loads(r.geometry_wkt)
+        hosts = [(c.detection_id, wkt.loads(c.geometry_wkt).intersection(old).area) for c in cur.itertuples()]
+        hosts = [h for h in hosts if h[1] > 0]
+        new_id = max(hosts, key=lambda h: h[1])[0] if hosts else None
+        store.set_status(r.detection_id, "superseded")
+        if new_id and r.detection_id in labels and new_id not in labels:
+            a = labels[r.detection_id]
+            annotate(store, new_id, a["label"], "sitewatch", note=f"carried over from {r.detection_id} ({a['author']})")
+        done.append((r.detection_id, new_id))
+    return done
+
+
 def confirmed_sites(store: Store) -> set[str]:
     frame = store.detections()
     labels = latest_labels(store)

@@ -113,6 +113,12 @@ site_settings_t = Table(
     Column("reason", Text),
     Column("updated_at", DateTime(timezone=True)),
 )
+site_state_t = Table(
+    "site_state", metadata,
+    Column("site_id", String, primary_key=True),
+    Column("state", LargeBinary),
+    Column("updated_at", DateTime(timezone=True)),
+)
 alerts_t = Table(
     "alerts", metadata,
     Column("detection_id", String, primary_key=True),
@@ -280,7 +286,7 @@ class Store:
                 "confirmed_on": str(d.confirmed_on.date()), "score": d.score, "confidence": d.confidence,
                 "area_m2": d.area_m2, "n_looks": d.n_looks, "kind_hint": d.kind_hint,
                 "evidence": json.dumps(d.evidence), "geometry_wkt": d.geometry.wkt,
-                "status": prev.status if prev else "open", "first_run": prev.first_run if prev else run_id,
+                "status": prev.status if prev and prev.status != "superseded" else "open", "first_run": prev.first_run if prev else run_id,
                 "last_run": run_id, "updated_at": _now(),
             })
         _upsert(self.engine, detections_t, rows, ["detection_id"])
@@ -306,6 +312,14 @@ class Store:
         if detection_id:
             q = q.where(annotations_t.c.detection_id == detection_id)
         return [dict(r._mapping) for r in self._rows(q)]
+
+    # --- per-site detector state (see change_detection.incremental) -------------------------------
+    def site_state(self, site_id: str) -> bytes | None:
+        rows = self._rows(select(site_state_t.c.state).where(site_state_t.c.site_id == site_id))
+        return rows[0].state if rows else None
+
+    def save_site_state(self, site_id: str, blob: bytes) -> None:
+        _upsert(self.engine, site_state_t, [{"site_id": site_id, "state": blob, "updated_at": _now()}], ["site_id"])
 
     # --- alerts (one per detection and confidence level) ------------------------------------------
     def alerted(self) -> dict[str, str]:

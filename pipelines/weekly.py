@@ -25,11 +25,11 @@ from sites import Site
 
 from .imagery.base import ImageryProvider
 from .monitoring import SiteResult, run_site
-from .review import apply_feedback, confirmed_sites, latest_labels
+from .review import apply_feedback, confirmed_sites, latest_labels, supersede
 from .store import Store
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
-HIDDEN_STATUSES = ("dismissed", "suppressed")
+HIDDEN_STATUSES = ("dismissed", "suppressed", "superseded")
 CONFIRMED_SITE_WEIGHT = 1.5
 SENSITIVITY_WEIGHT = {"public": 1.0, "restricted": 1.5, "secret": 2.0}
 
@@ -61,21 +61,28 @@ def new_run_id() -> str:
 
 
 def monitor_site(site: Site, provider: ImageryProvider, since: str, end: str,
-                 params: DetectorParams = DetectorParams()) -> SiteResult:
-    """One site: imagery from ``since`` minus the history, detection from ``since`` to ``end``."""
-    return run_site(site, provider, pd.Timestamp(since), pd.Timestamp(end), params)
+                 params: DetectorParams = DetectorParams(), state: bytes | None = None) -> SiteResult:
+    """One site: imagery from ``since`` minus the history, detection from ``since`` to ``end``,
+    resuming the stored detector ``state`` where it still applies."""
+    return run_site(site, provider, pd.Timestamp(since), pd.Timestamp(end), params, state=state)
 
 
 def record_results(store: Store, run_id: str, provider: str, results: list[SiteResult], start, end) -> dict:
     """Write one run's results; idempotent per site-week and per detection."""
-    counts = {"new": 0, "updated": 0, "acquisitions_new": 0}
+    counts = {"new": 0, "updated": 0, "acquisitions_new": 0, "looks_scored": 0, "superseded": []}
     week_rows = []
     counts["suppressed"] = []
     for r in results:
         c = store.upsert_detections(r.detections, run_id)
         counts["new"] += c["new"]
         counts["updated"] += c["updated"]
+        if r.status == "ok":
+            counts["superseded"] += supersede(store, r.site_id, [d.detection_id for d in r.detections],
+                                              str(pd.Timestamp(end).date()))
         store.save_chips(r.chips)
+        if r.state is not None:
+            store.save_site_state(r.site_id, r.state)
+        counts["looks_scored"] += r.looks_scored
         counts["suppressed"] += apply_feedback(store, [d.detection_id for d in r.detections])
         counts["acquisitions_new"] += store.record_acquisitions(r.site_id, provider, r.acquisitions, run_id)
         for label, monday, sunday in weeks_between(start, end):
@@ -345,8 +352,8 @@ def run_period(
     store.start_run(run_id, start_s, end_s, provider.name)
     store.upsert_sites(sites)
     runner = site_runner or monitor_site
-    results = [runner(s, provider, store.monitor_since(s.site_id, start_s), end_s, site_params(store, s.site_id, params))
-               for s in sites]
+    results = [runner(s, provider, store.monitor_since(s.site_id, start_s), end_s, site_params(store, s.site_id, params),
+                      store.site_state(s.site_id)) for s in sites]
     counts = record_results(store, run_id, provider.name, results, start, end)
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
