@@ -23,3 +23,4 @@ test: install
 
 bench: install
 	$(VENV)/bin/python benchmarks/bench_core.py
+	$(VENV)/bin/python benchmarks/bench_incremental.py

@@ -11,3 +11,12 @@ def test_core_benchmark_runs_at_tiny_size():
     spec.loader.exec_module(mod)
     res = mod.main(["--size", "8", "--repeat", "1"])
     assert res["pixel_observations"] == 64 * res["looks"]
+
+
+def test_incremental_benchmark_runs_at_tiny_size():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_incremental.py"
+    spec = importlib.util.spec_from_file_location("bench_incremental", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.main(["--size", "8"])
+    assert res["weekly_runs"] == 43 and res["incremental_s"] > 0
