@@ -20,3 +20,13 @@ def test_incremental_benchmark_runs_at_tiny_size():
     spec.loader.exec_module(mod)
     res = mod.main(["--size", "8"])
     assert res["weekly_runs"] == 43 and res["incremental_s"] > 0
+
+
+def test_injection_benchmark_runs_on_the_real_control_case(shared):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "injection.py"
+    spec = importlib.util.spec_from_file_location("injection", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.CASE = shared / "benchmark" / "dev-2012-control"
+    res = mod.main(["--events", "2"])
+    assert res["events"] == 2 and 0 <= res["recall"] <= 1
