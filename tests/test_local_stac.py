@@ -61,3 +61,28 @@ def test_truncated_geotiff_raises_corrupt_raster(case_2010, site, tmp_path):
     prov = LocalStacProvider(copy)
     with pytest.raises(CorruptRaster, match="could not be read"):
         prov.load(site_request(site, pd.Timestamp("2010-03-01"), pd.Timestamp("2012-12-31")))
+
+
+def test_rgb_only_catalog_runs_unchanged(shared, tmp_path):
+    """An RGB-only catalog (VHR/PlanetScope-style: no NIR, no SWIR) goes through the same pipeline."""
+    import json as _json
+
+    from pipelines.monitoring import run_site
+
+    src = shared / "benchmark" / "oscd-bercy" / "catalog"
+    dst = tmp_path / "catalog"
+    shutil.copytree(src, dst)
+    for item_json in dst.glob("*/*.json"):
+        doc = _json.loads(item_json.read_text())
+        doc["assets"] = {k: v for k, v in doc["assets"].items() if k in ("red", "green", "blue")}
+        item_json.write_text(_json.dumps(doc))
+    site = read_sites(shared / "benchmark" / "oscd-bercy" / "sites.geojson").sites[0]
+    from dataclasses import replace as _replace
+
+    from change_detection import DetectorParams
+    from shapely.geometry import box
+
+    small = _replace(site, geometry=box(2.37, 48.83, 2.385, 48.845))
+    res = run_site(small, LocalStacProvider(dst), "2016-12-01", "2017-08-30", DetectorParams(min_looks=1), resolution=10.0)
+    assert res.status == "ok" and res.detections, "real urban change must show in RGB too"
+    assert set(res.detections[0].evidence["features"]) == {"exg", "red", "green", "blue"}
