@@ -24,3 +24,4 @@ test: install
 bench: install
 	$(VENV)/bin/python benchmarks/bench_core.py
 	$(VENV)/bin/python benchmarks/bench_incremental.py
+	$(VENV)/bin/python benchmarks/injection.py --events 40
