@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from PIL import Image
-from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 STRETCH_MAX = 0.35
@@ -156,6 +155,3 @@ def site_overview(ds: xr.Dataset, site_id: str, min_clear: float = 0.9) -> Overv
     return Overview(site_id, str(pd.Timestamp(ds.time.values[k]).date()), to_png(np.moveaxis(out, 0, -1), scale),
                     (lon0, lat0, lon1, lat1))
 
-
-def footprint(ov: Overview) -> BaseGeometry:
-    return box(*ov.bounds)

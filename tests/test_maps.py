@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import csv
-import json
 
 import geopandas as gpd
 import gpxpy
 import mgrs
-import pytest
 from pyproj import Geod
 from shapely.geometry import Point, box
 

@@ -175,8 +175,7 @@ def test_initialize_without_credentials_says_what_to_do(monkeypatch):
 # --- a STAC API on loopback, answering with items recorded from the local catalog -------------------
 
 @pytest.fixture(scope="module")
-def stac_api(shared, tmp_path_factory):
-    root = tmp_path_factory.mktemp("stac-api")
+def stac_api(shared):
     cat = pystac.Catalog.from_file(str(shared / "benchmark" / "oscd-bercy" / "catalog" / "catalog.json"))
     items = []
     for it in cat.get_items(recursive=True):

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from shapely.geometry import box
@@ -47,7 +45,7 @@ def scene(tmp_path):
     ds = xr.concat([ds.sel(time=slice(None, "2010-12-31")), fresh], "time")
     ds.attrs = synthetic_series(ny=2, nx=2).attrs
     ds = add_disturbance(ds, dig, "2011-07-20")
-    x, y, r = ds.x.values, ds.y.values, 30.0
+    x, y = ds.x.values, ds.y.values
     inner = box(x[1], y[-2], x[-2], y[1])  # the site: most of the grid; the rest is reference ring
     site = Site("SYN-1", "Synthetic barrows", to_crs(inner, 32613, 4326), 0.0, "restricted", "Test valley")
     return ds, site, field, dig, Store(str(tmp_path / "sw.db")), tmp_path

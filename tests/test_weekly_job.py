@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 
-import geopandas as gpd
 import gpxpy
 import pandas as pd
 import pytest

@@ -193,8 +193,6 @@ class EarthEngineProvider:
         col, bands = self.collection_expression(request)
         if not bands:
             raise NoImagery(f"earthengine: none of the bands {request.bands} exists in {self.collection}")
-        import ee
-
         millis = self._retry(lambda: self._get_value(col.aggregate_array("system:time_start")))
         if not isinstance(millis, list):
             raise ImageryError(f"earthengine: malformed acquisition list ({type(millis).__name__})")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pystac
 import rasterio
@@ -158,7 +157,3 @@ class LocalStacProvider:
 
     def load(self, request: ImageryRequest) -> xr.Dataset:
         return load_items(self.search(request), request, self.name)
-
-
-def acquisition_dates(ds: xr.Dataset) -> list[str]:
-    return [str(pd.Timestamp(t).date()) for t in np.atleast_1d(ds.time.values)]
