@@ -15,11 +15,12 @@ from .detect import (
     confirm_anomalies,
     detect_changes,
     disturbance_polygons,
+    grid_transform,
 )
 from .features import feature_stack, screen_bright_snow
 
 __all__ = [
     "ALGORITHM_VERSION", "CONFIDENCES", "AnomalyCube", "Baseline", "BaselineParams", "Confirmation",
     "Detection", "DetectorParams", "anomaly_scores", "confirm_anomalies", "detect_changes",
-    "disturbance_polygons", "feature_stack", "screen_bright_snow", "seasonal_baseline",
+    "disturbance_polygons", "feature_stack", "grid_transform", "screen_bright_snow", "seasonal_baseline",
 ]

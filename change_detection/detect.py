@@ -284,7 +284,8 @@ def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams
     return Confirmation(confirmed, first, confirm, last, looks, mean, run_start, run_len, run_sum, total, offset + n_t)
 
 
-def _transform(ds: xr.Dataset) -> tuple[Affine, float]:
+def grid_transform(ds: xr.Dataset) -> tuple[Affine, float]:
+    """The affine transform of the dataset's pixel grid (from pixel-centre coordinates) and the pixel area."""
     x = ds.x.values
     y = ds.y.values
     dx = float(x[1] - x[0]) if x.size > 1 else float(ds.attrs.get("resolution", 30.0))
@@ -342,7 +343,7 @@ def disturbance_polygons(
 ) -> list[Detection]:
     """Group confirmed pixels into polygons with dates, score, confidence and evidence."""
     ny, nx = ds.sizes["y"], ds.sizes["x"]
-    transform, pixel_area = _transform(ds)
+    transform, pixel_area = grid_transform(ds)
     crs = str(ds.attrs.get("crs", ""))
     mask = conf.confirmed.reshape(ny, nx)
     if watch is not None:

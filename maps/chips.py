@@ -98,12 +98,14 @@ def detection_chips(ds: xr.Dataset, geom_utm: BaseGeometry, first_seen: pd.Times
 
 
 def ndvi_change(before: xr.Dataset, after: xr.Dataset) -> np.ndarray:
-    def ndvi(d):
-        if "nir" in d:
-            return (d.nir - d.red) / (d.nir + d.red)
-        return (2 * d.green - d.red - d.blue) / (d.green + d.red + d.blue)
+    """Change of the detector's vegetation index (NDVI, or ExG for RGB-only) as a red/green image."""
+    from change_detection import feature_stack
 
-    diff = np.nan_to_num((ndvi(after) - ndvi(before)).values, nan=0.0)
+    def index(d):
+        feats = feature_stack(d.drop_vars("clear", errors="ignore"))
+        return feats["ndvi"] if "ndvi" in feats else feats["exg"]
+
+    diff = np.nan_to_num((index(after) - index(before)).values, nan=0.0)
     v = np.clip(diff / 0.4, -1, 1)
     out = np.zeros((*v.shape, 4), dtype="uint8")
     out[..., 0] = (255 * np.clip(-v, 0, 1)).astype("uint8")

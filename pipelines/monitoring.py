@@ -14,7 +14,7 @@ import xarray as xr
 from rasterio import features as rio_features
 from shapely.geometry import mapping
 
-from change_detection import Detection, DetectorParams
+from change_detection import Detection, DetectorParams, grid_transform
 from change_detection.incremental import detect_incremental, dump_state, load_state
 from maps.chips import Chips, Overview, detection_chips, site_overview
 from sites import Site
@@ -72,19 +72,19 @@ def site_request(
     )
 
 
+def rasterize_lonlat(ds: xr.Dataset, geom_lonlat, all_touched: bool = False) -> np.ndarray:
+    """A lon/lat geometry as a boolean mask on the dataset's grid."""
+    epsg = int(str(ds.attrs["crs"]).split(":")[1])
+    transform, _ = grid_transform(ds)
+    return rio_features.rasterize(
+        [(mapping(to_crs(geom_lonlat, 4326, epsg)), 1)], out_shape=(ds.sizes["y"], ds.sizes["x"]),
+        transform=transform, all_touched=all_touched, dtype="uint8",
+    ).astype(bool)
+
+
 def watch_mask(ds: xr.Dataset, site: Site) -> np.ndarray:
     """Rasterise the watched area onto the dataset grid (all-touched, so edge pixels count)."""
-    epsg = int(str(ds.attrs["crs"]).split(":")[1])
-    geom = to_crs(watch_area(site), 4326, epsg)
-    x, y = ds.x.values, ds.y.values
-    dx = float(x[1] - x[0]) if x.size > 1 else float(ds.attrs["resolution"])
-    dy = float(y[1] - y[0]) if y.size > 1 else -dx
-    from affine import Affine
-
-    transform = Affine(dx, 0, x[0] - dx / 2, 0, dy, y[0] - dy / 2)
-    return rio_features.rasterize(
-        [(mapping(geom), 1)], out_shape=(y.size, x.size), transform=transform, all_touched=True, dtype="uint8"
-    ).astype(bool)
+    return rasterize_lonlat(ds, watch_area(site), all_touched=True)
 
 
 def detections_to_lonlat(dets: list[Detection]) -> list[Detection]:

@@ -93,9 +93,8 @@ def detection_timeseries(store: Store, detection_id: str, provider, lookback_yea
     site's; a field shows the same drop every year.
     """
     from change_detection import feature_stack
-    from sites.geo import to_crs
 
-    from .monitoring import site_request, watch_mask
+    from .monitoring import rasterize_lonlat, site_request, watch_mask
 
     frame = store.detections()
     row = frame.set_index("detection_id").loc[detection_id]
@@ -106,14 +105,7 @@ def detection_timeseries(store: Store, detection_id: str, provider, lookback_yea
     feats = feature_stack(ds.drop_vars("clear"))
     index = "ndvi" if "ndvi" in feats else "exg"
     values = feats[index].where(ds["clear"])
-    epsg = int(ds.attrs["crs"].split(":")[1])
-    from rasterio import features as rio_features
-    from affine import Affine
-
-    res = float(ds.attrs["resolution"])
-    transform = Affine(res, 0, float(ds.x[0]) - res / 2, 0, -res, float(ds.y[0]) + res / 2)
-    inside = rio_features.rasterize([(to_crs(wkt.loads(row.geometry_wkt), 4326, epsg).__geo_interface__, 1)],
-                                    out_shape=(ds.sizes["y"], ds.sizes["x"]), transform=transform).astype(bool)
+    inside = rasterize_lonlat(ds, wkt.loads(row.geometry_wkt))
     site_mask = watch_mask(ds, site) & ~inside
     out = pd.DataFrame({
         "date": pd.DatetimeIndex(ds.time.values),
