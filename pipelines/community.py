@@ -60,10 +60,29 @@ def apply_corroboration(store: Store, items: list[ReconItem]) -> int:
     return changed
 
 
+def for_access(items: list[ReconItem], sites, access: str) -> list[ReconItem]:
+    """Generalise the location of items at sites this reader may not see exactly (public: all)."""
+    from dataclasses import replace
+
+    from shapely.geometry import Point
+
+    from maps.access import generalise, may_see_exact
+
+    sens = {s.site_id: s.sensitivity for s in sites}
+    out = []
+    for i in items:
+        exact = access != "public" and (i.site_id is None or may_see_exact(sens.get(i.site_id, "secret"), access))
+        if not exact:
+            g = generalise(Point(i.lon, i.lat))
+            i = replace(i, lat=g.y, lon=g.x, distance_m=None)
+        out.append(i)
+    return out
+
+
 def reconcile_to_files(store: Store, out_dir: str | Path, week: str | None = None, access: str = "restricted"):
     items = reconcile_store(store, week)
     apply_corroboration(store, items)
-    return items, write_reconciliation(items, out_dir, access)
+    return items, write_reconciliation(for_access(items, store.sites(), access), out_dir, access)
 
 
 def outcome_counts(items: list[ReconItem]) -> dict[str, int]:

@@ -214,3 +214,18 @@ def test_reports_on_the_weekly_map_and_summary(world, keyed, tmp_path, case_2011
     assert "Community reports (reconciled)" in html
     assert "<script>alert('x')" not in html and "&lt;script&gt;alert" in html  # report text is text
     assert CONTACT_A not in html and CONTACT_B not in html
+
+
+def test_reconciliation_export_generalises_secret_sites(world, keyed, tmp_path):
+    from pipelines.community import for_access
+    from reports.reconcile import ReconItem
+
+    _, store, dets = world
+    sites = store.sites()
+    secret = [s.__class__(s.site_id, s.name, s.geometry, s.buffer_m, "secret", s.region) for s in sites]
+    item = ReconItem("detection_without_report", None, "D", sites[0].site_id, 40.285749, -106.909515, 12.0, None,
+                     "r", "a")
+    shown = for_access([item], secret, "restricted")[0]
+    assert (shown.lat, shown.lon) != (item.lat, item.lon) and shown.distance_m is None
+    assert for_access([item], secret, "secret")[0] == item
+    assert for_access([item], sites, "public")[0].lat != item.lat
