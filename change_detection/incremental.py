@@ -63,7 +63,7 @@ def detect_incremental(
         new = anomaly_scores(ds, known[-1] + pd.Timedelta(seconds=1), params)
         cube = AnomalyCube(known.append(new.times), np.concatenate([state.cube.score, new.score]),
                            np.concatenate([state.cube.delta, new.delta]), state.cube.features,
-                           state.cube.skipped_dates + new.skipped_dates)
+                           state.cube.skipped_dates + new.skipped_dates, np.concatenate([state.cube.z, new.z]))
         conf = confirm_anomalies(new.score, params, resume=state.conf)
         scored = len(new.times)
     else:
@@ -80,7 +80,7 @@ def dump_state(state: SiteState) -> bytes:
     buf = io.BytesIO()
     np.savez_compressed(
         buf, key=np.array(state.key), times=c.times.values.astype("datetime64[ns]").astype("int64"),
-        score=c.score.astype("float32"), delta=c.delta.astype("float32"), features=np.array(c.features),
+        score=c.score.astype("float32"), delta=c.delta.astype("float32"), z=c.z.astype("float16"), features=np.array(c.features),
         skipped=np.array([t.value for t in c.skipped_dates], dtype="int64"),
         confirmed=k.confirmed, first=k.first, confirm=k.confirm, last=k.last, looks=k.looks,
         mean_score=k.mean_score, run_start=k.run_start, run_len=k.run_len, run_sum=k.run_sum, total=k.total,
@@ -95,7 +95,7 @@ def load_state(blob: bytes | None) -> SiteState | None:
     try:
         z = np.load(io.BytesIO(blob), allow_pickle=False)
         cube = AnomalyCube(pd.DatetimeIndex(z["times"].astype("datetime64[ns]")), z["score"], z["delta"],
-                           [str(f) for f in z["features"]], [pd.Timestamp(int(v)) for v in z["skipped"]])
+                           [str(f) for f in z["features"]], [pd.Timestamp(int(v)) for v in z["skipped"]], z["z"])
         conf = Confirmation(z["confirmed"], z["first"], z["confirm"], z["last"], z["looks"], z["mean_score"],
                             z["run_start"], z["run_len"], z["run_sum"], z["total"], int(z["walked"]))
         return SiteState(str(z["key"]), cube, conf)

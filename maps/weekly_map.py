@@ -65,6 +65,8 @@ class MapDetection:
     kind_hint: str
     status: str
     new_this_week: bool
+    n_looks: int = 0
+    """Clear looks showing the change; 1 = provisional, awaiting a second look."""
 
 
 def _style(colour: str, dash: str | None = None, fill: float = 0.1):
@@ -153,6 +155,8 @@ def weekly_map(
             ("First seen", d.first_seen), ("Last seen", d.last_seen), ("Confirmed", d.confirmed_on),
             ("Area", f"{d.area_m2:.0f} m²"), ("Score", f"{d.score:.2f}"), ("Confidence", d.confidence),
             ("Type hint", d.kind_hint), ("Status", d.status),
+            *([("Clear looks", f"{d.n_looks}" + (" (provisional: awaiting a second look)" if d.n_looks == 1 else ""))]
+              if d.n_looks else []),
             ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
             ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),
         ]

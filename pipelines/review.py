@@ -191,6 +191,8 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
     re-dated by a later look, the earlier id is replaced.  Stored open detections confirmed by
     ``end`` that are not in ``current`` get status ``superseded``; a review they carried is
     appended to the detection that now covers them (author ``sitewatch``), so no judgement is lost.
+    One that nothing now covers — a provisional single-look detection that the next clear look
+    did not repeat — gets status ``withdrawn``.
     Returns (old id, new id or None).
     """
     frame = store.detections([site_id])
@@ -198,7 +200,8 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
         return []
     keep = set(current)
     cur = frame[frame.detection_id.isin(keep)]
-    stale = frame[~frame.detection_id.isin(keep) & (frame.confirmed_on <= end) & (frame.status != "superseded")]
+    stale = frame[~frame.detection_id.isin(keep) & (frame.confirmed_on <= end)
+                  & ~frame.status.isin(("superseded", "withdrawn"))]
     labels = latest_labels(store)
     done = []
     for r in stale.itertuples():
@@ -206,7 +209,7 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
         hosts = [(c.detection_id, wkt.loads(c.geometry_wkt).intersection(old).area) for c in cur.itertuples()]
         hosts = [h for h in hosts if h[1] > 0]
         new_id = max(hosts, key=lambda h: h[1])[0] if hosts else None
-        store.set_status(r.detection_id, "superseded")
+        store.set_status(r.detection_id, "superseded" if new_id else "withdrawn")
         if new_id and r.detection_id in labels and new_id not in labels:
             a = labels[r.detection_id]
             annotate(store, new_id, a["label"], "sitewatch", note=f"carried over from {r.detection_id} ({a['author']})")

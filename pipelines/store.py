@@ -286,7 +286,7 @@ class Store:
                 "confirmed_on": str(d.confirmed_on.date()), "score": d.score, "confidence": d.confidence,
                 "area_m2": d.area_m2, "n_looks": d.n_looks, "kind_hint": d.kind_hint,
                 "evidence": json.dumps(d.evidence), "geometry_wkt": d.geometry.wkt,
-                "status": prev.status if prev and prev.status != "superseded" else "open", "first_run": prev.first_run if prev else run_id,
+                "status": prev.status if prev and prev.status not in ("superseded", "withdrawn") else "open", "first_run": prev.first_run if prev else run_id,
                 "last_run": run_id, "updated_at": _now(),
             })
         _upsert(self.engine, detections_t, rows, ["detection_id"])

@@ -29,7 +29,7 @@ from .review import apply_feedback, confirmed_sites, latest_labels, supersede
 from .store import Store
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
-HIDDEN_STATUSES = ("dismissed", "suppressed", "superseded")
+HIDDEN_STATUSES = ("dismissed", "suppressed", "superseded", "withdrawn")
 CONFIRMED_SITE_WEIGHT = 1.5
 SENSITIVITY_WEIGHT = {"public": 1.0, "restricted": 1.5, "secret": 2.0}
 
@@ -99,7 +99,7 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDe
     return [
         MapDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), r.first_seen, r.last_seen,
                      r.confirmed_on, float(r.score), r.confidence, float(r.area_m2), r.kind_hint, r.status,
-                     pd.Timestamp(r.confirmed_on) >= week_start)
+                     pd.Timestamp(r.confirmed_on) >= week_start, int(r.n_looks))
         for r in frame.itertuples()
     ]
 

@@ -27,6 +27,7 @@ def test_injection_benchmark_runs_on_the_real_control_case(shared):
     spec = importlib.util.spec_from_file_location("injection", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    mod.CASE = shared / "benchmark" / "dev-2012-control"
-    res = mod.main(["--events", "2"])
+    mod.ROOT = shared / "benchmark"
+    res = mod.main(["--events", "2", "--cases", "dev-2012-control", "--workers", "1"])
     assert res["events"] == 2 and 0 <= res["recall"] <= 1
+    assert res["false_alarms_without_injection"] == {"dev-2012-control": 0}

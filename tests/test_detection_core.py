@@ -8,7 +8,7 @@ import pytest
 
 from change_detection import BaselineParams, DetectorParams, anomaly_scores, confirm_anomalies, detect_changes, seasonal_baseline
 from change_detection.synthetic import (
-    add_disturbance, add_recurring_bare_field, box_mask, set_clouds, set_snow, synthetic_series,
+    SOIL, add_disturbance, add_recurring_bare_field, box_mask, set_clouds, set_snow, synthetic_series,
 )
 
 SINCE = "2011-03-01"
@@ -151,3 +151,70 @@ def test_scores_are_nan_where_not_clear():
     cube = anomaly_scores(ds, SINCE)
     k = int(np.argmin(np.abs(cube.times - pd.Timestamp("2011-07-01"))))
     assert np.isnan(cube.score[k]).all()
+
+
+def _last_look(ds):
+    return pd.DatetimeIndex(ds.time.values)[-1]
+
+
+def test_strong_change_on_the_latest_look_is_a_provisional_alert_then_confirmed():
+    ds = synthetic_series(seed=12, end="2011-08-31")
+    mask = box_mask(ds, 6, 12, 6, 12)
+    last = _last_look(ds)
+    ds = add_disturbance(ds, mask, str(last.date()))  # a dig that shows on the latest look only
+    dets = _detect(ds)
+    assert len(dets) == 1 and _near(dets, mask, ds)
+    d = dets[0]
+    assert d.first_seen == last and d.n_looks == 1 and d.confidence == "low" and d.evidence["provisional"]
+    # the next clear look repeats it: the same dig, now confirmed on two looks, dated from the same look
+    more = add_disturbance(synthetic_series(seed=12, end="2011-09-10"), mask, str(last.date()))
+    confirmed = _near(_detect(more), mask, more)
+    assert len(confirmed) == 1 and confirmed[0].first_seen == last and confirmed[0].n_looks == 2
+    assert not confirmed[0].evidence["provisional"]
+
+
+def test_provisional_alert_is_withdrawn_by_a_calm_next_look():
+    base = synthetic_series(seed=13, end="2011-09-10")
+    mask = box_mask(base, 4, 14, 4, 14)
+    k = len(base.time) - 2  # a cloud the mask missed on the second-last look
+    ds = set_clouds(base, str(pd.Timestamp(base.time.values[k]).date()), mask, flagged=False)
+    upto = ds.isel(time=slice(0, k + 1))
+    assert [d.n_looks for d in _detect(upto)] == [1]  # on its own, the latest look raises a provisional alert
+    assert _detect(ds) == []  # the next clear look is calm: nothing stands
+
+
+def test_single_look_needs_twice_the_threshold_and_the_minimum_evidence():
+    ds = synthetic_series(seed=14, end="2011-08-31")
+    last = str(_last_look(ds).date())
+    faint = add_disturbance(ds, box_mask(ds, 6, 12, 6, 12), last, intensity=0.12)
+    cube = anomaly_scores(faint, SINCE)
+    m = box_mask(ds, 6, 12, 6, 12).ravel()
+    assert 3.0 < np.median(cube.score[-1, m]) < 6.0  # anomalous, but not twice the threshold
+    assert _detect(faint) == []
+    tiny = add_disturbance(ds, box_mask(ds, 6, 8, 6, 8), last)  # 4 pixels < 6 pixel-looks
+    assert _detect(tiny) == []
+    assert _detect(add_disturbance(ds, box_mask(ds, 6, 12, 6, 12), last), single_look_factor=0) == []
+
+
+def test_onset_is_not_dated_by_an_unrelated_anomaly_just_before():
+    ds = synthetic_series(seed=15)
+    mask = box_mask(ds, 8, 14, 8, 14)
+    times = pd.DatetimeIndex(ds.time.values)
+    onset = times[times >= "2011-06-10"][0]
+    before = times[times < onset][-1]
+    ds = add_disturbance(ds, mask, str(onset.date()))
+    k = int(np.flatnonzero(times == before)[0])
+    for b, f in (("nir", 1.25), ("red", 0.8), ("swir16", 0.85)):  # a greener, wetter look: the other way
+        ds[b].values[k][mask] *= f
+    cube = anomaly_scores(ds, SINCE)
+    assert np.median(cube.score[int(np.flatnonzero(cube.times == before)[0]), mask.ravel()]) > 1.2
+    hit = _near(_detect(ds), mask, ds)
+    assert len(hit) == 1 and hit[0].first_seen == onset
+    # the same anomaly pointing the way of the dig (a faint first sign of it) does date the onset
+    ds2 = add_disturbance(synthetic_series(seed=15), mask, str(onset.date()))
+    for b in ("red", "nir", "swir16"):
+        ds2[b].values[k][mask] = 0.91 * ds2[b].values[k][mask] + 0.09 * SOIL[b]
+    faint = np.median(anomaly_scores(ds2, SINCE).score[int(np.flatnonzero(cube.times == before)[0]), mask.ravel()])
+    assert 1.2 < faint < 3.0
+    hit2 = _near(_detect(ds2), mask, ds2)
+    assert len(hit2) == 1 and hit2[0].first_seen == before

@@ -59,8 +59,8 @@ def test_weekly_runs_store_state_and_score_only_new_looks(case_2011, tmp_path):
 
     june = store.detections()
     s05 = june[june.site_id == "S02-05"].sort_values("first_seen")
-    assert len(s05) == 2  # in June the dig shows as two onsets
-    later = s05.detection_id.iloc[1]
+    assert len(s05) >= 2  # in June the dig shows as separate parts and onsets
+    later = s05.detection_id.iloc[0]
     annotate(store, later, "looting", "field team")  # a verdict on the part that will be merged away
     for _label, monday, sunday in weeks_between("2011-06-27", "2011-07-24"):
         _, s = run_period(store, sites, provider, str(monday.date()), str(sunday.date()), tmp_path / "w")
@@ -70,9 +70,10 @@ def test_weekly_runs_store_state_and_score_only_new_looks(case_2011, tmp_path):
     cols = ["detection_id", "first_seen", "last_seen", "confidence", "n_looks", "area_m2"]
     weekly = store.detections()
     superseded = weekly[weekly.status == "superseded"]
-    assert len(superseded) == 1  # two S02-05 onsets seen apart in June merged into one dig by July
-    assert superseded.detection_id.iloc[0] == later
-    host = weekly[(weekly.site_id == "S02-05") & (weekly.status != "superseded")].detection_id.iloc[0]
+    assert set(superseded.detection_id) == set(s05.detection_id)  # June's parts merged into one dig by July
+    hosts = weekly[(weekly.site_id == "S02-05") & (weekly.status != "superseded")]
+    assert len(hosts) == 1
+    host = hosts.detection_id.iloc[0]
     carried = history(store, host)  # the verdict moved to the detection that absorbed it
     assert carried[-1]["label"] == "looting" and carried[-1]["author"] == "sitewatch" and later in carried[-1]["note"]
     live = weekly[weekly.status != "superseded"]

@@ -143,3 +143,25 @@ def test_calibrate_and_export_labelled(scene):
     assert {f["properties"]["detection_id"] for f in fc["features"]} == set(ids)
     assert any(f["properties"]["chips"] for f in fc["features"])
     assert all((tmp / "labels" / p).exists() for f in fc["features"] for p in f["properties"]["chips"].values())
+
+
+def test_provisional_detection_withdrawn_when_next_look_is_calm(tmp_path):
+    from change_detection.synthetic import set_clouds
+
+    ds = synthetic_series(ny=30, nx=30, seed=22)
+    times = pd.DatetimeIndex(ds.time.values)
+    cloud_day = times[times >= "2011-08-01"][0]
+    ds = set_clouds(ds, str(cloud_day.date()), box_mask(ds, 8, 18, 8, 18), flagged=False)  # missed by the mask
+    x, y = ds.x.values, ds.y.values
+    site = Site("SYN-2", "Synthetic tell", to_crs(box(x[1], y[-2], x[-2], y[1]), 32613, 4326), 0.0, "restricted", "")
+    store, provider = Store(str(tmp_path / "sw.db")), SyntheticProvider(ds)
+    monday = cloud_day - pd.Timedelta(days=cloud_day.day_of_week)
+    run_period(store, [site], provider, "2011-03-01", str((monday + pd.Timedelta(days=6)).date()), tmp_path / "a")
+    first = store.detections()
+    assert len(first) == 1 and first.n_looks.iloc[0] == 1 and first.confidence.iloc[0] == "low"
+    assert _ids(tmp_path / "a") == {first.detection_id.iloc[0]}  # on this week's map, as provisional
+    nxt = monday + pd.Timedelta(days=7)
+    run_period(store, [site], provider, str(nxt.date()), str((nxt + pd.Timedelta(days=6)).date()), tmp_path / "b")
+    after = store.detections()
+    assert after.status.tolist() == ["withdrawn"]  # the next clear look was calm
+    assert _ids(tmp_path / "b") == set()
