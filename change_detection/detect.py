@@ -9,8 +9,10 @@ Steps (each a plain function, tested on small constructed arrays):
    root-mean-square of the standardised residuals over features.
 2. :func:`confirm_anomalies` — a pixel is *confirmed* when ``min_looks`` consecutive clear looks
    are anomalous (score above ``threshold``).  A clear look below ``threshold`` breaks the run;
-   cloudy looks do not.  ``first_seen`` is the first look of the confirming run, not the date
-   of confirmation.  Single-date outliers (a cloud the mask missed) never confirm.
+   cloudy looks do not.  ``first_seen`` is the first look that shows the change (found at region
+   level, walking back from the confirmation), not the date of confirmation.  Single-date
+   outliers (a cloud the mask missed) never confirm; a strong change on a pixel's latest look,
+   not yet confirmed or refuted, is reported provisionally at low confidence.
 3. :func:`disturbance_polygons` — confirmed pixels inside the watched area are grouped with
    ``scikit-image`` (closing, 8-connected labelling, a minimum mapping unit), split where onset
    dates differ by more than ``split_gap_days``, and turned into polygons with a score, a
