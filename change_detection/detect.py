@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,7 +131,7 @@ class AnomalyCube:
     """(target, feature, pixel) change of each feature against the baseline."""
     features: list[str]
     skipped_dates: list[pd.Timestamp]
-    z: np.ndarray | None = None
+    z: np.ndarray
     """(target, feature, pixel) standardised residuals (float16): the direction of a change."""
 
 
@@ -339,6 +340,22 @@ def _confidence(looks: int, mean_score: float, params: DetectorParams) -> str:
     return "low"
 
 
+def _onset_parts(mask: np.ndarray, onset_days: np.ndarray, gap: float) -> Iterator[list[np.ndarray]]:
+    """For each 8-connected component of ``mask``: its parts split where onsets (``onset_days``, a
+    grid like ``mask``) differ by more than ``gap`` days, each part 8-connected, in onset order."""
+    components = measure.label(mask, connectivity=2)
+    for comp in range(1, components.max() + 1):
+        idx = np.flatnonzero((components == comp).ravel())
+        groups = _onset_groups(onset_days.ravel()[idx], gap)
+        parts = []
+        for g in np.unique(groups):  # groups are numbered in onset order
+            sub = np.zeros(mask.size, dtype=bool)
+            sub[idx[groups == g]] = True
+            labels = measure.label(sub.reshape(mask.shape), connectivity=2)
+            parts.extend(labels == p for p in range(1, labels.max() + 1))
+        yield parts
+
+
 def _onset_groups(first_days: np.ndarray, gap: float) -> np.ndarray:
     """Cluster sorted onset dates: a new group starts after a gap longer than ``gap`` days."""
     order = np.argsort(first_days)
@@ -370,23 +387,14 @@ def disturbance_polygons(
     first_grid = conf.first.reshape(ny, nx)
     days = _days(cube.times)
     regions: list[np.ndarray] = []
-    components = measure.label(mask, connectivity=2)
-    for comp in range(1, components.max() + 1):
-        idx = np.flatnonzero((components == comp).ravel())
-        groups = _onset_groups(days[first_grid.ravel()[idx]], params.split_gap_days)
+    for parts in _onset_parts(mask, days[first_grid], params.split_gap_days):
         earlier: list[np.ndarray] = []  # regions of this component with an earlier onset
-        for g in np.unique(groups):  # groups are numbered in onset order
-            sub = np.zeros(ny * nx, dtype=bool)
-            sub[idx[groups == g]] = True
-            sub_grid = sub.reshape(ny, nx)
-            parts = measure.label(sub_grid, connectivity=2)
-            for p in range(1, parts.max() + 1):
-                part = parts == p
-                host = _growth_host(part, earlier, conf, min_pixels, params)
-                if host is not None:
-                    host |= part  # the earlier event spreading, not a new one
-                elif part.sum() >= min_pixels:
-                    earlier.append(part.copy())
+        for part in parts:
+            host = _growth_host(part, earlier, conf, min_pixels, params)
+            if host is not None:
+                host |= part  # the earlier event spreading, not a new one
+            elif part.sum() >= min_pixels:
+                earlier.append(part.copy())
         regions.extend(earlier)
     # Minimum evidence: anomalous pixel-looks summed over the region.  Two pixels seen twice by
     # chance are far likelier than three pixels seen twice, or two seen three times.
@@ -413,43 +421,31 @@ def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area,
     pending = (~conf.confirmed & (conf.run_len >= 1)).reshape(ny, nx) & ~taken
     if watch is not None:
         pending &= watch.astype(bool)
-    if not pending.any():
-        return []
     run_mean = np.where(conf.run_len > 0, conf.run_sum / np.maximum(conf.run_len, 1), np.nan)
     days = _days(cube.times)
     out = []
-    components = measure.label(pending, connectivity=2)
-    for comp in range(1, components.max() + 1):
-        idx = np.flatnonzero((components == comp).ravel())
-        groups = _onset_groups(days[conf.run_start[idx]], params.split_gap_days)
-        for g in np.unique(groups):
-            sub = np.zeros(ny * nx, dtype=bool)
-            sub[idx[groups == g]] = True
-            parts = measure.label(sub.reshape(ny, nx), connectivity=2)
-            for p in range(1, parts.max() + 1):
-                part = parts == p
-                pix = np.flatnonzero(part.ravel())
-                if pix.size < max(min_pixels, params.min_evidence):
-                    continue
-                if np.median(run_mean[pix]) < params.single_look_factor * params.threshold:
-                    continue
-                out.append(_make_detection(ds, cube, _pending_as_confirmed(conf, pix), part, transform,
-                                           pixel_area, crs, site_id, min_pixels, params, provisional=True))
+    for parts in _onset_parts(pending, days[conf.run_start.reshape(ny, nx)], params.split_gap_days):
+        for part in parts:
+            pix = np.flatnonzero(part.ravel())
+            if pix.size < max(min_pixels, params.min_evidence):
+                continue
+            if np.median(run_mean[pix]) < params.single_look_factor * params.threshold:
+                continue
+            out.append(_make_detection(ds, cube, _pending_as_confirmed(conf, pix, run_mean), part, transform,
+                                       pixel_area, crs, site_id, min_pixels, params, provisional=True))
     return out
 
 
-def _pending_as_confirmed(conf: Confirmation, pix: np.ndarray) -> Confirmation:
-    """A view of ``conf`` in which the pending pixels ``pix`` count as confirmed by their run so far."""
-    first, confirm, last = conf.first.copy(), conf.confirm.copy(), conf.last.copy()
+def _pending_as_confirmed(conf: Confirmation, pix: np.ndarray, run_mean: np.ndarray) -> Confirmation:
+    """A copy of ``conf`` in which the pending pixels ``pix`` count as confirmed by their one look."""
+    confirmed, first, confirm, last = conf.confirmed.copy(), conf.first.copy(), conf.confirm.copy(), conf.last.copy()
     looks, mean = conf.looks.copy(), conf.mean_score.copy()
-    k_last = conf.run_start[pix] + 0  # a pending pixel's run is its latest anomalous look(s)
-    first[pix] = conf.run_start[pix]
-    confirm[pix] = k_last
-    last[pix] = k_last
+    confirmed[pix] = True
+    # With the default two-look confirmation a pending run is one look long: it starts and ends there.
+    first[pix] = confirm[pix] = last[pix] = conf.run_start[pix]
     looks[pix] = conf.run_len[pix]
-    mean[pix] = conf.run_sum[pix] / np.maximum(conf.run_len[pix], 1)
-    return Confirmation(conf.confirmed | np.isin(np.arange(conf.confirmed.size), pix), first, confirm, last,
-                        looks, mean)
+    mean[pix] = run_mean[pix]
+    return Confirmation(confirmed, first, confirm, last, looks, mean)
 
 
 def _growth_host(part: np.ndarray, earlier: list[np.ndarray], conf: Confirmation, min_pixels: int,
@@ -474,8 +470,6 @@ def _growth_host(part: np.ndarray, earlier: list[np.ndarray], conf: Confirmation
 
 def _change_direction(cube: AnomalyCube, pix: np.ndarray, k0: int, k1: int, threshold: float) -> np.ndarray | None:
     """Unit vector of the median standardised change over the pixels' anomalous looks k0..k1."""
-    if cube.z is None:
-        return None
     sc = cube.score[k0 : k1 + 1, pix]
     sel = np.isfinite(sc) & (sc > threshold)
     if not sel.any():

@@ -80,7 +80,8 @@ def dump_state(state: SiteState) -> bytes:
     buf = io.BytesIO()
     np.savez_compressed(
         buf, key=np.array(state.key), times=c.times.values.astype("datetime64[ns]").astype("int64"),
-        score=c.score.astype("float32"), delta=c.delta.astype("float32"), z=c.z.astype("float16"), features=np.array(c.features),
+        score=c.score.astype("float32"), delta=c.delta.astype("float32"), z=c.z.astype("float16"),
+        features=np.array(c.features),
         skipped=np.array([t.value for t in c.skipped_dates], dtype="int64"),
         confirmed=k.confirmed, first=k.first, confirm=k.confirm, last=k.last, looks=k.looks,
         mean_score=k.mean_score, run_start=k.run_start, run_len=k.run_len, run_sum=k.run_sum, total=k.total,

@@ -25,7 +25,7 @@ from shapely.geometry import mapping
 
 from change_detection import DetectorParams
 
-from .store import Store
+from .store import RETIRED_STATUSES, Store
 
 LABELS = ("looting", "bulldozing", "construction", "agriculture", "natural", "cloud/shadow artefact", "no change", "unsure")
 CONFIRMED = {"looting", "bulldozing", "construction"}
@@ -201,7 +201,7 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
     keep = set(current)
     cur = frame[frame.detection_id.isin(keep)]
     stale = frame[~frame.detection_id.isin(keep) & (frame.confirmed_on <= end)
-                  & ~frame.status.isin(("superseded", "withdrawn"))]
+                  & ~frame.status.isin(RETIRED_STATUSES)]
     labels = latest_labels(store)
     done = []
     for r in stale.itertuples():

@@ -149,6 +149,11 @@ reporter_contacts_t = Table(
 )
 
 
+RETIRED_STATUSES = ("superseded", "withdrawn")
+"""Statuses of detections a later run no longer reports (replaced, or not repeated by the next look);
+one that reappears is open again."""
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -286,7 +291,8 @@ class Store:
                 "confirmed_on": str(d.confirmed_on.date()), "score": d.score, "confidence": d.confidence,
                 "area_m2": d.area_m2, "n_looks": d.n_looks, "kind_hint": d.kind_hint,
                 "evidence": json.dumps(d.evidence), "geometry_wkt": d.geometry.wkt,
-                "status": prev.status if prev and prev.status not in ("superseded", "withdrawn") else "open", "first_run": prev.first_run if prev else run_id,
+                "status": prev.status if prev and prev.status not in RETIRED_STATUSES else "open",
+                "first_run": prev.first_run if prev else run_id,
                 "last_run": run_id, "updated_at": _now(),
             })
         _upsert(self.engine, detections_t, rows, ["detection_id"])

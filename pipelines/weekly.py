@@ -26,10 +26,10 @@ from sites import Site
 from .imagery.base import ImageryProvider
 from .monitoring import SiteResult, run_site
 from .review import apply_feedback, confirmed_sites, latest_labels, supersede
-from .store import Store
+from .store import RETIRED_STATUSES, Store
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
-HIDDEN_STATUSES = ("dismissed", "suppressed", "superseded", "withdrawn")
+HIDDEN_STATUSES = ("dismissed", "suppressed", *RETIRED_STATUSES)
 CONFIRMED_SITE_WEIGHT = 1.5
 SENSITIVITY_WEIGHT = {"public": 1.0, "restricted": 1.5, "secret": 2.0}
 
