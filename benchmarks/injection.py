@@ -27,6 +27,7 @@ from shapely.geometry import MultiPoint, shape
 
 from change_detection import DetectorParams, detect_changes
 from change_detection.detect import AnomalyCube, anomaly_scores, confirm_anomalies, disturbance_polygons
+from change_detection.features import usable_looks
 from pipelines.imagery.local_stac import LocalStacProvider
 from pipelines.monitoring import rasterize_lonlat, site_request, watch_mask
 from sites import read_sites
@@ -41,15 +42,20 @@ BRIGHT = {"red": 0.28, "nir": 0.33, "swir16": 0.40}
 
 
 def inject(ds, weight, texture, onset, ramp, intensity, soil):
-    """Mix ``soil`` (times a per-pixel ``texture``) into the clear pixels, ``weight`` < 1 at the edges."""
+    """Mix ``soil`` (times a per-pixel ``texture``) into the pixels, ``weight`` < 1 at the edges.
+
+    As in the shared cases, pixels under cloud, cloud shadow or fill stay as observed; clear and
+    snow-flagged pixels take the mix.
+    """
     ds = ds.copy(deep=True)
     days = ((pd.DatetimeIndex(ds.time.values) - onset) / pd.Timedelta(days=1)).to_numpy()
     frac = np.where(days < 0, 0.0, intensity * np.minimum(1.0, (days + 1) / max(ramp, 1)))
     mask = weight > 0
+    seen = ds["clear"].values | (ds["snow"].values if "snow" in ds else False)
     for b, v in soil.items():
         a = ds[b].values
         for k in np.flatnonzero(frac > 0):
-            m = mask & ds["clear"].values[k]
+            m = mask & seen[k]
             f = frac[k] * weight[m]
             a[k][m] = (1 - f) * a[k][m] + f * v * texture[m]
     return ds
@@ -120,7 +126,7 @@ def run_event(job):
     pts = [(float(ds.x[x]), float(ds.y[y])) for y, x in zip(*np.nonzero(blob))]
     outline = MultiPoint(pts).buffer(res_px / 2, cap_style="square")
     times = pd.DatetimeIndex(ds.time.values)
-    clear_share = ds["clear"].values[:, blob].mean(axis=1)
+    clear_share = usable_looks(ds).values[:, blob].mean(axis=1)
     after = np.flatnonzero((times >= onset) & (times <= onset + pd.Timedelta(days=60)) & (clear_share >= 0.5))
     oracle = (times[after[0]] - onset).days if after.size else None
     hits = [d for d in dets if d.geometry.distance(outline) <= 20 and -3 <= (d.first_seen - onset).days <= 60]

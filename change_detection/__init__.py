@@ -17,10 +17,11 @@ from .detect import (
     disturbance_polygons,
     grid_transform,
 )
-from .features import feature_stack, screen_bright_snow
+from .features import feature_stack, screen_bright_snow, snow_flag_contradicted, usable_looks
 
 __all__ = [
     "ALGORITHM_VERSION", "CONFIDENCES", "AnomalyCube", "Baseline", "BaselineParams", "Confirmation",
     "Detection", "DetectorParams", "anomaly_scores", "confirm_anomalies", "detect_changes",
     "disturbance_polygons", "feature_stack", "grid_transform", "screen_bright_snow", "seasonal_baseline",
+    "snow_flag_contradicted", "usable_looks",
 ]

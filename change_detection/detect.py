@@ -40,7 +40,7 @@ from shapely.ops import unary_union
 from skimage import measure, morphology
 
 from .baseline import BaselineParams, seasonal_baseline
-from .features import feature_stack, screen_bright_snow
+from .features import feature_stack, usable_looks
 
 ALGORITHM_VERSION = "sw-seasonal-1"
 CONFIDENCES = ("low", "medium", "high")
@@ -150,10 +150,14 @@ def anomaly_scores(
     """
     ds = ds.sortby("time")
     times = pd.DatetimeIndex(ds.time.values)
-    feats = feature_stack(ds.drop_vars("clear", errors="ignore"))
+    feats = feature_stack(ds.drop_vars(["clear", "snow"], errors="ignore"))
     names = list(feats.data_vars)
-    clear = ds["clear"].astype(bool) & ~screen_bright_snow(ds)
-    arr = np.stack([feats[n].where(clear).values for n in names], axis=1)  # (t, f, y, x)
+    usable = usable_looks(ds)
+    # The date's statistics (common-mode shift, spatial noise) come from the pixels the provider
+    # itself calls clear; pixels whose snow flag the spectrum contradicts are scored, not used as
+    # reference (the flag often marks patchy snow nearby).
+    ref = (ds["clear"].astype(bool) & usable).values.reshape(len(times), 1, -1)
+    arr = np.stack([feats[n].where(usable).values for n in names], axis=1)  # (t, f, y, x)
     n_t, n_f = arr.shape[:2]
     values = arr.reshape(n_t, n_f, -1).astype("float32")
     # Relative normalisation between dates: remove each date's median over the reference area, so
@@ -161,7 +165,7 @@ def anomaly_scores(
     # comes two weeks early, haze and sun angle move the whole area together and cancel here.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        values = values - np.nanmedian(values, axis=2, keepdims=True)
+        values = values - np.nanmedian(np.where(ref, values, np.nan), axis=2, keepdims=True)
     start = pd.Timestamp(since) if since is not None else times[0]
     targets = np.flatnonzero(times >= start)
     if targets.size == 0:  # nothing new to score
@@ -171,11 +175,12 @@ def anomaly_scores(
     base = seasonal_baseline(_days(times), values, targets, params.baseline)
     obs = values[targets]
     resid = obs - base.median
+    ref_t = ref[targets]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        common = np.nanmedian(resid, axis=2, keepdims=True)
+        common = np.nanmedian(np.where(ref_t, resid, np.nan), axis=2, keepdims=True)
         resid = resid - common
-        scene_sd = 1.4826 * np.nanmedian(np.abs(resid), axis=2, keepdims=True)
+        scene_sd = 1.4826 * np.nanmedian(np.abs(np.where(ref_t, resid, np.nan)), axis=2, keepdims=True)
         spread = np.nan_to_num(base.spread, nan=0.0)
         sigma = np.sqrt(spread**2 + scene_sd**2)
         z = resid / np.where(sigma > 1e-6, sigma, np.nan)

@@ -56,3 +56,25 @@ def screen_bright_snow(ds: xr.Dataset) -> xr.DataArray:
         return xr.zeros_like(next(iter(ds.data_vars.values())), dtype=bool)
     ndsi = _ratio(ds.red, ds.swir16)
     return ((ndsi > 0.4) & (ds.red > 0.2)).fillna(False)
+
+
+def snow_flag_contradicted(ds: xr.Dataset) -> xr.DataArray:
+    """Pixels the provider flags as snow whose spectrum cannot be snow.
+
+    Snow absorbs in the short-wave infrared and is bright in the visible, so its red/SWIR
+    normalised difference is well above zero (Fmask's snow test asks for an NDSI above 0.15, the
+    MODIS snow product for 0.4).  A flagged pixel whose SWIR is at least as bright as its red
+    (difference <= 0) is soil, rock or dry vegetation: the flag is a mask error, or the snow has
+    been dug or scraped away.  Such pixels are looked at, not hidden; they are scored but do not
+    serve as reference for the date's statistics (see :func:`~change_detection.anomaly_scores`).  Needs the provider's ``snow`` variable and red + SWIR; otherwise none.
+    """
+    if "snow" not in ds or "red" not in ds or "swir16" not in ds:
+        return xr.zeros_like(ds["clear"], dtype=bool)
+    return (ds["snow"].astype(bool) & (_ratio(ds.red, ds.swir16) <= 0.0)).fillna(False)
+
+
+def usable_looks(ds: xr.Dataset) -> xr.DataArray:
+    """The pixel-looks the detector uses: the provider's ``clear``, plus snow flags the spectrum
+    contradicts (:func:`snow_flag_contradicted`), minus snow and bright cloud the mask missed
+    (:func:`screen_bright_snow`)."""
+    return (ds["clear"].astype(bool) | snow_flag_contradicted(ds)) & ~screen_bright_snow(ds)

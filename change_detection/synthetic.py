@@ -2,8 +2,8 @@
 
 A grid of pixels with a few land covers, a smooth seasonal vegetation cycle that shifts a little
 from year to year, sensor noise, and helpers that add each thing the detector must handle: a
-disturbance with a ramp, a cloud the mask caught, a cloud the mask missed, snow, a field bared at
-the same time every year, whole-scene haze.
+disturbance with a ramp, a cloud the mask caught, a cloud the mask missed, snow (flagged or not),
+a snow flag on what is not snow, a field bared at the same time every year, whole-scene haze.
 """
 
 from __future__ import annotations
@@ -86,12 +86,26 @@ def set_clouds(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, flagge
     return ds
 
 
-def set_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None) -> xr.Dataset:
-    """Unflagged snow on the look nearest ``when`` (bright visible, dark SWIR), where ``mask``."""
+def set_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, flagged: bool = False) -> xr.Dataset:
+    """Snow on the look nearest ``when`` (bright visible, dark SWIR), where ``mask``;
+    ``flagged=True`` is snow the provider's mask flags (``snow`` set, not clear)."""
     ds = ds.copy(deep=True)
     k = int(np.argmin(np.abs(pd.DatetimeIndex(ds.time.values) - pd.Timestamp(when))))
     m = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool) if mask is None else mask
     for b, v in {"red": 0.7, "nir": 0.65, "swir16": 0.08, "green": 0.72, "blue": 0.75}.items():
         if b in ds:
             ds[b].values[k][m] = v
+    return flag_snow(ds, when, m) if flagged else ds
+
+
+def flag_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None) -> xr.Dataset:
+    """The provider's mask calls the pixels in ``mask`` snow on the look nearest ``when``, whatever
+    they show (Fmask and SCL also flag bright soil and patchy snow as snow)."""
+    ds = ds.copy(deep=True)
+    k = int(np.argmin(np.abs(pd.DatetimeIndex(ds.time.values) - pd.Timestamp(when))))
+    m = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool) if mask is None else mask
+    if "snow" not in ds:
+        ds["snow"] = xr.zeros_like(ds["clear"], dtype=bool)
+    ds["snow"].values[k][m] = True
+    ds["clear"].values[k][m] = False
     return ds

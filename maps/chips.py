@@ -19,6 +19,8 @@ import xarray as xr
 from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
+from change_detection import usable_looks
+
 STRETCH_MAX = 0.35
 
 
@@ -46,7 +48,7 @@ def _rgb_bands(ds: xr.Dataset) -> tuple[list[str], str]:
         return ["red", "green", "blue"], "true colour"
     if {"swir16", "nir", "red"} <= set(ds.data_vars):
         return ["swir16", "nir", "red"], "false colour (SWIR, NIR, red)"
-    b = [v for v in ds.data_vars if v != "clear"][:1] * 3
+    b = [v for v in ds.data_vars if v not in ("clear", "snow")][:1] * 3
     return b, "grey"
 
 
@@ -64,13 +66,13 @@ def composite(ds_t: xr.Dataset) -> np.ndarray:
     bands, _ = _rgb_bands(ds_t)
     arr = np.stack([ds_t[b].values for b in bands], axis=-1).astype("float32")
     rgb = np.clip(np.nan_to_num(arr / STRETCH_MAX, nan=0.0), 0, 1) ** 0.8
-    alpha = (ds_t["clear"].values & np.isfinite(arr).all(-1)).astype("uint8") * 255
+    alpha = (usable_looks(ds_t).values & np.isfinite(arr).all(-1)).astype("uint8") * 255
     return np.dstack([(rgb * 255).astype("uint8"), alpha])
 
 
 def _clear_share(ds_t: xr.Dataset, covered: np.ndarray | None = None) -> float:
     """Share of the covered pixels (those the archive has data for at all) that are clear."""
-    clear = ds_t["clear"].values
+    clear = usable_looks(ds_t).values
     if covered is not None:
         clear = clear[covered]
     return float(clear.mean()) if clear.size else 0.0
@@ -102,7 +104,7 @@ def ndvi_change(before: xr.Dataset, after: xr.Dataset) -> np.ndarray:
     from change_detection import feature_stack
 
     def index(d):
-        feats = feature_stack(d.drop_vars("clear", errors="ignore"))
+        feats = feature_stack(d)
         return feats["ndvi"] if "ndvi" in feats else feats["exg"]
 
     diff = np.nan_to_num((index(after) - index(before)).values, nan=0.0)
@@ -135,7 +137,7 @@ def site_overview(ds: xr.Dataset, site_id: str, min_clear: float = 0.9) -> Overv
     from rasterio.transform import from_bounds
     from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-    covered = ds["clear"].values.any(axis=0)  # the scene footprint; outside it nothing is ever clear
+    covered = usable_looks(ds).values.any(axis=0)  # the scene footprint; outside it nothing is ever clear
     looks = [k for k in range(ds.sizes["time"]) if _clear_share(ds.isel(time=k), covered) >= min_clear]
     if not looks:
         return None

@@ -14,7 +14,7 @@ import xarray as xr
 from rasterio import features as rio_features
 from shapely.geometry import mapping
 
-from change_detection import Detection, DetectorParams, grid_transform
+from change_detection import Detection, DetectorParams, grid_transform, usable_looks
 from change_detection.incremental import detect_incremental, dump_state, load_state
 from maps.chips import Chips, Overview, detection_chips, site_overview
 from sites import Site
@@ -104,8 +104,9 @@ def detect_site(
     ds = ds.sel(time=slice(None, pd.Timestamp(end) + pd.Timedelta(hours=23, minutes=59)))
     watch = watch_mask(ds, site)
     period = ds.sel(time=slice(pd.Timestamp(start), None))
-    for t in period.time.values:
-        clear = period["clear"].sel(time=t).values[watch]
+    usable = usable_looks(period)  # what the detector can use: the provider's clear, checked
+    for k, t in enumerate(period.time.values):
+        clear = usable.values[k][watch]
         result.clear_looks[str(pd.Timestamp(t).date())] = round(float(clear.mean()) if clear.size else 0.0, 3)
     if not result.clear_looks:
         result.status, result.message = "no_imagery", "no acquisition in the period"

@@ -92,7 +92,7 @@ def detection_timeseries(store: Store, detection_id: str, provider, lookback_yea
     For archaeologists judging a detection: a dig shows as the inside line dropping away from the
     site's; a field shows the same drop every year.
     """
-    from change_detection import feature_stack
+    from change_detection import feature_stack, usable_looks
 
     from .monitoring import rasterize_lonlat, site_request, watch_mask
 
@@ -102,9 +102,9 @@ def detection_timeseries(store: Store, detection_id: str, provider, lookback_yea
     end = pd.Timestamp(row.last_seen) + pd.Timedelta(days=30)
     start = pd.Timestamp(row.first_seen) - pd.DateOffset(years=lookback_years)
     ds = provider.load(site_request(site, start, end, history_years=0))
-    feats = feature_stack(ds.drop_vars("clear"))
+    feats = feature_stack(ds)
     index = "ndvi" if "ndvi" in feats else "exg"
-    values = feats[index].where(ds["clear"])
+    values = feats[index].where(usable_looks(ds))  # the looks the detector used
     inside = rasterize_lonlat(ds, wkt.loads(row.geometry_wkt))
     site_mask = watch_mask(ds, site) & ~inside
     out = pd.DataFrame({

@@ -8,7 +8,7 @@ import pytest
 
 from change_detection import BaselineParams, DetectorParams, anomaly_scores, confirm_anomalies, detect_changes, seasonal_baseline
 from change_detection.synthetic import (
-    SOIL, add_disturbance, add_recurring_bare_field, box_mask, set_clouds, set_snow, synthetic_series,
+    SOIL, add_disturbance, add_recurring_bare_field, box_mask, flag_snow, set_clouds, set_snow, synthetic_series,
 )
 
 SINCE = "2011-03-01"
@@ -56,6 +56,40 @@ def test_unflagged_snow_is_screened():
     shade = box_mask(ds, 0, 10, 0, 24)  # snow lingering on a north slope, two looks in a row
     ds = set_snow(set_snow(ds, "2011-11-20", shade), "2011-11-28", shade)
     assert _detect(ds) == []
+
+
+def test_flagged_snow_is_honoured():
+    ds = synthetic_series(seed=4)
+    slope = box_mask(ds, 0, 12, 0, 24)
+    for day in ("2011-11-20", "2011-11-28", "2011-12-06"):  # snow the mask flags, three looks in a row
+        ds = set_snow(ds, day, slope, flagged=True)
+    cube = anomaly_scores(ds, since=SINCE)
+    k = cube.times.get_indexer([pd.DatetimeIndex(ds.time.values)[ds["snow"].values.any(axis=(1, 2))][0]])[0]
+    assert np.isnan(cube.score[k][slope.ravel()]).all() and np.isfinite(cube.score[k][~slope.ravel()]).all()
+    assert _detect(ds) == []
+
+
+def test_dig_under_a_snow_flag_the_spectrum_contradicts_is_seen():
+    """Early winter: the mask calls the whole site snow, but the dug pixels show bare soil (SWIR
+    brighter than red, which snow never is).  The dig is dated by the first such look."""
+    ds = synthetic_series(seed=12)
+    dig = box_mask(ds, 6, 12, 6, 12)
+    onset = "2011-11-10"
+    ds = add_disturbance(ds, dig, onset)
+    times = pd.DatetimeIndex(ds.time.values)
+    after = times[(times >= onset) & (times <= "2011-12-10")]
+    for day in after:
+        ds = set_snow(ds, str(day.date()), ~dig & box_mask(ds, 0, 24, 0, 16), flagged=True)  # real snow around it
+        ds = flag_snow(ds, str(day.date()), dig)  # the dig itself is flagged too
+    assert not ds["clear"].values[:, dig][times.isin(after)].any()  # the provider calls none of it clear
+    hit = _near(_detect(ds), dig, ds)
+    assert len(hit) == 1 and hit[0].first_seen == after[0]
+    assert hit[0].kind_hint == "bare_soil_exposure"
+    # a flag on pixels that are spectrally snow is still honoured: the same dig under real snow is invisible
+    buried = ds.copy(deep=True)
+    for day in after:
+        buried = set_snow(buried, str(day.date()), dig, flagged=True)
+    assert not _near(detect_changes(buried.sel(time=slice(None, after[-1])), "T-1", since=SINCE), dig, buried)
 
 
 def test_field_bared_every_year_is_not_an_alarm():

@@ -25,7 +25,7 @@ def test_loads_on_native_utm_grid_with_scale_and_mask(case_2010, site):
     prov = LocalStacProvider(case_2010 / "catalog")
     ds = prov.load(site_request(site, pd.Timestamp("2010-03-01"), pd.Timestamp("2010-12-31")))
     assert ds.attrs["crs"] == "EPSG:32613" and ds.attrs["resolution"] == 30.0
-    assert set(ds.data_vars) == {"red", "nir", "swir16", "clear"}
+    assert set(ds.data_vars) == {"red", "nir", "swir16", "clear", "snow"}
     # the native Landsat grid (origin 336375 + k*30): pixel centres at ...390, no half-pixel shift
     assert float(ds.x[0] - 336375.0) % 30 == pytest.approx(15.0)
     assert ds.red.dtype == np.float32
@@ -37,6 +37,19 @@ def test_loads_on_native_utm_grid_with_scale_and_mask(case_2010, site):
         fmask = src.read(1)
     frac_clear_raw = np.isin(fmask, [0, 1]).mean()
     assert abs(float(ds.clear.isel(time=0).mean()) - frac_clear_raw) < 0.35
+    # the snow flag is Fmask class 3 (declared "snow" in the classification extension), never clear
+    k = int(np.argmax(ds.snow.mean(("y", "x")).values))
+    item = next(i for i in prov.items if i.id == str(ds.item_id.values[k]))
+    with rasterio.open(item.assets["fmask"].get_absolute_href()) as src:
+        xx, yy = np.meshgrid(ds.x.values, ds.y.values)
+        rows, cols = (np.asarray(v).reshape(xx.shape) for v in rasterio.transform.rowcol(src.transform, xx, yy))
+        inside = (rows >= 0) & (rows < src.height) & (cols >= 0) & (cols < src.width)
+        raw = src.read(1)[rows[inside], cols[inside]]
+    snow = ds.snow.isel(time=k).values
+    valid = ds.red.isel(time=k).notnull().values  # saturated snow (LEDAPS 16000) is not a measurement
+    assert snow.mean() > 0.2 and not snow[~inside].any()
+    np.testing.assert_array_equal(snow[inside], (raw == 3) & valid[inside])
+    assert not bool((ds.snow & ds.clear).any())
     assert len(ds.time) == len(set(pd.DatetimeIndex(ds.time.values).date))
 
 

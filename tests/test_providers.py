@@ -51,7 +51,12 @@ def fake_pixels(params, calls=None):
     dt = np.dtype([(b, "<f4") for b in params["bandIds"]])
     out = np.zeros((h, w), dtype=dt)
     for b in params["bandIds"]:
-        out[b] = 1.0 if b == "clear" else ((x[None, :] % 1000) / 1e4 + (y[:, None] % 1000) / 1e5)
+        out[b] = ((x[None, :] % 1000) / 1e4 + (y[:, None] % 1000) / 1e5)
+    out["clear"] = 1.0
+    if "snow" in params["bandIds"]:  # a 10 m column every 200 m of easting is flagged snow, not clear
+        flagged = np.broadcast_to((x[None, :] % 200) < 10, (h, w))
+        out["snow"] = np.where(flagged, 1.0, 0.0)
+        out["clear"] = np.where(flagged, 0.0, 1.0)
     return out
 
 
@@ -96,6 +101,10 @@ def test_expression_masks_with_cloud_score_plus(ee_offline):
                const(c["arguments"]["image1"]["functionInvocationValue"]["arguments"]["bandSelectors"]) == ["cs_cdf"]
                for c in gte), "the clear band must be cs_cdf >= threshold"
     assert any(c["functionName"] == "ImageCollection.mosaic" for c in calls)  # same-day tiles composited server-side
+    eq = [c for c in calls if c["functionName"] == "Image.eq"]
+    assert any(const(c["arguments"]["image2"]) == 11 and
+               const(c["arguments"]["image1"]["functionInvocationValue"]["arguments"]["bandSelectors"]) == ["SCL"]
+               for c in eq), "the snow flag must be SCL == 11 (snow/ice)"
     assert bands == ["red", "nir", "swir16"]
 
 
@@ -115,7 +124,11 @@ def test_requests_are_split_and_reassembled(ee_offline):
     assert all(c["grid"]["dimensions"]["width"] * c["grid"]["dimensions"]["height"] * 16 <= 40 * 40 * 16 for c in calls)
     expected = (ds.x.values[None, :] % 1000) / 1e4 + (ds.y.values[:, None] % 1000) / 1e5
     np.testing.assert_allclose(ds.red.isel(time=0).values, expected, rtol=1e-5)
-    assert ds.attrs["crs"] == "EPSG:32631" and ds.attrs["resolution"] == 10.0 and bool(ds.clear.all())
+    assert ds.attrs["crs"] == "EPSG:32631" and ds.attrs["resolution"] == 10.0
+    # the snow flag comes back beside the clear mask, tile by tile, never both on one pixel
+    flagged = (ds.x % 200) < 10
+    assert 0 < int(flagged.sum()) < ds.sizes["x"]
+    assert bool((ds.snow == flagged).all()) and bool((ds.clear == ~flagged).all())
 
 
 def test_429_then_success_is_retried_with_backoff(ee_offline):
@@ -252,6 +265,7 @@ def test_provider_contract(kind, shared, ee_offline):
     assert tuple(ds.red.dims) == ("time", "y", "x") and ds.clear.dtype == bool
     assert {"red", "nir", "swir16", "clear"} <= set(ds.data_vars)
     assert all(ds[b].dtype == np.float32 for b in ("red", "nir", "swir16"))
+    assert ds.snow.dtype == bool and not bool((ds.snow & ds.clear).any())  # the provider's snow/ice flag
     vals = ds.red.where(ds.clear).values
     assert np.nanmin(vals) >= -0.05 and np.nanmax(vals) <= 1.0
     assert ds.attrs["crs"].startswith("EPSG:326") and ds.attrs["provider"] == prov.name

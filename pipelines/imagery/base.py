@@ -8,6 +8,8 @@ into an ``xarray.Dataset`` with the same contract whatever the source:
   NaN where the pixel is fill/nodata;
 * a boolean ``clear`` variable: True where the provider's own mask says clear land or water
   (not cloud, shadow, snow, cirrus, saturated or fill);
+* where the mask has a snow/ice class, a boolean ``snow`` variable: True where the mask says snow
+  or ice and nothing worse (the detector checks such flags against the pixel's spectrum);
 * attrs ``crs`` (``"EPSG:326xx"``), ``resolution`` (metres), ``provider``;
 * per-time coordinates ``item_id`` and ``platform``.
 """
@@ -35,6 +37,10 @@ NOT_CLEAR_CLASSES = frozenset(
 # Sentinel-2 L2A scene classification (SCL) values that are not clear (ESA L2A product spec).
 SCL_NOT_CLEAR = (0, 1, 3, 8, 9, 10, 11)
 VALID_REFLECTANCE = (-0.05, 1.0)
+# Mask classes that say "snow or ice" (and nothing worse): the detector checks these against the
+# pixel's spectrum, so a snow flag on what is spectrally bare soil does not hide a change.
+SNOW_CLASSES = frozenset({"snow", "ice", "snow_ice"})
+SCL_SNOW = (11,)
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ def finish_dataset(
     epsg: int,
     resolution: float,
     provider: str,
+    snow: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """Apply scale/offset/nodata and attach the contract's attrs; shared by every provider.
 
@@ -101,6 +108,8 @@ def finish_dataset(
     valid = xr.concat([v.notnull() for v in out.values()], "band").all("band")
     ds = xr.Dataset(out)
     ds["clear"] = (clear & valid).astype(bool)
+    if snow is not None:
+        ds["snow"] = (snow & valid & ~ds["clear"]).astype(bool)
     ds.attrs.update({"crs": f"EPSG:{epsg}", "resolution": float(resolution), "provider": provider})
     return ds.drop_vars([c for c in ("spatial_ref",) if c in ds.coords])
 
@@ -114,3 +123,12 @@ def clear_from_classes(mask: xr.DataArray, classes: list[dict] | None, nodata: f
     if nodata is not None:
         bad_values.append(nodata)
     return ~mask.isin(bad_values)
+
+
+def snow_from_classes(mask: xr.DataArray, classes: list[dict] | None) -> xr.DataArray:
+    """Boolean snow/ice flag from a classification band (declared class names, else SCL)."""
+    if classes:
+        values = [c["value"] for c in classes if str(c.get("name", "")).lower() in SNOW_CLASSES]
+    else:
+        values = list(SCL_SNOW)
+    return mask.isin(values)

@@ -28,9 +28,13 @@ log = logging.getLogger(__name__)
 PUBLICATION_LAG_DAYS = 5
 
 
+CACHE_FORMAT = "2"
+"""Bumped when the dataset contract changes (2: the ``snow`` flag), so old entries are not mixed in."""
+
+
 def cache_key(provider: str, request: ImageryRequest) -> str:
     h = hashlib.sha256()
-    h.update(provider.encode())
+    h.update(f"{CACHE_FORMAT}|{provider}".encode())
     h.update(request.geometry.wkb)
     h.update(",".join(sorted(request.bands)).encode())
     h.update(f"{request.output_epsg}|{request.resolution}".encode())

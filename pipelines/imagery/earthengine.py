@@ -3,7 +3,7 @@
 Compositing and masking run server-side: Sentinel-2 SR (``COPERNICUS/S2_SR_HARMONIZED``) is
 linked to Cloud Score+ (``GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED``), pixels with ``cs_cdf``
 below the threshold are masked, same-day tiles are mosaicked, reflectance is scaled to 0-1 and a
-``clear`` band is computed — all in the expression graph.  Landsat 8/9 Collection 2 L2 is the
+``clear`` band (and a ``snow`` flag) is computed — all in the expression graph.  Landsat 8/9 Collection 2 L2 is the
 alternative (QA_PIXEL cloud, shadow, snow, fill bits).  Pixels come back through
 ``ee.data.computePixels`` as NumPy structured arrays on the site's UTM grid, split into requests
 under EE's limits (:func:`plan_tiles`); quota/429/5xx errors are retried with backoff, auth errors
@@ -36,6 +36,9 @@ from .retries import with_retries
 MAX_REQUEST_BYTES = 48 * 1024 * 1024  # computePixels limit on uncompressed bytes
 MAX_SIDE_PX = 32768
 S2_BANDS = {"blue": "B2", "green": "B3", "red": "B4", "nir": "B8", "swir16": "B11", "swir22": "B12"}
+MASK_BANDS = ("clear", "snow")
+"""Computed server-side with the reflectance: the clear mask and the provider's snow/ice flag
+(Sentinel-2 SCL 11, Landsat QA_PIXEL bit 5), which the detector checks against the spectrum."""
 L89_BANDS = {"blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir": "SR_B5", "swir16": "SR_B6", "swir22": "SR_B7"}
 INIT_TIMEOUT_S = 60.0
 
@@ -131,8 +134,10 @@ class EarthEngineProvider:
 
             def prep(img):
                 clear = img.select("cs_cdf").gte(threshold)
+                snow = img.select("SCL").eq(11).And(clear.Not())  # SCL 11: snow or ice
                 refl = img.select(list(names.values()), list(names)).divide(10000).toFloat()
-                return refl.addBands(clear.rename("clear").toFloat()).copyProperties(img, ["system:time_start"])
+                return (refl.addBands(clear.rename("clear").toFloat()).addBands(snow.rename("snow").toFloat())
+                        .copyProperties(img, ["system:time_start"]))
 
             col = s2.linkCollection(csp, ["cs_cdf"]).map(prep)
         else:
@@ -144,8 +149,10 @@ class EarthEngineProvider:
                 qa = img.select("QA_PIXEL")
                 # bits: 0 fill, 1 dilated cloud, 3 cloud, 4 shadow, 5 snow
                 bad = qa.bitwiseAnd(int(0b111011)).neq(0)
+                snow = qa.bitwiseAnd(int(0b100000)).neq(0).And(qa.bitwiseAnd(int(0b011011)).eq(0))
                 refl = img.select(list(names.values()), list(names)).multiply(0.0000275).add(-0.2).toFloat()
-                return refl.addBands(bad.Not().rename("clear").toFloat()).copyProperties(img, ["system:time_start"])
+                return (refl.addBands(bad.Not().rename("clear").toFloat()).addBands(snow.rename("snow").toFloat())
+                        .copyProperties(img, ["system:time_start"]))
 
             col = l8.map(prep)
         return col, list(names)
@@ -202,14 +209,14 @@ class EarthEngineProvider:
         days = sorted({pd.Timestamp(int(m), unit="ms").normalize() for m in millis})
         width, height, x0, y1, res = self.grid(request)
         epsg = request.output_epsg
-        n_bands = len(bands) + 1
+        n_bands = len(bands) + len(MASK_BANDS)
         tiles = plan_tiles(width, height, n_bands, 4, self.max_request_bytes)
-        cube = {b: np.full((len(days), height, width), np.nan, dtype="float32") for b in [*bands, "clear"]}
+        cube = {b: np.full((len(days), height, width), np.nan, dtype="float32") for b in [*bands, *MASK_BANDS]}
         for k, day in enumerate(days):
             img = self.daily_image(col, day)
             for t in tiles:
                 params = {
-                    "expression": img, "fileFormat": "NUMPY_NDARRAY", "bandIds": [*bands, "clear"],
+                    "expression": img, "fileFormat": "NUMPY_NDARRAY", "bandIds": [*bands, *MASK_BANDS],
                     "grid": {"dimensions": {"width": t.width, "height": t.height},
                              "affineTransform": {"scaleX": res, "shearX": 0, "translateX": x0 + t.col0 * res,
                                                  "shearY": 0, "scaleY": -res, "translateY": y1 - t.row0 * res},
@@ -217,21 +224,22 @@ class EarthEngineProvider:
                 }
                 arr = self._retry(lambda p=params: self._get_pixels(p))
                 self._check(arr, bands, t)
-                for b in [*bands, "clear"]:
+                for b in [*bands, *MASK_BANDS]:
                     cube[b][k, t.row0:t.row0 + t.height, t.col0:t.col0 + t.width] = arr[b].astype("float32")
         x = x0 + res * (np.arange(width) + 0.5)
         y = y1 - res * (np.arange(height) + 0.5)
         coords = {"time": pd.DatetimeIndex(days), "y": y, "x": x}
-        raw = xr.Dataset({b: (("time", "y", "x"), a) for b, a in cube.items() if b != "clear"}, coords=coords)
-        clear = xr.DataArray(np.nan_to_num(cube["clear"], nan=0.0) > 0.5, coords=coords, dims=("time", "y", "x"))
-        ds = finish_dataset(raw, tuple(bands), {}, clear, epsg, res, self.name)
+        raw = xr.Dataset({b: (("time", "y", "x"), a) for b, a in cube.items() if b not in MASK_BANDS}, coords=coords)
+        clear, snow = (xr.DataArray(np.nan_to_num(cube[m], nan=0.0) > 0.5, coords=coords, dims=("time", "y", "x"))
+                       for m in MASK_BANDS)
+        ds = finish_dataset(raw, tuple(bands), {}, clear, epsg, res, self.name, snow=snow)
         ids = [f"{self.collection}:{d.date()}" for d in days]
         return ds.assign_coords(item_id=("time", ids), platform=("time", [self.collection] * len(days)))
 
     @staticmethod
     def _check(arr, bands: list[str], t: Tile) -> None:
         names = getattr(getattr(arr, "dtype", None), "names", None)
-        if not names or any(b not in names for b in [*bands, "clear"]):
+        if not names or any(b not in names for b in [*bands, *MASK_BANDS]):
             raise ImageryError(f"earthengine: malformed pixel response (fields {names}, expected {[*bands, 'clear']})")
         if arr.shape != (t.height, t.width):
             raise ImageryError(f"earthengine: pixel response has shape {arr.shape}, expected {(t.height, t.width)}")

@@ -19,7 +19,7 @@ from odc.geo.geom import Geometry
 
 from sitewatch.errors import CorruptRaster, NoImagery
 
-from .base import ImageryRequest, clear_from_classes, finish_dataset
+from .base import ImageryRequest, clear_from_classes, finish_dataset, snow_from_classes
 
 
 def mask_asset_key(item: pystac.Item) -> str | None:
@@ -105,9 +105,11 @@ def load_items(
         classes = m_asset.extra_fields.get("classification:classes")
         m_nodata = (m_asset.extra_fields.get("raster:bands") or [{}])[0].get("nodata")
         clear = clear_from_classes(raw[mkey], classes, m_nodata)
+        snow = snow_from_classes(raw[mkey], classes)
     else:
         clear = xr.ones_like(raw[bands[0]], dtype=bool)
-    ds = finish_dataset(raw, bands, band_scales(first, bands), clear, epsg, res, provider)
+        snow = None
+    ds = finish_dataset(raw, bands, band_scales(first, bands), clear, epsg, res, provider, snow=snow)
     by_day = {}
     for it in items:
         by_day.setdefault(pd.Timestamp(it.datetime).tz_localize(None).normalize(), it)
