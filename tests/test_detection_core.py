@@ -92,6 +92,33 @@ def test_dig_under_a_snow_flag_the_spectrum_contradicts_is_seen():
     assert not _near(detect_changes(buried.sel(time=slice(None, after[-1])), "T-1", since=SINCE), dig, buried)
 
 
+def test_unmasked_snow_flags_do_not_set_the_dates_statistics():
+    """A large patch flagged snow but spectrally mixed ground (SWIR above red) is scored, yet the
+    date's common shift and spatial noise come from the provider's clear pixels: a moderate dig
+    elsewhere keeps its score on those looks (with the patch as reference it drops below 3)."""
+    ds = synthetic_series(seed=13)
+    dig = box_mask(ds, 2, 7, 2, 7)
+    ds = add_disturbance(ds, dig, "2011-07-10", intensity=0.35)
+    times = pd.DatetimeIndex(ds.time.values)
+    after = times[times >= "2011-07-10"][:2]
+    patch = box_mask(ds, 14, 24, 0, 24)
+    rng = np.random.default_rng(0)
+    for day in after:
+        k = times.get_loc(day)
+        ds = flag_snow(ds, str(day.date()), patch)
+        red = rng.uniform(0.05, 0.3, patch.sum())
+        ds["red"].values[k][patch] = red
+        ds["swir16"].values[k][patch] = red + rng.uniform(0.0, 0.1, patch.sum())
+        ds["nir"].values[k][patch] = rng.uniform(0.1, 0.4, patch.sum())
+    cube = anomaly_scores(ds, since=SINCE)
+    for day in after:
+        k = cube.times.get_loc(day)
+        assert np.isfinite(cube.score[k][patch.ravel()]).all()  # the patch is looked at
+        assert np.median(cube.score[k][dig.ravel()]) > DetectorParams().threshold
+    hit = _near(_detect(ds), dig, ds)
+    assert hit and hit[0].first_seen == after[0]
+
+
 def test_field_bared_every_year_is_not_an_alarm():
     ds = synthetic_series(seed=5)
     field = box_mask(ds, 2, 10, 12, 22)
