@@ -81,3 +81,38 @@ def test_field_pack_round_trips_within_a_metre(tmp_path):
 def test_patrol_order_is_nearest_neighbour():
     a, b, c = (Waypoint(n, "s", 0.0, lon, "", "low", 1.0, "") for n, lon in (("a", 0.3), ("b", 0.1), ("c", 0.2)))
     assert [w.detection_id for w in patrol_order([a, b, c], base=(0.0, 0.0))] == ["b", "c", "a"]
+
+
+def test_site_overview_is_warped_to_lon_lat_the_same_in_threads():
+    """The overview base layer: the UTM look warped to EPSG:4326 lands where the site is, and
+    concurrent warps (sites run in threads) give the same image as one alone."""
+    import io
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from PIL import Image
+    from pyproj import Transformer
+
+    from change_detection.synthetic import synthetic_series
+    from maps.chips import site_overview
+
+    ds = synthetic_series(ny=40, nx=40, start="2011-06-01", end="2011-06-30", seed=3)
+    ds["red"].values[-1, :10, :10] = 0.34  # a bright block in the north-west corner of the last look
+    ds["nir"].values[-1, :10, :10] = 0.34
+    ds["swir16"].values[-1, :10, :10] = 0.34
+    one = site_overview(ds, "S-1")
+    to_ll = Transformer.from_crs(32613, 4326, always_xy=True)
+    x0, y1 = float(ds.x[0]) - 15, float(ds.y[0]) + 15
+    x1, y0 = float(ds.x[-1]) + 15, float(ds.y[-1]) - 15
+    lons, lats = to_ll.transform([x0, x1, x0, x1], [y0, y0, y1, y1])
+    lon0, lat0, lon1, lat1 = one.bounds
+    assert lon0 <= min(lons) + 1e-6 and lon1 >= max(lons) - 1e-6 and lat0 <= min(lats) + 1e-6 and lat1 >= max(lats) - 1e-6
+    assert (lon1 - lon0) < 1.2 * (max(lons) - min(lons))
+    img = np.asarray(Image.open(io.BytesIO(one.png)))
+    h, w = img.shape[:2]
+    bright = img[..., :3].mean(axis=-1) > 200
+    rows, cols = np.nonzero(bright)
+    assert rows.size and rows.mean() < h / 3 and cols.mean() < w / 3  # still in the north-west
+    with ThreadPoolExecutor(4) as pool:
+        many = list(pool.map(lambda _: site_overview(ds, "S-1"), range(16)))
+    assert all(o.png == one.png and o.bounds == one.bounds for o in many)
