@@ -51,16 +51,28 @@ class Baseline:
     """True where the seasonal baseline was used, False where the fallback was, (time, pixel)."""
 
 
+# NumPy warns on empty slices, and ``warnings.catch_warnings`` is not thread-safe (Prefect and Dask
+# run sites in threads), so the core's reductions never see one: empty slices give NaN quietly.
+def nanmedian_quiet(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian(a, axis, keepdims=True)``, NaN for all-NaN slices without a warning."""
+    empty = np.isnan(a).all(axis=axis, keepdims=True)
+    out = np.nanmedian(np.where(empty, 0.0, a), axis=axis, keepdims=True)
+    return np.where(empty, np.nan, out)
+
+
+def nanmean_quiet(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmean(a, axis)``, NaN for all-NaN slices without a warning."""
+    n = np.isfinite(a).sum(axis=axis)
+    return np.where(n > 0, np.nansum(a, axis=axis) / np.maximum(n, 1), np.nan).astype(a.dtype)
+
+
 def _masked_median_mad(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """values: (obs, feature, pixel) with NaN for missing → median, robust sd, count."""
     count = np.sum(np.isfinite(values[:, 0, :]), axis=0)
-    empty = np.isnan(values).all(axis=0)  # (feature, pixel) with no value at all
-    filled = np.where(empty[None], 0.0, values)  # keeps nanmedian quiet (and thread-safe) on empty slices
-    med = np.nanmedian(filled, axis=0)
-    mad = 1.4826 * np.nanmedian(np.abs(filled - med[None]), axis=0)
-    med = np.where(empty, np.nan, med)
-    mad = np.where(empty | (count[None, :] < 2), np.nan, mad)
-    return med, mad, count
+    med = nanmedian_quiet(values, axis=0)
+    mad = 1.4826 * nanmedian_quiet(np.abs(values - med), axis=0)[0]
+    mad = np.where(np.isnan(med[0]) | (count[None, :] < 2), np.nan, mad)
+    return med[0], mad, count
 
 
 def seasonal_baseline(

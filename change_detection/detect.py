@@ -38,7 +38,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from skimage import measure, morphology
 
-from .baseline import BaselineParams, seasonal_baseline
+from .baseline import BaselineParams, nanmean_quiet, nanmedian_quiet, seasonal_baseline
 from .features import feature_stack, usable_looks
 
 ALGORITHM_VERSION = "sw-seasonal-1"
@@ -149,7 +149,7 @@ def anomaly_scores(
     """
     ds = ds.sortby("time")
     times = pd.DatetimeIndex(ds.time.values)
-    feats = feature_stack(ds.drop_vars(["clear", "snow"], errors="ignore"))
+    feats = feature_stack(ds)
     names = list(feats.data_vars)
     usable = usable_looks(ds)
     # The date's statistics (common-mode shift, spatial noise) come from the pixels the provider
@@ -162,7 +162,7 @@ def anomaly_scores(
     # Relative normalisation between dates: remove each date's median over the reference area, so
     # the baseline models how a pixel differs from its surroundings in that season.  Green-up that
     # comes two weeks early, haze and sun angle move the whole area together and cancel here.
-    values = values - _nanmedian(np.where(ref, values, np.nan), axis=2)
+    values = values - nanmedian_quiet(np.where(ref, values, np.nan), axis=2)
     start = pd.Timestamp(since) if since is not None else times[0]
     targets = np.flatnonzero(times >= start)
     if targets.size == 0:  # nothing new to score
@@ -173,13 +173,13 @@ def anomaly_scores(
     obs = values[targets]
     resid = obs - base.median
     ref_t = ref[targets]
-    common = _nanmedian(np.where(ref_t, resid, np.nan), axis=2)
+    common = nanmedian_quiet(np.where(ref_t, resid, np.nan), axis=2)
     resid = resid - common
-    scene_sd = 1.4826 * _nanmedian(np.abs(np.where(ref_t, resid, np.nan)), axis=2)
+    scene_sd = 1.4826 * nanmedian_quiet(np.abs(np.where(ref_t, resid, np.nan)), axis=2)
     spread = np.nan_to_num(base.spread, nan=0.0)
     sigma = np.sqrt(spread**2 + scene_sd**2)
     z = resid / np.where(sigma > 1e-6, sigma, np.nan)
-    score = np.sqrt(_nanmean(z**2, axis=1))
+    score = np.sqrt(nanmean_quiet(z**2, axis=1))
     score[~np.all(np.isfinite(z), axis=1)] = np.nan
     if params.spatial_pooling:
         ny, nx = ds.sizes["y"], ds.sizes["x"]
@@ -215,25 +215,10 @@ def _pooled_score(z: np.ndarray) -> np.ndarray:
     mean = np.where((count >= 5) & finite, total / np.maximum(count, 1), np.nan)
     n_t, n_f = mean.shape[:2]
     flat = mean.reshape(n_t, n_f, -1)
-    centre = _nanmedian(flat, axis=2)
-    sd = 1.4826 * _nanmedian(np.abs(flat - centre), axis=2)
+    centre = nanmedian_quiet(flat, axis=2)
+    sd = 1.4826 * nanmedian_quiet(np.abs(flat - centre), axis=2)
     zp = (flat - centre) / np.where(sd > 1e-9, sd, np.nan)
-    return np.sqrt(_nanmean(zp**2, axis=1)).reshape(n_t, *mean.shape[2:])
-
-
-# NumPy warns on empty slices, and ``warnings.catch_warnings`` is not thread-safe (Prefect and Dask
-# run sites in threads), so the reductions below never see one: empty slices give NaN quietly.
-def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
-    """``np.nanmedian(a, axis, keepdims=True)``, NaN for all-NaN slices without a warning."""
-    empty = np.isnan(a).all(axis=axis, keepdims=True)
-    out = np.nanmedian(np.where(empty, 0.0, a), axis=axis, keepdims=True)
-    return np.where(empty, np.nan, out)
-
-
-def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
-    """``np.nanmean(a, axis)``, NaN for all-NaN slices without a warning."""
-    n = np.isfinite(a).sum(axis=axis)
-    return np.where(n > 0, np.nansum(a, axis=axis) / np.maximum(n, 1), np.nan).astype(a.dtype)
+    return np.sqrt(nanmean_quiet(zp**2, axis=1)).reshape(n_t, *mean.shape[2:])
 
 
 @dataclass

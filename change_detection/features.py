@@ -66,7 +66,8 @@ def snow_flag_contradicted(ds: xr.Dataset) -> xr.DataArray:
     MODIS snow product for 0.4).  A flagged pixel whose SWIR is at least as bright as its red
     (difference <= 0) is soil, rock or dry vegetation: the flag is a mask error, or the snow has
     been dug or scraped away.  Such pixels are looked at, not hidden; they are scored but do not
-    serve as reference for the date's statistics (see :func:`~change_detection.anomaly_scores`).  Needs the provider's ``snow`` variable and red + SWIR; otherwise none.
+    serve as reference for the date's statistics (see :func:`~change_detection.anomaly_scores`).
+    Needs the provider's ``snow`` variable and red + SWIR; otherwise none.
     """
     if "snow" not in ds or "red" not in ds or "swir16" not in ds:
         return xr.zeros_like(ds["clear"], dtype=bool)

@@ -74,11 +74,16 @@ def add_recurring_bare_field(ds: xr.Dataset, mask: np.ndarray, doy_start: int, l
     return ds
 
 
+def _look(ds: xr.Dataset, when: str, mask: np.ndarray | None) -> tuple[int, np.ndarray]:
+    """Index of the look nearest ``when`` and the pixel mask (all pixels when None)."""
+    k = int(np.argmin(np.abs(pd.DatetimeIndex(ds.time.values) - pd.Timestamp(when))))
+    return k, np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool) if mask is None else mask
+
+
 def set_clouds(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, flagged: bool = True) -> xr.Dataset:
     """Bright cloud on the look nearest ``when``; ``flagged=False`` is a cloud the mask missed."""
     ds = ds.copy(deep=True)
-    k = int(np.argmin(np.abs(pd.DatetimeIndex(ds.time.values) - pd.Timestamp(when))))
-    m = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool) if mask is None else mask
+    k, m = _look(ds, when, mask)
     for b in [v for v in ds.data_vars if v != "clear"]:
         ds[b].values[k][m] = 0.45 if b != "swir16" else 0.30
     if flagged:
@@ -90,8 +95,7 @@ def set_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, flagged:
     """Snow on the look nearest ``when`` (bright visible, dark SWIR), where ``mask``;
     ``flagged=True`` is snow the provider's mask flags (``snow`` set, not clear)."""
     ds = ds.copy(deep=True)
-    k = int(np.argmin(np.abs(pd.DatetimeIndex(ds.time.values) - pd.Timestamp(when))))
-    m = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool) if mask is None else mask
+    k, m = _look(ds, when, mask)
     for b, v in {"red": 0.7, "nir": 0.65, "swir16": 0.08, "green": 0.72, "blue": 0.75}.items():
         if b in ds:
             ds[b].values[k][m] = v
@@ -102,8 +106,7 @@ def flag_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None) -> xr.D
     """The provider's mask calls the pixels in ``mask`` snow on the look nearest ``when``, whatever
     they show (Fmask and SCL also flag bright soil and patchy snow as snow)."""
     ds = ds.copy(deep=True)
-    k = int(np.argmin(np.abs(pd.DatetimeIndex(ds.time.values) - pd.Timestamp(when))))
-    m = np.ones((ds.sizes["y"], ds.sizes["x"]), dtype=bool) if mask is None else mask
+    k, m = _look(ds, when, mask)
     if "snow" not in ds:
         ds["snow"] = xr.zeros_like(ds["clear"], dtype=bool)
     ds["snow"].values[k][m] = True

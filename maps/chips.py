@@ -19,7 +19,7 @@ import xarray as xr
 from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
-from change_detection import usable_looks
+from change_detection import feature_stack, usable_looks
 
 STRETCH_MAX = 0.35
 
@@ -101,8 +101,6 @@ def detection_chips(ds: xr.Dataset, geom_utm: BaseGeometry, first_seen: pd.Times
 
 def ndvi_change(before: xr.Dataset, after: xr.Dataset) -> np.ndarray:
     """Change of the detector's vegetation index (NDVI, or ExG for RGB-only) as a red/green image."""
-    from change_detection import feature_stack
-
     def index(d):
         feats = feature_stack(d)
         return feats["ndvi"] if "ndvi" in feats else feats["exg"]

@@ -3,8 +3,8 @@
 Compositing and masking run server-side: Sentinel-2 SR (``COPERNICUS/S2_SR_HARMONIZED``) is
 linked to Cloud Score+ (``GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED``), pixels with ``cs_cdf``
 below the threshold are masked, same-day tiles are mosaicked, reflectance is scaled to 0-1 and a
-``clear`` band (and a ``snow`` flag) is computed — all in the expression graph.  Landsat 8/9 Collection 2 L2 is the
-alternative (QA_PIXEL cloud, shadow, snow, fill bits).  Pixels come back through
+``clear`` band and a ``snow`` flag are computed — all in the expression graph.  Landsat 8/9
+Collection 2 L2 is the alternative (QA_PIXEL cloud, shadow, snow, fill bits).  Pixels come back through
 ``ee.data.computePixels`` as NumPy structured arrays on the site's UTM grid, split into requests
 under EE's limits (:func:`plan_tiles`); quota/429/5xx errors are retried with backoff, auth errors
 fail fast.  ``ee.Initialize`` is never called at import; it runs once, with a timeout, on the
@@ -240,6 +240,6 @@ class EarthEngineProvider:
     def _check(arr, bands: list[str], t: Tile) -> None:
         names = getattr(getattr(arr, "dtype", None), "names", None)
         if not names or any(b not in names for b in [*bands, *MASK_BANDS]):
-            raise ImageryError(f"earthengine: malformed pixel response (fields {names}, expected {[*bands, 'clear']})")
+            raise ImageryError(f"earthengine: malformed pixel response (fields {names}, expected {[*bands, *MASK_BANDS]})")
         if arr.shape != (t.height, t.width):
             raise ImageryError(f"earthengine: pixel response has shape {arr.shape}, expected {(t.height, t.width)}")
