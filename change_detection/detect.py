@@ -83,9 +83,11 @@ class DetectorParams:
     """A change seen on a pixel's latest clear look only (no later clear look yet to confirm or
     refute it) is reported, provisionally and at low confidence, when its region is at least
     ``min_evidence`` pixels and its median score is this many times ``threshold`` — the same bar as
-    high confidence on two looks.  GLAD and RADD alert on a single look the same way.  It is
-    withdrawn if the next clear look is calm; in a backfill only the record's last looks can
-    qualify.  0 turns single-look alerts off."""
+    high confidence on two looks.  A larger region needs less: its margin above ``threshold``
+    shrinks with the square root of its size (``min_evidence`` / pixels), as the standard error of
+    a region's median does (24 pixels: 1.5 x, 54 pixels: 1.33 x).  GLAD and RADD alert on a single
+    look the same way.  It is withdrawn if the next clear look is calm; in a backfill only the
+    record's last looks can qualify.  0 turns single-look alerts off."""
     spatial_pooling: bool = True
     """Also score each pixel by its 3 x 3 neighbourhood (coherent change) and keep the larger."""
     baseline: BaselineParams = field(default_factory=BaselineParams)
@@ -413,7 +415,8 @@ def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area,
     Such a pixel's run has started and nothing has broken it (clouds since do not), but it has not
     had the second look that confirms.  Regions next to a confirmed detection are its growth and
     are left to it.  A region qualifies on strength alone: ``min_evidence`` pixels (one look each)
-    at a median score of ``single_look_factor`` x ``threshold``.
+    at a median score of ``single_look_factor`` x ``threshold``, less for larger regions
+    (:func:`_single_look_bar`).
     """
     ny, nx = ds.sizes["y"], ds.sizes["x"]
     pending = (~conf.confirmed & (conf.run_len >= 1)).reshape(ny, nx) & ~taken
@@ -427,11 +430,19 @@ def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area,
             pix = np.flatnonzero(part.ravel())
             if pix.size < max(min_pixels, params.min_evidence):
                 continue
-            if np.median(run_mean[pix]) < params.single_look_factor * params.threshold:
+            if np.median(run_mean[pix]) < _single_look_bar(pix.size, params):
                 continue
             out.append(_make_detection(ds, cube, _pending_as_confirmed(conf, pix, run_mean), part, transform,
                                        pixel_area, crs, site_id, min_pixels, params, provisional=True))
     return out
+
+
+def _single_look_bar(n_pixels: int, params: DetectorParams) -> float:
+    """Median score a single-look region of ``n_pixels`` needs: ``single_look_factor`` x
+    ``threshold`` at the minimum evidence, the margin above the threshold shrinking with the square
+    root of the region's size (the standard error of a region's median falls as 1 / sqrt(n))."""
+    margin = (params.single_look_factor - 1.0) * math.sqrt(params.min_evidence / max(n_pixels, params.min_evidence))
+    return params.threshold * (1.0 + margin)
 
 
 def _pending_as_confirmed(conf: Confirmation, pix: np.ndarray, run_mean: np.ndarray) -> Confirmation:

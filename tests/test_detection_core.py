@@ -247,14 +247,33 @@ def test_provisional_alert_is_withdrawn_by_a_calm_next_look():
 def test_single_look_needs_twice_the_threshold_and_the_minimum_evidence():
     ds = synthetic_series(seed=14, end="2011-08-31")
     last = str(_last_look(ds).date())
-    faint = add_disturbance(ds, box_mask(ds, 6, 12, 6, 12), last, intensity=0.12)
-    cube = anomaly_scores(faint, SINCE)
-    m = box_mask(ds, 6, 12, 6, 12).ravel()
-    assert 3.0 < np.median(cube.score[-1, m]) < 6.0  # anomalous, but not twice the threshold
-    assert _detect(faint) == []
+    small = box_mask(ds, 6, 8, 6, 9)  # 6 pixels: the minimum evidence
+    faint_small = add_disturbance(ds, small, last, intensity=0.25)
+    cube = anomaly_scores(faint_small, SINCE)
+    assert 3.0 < np.median(cube.score[-1, small.ravel()]) < 6.0  # anomalous, but not twice the threshold
+    assert _detect(faint_small) == []
     tiny = add_disturbance(ds, box_mask(ds, 6, 8, 6, 8), last)  # 4 pixels < 6 pixel-looks
     assert _detect(tiny) == []
     assert _detect(add_disturbance(ds, box_mask(ds, 6, 12, 6, 12), last), single_look_factor=0) == []
+    calm = add_disturbance(ds, box_mask(ds, 6, 12, 6, 12), last, intensity=0.06)  # large but barely visible
+    assert _detect(calm) == []
+
+
+def test_single_look_bar_falls_with_the_square_root_of_the_region_size():
+    from change_detection.detect import _single_look_bar
+
+    p = DetectorParams()
+    assert _single_look_bar(6, p) == pytest.approx(6.0)
+    assert _single_look_bar(3, p) == pytest.approx(6.0)  # never below the minimum evidence's bar
+    assert _single_look_bar(24, p) == pytest.approx(4.5)
+    assert _single_look_bar(54, p) == pytest.approx(4.0)
+    # a 36-pixel dig whose anomalous pixels score a median under twice the threshold is reported on
+    # one look (its bar is 3 x (1 + sqrt(6 / 36)) = 4.22); six pixels that strong are not (above)
+    ds = synthetic_series(seed=14, end="2011-08-31")
+    big = box_mask(ds, 6, 12, 6, 12)
+    dets = _detect(add_disturbance(ds, big, str(_last_look(ds).date()), intensity=0.12))
+    assert len(dets) == 1 and dets[0].evidence["provisional"] and dets[0].n_looks == 1
+    assert _single_look_bar(round(dets[0].area_m2 / 900), p) < dets[0].evidence["mean_anomaly_sd"] < 6.0
 
 
 def test_onset_is_not_dated_by_an_unrelated_anomaly_just_before():
