@@ -12,7 +12,8 @@ Steps (each a plain function, tested on small constructed arrays):
    cloudy looks do not.  ``first_seen`` is the first look that shows the change (found at region
    level, walking back from the confirmation), not the date of confirmation.  Single-date
    outliers (a cloud the mask missed) never confirm; a strong change on a pixel's latest look,
-   not yet confirmed or refuted, is reported provisionally at low confidence.
+   not yet confirmed or refuted, is reported provisionally at low confidence.  A confirmed pixel
+   calm for a year is re-armed by its next anomaly (a second dig on the same ground).
 3. :func:`disturbance_polygons` — confirmed pixels inside the watched area are grouped with
    ``scikit-image`` (closing, 8-connected labelling, a minimum mapping unit), split where onset
    dates differ by more than ``split_gap_days``, and turned into polygons with a score, a
@@ -88,6 +89,13 @@ class DetectorParams:
     a region's median does (24 pixels: 1.5 x, 54 pixels: 1.33 x).  GLAD and RADD alert on a single
     look the same way.  It is withdrawn if the next clear look is calm; in a backfill only the
     record's last looks can qualify.  0 turns single-look alerts off."""
+    rearm_days: float = 365.0
+    """A confirmed pixel that has been calm on at least ``min_looks`` clear looks and on every clear
+    look for this many days is re-armed by its next anomalous look: its episode is closed (its
+    detection stays as it was) and the new anomaly must confirm as a new disturbance — looters
+    return to the same mound.  A year, because within a year a new anomaly on the same pixels
+    cannot be told from the first disturbance fading in and out of the seasonal noise, while a
+    year of calm means the ground had recovered or become the new normal.  0 never re-arms."""
     spatial_pooling: bool = True
     """Also score each pixel by its 3 x 3 neighbourhood (coherent change) and keep the larger."""
     baseline: BaselineParams = field(default_factory=BaselineParams)
@@ -228,7 +236,10 @@ class Confirmation:
     """Per-pixel outcome of :func:`confirm_anomalies`; index arrays point into the cube's times.
 
     The ``run_*`` arrays and ``total`` are the walk's state, so a later call can resume it with
-    only the new looks (:mod:`change_detection.incremental`).
+    only the new looks (:mod:`change_detection.incremental`).  A pixel re-armed after a calm year
+    (``DetectorParams.rearm_days``) keeps its closed episodes in ``archive``: per field
+    (``first``, ``confirm``, ``last``, ``looks``, ``total``) an array (episode ordinal, pixel);
+    ``closed`` counts them per pixel.
     """
 
     confirmed: np.ndarray
@@ -242,16 +253,26 @@ class Confirmation:
     run_sum: np.ndarray | None = None
     total: np.ndarray | None = None
     n_looks_walked: int = 0
+    quiet: np.ndarray | None = None
+    """Calm clear looks since the pixel's last anomalous one."""
+    last_day: np.ndarray | None = None
+    """Day number (since 1970) of the pixel's last anomalous look; NaN before any."""
+    closed: np.ndarray | None = None
+    archive: dict | None = None
+
+
+ARCHIVE_FIELDS = ("first", "confirm", "last", "looks", "total")
 
 
 def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams(),
-                      resume: Confirmation | None = None) -> Confirmation:
+                      resume: Confirmation | None = None, days: np.ndarray | None = None) -> Confirmation:
     """Walk the looks in time order; confirm pixels with ``min_looks`` consecutive anomalous looks.
 
     ``score``: (time, pixel), NaN for looks that are not clear (they neither extend nor break a
     run).  After confirmation every further anomalous look extends ``last`` and ``looks``.
     With ``resume`` (the result of an earlier walk), ``score`` holds only the looks that follow
-    it; indices continue from where that walk stopped.
+    it; indices continue from where that walk stopped.  ``days`` (day numbers of ``score``'s looks)
+    enables re-arming after a calm ``rearm_days``; without it a pixel stays confirmed.
     """
     n_t, n_p = score.shape
     if resume is None:
@@ -265,17 +286,43 @@ def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams
         looks = np.zeros(n_p, dtype=int)
         total = np.zeros(n_p)
         offset = 0
+        resume = Confirmation(confirmed, first, confirm, last, looks, np.zeros(n_p))
     else:
         run_start, run_len, run_sum = resume.run_start.copy(), resume.run_len.copy(), resume.run_sum.copy()
         confirmed, first, confirm = resume.confirmed.copy(), resume.first.copy(), resume.confirm.copy()
         last, looks, total = resume.last.copy(), resume.looks.copy(), resume.total.copy()
         offset = resume.n_looks_walked
+    quiet = resume.quiet.copy() if resume.quiet is not None else np.zeros(n_p, dtype=int)
+    last_day = resume.last_day.copy() if resume.last_day is not None else np.full(n_p, np.nan)
+    closed = resume.closed.copy() if resume.closed is not None else np.zeros(n_p, dtype=int)
+    archive = {f: a.copy() for f, a in resume.archive.items()} if resume.archive else _empty_archive(n_p)
+    rearming = days is not None and params.rearm_days > 0
     for j in range(n_t):
         k = offset + j
         s = score[j]
         clear = np.isfinite(s)
         anom = clear & (s > params.threshold)
         calm = clear & ~anom
+        if rearming:
+            with np.errstate(invalid="ignore"):
+                rearm = confirmed & anom & (quiet >= params.min_looks) & (days[j] - last_day >= params.rearm_days)
+            if rearm.any():  # close the old episode; this look may start a new one
+                idx = np.flatnonzero(rearm)
+                need = int(closed[idx].max()) + 1
+                if archive["first"].shape[0] < need:
+                    archive = _grow_archive(archive, need)
+                for f, arr in (("first", first), ("confirm", confirm), ("last", last), ("looks", looks),
+                               ("total", total)):
+                    archive[f][closed[idx], idx] = arr[idx]
+                closed[idx] += 1
+                confirmed[idx] = False
+                first[idx] = confirm[idx] = last[idx] = run_start[idx] = -1
+                looks[idx] = run_len[idx] = 0
+                total[idx] = run_sum[idx] = 0.0
+        quiet[calm] += 1
+        quiet[anom] = 0
+        if days is not None:
+            last_day[anom] = days[j]
         # pixels still waiting for confirmation
         wait = ~confirmed
         starting = wait & anom & (run_len == 0)
@@ -300,7 +347,39 @@ def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams
         total[later] += s[later]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(looks > 0, total / np.maximum(looks, 1), np.nan)
-    return Confirmation(confirmed, first, confirm, last, looks, mean, run_start, run_len, run_sum, total, offset + n_t)
+    return Confirmation(confirmed, first, confirm, last, looks, mean, run_start, run_len, run_sum, total, offset + n_t,
+                        quiet, last_day, closed, archive)
+
+
+def _empty_archive(n_p: int) -> dict:
+    return {f: np.zeros((0, n_p), dtype=float if f == "total" else int) for f in ARCHIVE_FIELDS}
+
+
+def _grow_archive(archive: dict, rows: int) -> dict:
+    out = {}
+    for f, a in archive.items():
+        extra = np.full((rows - a.shape[0], a.shape[1]), 0 if f in ("looks", "total") else -1, dtype=a.dtype)
+        out[f] = np.concatenate([a, extra])
+    return out
+
+
+def episode_layers(conf: Confirmation) -> list[Confirmation]:
+    """The confirmed episodes as layers, one per episode ordinal: layer ``o`` holds each pixel's
+    ``o``-th disturbance (closed ones from the archive, the open one from ``conf``).  Without
+    re-armed pixels this is ``[conf]``."""
+    closed = conf.closed if conf.closed is not None else np.zeros(conf.confirmed.size, dtype=int)
+    if not closed.any():
+        return [conf]
+    layers = []
+    for o in range(int(closed.max()) + 1):
+        arch = closed > o
+        cur = (closed == o) & conf.confirmed
+        vals = {f: np.where(arch, conf.archive[f][o], getattr(conf, f)) if o < conf.archive[f].shape[0]
+                else getattr(conf, f).copy() for f in ARCHIVE_FIELDS}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(vals["looks"] > 0, vals["total"] / np.maximum(vals["looks"], 1), np.nan)
+        layers.append(Confirmation(arch | cur, vals["first"], vals["confirm"], vals["last"], vals["looks"], mean))
+    return layers
 
 
 def grid_transform(ds: xr.Dataset) -> tuple[Affine, float]:
@@ -384,28 +463,74 @@ def disturbance_polygons(
     if watch is not None:
         mask = mask & watch.astype(bool)
     min_pixels = max(2, int(math.ceil(params.min_area_m2 / pixel_area)))
-    first_grid = conf.first.reshape(ny, nx)
     days = _days(cube.times)
-    regions: list[np.ndarray] = []
-    for parts in _onset_parts(mask, days[first_grid], params.split_gap_days):
-        earlier: list[np.ndarray] = []  # regions of this component with an earlier onset
-        for part in parts:
-            host = _growth_host(part, earlier, conf, min_pixels, params)
-            if host is not None:
-                host |= part  # the earlier event spreading, not a new one
-            elif part.sum() >= min_pixels:
-                earlier.append(part.copy())
-        regions.extend(earlier)
+    layers = episode_layers(conf)
+    found: list[tuple[np.ndarray, Confirmation]] = []
+    for layer in layers:
+        lmask = layer.confirmed.reshape(ny, nx)
+        if watch is not None:
+            lmask = lmask & watch.astype(bool)
+        for parts in _onset_parts(lmask, days[layer.first.reshape(ny, nx)], params.split_gap_days):
+            earlier: list[np.ndarray] = []  # regions of this component with an earlier onset
+            for part in parts:
+                host = _growth_host(part, earlier, layer, min_pixels, params, days)
+                if host is not None:
+                    host |= part  # the earlier event spreading, not a new one
+                elif part.sum() >= min_pixels:
+                    earlier.append(part.copy())
+                elif len(layers) > 1:
+                    found.append((part.copy(), layer))  # may be part of a region in another layer
+            found.extend((r, layer) for r in earlier)
+    if len(layers) > 1:
+        found = _merge_across_layers(found, days, params.split_gap_days)
+        found = [(r, v) for r, v in found if r.sum() >= min_pixels]
     # Minimum evidence: anomalous pixel-looks summed over the region.  Two pixels seen twice by
     # chance are far likelier than three pixels seen twice, or two seen three times.
-    regions = [r for r in regions if int(conf.looks[np.flatnonzero(r.ravel())].sum()) >= params.min_evidence]
-    detections = [_make_detection(ds, cube, conf, r, transform, pixel_area, crs, site_id, min_pixels, params)
-                  for r in regions]
+    found = [(r, v) for r, v in found if int(v.looks[np.flatnonzero(r.ravel())].sum()) >= params.min_evidence]
+    detections = [_make_detection(ds, cube, v, r, transform, pixel_area, crs, site_id, min_pixels, params)
+                  for r, v in found]
     if params.single_look_factor > 0 and conf.run_len is not None:
         taken = morphology.dilation(mask, morphology.footprint_rectangle((3, 3)))
         detections += _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area, crs, site_id,
                                                min_pixels, params)
     return sorted(detections, key=lambda d: (d.first_seen, d.detection_id))
+
+
+def _merge_across_layers(found: list, days: np.ndarray, gap: float) -> list:
+    """Join regions of different episode layers that touch and start within ``gap`` days: one
+    disturbance over pixels of which some had an earlier, closed episode and some had none."""
+    out: list[list] = [[r.copy(), v] for r, v in found]
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(out)):
+            for b in range(a + 1, len(out)):
+                (ra, va), (rb, vb) = out[a], out[b]
+                if va is vb:
+                    continue
+                onset_a = np.median(days[va.first[np.flatnonzero(ra.ravel())]])
+                onset_b = np.median(days[vb.first[np.flatnonzero(rb.ravel())]])
+                grown = morphology.dilation(ra, morphology.footprint_rectangle((3, 3)))
+                if abs(onset_a - onset_b) > gap or not (grown & rb).any():
+                    continue
+                out[a] = [ra | rb, _composite(va, ra, vb, rb)]
+                del out[b]
+                merged = True
+                break
+            if merged:
+                break
+    return [(r, v) for r, v in out]
+
+
+def _composite(va: Confirmation, ra: np.ndarray, vb: Confirmation, rb: np.ndarray) -> Confirmation:
+    """A view holding ``va``'s episodes on ``ra`` and ``vb``'s on ``rb``."""
+    pb = np.flatnonzero(rb.ravel())
+    arrs = []
+    for f in ("confirmed", "first", "confirm", "last", "looks", "mean_score"):
+        a = getattr(va, f).copy()
+        a[pb] = getattr(vb, f)[pb]
+        arrs.append(a)
+    return Confirmation(*arrs)
 
 
 def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area, crs, site_id, min_pixels,
@@ -458,17 +583,24 @@ def _pending_as_confirmed(conf: Confirmation, pix: np.ndarray, run_mean: np.ndar
 
 
 def _growth_host(part: np.ndarray, earlier: list[np.ndarray], conf: Confirmation, min_pixels: int,
-                 params: DetectorParams) -> np.ndarray | None:
+                 params: DetectorParams, days: np.ndarray) -> np.ndarray | None:
     """The earlier region that a later-onset ``part`` touches, if the part is only its growth.
 
     A later-onset part next to an earlier detection is a new event only if it stands on its own:
     at least twice the minimum mapping unit and confirmed at medium confidence or better.
-    Otherwise it is the earlier dig spreading and is merged into it.
+    Otherwise it is the earlier dig spreading and is merged into it — unless the earlier one had
+    been calm for ``rearm_days`` when the part began (a dig does not spread after a calm year).
     """
     if not earlier:
         return None
     grown = morphology.dilation(part, morphology.footprint_rectangle((3, 3)))
-    touching = [r for r in earlier if (grown & r).any()]
+    onset = days[conf.first[np.flatnonzero(part.ravel())]].min()
+
+    def active(r: np.ndarray) -> bool:
+        last = days[conf.last[np.flatnonzero(r.ravel())]].max()
+        return params.rearm_days <= 0 or onset - last < params.rearm_days
+
+    touching = [r for r in earlier if (grown & r).any() and active(r)]
     if not touching:
         return None
     looks = int(np.median(conf.looks[np.flatnonzero(part.ravel())]))
@@ -572,5 +704,5 @@ def detect_changes(
 ) -> list[Detection]:
     """The whole core in one call: score, confirm, and polygonise the changes since ``since``."""
     cube = anomaly_scores(ds, since, params)
-    conf = confirm_anomalies(cube.score, params)
+    conf = confirm_anomalies(cube.score, params, days=_days(cube.times))
     return disturbance_polygons(ds, cube, conf, site_id, watch, params)

@@ -22,7 +22,8 @@ import pandas as pd
 import xarray as xr
 
 from .detect import (
-    AnomalyCube, Confirmation, Detection, DetectorParams, anomaly_scores, confirm_anomalies, disturbance_polygons,
+    ARCHIVE_FIELDS, AnomalyCube, Confirmation, Detection, DetectorParams, _days, anomaly_scores, confirm_anomalies,
+    disturbance_polygons,
 )
 
 
@@ -64,11 +65,11 @@ def detect_incremental(
         cube = AnomalyCube(known.append(new.times), np.concatenate([state.cube.score, new.score]),
                            np.concatenate([state.cube.delta, new.delta]), state.cube.features,
                            state.cube.skipped_dates + new.skipped_dates, np.concatenate([state.cube.z, new.z]))
-        conf = confirm_anomalies(new.score, params, resume=state.conf)
+        conf = confirm_anomalies(new.score, params, resume=state.conf, days=_days(new.times))
         scored = len(new.times)
     else:
         cube = anomaly_scores(ds, since, params)
-        conf = confirm_anomalies(cube.score, params)
+        conf = confirm_anomalies(cube.score, params, days=_days(cube.times))
         scored = len(cube.times)
     dets = disturbance_polygons(ds, cube, conf, site_id, watch, params)
     return dets, SiteState(key, cube, conf), scored
@@ -85,7 +86,8 @@ def dump_state(state: SiteState) -> bytes:
         skipped=np.array([t.value for t in c.skipped_dates], dtype="int64"),
         confirmed=k.confirmed, first=k.first, confirm=k.confirm, last=k.last, looks=k.looks,
         mean_score=k.mean_score, run_start=k.run_start, run_len=k.run_len, run_sum=k.run_sum, total=k.total,
-        walked=np.array(k.n_looks_walked),
+        walked=np.array(k.n_looks_walked), quiet=k.quiet, last_day=k.last_day, closed=k.closed,
+        **{f"archive_{f}": a for f, a in (k.archive or {}).items()},
     )
     return buf.getvalue()
 
@@ -98,7 +100,8 @@ def load_state(blob: bytes | None) -> SiteState | None:
         cube = AnomalyCube(pd.DatetimeIndex(z["times"].astype("datetime64[ns]")), z["score"], z["delta"],
                            [str(f) for f in z["features"]], [pd.Timestamp(int(v)) for v in z["skipped"]], z["z"])
         conf = Confirmation(z["confirmed"], z["first"], z["confirm"], z["last"], z["looks"], z["mean_score"],
-                            z["run_start"], z["run_len"], z["run_sum"], z["total"], int(z["walked"]))
+                            z["run_start"], z["run_len"], z["run_sum"], z["total"], int(z["walked"]),
+                            z["quiet"], z["last_day"], z["closed"], {f: z[f"archive_{f}"] for f in ARCHIVE_FIELDS})
         return SiteState(str(z["key"]), cube, conf)
     except (OSError, ValueError, KeyError):
         return None  # an unreadable state is recomputed, never trusted

@@ -62,6 +62,18 @@ def add_disturbance(ds: xr.Dataset, mask: np.ndarray, onset: str, ramp_days: flo
     return ds
 
 
+def heal(ds: xr.Dataset, original: xr.Dataset, mask: np.ndarray, after: str) -> xr.Dataset:
+    """Put ``original``'s values back in ``mask`` from ``after`` on: the ground has recovered."""
+    ds = ds.copy(deep=True)
+    t = pd.DatetimeIndex(ds.time.values) >= pd.Timestamp(after)
+    for b in [v for v in ds.data_vars if v != "clear" and v in original]:
+        a = ds[b].values
+        sub = a[t]
+        sub[:, mask] = original[b].values[t][:, mask]
+        a[t] = sub
+    return ds
+
+
 def add_recurring_bare_field(ds: xr.Dataset, mask: np.ndarray, doy_start: int, length_days: int = 60) -> xr.Dataset:
     """A field bared every year from the same day of year (harvest/ploughing), then regrowing."""
     ds = ds.copy(deep=True)

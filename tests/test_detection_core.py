@@ -8,7 +8,7 @@ import pytest
 
 from change_detection import BaselineParams, DetectorParams, anomaly_scores, confirm_anomalies, detect_changes, seasonal_baseline
 from change_detection.synthetic import (
-    SOIL, add_disturbance, add_recurring_bare_field, box_mask, flag_snow, set_clouds, set_snow, synthetic_series,
+    SOIL, add_disturbance, add_recurring_bare_field, box_mask, flag_snow, heal, set_clouds, set_snow, synthetic_series,
 )
 
 SINCE = "2011-03-01"
@@ -298,3 +298,34 @@ def test_onset_is_not_dated_by_an_unrelated_anomaly_just_before():
     assert 1.2 < faint < 3.0
     hit2 = _near(_detect(ds2), mask, ds2)
     assert len(hit2) == 1 and hit2[0].first_seen == before
+
+
+def _dug_healed_and_dug_again(seed=21):
+    ds = synthetic_series(seed=seed, end="2013-12-31")
+    mask = box_mask(ds, 6, 12, 6, 12)
+    once = heal(add_disturbance(ds, mask, "2011-06-10"), ds, mask, "2011-09-01")  # back-filled by autumn
+    return ds, mask, once, add_disturbance(once, mask, "2013-06-10")  # looters return two years later
+
+
+def test_a_second_dig_on_the_same_ground_after_a_calm_year_is_a_new_detection():
+    ds, mask, once, twice = _dug_healed_and_dug_again()
+    first = _detect(once)
+    assert len(first) == 1 and first[0].first_seen.year == 2011
+    again = _detect(twice)
+    assert len(again) == 2
+    old, new = again
+    # the first detection is reported exactly as before: same id, dates and extent
+    assert (old.detection_id, old.first_seen, old.last_seen, old.area_m2) == \
+           (first[0].detection_id, first[0].first_seen, first[0].last_seen, first[0].area_m2)
+    times = pd.DatetimeIndex(ds.time.values)
+    assert new.first_seen == times[times >= "2013-06-10"][0] and _near([new], mask, ds)
+    # without re-arming, the second dig only stretches the first detection to 2013: no new alert
+    never = _detect(twice, rearm_days=0)
+    assert len(never) == 1 and never[0].last_seen.year == 2013
+
+
+def test_a_dig_that_persists_for_years_is_one_detection():
+    ds = synthetic_series(seed=22, end="2013-12-31")
+    mask = box_mask(ds, 6, 12, 6, 12)
+    dets = _detect(add_disturbance(ds, mask, "2011-06-10"))
+    assert len(dets) == 1 and dets[0].first_seen.year == 2011

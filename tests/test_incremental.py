@@ -35,6 +35,20 @@ def test_week_by_week_state_equals_full_recompute():
     assert max(scored[1:]) <= 1  # an 8-day revisit: at most one new look a week; nothing rescored
 
 
+def test_week_by_week_state_equals_full_recompute_across_a_re_armed_site():
+    from change_detection.synthetic import heal
+
+    base = synthetic_series(seed=21, end="2013-12-31")
+    mask = box_mask(base, 6, 12, 6, 12)
+    ds = add_disturbance(heal(add_disturbance(base, mask, "2011-06-10"), base, mask, "2011-09-01"), mask, "2013-06-10")
+    state = None
+    for end in ["2011-12-31", "2012-12-31", "2013-05-31"] + [str(d.date()) for d in pd.date_range("2013-06-02", "2013-07-31", freq="7D")]:
+        part = ds.sel(time=slice(None, end))
+        dets, state, _ = detect_incremental(part, "S", "2011-03-01", load_state(dump_state(state)) if state else None)
+        _same(dets, detect_changes(part, "S", since="2011-03-01"))
+    assert len(dets) == 2 and state.conf.closed.max() == 1  # the 2011 episode closed, kept in the state
+
+
 def test_state_is_not_reused_when_settings_or_history_change():
     ds = synthetic_series(seed=32)
     _, st, n1 = detect_incremental(ds.sel(time=slice(None, "2011-06-30")), "S", "2011-03-01", None)
