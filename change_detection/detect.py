@@ -465,8 +465,9 @@ def disturbance_polygons(
     min_pixels = max(2, int(math.ceil(params.min_area_m2 / pixel_area)))
     days = _days(cube.times)
     layers = episode_layers(conf)
-    found: list[tuple[np.ndarray, Confirmation]] = []
-    for layer in layers:
+    found: list[tuple[np.ndarray, Confirmation, np.ndarray]] = []  # region, its episodes, their ordinals
+    for ordinal, layer in enumerate(layers):
+        ords = np.full(conf.confirmed.size, ordinal)
         lmask = layer.confirmed.reshape(ny, nx)
         if watch is not None:
             lmask = lmask & watch.astype(bool)
@@ -479,16 +480,17 @@ def disturbance_polygons(
                 elif part.sum() >= min_pixels:
                     earlier.append(part.copy())
                 elif len(layers) > 1:
-                    found.append((part.copy(), layer))  # may be part of a region in another layer
-            found.extend((r, layer) for r in earlier)
+                    found.append((part.copy(), layer, ords))  # may be part of a region in another layer
+            found.extend((r, layer, ords) for r in earlier)
     if len(layers) > 1:
         found = _merge_across_layers(found, days, params.split_gap_days)
-        found = [(r, v) for r, v in found if r.sum() >= min_pixels]
+        found = [(r, v, o) for r, v, o in found if r.sum() >= min_pixels]
     # Minimum evidence: anomalous pixel-looks summed over the region.  Two pixels seen twice by
     # chance are far likelier than three pixels seen twice, or two seen three times.
-    found = [(r, v) for r, v in found if int(v.looks[np.flatnonzero(r.ravel())].sum()) >= params.min_evidence]
-    detections = [_make_detection(ds, cube, v, r, transform, pixel_area, crs, site_id, min_pixels, params)
-                  for r, v in found]
+    found = [(r, v, o) for r, v, o in found if int(v.looks[np.flatnonzero(r.ravel())].sum()) >= params.min_evidence]
+    detections = [_repeat_evidence(_make_detection(ds, cube, v, r, transform, pixel_area, crs, site_id, min_pixels,
+                                                   params), conf, cube, r, o)
+                  for r, v, o in found]
     if params.single_look_factor > 0 and conf.run_len is not None:
         taken = morphology.dilation(mask, morphology.footprint_rectangle((3, 3)))
         detections += _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area, crs, site_id,
@@ -499,13 +501,13 @@ def disturbance_polygons(
 def _merge_across_layers(found: list, days: np.ndarray, gap: float) -> list:
     """Join regions of different episode layers that touch and start within ``gap`` days: one
     disturbance over pixels of which some had an earlier, closed episode and some had none."""
-    out: list[list] = [[r.copy(), v] for r, v in found]
+    out: list[list] = [[r.copy(), v, o] for r, v, o in found]
     merged = True
     while merged:
         merged = False
         for a in range(len(out)):
             for b in range(a + 1, len(out)):
-                (ra, va), (rb, vb) = out[a], out[b]
+                (ra, va, oa), (rb, vb, ob) = out[a], out[b]
                 if va is vb:
                     continue
                 onset_a = np.median(days[va.first[np.flatnonzero(ra.ravel())]])
@@ -513,13 +515,26 @@ def _merge_across_layers(found: list, days: np.ndarray, gap: float) -> list:
                 grown = morphology.dilation(ra, morphology.footprint_rectangle((3, 3)))
                 if abs(onset_a - onset_b) > gap or not (grown & rb).any():
                     continue
-                out[a] = [ra | rb, _composite(va, ra, vb, rb)]
+                out[a] = [ra | rb, _composite(va, ra, vb, rb), np.where(rb.ravel(), ob, oa)]
                 del out[b]
                 merged = True
                 break
             if merged:
                 break
-    return [(r, v) for r, v in out]
+    return [(r, v, o) for r, v, o in out]
+
+
+def _repeat_evidence(det: Detection, conf: Confirmation, cube: AnomalyCube, region: np.ndarray,
+                     ordinals: np.ndarray) -> Detection:
+    """Say so when the detection is on ground disturbed before (a pixel's second or later episode):
+    the first date of the earlier disturbance and the share of the area it covered."""
+    pix = np.flatnonzero(region.ravel())
+    again = pix[ordinals[pix] >= 1]
+    if again.size:
+        earlier = conf.archive["first"][ordinals[again] - 1, again]
+        det.evidence["earlier_disturbance_first_seen"] = str(cube.times[int(earlier.min())].date())
+        det.evidence["earlier_disturbance_share"] = round(again.size / pix.size, 2)
+    return det
 
 
 def _composite(va: Confirmation, ra: np.ndarray, vb: Confirmation, rb: np.ndarray) -> Confirmation:

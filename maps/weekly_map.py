@@ -67,6 +67,8 @@ class MapDetection:
     new_this_week: bool
     n_looks: int = 0
     """Clear looks showing the change; 1 = provisional, awaiting a second look."""
+    disturbed_before: str = ""
+    """First date of an earlier disturbance on the same ground (a repeat dig), if any."""
 
 
 def _style(colour: str, dash: str | None = None, fill: float = 0.1):
@@ -157,6 +159,7 @@ def weekly_map(
             ("Type hint", d.kind_hint), ("Status", d.status),
             *([("Clear looks", f"{d.n_looks}" + (" (provisional: awaiting a second look)" if d.n_looks == 1 else ""))]
               if d.n_looks else []),
+            *([("Repeat", f"ground disturbed before (first seen {d.disturbed_before})")] if d.disturbed_before else []),
             ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
             ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),
         ]

@@ -99,9 +99,17 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDe
     return [
         MapDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), r.first_seen, r.last_seen,
                      r.confirmed_on, float(r.score), r.confidence, float(r.area_m2), r.kind_hint, r.status,
-                     pd.Timestamp(r.confirmed_on) >= week_start, int(r.n_looks))
+                     pd.Timestamp(r.confirmed_on) >= week_start, int(r.n_looks), _disturbed_before(r))
         for r in frame.itertuples()
     ]
+
+
+def _disturbed_before(row) -> str:
+    """The earlier disturbance's first date from a stored detection's evidence (a repeat dig)."""
+    try:
+        return str(json.loads(getattr(row, "evidence", None) or "{}").get("earlier_disturbance_first_seen") or "")
+    except (TypeError, ValueError):
+        return ""
 
 
 def period_detections(store: Store, sites: list[Site], start, end) -> pd.DataFrame:

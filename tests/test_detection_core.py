@@ -319,6 +319,10 @@ def test_a_second_dig_on_the_same_ground_after_a_calm_year_is_a_new_detection():
            (first[0].detection_id, first[0].first_seen, first[0].last_seen, first[0].area_m2)
     times = pd.DatetimeIndex(ds.time.values)
     assert new.first_seen == times[times >= "2013-06-10"][0] and _near([new], mask, ds)
+    # the new detection says the ground was dug before, and when; the old one does not
+    assert new.evidence["earlier_disturbance_first_seen"] == str(old.first_seen.date())
+    assert new.evidence["earlier_disturbance_share"] > 0.9
+    assert "earlier_disturbance_first_seen" not in old.evidence
     # without re-arming, the second dig only stretches the first detection to 2013: no new alert
     never = _detect(twice, rearm_days=0)
     assert len(never) == 1 and never[0].last_seen.year == 2013

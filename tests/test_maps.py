@@ -116,3 +116,21 @@ def test_site_overview_is_warped_to_lon_lat_the_same_in_threads():
     with ThreadPoolExecutor(4) as pool:
         many = list(pool.map(lambda _: site_overview(ds, "S-1"), range(16)))
     assert all(o.png == one.png and o.bounds == one.bounds for o in many)
+
+
+def test_a_repeat_dig_says_so_on_the_map_and_the_field_sheet():
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from maps.sheets import detection_sheet
+    from pipelines.weekly import _disturbed_before
+
+    row = SimpleNamespace(evidence='{"earlier_disturbance_first_seen": "2022-06-01", "earlier_disturbance_share": 0.9}')
+    assert _disturbed_before(row) == "2022-06-01"
+    assert _disturbed_before(SimpleNamespace(evidence='{"delta": {}}')) == ""
+    det = replace(_det(), disturbed_before=_disturbed_before(row))
+    html = weekly_map([_site()], [det], "2024-W23").get_root().render()
+    assert "ground disturbed before (first seen 2022-06-01)" in html
+    assert "disturbed before" not in weekly_map([_site()], [_det()], "2024-W23").get_root().render()
+    sheet = detection_sheet(det, "Site", 47.9, 106.9, "48TUT", "", "restricted")
+    assert "ground disturbed before (first seen 2022-06-01)" in sheet
