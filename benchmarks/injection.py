@@ -26,7 +26,7 @@ from scipy import ndimage
 from shapely.geometry import MultiPoint, shape
 
 from change_detection import DetectorParams, detect_changes
-from change_detection.detect import AnomalyCube, anomaly_scores, confirm_anomalies, disturbance_polygons
+from change_detection.detect import AnomalyCube, _days, anomaly_scores, confirm_anomalies, disturbance_polygons
 from change_detection.features import usable_looks
 from pipelines.imagery.local_stac import LocalStacProvider
 from pipelines.monitoring import rasterize_lonlat, site_request, watch_mask
@@ -163,7 +163,8 @@ def provisional_alerts(case: str, params: DetectorParams) -> tuple[int, int]:
             sub = AnomalyCube(cube.times[: k + 1], cube.score[: k + 1], cube.delta[: k + 1], cube.features, [],
                               cube.z[: k + 1])
             looks += 1
-            for d in disturbance_polygons(ds, sub, confirm_anomalies(sub.score, params), site_id, watch, params):
+            conf = confirm_anomalies(sub.score, params, days=_days(sub.times))
+            for d in disturbance_polygons(ds, sub, conf, site_id, watch, params):
                 if d.evidence.get("provisional"):
                     px = rasterize_lonlat(ds, to_crs(d.geometry, d.crs, 4326), all_touched=True)
                     n += not (px & avoid).any()
