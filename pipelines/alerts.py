@@ -30,7 +30,7 @@ from sites import Site
 from sitewatch.config import AlertConfig
 from sitewatch.errors import ConfigError
 
-from .store import Store
+from .store import Store, disturbed_before
 
 log = logging.getLogger(__name__)
 RANK = {"low": 0, "medium": 1, "high": 2}
@@ -51,10 +51,12 @@ class Alert:
     lon: float
     mgrs: str | None
     generalised: bool
+    disturbed_before: str = ""
+    """First date of an earlier disturbance on the same ground (a repeat dig), if any."""
 
     def sms(self) -> str:
         where = f"{self.lat:.5f},{self.lon:.5f}" + (f" MGRS {self.mgrs}" if self.mgrs else " (approx.)")
-        head = "ESCALATED " if self.escalation else ""
+        head = ("ESCALATED " if self.escalation else "") + ("REPEAT " if self.disturbed_before else "")
         msg = f"sitewatch {head}{self.confidence.upper()} {self.detection_id} {where} since {self.first_seen} {self.site_name}"
         return msg[:SMS_LIMIT]
 
@@ -92,7 +94,7 @@ def due_alerts(store: Store, sites: list[Site], cfg: AlertConfig, now: datetime)
         c = geom.representative_point() if exact else generalise(geom)
         out.append(Alert(r.detection_id, r.site_id, site.name, site.region, r.confidence, prev is not None,
                          r.first_seen, float(r.area_m2), round(c.y, 6), round(c.x, 6),
-                         to_mgrs(c.y, c.x) if exact else None, not exact))
+                         to_mgrs(c.y, c.x) if exact else None, not exact, disturbed_before(r.evidence)))
     return out
 
 
@@ -102,7 +104,8 @@ def payload(alerts: list[Alert], week: str, access: str) -> dict:
         "detections": [{
             "detection_id": a.detection_id, "site_id": a.site_id, "site_name": a.site_name, "confidence": a.confidence,
             "escalation": a.escalation, "first_seen": a.first_seen, "area_m2": a.area_m2, "lat": a.lat, "lon": a.lon,
-            "mgrs": a.mgrs, "location_generalised": a.generalised} for a in alerts],
+            "mgrs": a.mgrs, "location_generalised": a.generalised,
+            "disturbed_before": a.disturbed_before or None} for a in alerts],
     }
 
 
@@ -114,7 +117,8 @@ def dispatch_messages(alerts: list[Alert], rangers: dict[str, str]) -> list[dict
 def digest_html(alerts: list[Alert], week: str) -> str:
     rows = "".join(
         f"<tr><td>{esc(a.detection_id)}</td><td>{esc(a.site_name)}</td><td>{esc(a.confidence)}"
-        f"{' (escalated)' if a.escalation else ''}</td><td>{esc(a.first_seen)}</td><td>{a.area_m2:.0f} m²</td>"
+        f"{' (escalated)' if a.escalation else ''}</td><td>{esc(a.first_seen)}"
+        f"{' (repeat: first dug ' + esc(a.disturbed_before) + ')' if a.disturbed_before else ''}</td><td>{a.area_m2:.0f} m²</td>"
         f"<td>{a.lat:.6f}, {a.lon:.6f}</td><td>{esc(a.mgrs or 'withheld')}</td></tr>" for a in alerts)
     return ("<html><body><h2>sitewatch — week " + esc(week) + "</h2><p>" + str(len(alerts)) +
             " detection(s) need attention. The offline map and the field pack are attached.</p>"

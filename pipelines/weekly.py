@@ -26,7 +26,7 @@ from sites import Site
 from .imagery.base import ImageryProvider
 from .monitoring import SiteResult, run_site
 from .review import apply_feedback, confirmed_sites, latest_labels, supersede
-from .store import RETIRED_STATUSES, Store
+from .store import RETIRED_STATUSES, Store, disturbed_before
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
 HIDDEN_STATUSES = ("dismissed", "suppressed", *RETIRED_STATUSES)
@@ -99,17 +99,10 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDe
     return [
         MapDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), r.first_seen, r.last_seen,
                      r.confirmed_on, float(r.score), r.confidence, float(r.area_m2), r.kind_hint, r.status,
-                     pd.Timestamp(r.confirmed_on) >= week_start, int(r.n_looks), _disturbed_before(r))
+                     pd.Timestamp(r.confirmed_on) >= week_start, int(r.n_looks),
+                     disturbed_before(getattr(r, "evidence", None)))
         for r in frame.itertuples()
     ]
-
-
-def _disturbed_before(row) -> str:
-    """The earlier disturbance's first date from a stored detection's evidence (a repeat dig)."""
-    try:
-        return str(json.loads(getattr(row, "evidence", None) or "{}").get("earlier_disturbance_first_seen") or "")
-    except (TypeError, ValueError):
-        return ""
 
 
 def period_detections(store: Store, sites: list[Site], start, end) -> pd.DataFrame:

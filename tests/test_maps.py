@@ -120,15 +120,13 @@ def test_site_overview_is_warped_to_lon_lat_the_same_in_threads():
 
 def test_a_repeat_dig_says_so_on_the_map_and_the_field_sheet():
     from dataclasses import replace
-    from types import SimpleNamespace
-
     from maps.sheets import detection_sheet
-    from pipelines.weekly import _disturbed_before
+    from pipelines.store import disturbed_before
 
-    row = SimpleNamespace(evidence='{"earlier_disturbance_first_seen": "2022-06-01", "earlier_disturbance_share": 0.9}')
-    assert _disturbed_before(row) == "2022-06-01"
-    assert _disturbed_before(SimpleNamespace(evidence='{"delta": {}}')) == ""
-    det = replace(_det(), disturbed_before=_disturbed_before(row))
+    evidence = '{"earlier_disturbance_first_seen": "2022-06-01", "earlier_disturbance_share": 0.9}'
+    assert disturbed_before(evidence) == "2022-06-01"
+    assert disturbed_before('{"delta": {}}') == "" and disturbed_before(None) == "" and disturbed_before("[1]") == ""
+    det = replace(_det(), disturbed_before=disturbed_before(evidence))
     html = weekly_map([_site()], [det], "2024-W23").get_root().render()
     assert "ground disturbed before (first seen 2022-06-01)" in html
     assert "disturbed before" not in weekly_map([_site()], [_det()], "2024-W23").get_root().render()

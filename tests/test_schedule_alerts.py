@@ -184,3 +184,32 @@ def test_cron_schedule_is_registered_as_configured(config, tmp_path):
     assert quick.schedules[0].schedule.cron == "30 7 * * *"
     runs = next_runs(config, 3)["weekly"]
     assert all(pd.Timestamp(r).day_of_week == 0 and pd.Timestamp(r).hour == 6 for r in runs)
+
+
+def test_a_repeat_dig_is_alerted_as_repeat(tmp_path):
+    from shapely.geometry import Point, box
+
+    from change_detection import Detection
+    from pipelines.alerts import digest_html, due_alerts, payload
+    from sites import Site
+    from sitewatch.config import AlertConfig
+
+    site = Site("S-9", "Mound field", box(106.9, 47.9, 106.91, 47.91), 50.0, "restricted", "Tuv")
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites([site])
+
+    def det(did, first, evidence):
+        t = pd.Timestamp(first)
+        return Detection(did, "S-9", Point(106.905, 47.905).buffer(0.0003), "EPSG:4326", t, t, t, 0.8, "high",
+                         2500.0, 3, "bare_soil_exposure", {"algorithm": "sw-seasonal-1", **evidence})
+
+    store.upsert_detections([det("S-9-old", "2011-06-10", {}),
+                             det("S-9-new", "2013-06-15", {"earlier_disturbance_first_seen": "2011-06-10",
+                                                           "earlier_disturbance_share": 0.97})], "run-1")
+    alerts = {a.detection_id: a for a in due_alerts(store, [site], AlertConfig(), datetime(2013, 6, 20, 9))}
+    assert alerts["S-9-new"].disturbed_before == "2011-06-10" and "REPEAT" in alerts["S-9-new"].sms()
+    assert alerts["S-9-old"].disturbed_before == "" and "REPEAT" not in alerts["S-9-old"].sms()
+    body = payload(list(alerts.values()), "2013-W24", "restricted")
+    assert {d["detection_id"]: d["disturbed_before"] for d in body["detections"]} == \
+           {"S-9-old": None, "S-9-new": "2011-06-10"}
+    assert "repeat: first dug 2011-06-10" in digest_html(list(alerts.values()), "2013-W24")
