@@ -311,9 +311,9 @@ def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams
                 need = int(closed[idx].max()) + 1
                 if archive["first"].shape[0] < need:
                     archive = _grow_archive(archive, need)
-                for f, arr in (("first", first), ("confirm", confirm), ("last", last), ("looks", looks),
-                               ("total", total)):
-                    archive[f][closed[idx], idx] = arr[idx]
+                episode = {"first": first, "confirm": confirm, "last": last, "looks": looks, "total": total}
+                for f in ARCHIVE_FIELDS:
+                    archive[f][closed[idx], idx] = episode[f][idx]
                 closed[idx] += 1
                 confirmed[idx] = False
                 first[idx] = confirm[idx] = last[idx] = run_start[idx] = -1
@@ -492,10 +492,15 @@ def disturbance_polygons(
                                                    params), conf, cube, r, o)
                   for r, v, o in found]
     if params.single_look_factor > 0 and conf.run_len is not None:
-        taken = morphology.dilation(mask, morphology.footprint_rectangle((3, 3)))
+        taken = _neighbourhood(mask)
         detections += _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area, crs, site_id,
                                                min_pixels, params)
     return sorted(detections, key=lambda d: (d.first_seen, d.detection_id))
+
+
+def _neighbourhood(mask: np.ndarray) -> np.ndarray:
+    """The mask and its 8-connected neighbours: what "touching" a region means here."""
+    return morphology.dilation(mask, morphology.footprint_rectangle((3, 3)))
 
 
 def _merge_across_layers(found: list, days: np.ndarray, gap: float) -> list:
@@ -512,8 +517,7 @@ def _merge_across_layers(found: list, days: np.ndarray, gap: float) -> list:
                     continue
                 onset_a = np.median(days[va.first[np.flatnonzero(ra.ravel())]])
                 onset_b = np.median(days[vb.first[np.flatnonzero(rb.ravel())]])
-                grown = morphology.dilation(ra, morphology.footprint_rectangle((3, 3)))
-                if abs(onset_a - onset_b) > gap or not (grown & rb).any():
+                if abs(onset_a - onset_b) > gap or not (_neighbourhood(ra) & rb).any():
                     continue
                 out[a] = [ra | rb, _composite(va, ra, vb, rb), np.where(rb.ravel(), ob, oa)]
                 del out[b]
@@ -608,7 +612,7 @@ def _growth_host(part: np.ndarray, earlier: list[np.ndarray], conf: Confirmation
     """
     if not earlier:
         return None
-    grown = morphology.dilation(part, morphology.footprint_rectangle((3, 3)))
+    grown = _neighbourhood(part)
     onset = days[conf.first[np.flatnonzero(part.ravel())]].min()
 
     def active(r: np.ndarray) -> bool:

@@ -100,7 +100,7 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDe
         MapDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), r.first_seen, r.last_seen,
                      r.confirmed_on, float(r.score), r.confidence, float(r.area_m2), r.kind_hint, r.status,
                      pd.Timestamp(r.confirmed_on) >= week_start, int(r.n_looks),
-                     disturbed_before(getattr(r, "evidence", None)))
+                     disturbed_before(r.evidence))
         for r in frame.itertuples()
     ]
 
