@@ -96,6 +96,13 @@ class DetectorParams:
     return to the same mound.  A year, because within a year a new anomaly on the same pixels
     cannot be told from the first disturbance fading in and out of the seasonal noise, while a
     year of calm means the ground had recovered or become the new normal.  0 never re-arms."""
+    ignore_vegetation_gain: bool = True
+    """Digging, bulldozing and building remove vegetation or expose soil and material.  An
+    anomalous look that points to *more* vegetation — NDVI up, red down (chlorophyll absorbs it)
+    and NIR up (more leaf) — is regrowth, a wetter or later season, or a crop, and counts as calm.
+    OPERA DIST-ALERT and GLAD alert on vegetation loss only, the same one-sided choice.  Soil,
+    spoil, water, rubble or a roof mixed into a pixel lower its NIR or raise its red.  Needs red
+    and NIR (not applied to RGB-only mosaics)."""
     spatial_pooling: bool = True
     """Also score each pixel by its 3 x 3 neighbourhood (coherent change) and keep the larger."""
     baseline: BaselineParams = field(default_factory=BaselineParams)
@@ -198,6 +205,9 @@ def anomaly_scores(
         # so only pixels that are themselves above the hysteresis level take the pooled score.
         faint = np.isfinite(score) & (score > params.threshold * params.onset_fraction)
         score = np.where(faint, np.fmax(score, pooled), score)
+    if params.ignore_vegetation_gain:
+        gain = vegetation_gain(z, names)
+        score = np.where(gain & (score > params.threshold), 0.0, score)
     skipped = []
     for k in range(len(targets)):
         finite = np.isfinite(score[k])
@@ -206,6 +216,18 @@ def anomaly_scores(
             skipped.append(times[targets[k]])
     z16 = np.clip(np.nan_to_num(z, nan=0.0), -6e4, 6e4).astype("float16")
     return AnomalyCube(times[targets], score, resid + common, names, skipped, z16)
+
+
+def vegetation_gain(z: np.ndarray, names: list[str]) -> np.ndarray:
+    """(time, pixel) True where a look's standardised change ``z`` (time, feature, pixel) points to
+    more vegetation: NDVI up, red down and NIR up.  Needs red and NIR; on RGB-only mosaics there
+    is no such test (dark moist soil lowers red and can raise excess green there too), so it is
+    False everywhere."""
+    if not {"ndvi", "red", "nir"} <= set(names):
+        return np.zeros((z.shape[0], z.shape[2]), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return ((z[:, names.index("ndvi")] > 0) & (z[:, names.index("red")] < 0)
+                & (z[:, names.index("nir")] > 0))
 
 
 def _pooled_score(z: np.ndarray) -> np.ndarray:

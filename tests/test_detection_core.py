@@ -8,7 +8,7 @@ import pytest
 
 from change_detection import BaselineParams, DetectorParams, anomaly_scores, confirm_anomalies, detect_changes, seasonal_baseline
 from change_detection.synthetic import (
-    SOIL, add_disturbance, add_recurring_bare_field, box_mask, flag_snow, heal, set_clouds, set_snow, synthetic_series,
+    SOIL, VEG, add_disturbance, add_recurring_bare_field, box_mask, flag_snow, heal, set_clouds, set_snow, synthetic_series,
 )
 
 SINCE = "2011-03-01"
@@ -132,6 +132,34 @@ def test_field_bared_every_year_is_not_an_alarm():
     first_time = xr.concat([history, fresh], "time")
     first_time.attrs = history.attrs
     assert _near(_detect(first_time), field, first_time)
+
+
+def test_vegetation_gain_is_not_a_disturbance():
+    """A patch growing greener than its seasons (a wet year, scrub on an old spoil heap) is not
+    ground disturbance; the dig beside it is still found."""
+    ds = synthetic_series(seed=21)
+    patch = box_mask(ds, 2, 10, 2, 10)
+    greener = add_disturbance(ds, patch, "2011-04-20", intensity=0.6, soil=VEG)
+    # the change is strong and lasting: without the one-sided rule it is reported
+    assert _near(_detect(greener, ignore_vegetation_gain=False), patch, greener)
+    assert _detect(greener) == []
+    dig = box_mask(ds, 14, 20, 14, 20)
+    both = add_disturbance(greener, dig, "2011-06-10")
+    dets = _detect(both)
+    assert len(dets) == 1 and _near(dets, dig, both) and dets[0].kind_hint == "bare_soil_exposure"
+
+
+def test_vegetation_gain_needs_red_and_nir():
+    from change_detection.detect import vegetation_gain
+
+    z = np.zeros((1, 4, 1))
+    z[0, :, 0] = [2.0, -2.0, 2.0, 0.5]  # ndvi, red, nir, swir16: more leaf
+    assert vegetation_gain(z, ["ndvi", "red", "nir", "swir16"]).all()
+    assert not vegetation_gain(-z, ["ndvi", "red", "nir", "swir16"]).any()  # soil exposure
+    z2 = z.copy()
+    z2[0, 2, 0] = -1.0  # NIR down too: a dark soil or water mix, not vegetation
+    assert not vegetation_gain(z2, ["ndvi", "red", "nir", "swir16"]).any()
+    assert not vegetation_gain(z[:, :3], ["exg", "red", "green"]).any()  # RGB-only: no test
 
 
 def test_event_under_persistent_cloud_dated_by_first_clear_look():
@@ -284,8 +312,8 @@ def test_onset_is_not_dated_by_an_unrelated_anomaly_just_before():
     before = times[times < onset][-1]
     ds = add_disturbance(ds, mask, str(onset.date()))
     k = int(np.flatnonzero(times == before)[0])
-    for b, f in (("nir", 1.25), ("red", 0.8), ("swir16", 0.85)):  # a greener, wetter look: the other way
-        ds[b].values[k][mask] *= f
+    for b in ("red", "nir", "swir16"):  # a darker look (wet ground, a shadow): not the dig's way
+        ds[b].values[k][mask] *= 0.75
     cube = anomaly_scores(ds, SINCE)
     assert np.median(cube.score[int(np.flatnonzero(cube.times == before)[0]), mask.ravel()]) > 1.2
     hit = _near(_detect(ds), mask, ds)
