@@ -7,7 +7,7 @@ case's imagery that precedes it as history.  The case's looting events start in 
 year and are not in that imagery; its recurring fields are (they are bared every year).  So every
 detection here is a false alarm under the scoring rules, unless it is a real change on the ground.
 
-    python benchmarks/short_history.py [--set ignore_vegetation_gain=false]
+    python benchmarks/short_history.py [--cases dev-2011-b] [--set ignore_vegetation_gain=false]
 """
 
 from __future__ import annotations
@@ -53,22 +53,24 @@ def run_case(case: str, params: DetectorParams) -> tuple[list[dict], float]:
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any DetectorParams field")
+    ap.add_argument("--cases", default=",".join(CASES))
     args = ap.parse_args(argv)
     base = DetectorParams()
     extra = {k: type(getattr(base, k))(v) if not isinstance(getattr(base, k), bool) else v in ("1", "true", "True")
              for k, v in (s.split("=", 1) for s in args.set)}
     params = replace(base, **extra)
     total, site_weeks = [], 0.0
-    for case in CASES:
+    for case in args.cases.split(","):
         rows, weeks = run_case(case, params)
         total += rows
         site_weeks += weeks
         for r in rows:
             print(json.dumps(r))
-    print(json.dumps({**extra, "false_detections": len(total),
-                      "per_100_site_weeks": round(100 * len(total) / site_weeks, 2),
-                      "on_recurring_fields": sum(r["on_recurring_field"] for r in total),
-                      "provisional": sum(r["provisional"] for r in total)}))
+    summary = {**extra, "false_detections": len(total), "per_100_site_weeks": round(100 * len(total) / site_weeks, 2),
+               "on_recurring_fields": sum(r["on_recurring_field"] for r in total),
+               "provisional": sum(r["provisional"] for r in total)}
+    print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":

@@ -31,3 +31,18 @@ def test_injection_benchmark_runs_on_the_real_control_case(shared):
     res = mod.main(["--events", "2", "--cases", "dev-2012-control", "--workers", "1"])
     assert res["events"] == 2 and 0 <= res["recall"] <= 1
     assert res["false_alarms_without_injection"] == {"dev-2012-control": 0}
+
+
+def test_short_history_benchmark_and_the_one_sided_score_on_real_imagery(shared, capsys):
+    """2010 at the dev-2011-b sites with only 2009 as history: June green-up against one year's
+    baseline raised false detections until vegetation gain counted as calm."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "short_history.py"
+    spec = importlib.util.spec_from_file_location("short_history", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.ROOT = shared / "benchmark"
+    now = mod.main(["--cases", "dev-2011-b"])
+    assert '"kind": "other"' not in capsys.readouterr().out
+    before = mod.main(["--cases", "dev-2011-b", "--set", "ignore_vegetation_gain=false"])
+    assert '"kind": "other"' in capsys.readouterr().out  # the green-up ones
+    assert now["false_detections"] < before["false_detections"]
