@@ -6,7 +6,8 @@ Steps (each a plain function, tested on small constructed arrays):
    of :mod:`change_detection.baseline`; each residual is normalised between dates (the date's
    common-mode shift over the reference area is removed: haze, illumination, a wet year) and
    divided by the pixel's baseline spread combined with the date's spatial noise.  The score is the
-   root-mean-square of the standardised residuals over features.
+   root-mean-square of the standardised residuals over features; an anomaly that is vegetation
+   gain (NDVI up, red down, NIR up) counts as calm — regrowth is not disturbance.
 2. :func:`confirm_anomalies` — a pixel is *confirmed* when ``min_looks`` consecutive clear looks
    are anomalous (score above ``threshold``).  A clear look below ``threshold`` breaks the run;
    cloudy looks do not.  ``first_seen`` is the first look that shows the change (found at region
