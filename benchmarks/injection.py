@@ -171,6 +171,13 @@ def provisional_alerts(case: str, params: DetectorParams) -> tuple[int, int]:
     return n, looks
 
 
+def param_overrides(sets: list[str]) -> dict:
+    """``--set NAME=VALUE`` options as DetectorParams overrides, each value of its field's type."""
+    base = DetectorParams()
+    return {k: type(getattr(base, k))(v) if not isinstance(getattr(base, k), bool) else v in ("1", "true", "True")
+            for k, v in (s.split("=", 1) for s in sets)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=60, help="events per case")
@@ -181,10 +188,8 @@ def main(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="any DetectorParams field, e.g. --set onset_fraction=0.5")
     args = ap.parse_args(argv)
-    base = DetectorParams()
-    extra = {k: type(getattr(base, k))(v) if not isinstance(getattr(base, k), bool) else v in ("1", "true", "True")
-             for k, v in (s.split("=", 1) for s in args.set)}
-    params = replace(base, **extra)
+    extra = param_overrides(args.set)
+    params = replace(DetectorParams(), **extra)
     cases = args.cases.split(",")
     jobs = []
     for case in cases:

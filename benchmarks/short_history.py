@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,8 +27,8 @@ from pipelines.monitoring import site_request, watch_mask
 from sites import read_sites
 from sites.geo import to_crs
 
-ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmark"
-CASES = ("dev-2010-a", "dev-2011-b", "dev-2012-control")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from injection import CASES, ROOT, param_overrides  # the same cases and --set as injection.py
 
 
 def run_case(case: str, params: DetectorParams) -> tuple[list[dict], float]:
@@ -55,10 +56,8 @@ def main(argv=None):
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any DetectorParams field")
     ap.add_argument("--cases", default=",".join(CASES))
     args = ap.parse_args(argv)
-    base = DetectorParams()
-    extra = {k: type(getattr(base, k))(v) if not isinstance(getattr(base, k), bool) else v in ("1", "true", "True")
-             for k, v in (s.split("=", 1) for s in args.set)}
-    params = replace(base, **extra)
+    extra = param_overrides(args.set)
+    params = replace(DetectorParams(), **extra)
     total, site_weeks = [], 0.0
     for case in args.cases.split(","):
         rows, weeks = run_case(case, params)
