@@ -9,7 +9,7 @@ latency an oracle that sees the event on its first clear look would have, the fa
 of the un-injected runs (scored as `sitewatch evaluate` scores) and how often weekly operation
 would raise a provisional single-look alert on them (cut after every look).
 
-    python benchmarks/injection.py --events 60 [--seed 7] [--set threshold=3.0] [--details out.jsonl]
+    python benchmarks/injection.py --events 60 [--seed 7] [--kind looting] [--set threshold=3.0] [--details out.jsonl]
 """
 
 from __future__ import annotations
@@ -39,6 +39,20 @@ AVOID_M = 120.0
 """Injected events keep this far from a case's own events (and detections near those are ignored)."""
 DARK = {"red": 0.08, "nir": 0.12, "swir16": 0.16}
 BRIGHT = {"red": 0.28, "nir": 0.33, "swir16": 0.40}
+ASPHALT = {"red": 0.07, "nir": 0.09, "swir16": 0.11}
+CONCRETE = {"red": 0.30, "nir": 0.33, "swir16": 0.36}
+KINDS = {
+    # The shared recipe: a pit field of disturbed soil, 3-45 pixels, ramping up over 0-45 days.
+    "looting": {"pixels": (3, 45), "ramp": (0, 45), "intensity": (0.6, 0.9), "ends": (DARK, BRIGHT), "grow": 0.5},
+    # Scraped to bare ground in days: larger, compact, nearly pure soil.
+    "bulldozing": {"pixels": (15, 60), "ramp": (0, 7), "intensity": (0.8, 1.0), "ends": (DARK, BRIGHT), "grow": 0.8},
+    # A pad or roof going up over weeks: compact, from dark asphalt to bright concrete.
+    "construction": {"pixels": (4, 25), "ramp": (14, 60), "intensity": (0.7, 1.0), "ends": (ASPHALT, CONCRETE),
+                     "grow": 0.9},
+}
+"""Event kinds the benchmark can inject (``--kind``).  Only ``looting`` is the shared recipe; the
+other two are this project's guesses at the alert kinds that ``case.json`` also names, to check
+that the detector is not tied to one spectrum or size."""
 
 
 def inject(ds, weight, texture, onset, ramp, intensity, soil):
@@ -85,7 +99,8 @@ def _load(case: str):
 
 def make_event(job):
     """The injected dataset of one job and what was injected."""
-    case, site_id, seed, params = job
+    case, site_id, seed, params, kind = job
+    recipe = KINDS[kind]
     start, end, loaded = _load(case)
     site, ds, avoid = loaded[site_id]
     rng = np.random.default_rng(seed)
@@ -97,25 +112,26 @@ def make_event(job):
     c = rng.integers(len(ys))
     blob = np.zeros_like(inside)
     blob[ys[c], xs[c]] = True
-    n_px = int(rng.integers(3, 45))
+    n_px = int(rng.integers(*recipe["pixels"]))
     for _ in range(200):
         if blob.sum() >= n_px:
             break
-        blob |= ndimage.binary_dilation(blob) & inside & (rng.random(blob.shape) < 0.5)
+        blob |= ndimage.binary_dilation(blob) & inside & (rng.random(blob.shape) < recipe["grow"])
     edge = blob & ~ndimage.binary_erosion(blob)
     weight = np.where(edge, rng.uniform(0.4, 1.0, blob.shape), 1.0) * blob
     texture = rng.normal(1.0, 0.08, blob.shape)
     last_onset = min(end - pd.Timedelta(days=30), start + pd.Timedelta(days=245))
     onset = start + pd.Timedelta(days=int(rng.integers(14, (last_onset - start).days)))
     t = rng.random()
-    soil = {b: DARK[b] + t * (BRIGHT[b] - DARK[b]) for b in DARK}
-    ramp = float(rng.uniform(0, 45))
-    ev = inject(ds, weight, texture, onset, ramp, float(rng.uniform(0.6, 0.9)), soil)
+    lo, hi = recipe["ends"]
+    soil = {b: lo[b] + t * (hi[b] - lo[b]) for b in lo}
+    ramp = float(rng.uniform(*recipe["ramp"]))
+    ev = inject(ds, weight, texture, onset, ramp, float(rng.uniform(*recipe["intensity"])), soil)
     return ev, blob, watch, onset, ramp, avoid
 
 
 def run_event(job):
-    case, site_id, seed, params = job
+    case, site_id, seed, params, kind = job
     start, end, loaded = _load(case)
     made = make_event(job)
     if made is None:
@@ -133,7 +149,7 @@ def run_event(job):
     early = [d for d in dets if d.geometry.distance(outline) <= 20 and (d.first_seen - onset).days < -3]
     others = [d for d in dets if d not in hits and d.geometry.distance(outline) > 20
               and not (rasterize_lonlat(ds, to_crs(d.geometry, d.crs, 4326), all_touched=True) & avoid).any()]
-    return {"case": case, "site": site_id, "onset": str(onset.date()), "ramp": round(ramp), "pixels": int(blob.sum()),
+    return {"case": case, "site": site_id, "kind": kind, "onset": str(onset.date()), "ramp": round(ramp), "pixels": int(blob.sum()),
             "clear_looks_60d": int(after.size), "oracle_days": oracle, "found": bool(hits),
             "latency": min((d.first_seen - onset).days for d in hits) if hits else None,
             "looks": max(d.n_looks for d in hits) if hits else None, "early": len(early),
@@ -185,6 +201,8 @@ def main(argv=None):
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--details", type=Path)
+    ap.add_argument("--kind", choices=sorted(KINDS), default="looting",
+                    help="what to inject (looting is the shared recipe)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="any DetectorParams field, e.g. --set onset_fraction=0.5")
     args = ap.parse_args(argv)
@@ -196,7 +214,7 @@ def main(argv=None):
         sites = sorted(f["properties"]["site_id"]
                        for f in json.loads((ROOT / case / "sites.geojson").read_text())["features"])
         for i in range(args.events):
-            jobs.append((case, sites[i % len(sites)], [args.seed, CASES.index(case), i], params))
+            jobs.append((case, sites[i % len(sites)], [args.seed, CASES.index(case), i], params, args.kind))
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
             rows = [r for r in pool.map(run_event, jobs, chunksize=4) if r is not None]
@@ -210,7 +228,7 @@ def main(argv=None):
         args.details.write_text("".join(json.dumps(r) + "\n" for r in rows))
     df = pd.DataFrame(rows)
     reach = df[df.clear_looks_60d >= 1]
-    out = {"events": len(df), "recall": round(df.found.mean(), 3),
+    out = {"kind": args.kind, "events": len(df), "recall": round(df.found.mean(), 3),
            "recall_reachable": round(reach.found.mean(), 3),
            "recall_small": round(df[df.pixels * 900 < 5000].found.mean(), 3),
            "median_latency_days": float(df.latency.median()),

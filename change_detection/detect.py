@@ -13,7 +13,8 @@ Steps (each a plain function, tested on small constructed arrays):
    cloudy looks do not.  ``first_seen`` is the first look that shows the change (found at region
    level, walking back from the confirmation), not the date of confirmation.  Single-date
    outliers (a cloud the mask missed) never confirm; a strong change on a pixel's latest look,
-   not yet confirmed or refuted, is reported provisionally at low confidence.  A confirmed pixel
+   not yet confirmed or refuted, is reported provisionally at low confidence, unless it only
+   darkens every band (a missed shadow or wet ground until a second look says otherwise).  A confirmed pixel
    calm for a year is re-armed by its next anomaly (a second dig on the same ground).
 3. :func:`disturbance_polygons` — confirmed pixels inside the watched area are grouped with
    ``scikit-image`` (closing, 8-connected labelling, a minimum mapping unit), split where onset
@@ -41,7 +42,7 @@ from shapely.ops import unary_union
 from skimage import measure, morphology
 
 from .baseline import BaselineParams, nanmean_quiet, nanmedian_quiet, seasonal_baseline
-from .features import feature_stack, usable_looks
+from .features import REFLECTANCE_BANDS, feature_stack, usable_looks
 
 ALGORITHM_VERSION = "sw-seasonal-1"
 CONFIDENCES = ("low", "medium", "high")
@@ -90,6 +91,12 @@ class DetectorParams:
     a region's median does (24 pixels: 1.5 x, 54 pixels: 1.33 x).  GLAD and RADD alert on a single
     look the same way.  It is withdrawn if the next clear look is calm; in a backfill only the
     record's last looks can qualify.  0 turns single-look alerts off."""
+    single_look_darkening: bool = False
+    """Whether a single look may alert on a change that only darkens the pixels: every reflectance
+    band lower than its baseline.  A missed cloud shadow, rain- or melt-wet ground and a low sun
+    do exactly that and are gone by the next look; one look cannot tell them from a dig, so such a
+    change waits for its second look (it is then confirmed like any other).  A change that raises
+    any band (soil or spoil on vegetation, rubble, a roof) is not held back."""
     rearm_days: float = 365.0
     """A confirmed pixel that has been calm on at least ``min_looks`` clear looks and on every clear
     look for this many days is re-armed by its next anomalous look: its episode is closed (its
@@ -599,9 +606,21 @@ def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area,
                 continue
             if np.median(run_mean[pix]) < _single_look_bar(pix.size, params):
                 continue
+            if not params.single_look_darkening and _only_darker(cube, pix, conf.run_start[pix]):
+                continue
             out.append(_make_detection(ds, cube, _pending_as_confirmed(conf, pix, run_mean), part, transform,
                                        pixel_area, crs, site_id, min_pixels, params, provisional=True))
     return out
+
+
+def _only_darker(cube: AnomalyCube, pix: np.ndarray, looks: np.ndarray) -> bool:
+    """True when every reflectance band of the region is lower than its baseline on the pixels'
+    look (median standardised change below 0): shadow, wet ground or illumination, on one look."""
+    bands = [i for i, name in enumerate(cube.features) if name in REFLECTANCE_BANDS]
+    if not bands:
+        return False
+    z = cube.z[looks, :, pix].astype("float32")  # (pixel, feature)
+    return bool(np.all(np.median(z[:, bands], axis=0) < 0))
 
 
 def _single_look_bar(n_pixels: int, params: DetectorParams) -> float:

@@ -8,6 +8,9 @@
 * Recall is reported for all events and for events under and over 0.5 ha.
 * Only alert kinds count as events; distractor kinds (``recurring_agriculture``) are not events,
   so a detection on them is a false alarm.
+* A case may name ``neutral_kinds`` (its ``case.json``): events of those kinds are neither to be
+  found nor to be avoided, so a detection that matches one (by the same distance and date rule)
+  and no alert event is neither a hit nor a false alarm; it is counted apart.
 
 Geometries must be in a metric CRS (the caller reprojects); this module is pure.
 """
@@ -56,6 +59,8 @@ class CaseScore:
     latencies_days: list[float] = field(default_factory=list)
     matches: dict[str, str] = field(default_factory=dict)
     false_alarm_ids: list[str] = field(default_factory=list)
+    neutral_ids: list[str] = field(default_factory=list)
+    """Detections that match only a neutral-kind event: not false alarms, not hits."""
 
     @property
     def recall(self) -> float:
@@ -78,8 +83,10 @@ def score_case(
     monitor_start: pd.Timestamp,
     monitor_end: pd.Timestamp,
     alert_kinds: tuple[str, ...] = ("looting", "bulldozing", "construction"),
+    neutral_kinds: tuple[str, ...] = (),
 ) -> CaseScore:
     alert_events = [e for e in events if e.kind in alert_kinds]
+    neutral_events = [e for e in events if e.kind in neutral_kinds and e.kind not in alert_kinds]
     weeks = (pd.Timestamp(monitor_end) - pd.Timestamp(monitor_start)).days / 7.0
     matched_dets: set[str] = set()
     latencies = []
@@ -88,11 +95,7 @@ def score_case(
     for ev in alert_events:
         is_small = ev.area_m2 < SMALL_EVENT_M2
         small += is_small
-        hits = [
-            d for d in detections
-            if d.geometry.distance(ev.geometry) <= MATCH_DISTANCE_M
-            and -EARLY_DAYS <= (d.first_seen - ev.start).days <= LATE_DAYS
-        ]
+        hits = _matching(ev, detections)
         if hits:
             detected += 1
             small_det += is_small
@@ -100,11 +103,21 @@ def score_case(
             latencies.append(float((best.first_seen - ev.start).days))
             matches[ev.event_id] = best.detection_id
             matched_dets.update(d.detection_id for d in hits)
-    false = [d.detection_id for d in detections if d.detection_id not in matched_dets]
+    neutral = {d.detection_id for ev in neutral_events for d in _matching(ev, detections)} - matched_dets
+    false = [d.detection_id for d in detections if d.detection_id not in matched_dets | neutral]
     return CaseScore(
         name, len(alert_events), detected, small, small_det, len(detections), len(false),
-        n_sites * weeks, latencies, matches, false,
+        n_sites * weeks, latencies, matches, false, sorted(neutral),
     )
+
+
+def _matching(ev: TruthEvent, detections: list[ScoredDetection]) -> list[ScoredDetection]:
+    """Detections within the match distance of the event and in its date window."""
+    return [
+        d for d in detections
+        if d.geometry.distance(ev.geometry) <= MATCH_DISTANCE_M
+        and -EARLY_DAYS <= (d.first_seen - ev.start).days <= LATE_DAYS
+    ]
 
 
 def aggregate(scores: list[CaseScore]) -> dict[str, float]:

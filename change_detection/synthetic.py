@@ -103,6 +103,15 @@ def set_clouds(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, flagge
     return ds
 
 
+def set_shadow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, factor: float = 0.45) -> xr.Dataset:
+    """A cloud shadow the mask missed on the look nearest ``when``: every band darkened by ``factor``."""
+    ds = ds.copy(deep=True)
+    k, m = _look(ds, when, mask)
+    for b in [v for v in ds.data_vars if v not in ("clear", "snow")]:
+        ds[b].values[k][m] *= factor
+    return ds
+
+
 def set_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, flagged: bool = False) -> xr.Dataset:
     """Snow on the look nearest ``when`` (bright visible, dark SWIR), where ``mask``;
     ``flagged=True`` is snow the provider's mask flags (``snow`` set, not clear)."""

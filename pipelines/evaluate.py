@@ -78,7 +78,7 @@ def evaluate_case(case_dir: Path, params: DetectorParams = DetectorParams()) -> 
     scored = [ScoredDetection(d.detection_id, d.site_id, d.first_seen, to_crs(d.geometry, 4326, epsg)) for d in dets]
     kinds = tuple(meta.get("alert_kinds", ("looting", "bulldozing", "construction")))
     return score_case(meta["name"], events, scored, len(sites), pd.Timestamp(meta["monitor_start"]),
-                      pd.Timestamp(meta["monitor_end"]), kinds)
+                      pd.Timestamp(meta["monitor_end"]), kinds, tuple(meta.get("neutral_kinds", ())))
 
 
 def _pixel_score(case_dir: Path, name: str, dets) -> PixelScore:
@@ -118,6 +118,9 @@ def format_evaluation(ev: Evaluation) -> str:
             f"{s['false_alarms_per_100_site_weeks']:>10.2f}{s['median_latency_days']:>9.1f}"
         )
         lines.append(f"recall under 0.5 ha: {s['recall_small']:.2f}   over 0.5 ha: {s['recall_large']:.2f}")
+        neutral = sum(len(c.neutral_ids) for c in ev.cases)
+        if neutral:
+            lines.append(f"detections on neutral-kind events (neither hits nor false alarms): {neutral}")
     for p in ev.pixel_cases:
         lines.append(f"{p.name} (per pixel): precision {p.precision:.3f} recall {p.recall:.3f} F1 {p.f1:.3f} "
                      f"({p.detections} polygons)")

@@ -31,6 +31,8 @@ def test_injection_benchmark_runs_on_the_real_control_case(shared):
     res = mod.main(["--events", "2", "--cases", "dev-2012-control", "--workers", "1"])
     assert res["events"] == 2 and 0 <= res["recall"] <= 1
     assert res["false_alarms_without_injection"] == {"dev-2012-control": 0}
+    built = mod.main(["--events", "1", "--cases", "dev-2012-control", "--workers", "1", "--kind", "construction"])
+    assert built["kind"] == "construction" and built["events"] == 1
 
 
 def test_short_history_benchmark_and_the_one_sided_score_on_real_imagery(shared, capsys):

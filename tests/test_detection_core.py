@@ -8,7 +8,8 @@ import pytest
 
 from change_detection import BaselineParams, DetectorParams, anomaly_scores, confirm_anomalies, detect_changes, seasonal_baseline
 from change_detection.synthetic import (
-    SOIL, VEG, add_disturbance, add_recurring_bare_field, box_mask, flag_snow, heal, set_clouds, set_snow, synthetic_series,
+    SOIL, VEG, add_disturbance, add_recurring_bare_field, box_mask, flag_snow, heal, set_clouds, set_shadow, set_snow,
+    synthetic_series,
 )
 
 SINCE = "2011-03-01"
@@ -270,6 +271,26 @@ def test_provisional_alert_is_withdrawn_by_a_calm_next_look():
     upto = ds.isel(time=slice(0, k + 1))
     assert [d.n_looks for d in _detect(upto)] == [1]  # on its own, the latest look raises a provisional alert
     assert _detect(ds) == []  # the next clear look is calm: nothing stands
+
+
+def test_a_single_look_that_only_darkens_waits_for_its_second_look():
+    """A shadow the mask missed (every band darker) on the latest look is not alerted on one look;
+    the same darkening repeated on the next look (a flooded pit, a dark surface) is confirmed."""
+    ds = synthetic_series(seed=16, end="2011-08-31")
+    mask = box_mask(ds, 5, 13, 5, 13)
+    last = str(_last_look(ds).date())
+    shadow = set_shadow(ds, last, mask)
+    cube = anomaly_scores(shadow, SINCE)
+    assert np.median(cube.score[-1, mask.ravel()]) > 6.0  # as strong as a single look ever needs
+    assert _detect(shadow) == []
+    assert [d.n_looks for d in _near(_detect(shadow, single_look_darkening=True), mask, shadow)] == [1]
+    longer = synthetic_series(seed=16, end="2011-09-10")
+    times = pd.DatetimeIndex(longer.time.values)
+    dark = set_shadow(set_shadow(longer, last, mask), str(times[-1].date()), mask)
+    dets = _near(_detect(dark), mask, dark)
+    assert len(dets) == 1 and dets[0].n_looks == 2 and dets[0].first_seen == pd.Timestamp(last)
+    # a dig (soil raises red and SWIR) on the same latest look is still alerted on one look
+    assert [d.n_looks for d in _near(_detect(add_disturbance(ds, mask, last)), mask, ds)] == [1]
 
 
 def test_single_look_needs_twice_the_threshold_and_the_minimum_evidence():

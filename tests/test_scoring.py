@@ -1,0 +1,53 @@
+"""The scoring rules of shared/data/README.md on constructed events and detections (no imagery)."""
+
+import pandas as pd
+from shapely.geometry import box
+
+from change_detection.scoring import ScoredDetection, TruthEvent, aggregate, score_case
+
+T = pd.Timestamp
+
+
+def _event(eid, kind, start, x0):
+    return TruthEvent(eid, "S1", kind, T(start), 900.0 * 4, box(x0, 0, x0 + 60, 60))
+
+
+def _det(did, first_seen, x0):
+    return ScoredDetection(did, "S1", T(first_seen), box(x0, 0, x0 + 30, 30))
+
+
+EVENTS = [
+    _event("E1", "looting", "2010-06-01", 0),
+    _event("E2", "looting", "2010-06-01", 10_000),
+    _event("D1", "recurring_agriculture", "2010-05-01", 20_000),
+    _event("N1", "wildfire", "2010-07-01", 30_000),
+]
+
+
+def _score(dets, neutral=()):
+    return score_case("c", EVENTS, dets, n_sites=2, monitor_start=T("2010-03-01"),
+                      monitor_end=T("2010-12-31"), neutral_kinds=neutral)
+
+
+def test_match_window_distance_and_latency():
+    dets = [
+        _det("hit", "2010-06-11", 75),         # 15 m from E1's outline, 10 days late
+        _det("early", "2010-05-28", 10_000),   # 4 days before E2: outside the window
+        _det("far", "2010-06-05", 10_085),     # 25 m from E2
+    ]
+    s = _score(dets)
+    assert (s.events, s.detected, s.latencies_days, s.matches) == (2, 1, [10.0], {"E1": "hit"})
+    assert sorted(s.false_alarm_ids) == ["early", "far"]
+    assert s.site_weeks == 2 * (T("2010-12-31") - T("2010-03-01")).days / 7
+    assert aggregate([s])["recall_small"] == 0.5
+
+
+def test_a_distractor_is_a_false_alarm_and_a_neutral_kind_is_not():
+    dets = [_det("field", "2010-05-10", 20_000), _det("fire", "2010-07-03", 30_000)]
+    plain = _score(dets)
+    assert sorted(plain.false_alarm_ids) == ["field", "fire"] and plain.neutral_ids == []
+    s = _score(dets, neutral=("wildfire",))
+    assert s.false_alarm_ids == ["field"] and s.neutral_ids == ["fire"] and s.detected == 0
+    # Outside the neutral event's date window the detection is a false alarm again.
+    late = _score([_det("fire-late", "2010-10-30", 30_000)], neutral=("wildfire",))
+    assert late.false_alarm_ids == ["fire-late"]
