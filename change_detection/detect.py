@@ -97,6 +97,12 @@ class DetectorParams:
     do exactly that and are gone by the next look; one look cannot tell them from a dig, so such a
     change waits for its second look (it is then confirmed like any other).  A change that raises
     any band (soil or spoil on vegetation, rubble, a roof) is not held back."""
+    single_look_corroborated: bool = True
+    """A single-look region below the single-look bar is still reported provisionally when the
+    clear look before it already showed the change faintly — its region median above the onset
+    hysteresis (``onset_fraction`` x ``threshold``) and pointing the same way (``onset_min_cos``),
+    the walk-back's two tests.  That is two looks of evidence, one of them weaker than confirmation
+    asks: typically an autumn dig ramping up on the record's last looks."""
     rearm_days: float = 365.0
     """A confirmed pixel that has been calm on at least ``min_looks`` clear looks and on every clear
     look for this many days is re-armed by its next anomalous look: its episode is closed (its
@@ -605,7 +611,13 @@ def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area,
             if pix.size < max(min_pixels, params.min_evidence):
                 continue
             if np.median(run_mean[pix]) < _single_look_bar(pix.size, params):
-                continue
+                if not params.single_look_corroborated:
+                    continue
+                k_run = int(np.max(conf.run_start[pix]))
+                direction = _change_direction(cube, pix, k_run, k_run, params.threshold)
+                if _extend_onset(cube, pix, k_run, params.threshold * params.onset_fraction, direction,
+                                 params.onset_min_cos) == k_run:
+                    continue
             if not params.single_look_darkening and _only_darker(cube, pix, conf.run_start[pix]):
                 continue
             out.append(_make_detection(ds, cube, _pending_as_confirmed(conf, pix, run_mean), part, transform,

@@ -293,6 +293,45 @@ def test_a_single_look_that_only_darkens_waits_for_its_second_look():
     assert [d.n_looks for d in _near(_detect(add_disturbance(ds, mask, last)), mask, ds)] == [1]
 
 
+def _hand_scored(last_scores, prev_scores, prev_direction, n=12):
+    """A quiet synthetic site whose cube is set by hand on its last two looks over ``n`` pixels:
+    ``last_scores`` and ``prev_scores`` (region scores) along a soil-like direction on the last
+    look and ``prev_direction`` on the one before.  Returns (ds, cube, mask)."""
+    from change_detection.detect import _days
+
+    ds = synthetic_series(seed=17, end="2011-08-31")
+    cube = anomaly_scores(ds, SINCE)
+    mask = np.zeros((ds.sizes["y"], ds.sizes["x"]), bool)
+    mask.ravel()[np.ravel_multi_index((np.repeat([8, 9, 10], n // 3), np.tile(np.arange(6, 6 + n // 3), 3)),
+                                      mask.shape)] = True
+    pix = np.flatnonzero(mask.ravel())
+    soil = np.array([-1.0, -1.0, 1.0, -0.5, 1.0])  # ndvi, ndmi, red, nir, swir16: NDVI down, red up
+    soil /= np.linalg.norm(soil)
+    score, z = cube.score.copy(), cube.z.astype("float32").copy()
+    for k, sc, u in ((-1, last_scores, soil), (-2, prev_scores, prev_direction / np.linalg.norm(prev_direction))):
+        score[k, pix] = sc
+        z[k][:, pix] = u[:, None] * sc * np.sqrt(len(u))
+    from change_detection.detect import AnomalyCube, confirm_anomalies as confirm
+
+    cube = AnomalyCube(cube.times, score, cube.delta, cube.features, [], z.astype("float16"))
+    return ds, cube, confirm(score, DetectorParams(), days=_days(cube.times)), mask
+
+
+def test_a_single_look_under_the_bar_is_reported_when_the_look_before_showed_it_faintly():
+    from change_detection.detect import disturbance_polygons
+
+    soil = np.array([-1.0, -1.0, 1.0, -0.5, 1.0])
+    ds, cube, conf, mask = _hand_scored(4.0, 2.0, soil)  # 12 pixels: the single-look bar is 5.1
+    dets = disturbance_polygons(ds, cube, conf, "T-1", None, DetectorParams())
+    assert len(dets) == 1 and dets[0].evidence["provisional"] and dets[0].confidence == "low"
+    assert dets[0].first_seen == cube.times[-2]  # dated from the faint look
+    assert disturbance_polygons(ds, cube, conf, "T-1", None, DetectorParams(single_look_corroborated=False)) == []
+    # the look before at the place's own level, or pointing elsewhere (greener), corroborates nothing
+    for prev, direction in ((1.0, soil), (2.0, -soil)):
+        ds, cube, conf, mask = _hand_scored(4.0, prev, direction)
+        assert disturbance_polygons(ds, cube, conf, "T-1", None, DetectorParams()) == []
+
+
 def test_single_look_needs_twice_the_threshold_and_the_minimum_evidence():
     ds = synthetic_series(seed=14, end="2011-08-31")
     last = str(_last_look(ds).date())
