@@ -48,3 +48,18 @@ def test_short_history_benchmark_and_the_one_sided_score_on_real_imagery(shared,
     before = mod.main(["--cases", "dev-2011-b", "--set", "ignore_vegetation_gain=false"])
     assert '"kind": "other"' in capsys.readouterr().out  # the green-up ones
     assert now["false_detections"] < before["false_detections"]
+
+
+def test_whole_scene_benchmark_counts_false_detections_anywhere(shared, capsys):
+    """The detector over the control case's whole scene: a detector that cries wolf (threshold 1.5)
+    must show up as many more false detections than the default one."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "whole_scene.py"
+    spec = importlib.util.spec_from_file_location("whole_scene", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.ROOT = shared / "benchmark"
+    now = mod.main(["--cases", "dev-2012-control"])
+    assert now["hectare_weeks"] > 5000
+    assert now["per_100_site_weeks_18ha"] == round(100 * now["false_detections"] * 18 / now["hectare_weeks"], 2)
+    loose = mod.main(["--cases", "dev-2012-control", "--set", "threshold=1.5"])
+    assert loose["false_detections"] > 3 * max(now["false_detections"], 1)
