@@ -596,7 +596,9 @@ def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area,
     had the second look that confirms.  Regions next to a confirmed detection are its growth and
     are left to it.  A region qualifies on strength alone: ``min_evidence`` pixels (one look each)
     at a median score of ``single_look_factor`` x ``threshold``, less for larger regions
-    (:func:`_single_look_bar`).
+    (:func:`_single_look_bar`) — or, under that bar, when the clear look before it already showed
+    the change faintly (``single_look_corroborated``).  A change that only darkens every band
+    waits for its second look (``single_look_darkening``).
     """
     ny, nx = ds.sizes["y"], ds.sizes["x"]
     pending = (~conf.confirmed & (conf.run_len >= 1)).reshape(ny, nx) & ~taken
