@@ -194,6 +194,28 @@ def param_overrides(sets: list[str]) -> dict:
             for k, v in (s.split("=", 1) for s in sets)}
 
 
+def false_detection_cli(argv, run_case, summarise) -> dict:
+    """The command line of the false-detection benchmarks (short_history, whole_scene): ``--cases``
+    and ``--set``; ``run_case(case, params)`` gives (rows, exposure), each row is printed as a JSON
+    line, then ``summarise(rows, exposure)`` with the overrides, which is returned."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any DetectorParams field")
+    ap.add_argument("--cases", default=",".join(CASES))
+    args = ap.parse_args(argv)
+    extra = param_overrides(args.set)
+    params = replace(DetectorParams(), **extra)
+    total, exposure = [], 0.0
+    for case in args.cases.split(","):
+        rows, amount = run_case(case, params)
+        total += rows
+        exposure += amount
+        for r in rows:
+            print(json.dumps(r))
+    summary = {**extra, **summarise(total, exposure)}
+    print(json.dumps(summary))
+    return summary
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=60, help="events per case")

@@ -12,10 +12,8 @@ detection here is a false alarm under the scoring rules, unless it is a real cha
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +26,7 @@ from sites import read_sites
 from sites.geo import to_crs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from injection import CASES, ROOT, param_overrides  # the same cases and --set as injection.py
+from injection import ROOT, false_detection_cli  # the same cases, data and command line as injection.py
 
 
 def run_case(case: str, params: DetectorParams) -> tuple[list[dict], float]:
@@ -52,24 +50,10 @@ def run_case(case: str, params: DetectorParams) -> tuple[list[dict], float]:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any DetectorParams field")
-    ap.add_argument("--cases", default=",".join(CASES))
-    args = ap.parse_args(argv)
-    extra = param_overrides(args.set)
-    params = replace(DetectorParams(), **extra)
-    total, site_weeks = [], 0.0
-    for case in args.cases.split(","):
-        rows, weeks = run_case(case, params)
-        total += rows
-        site_weeks += weeks
-        for r in rows:
-            print(json.dumps(r))
-    summary = {**extra, "false_detections": len(total), "per_100_site_weeks": round(100 * len(total) / site_weeks, 2),
-               "on_recurring_fields": sum(r["on_recurring_field"] for r in total),
-               "provisional": sum(r["provisional"] for r in total)}
-    print(json.dumps(summary))
-    return summary
+    return false_detection_cli(argv, run_case, lambda rows, site_weeks: {
+        "false_detections": len(rows), "per_100_site_weeks": round(100 * len(rows) / site_weeks, 2),
+        "on_recurring_fields": sum(r["on_recurring_field"] for r in rows),
+        "provisional": sum(r["provisional"] for r in rows)})
 
 
 if __name__ == "__main__":

@@ -13,10 +13,8 @@ development sites) would see, per 100 site-weeks.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ from sites.geo import buffer_m, to_crs
 from sites.model import Site
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from injection import AVOID_M, CASES, ROOT, param_overrides  # the same cases, distance and --set
+from injection import AVOID_M, ROOT, false_detection_cli  # the same cases, distance and command line
 
 MARGIN_M = 150.0
 SITE_HA = 18.0
@@ -61,24 +59,10 @@ def run_case(case: str, params: DetectorParams) -> tuple[list[dict], float]:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any DetectorParams field")
-    ap.add_argument("--cases", default=",".join(CASES))
-    args = ap.parse_args(argv)
-    extra = param_overrides(args.set)
-    params = replace(DetectorParams(), **extra)
-    total, hectare_weeks = [], 0.0
-    for case in args.cases.split(","):
-        rows, hw = run_case(case, params)
-        total += rows
-        hectare_weeks += hw
-        for r in rows:
-            print(json.dumps(r))
-    summary = {**extra, "false_detections": len(total), "hectare_weeks": round(hectare_weeks),
-               f"per_100_site_weeks_{SITE_HA:g}ha": round(100 * len(total) * SITE_HA / hectare_weeks, 2),
-               "provisional": sum(r["provisional"] for r in total)}
-    print(json.dumps(summary))
-    return summary
+    return false_detection_cli(argv, run_case, lambda rows, hectare_weeks: {
+        "false_detections": len(rows), "hectare_weeks": round(hectare_weeks),
+        f"per_100_site_weeks_{SITE_HA:g}ha": round(100 * len(rows) * SITE_HA / hectare_weeks, 2),
+        "provisional": sum(r["provisional"] for r in rows)})
 
 
 if __name__ == "__main__":

@@ -4,29 +4,29 @@ import importlib.util
 from pathlib import Path
 
 
-def test_core_benchmark_runs_at_tiny_size():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_core.py"
-    spec = importlib.util.spec_from_file_location("bench_core", path)
+def _benchmark(name: str):
+    """Import ``benchmarks/<name>.py`` as a module (benchmarks/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_core_benchmark_runs_at_tiny_size():
+    mod = _benchmark("bench_core")
     res = mod.main(["--size", "8", "--repeat", "1"])
     assert res["pixel_observations"] == 64 * res["looks"]
 
 
 def test_incremental_benchmark_runs_at_tiny_size():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_incremental.py"
-    spec = importlib.util.spec_from_file_location("bench_incremental", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark("bench_incremental")
     res = mod.main(["--size", "8"])
     assert res["weekly_runs"] == 43 and res["incremental_s"] > 0
 
 
 def test_injection_benchmark_runs_on_the_real_control_case(shared):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "injection.py"
-    spec = importlib.util.spec_from_file_location("injection", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark("injection")
     mod.ROOT = shared / "benchmark"
     res = mod.main(["--events", "2", "--cases", "dev-2012-control", "--workers", "1"])
     assert res["events"] == 2 and 0 <= res["recall"] <= 1
@@ -38,10 +38,7 @@ def test_injection_benchmark_runs_on_the_real_control_case(shared):
 def test_short_history_benchmark_and_the_one_sided_score_on_real_imagery(shared, capsys):
     """2010 at the dev-2011-b sites with only 2009 as history: June green-up against one year's
     baseline raised false detections until vegetation gain counted as calm."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "short_history.py"
-    spec = importlib.util.spec_from_file_location("short_history", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark("short_history")
     mod.ROOT = shared / "benchmark"
     now = mod.main(["--cases", "dev-2011-b"])
     assert '"kind": "other"' not in capsys.readouterr().out
@@ -53,10 +50,7 @@ def test_short_history_benchmark_and_the_one_sided_score_on_real_imagery(shared,
 def test_whole_scene_benchmark_counts_false_detections_anywhere(shared, capsys):
     """The detector over the control case's whole scene: a detector that cries wolf (threshold 1.5)
     must show up as many more false detections than the default one."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "whole_scene.py"
-    spec = importlib.util.spec_from_file_location("whole_scene", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _benchmark("whole_scene")
     mod.ROOT = shared / "benchmark"
     now = mod.main(["--cases", "dev-2012-control"])
     assert now["hectare_weeks"] > 5000
