@@ -716,7 +716,7 @@ def _extend_onset(cube: AnomalyCube, pix: np.ndarray, k_first: int, low: float, 
         if direction is not None:
             z = cube.z[j][:, pix[clear]].astype("float32")
             cos = (direction @ z) / np.maximum(np.linalg.norm(z, axis=0), 1e-6)
-            if np.median(cos) < min_cos:
+            if not np.median(cos) >= min_cos:  # NaN (no direction to compare) fails the test
                 break
         k = j
     return k

@@ -330,6 +330,10 @@ def test_a_single_look_under_the_bar_is_reported_when_the_look_before_showed_it_
     for prev, direction in ((1.0, soil), (2.0, -soil)):
         ds, cube, conf, mask = _hand_scored(4.0, prev, direction)
         assert disturbance_polygons(ds, cube, conf, "T-1", None, DetectorParams()) == []
+    # nor does one whose direction is unknown (NaN changes fail the direction test, never pass it)
+    ds, cube, conf, mask = _hand_scored(4.0, 2.0, soil)
+    cube.z[-2][:, mask.ravel()] = np.nan
+    assert disturbance_polygons(ds, cube, conf, "T-1", None, DetectorParams()) == []
 
 
 def test_single_look_needs_twice_the_threshold_and_the_minimum_evidence():
