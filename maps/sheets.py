@@ -12,8 +12,7 @@ def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chip
     rows = [("Detection", det.detection_id), ("Site", site_name), ("Lat, lon (WGS 84)", f"{lat:.6f}, {lon:.6f}"),
             ("MGRS", mgrs), ("First seen", det.first_seen), ("Last seen", det.last_seen),
             ("Area", f"{det.area_m2:.0f} m²"), ("Confidence", det.confidence), ("Type hint", det.kind_hint.replace("_", " ")),
-            *([("Repeat", f"ground disturbed before (first seen {det.disturbed_before})")]
-              if getattr(det, "disturbed_before", "") else []),
+            *det.repeat_rows(),
             ("Access notes", access_notes or "—")]
     body = "".join(f"<tr><th>{text(k)}</th><td>{text(v)}</td></tr>" for k, v in rows)
     return (

@@ -70,6 +70,12 @@ class MapDetection:
     disturbed_before: str = ""
     """First date of an earlier disturbance on the same ground (a repeat dig), if any."""
 
+    def repeat_rows(self) -> list[tuple[str, str]]:
+        """The popup / field-sheet row saying the ground was dug before, if it was."""
+        if not self.disturbed_before:
+            return []
+        return [("Repeat", f"ground disturbed before (first seen {self.disturbed_before})")]
+
 
 def _style(colour: str, dash: str | None = None, fill: float = 0.1):
     return lambda _f: {"color": colour, "weight": 2, "fillOpacity": fill, "dashArray": dash}
@@ -159,7 +165,7 @@ def weekly_map(
             ("Type hint", d.kind_hint), ("Status", d.status),
             *([("Clear looks", f"{d.n_looks}" + (" (provisional: awaiting a second look)" if d.n_looks == 1 else ""))]
               if d.n_looks else []),
-            *([("Repeat", f"ground disturbed before (first seen {d.disturbed_before})")] if d.disturbed_before else []),
+            *d.repeat_rows(),
             ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
             ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),
         ]

@@ -171,7 +171,6 @@ def _upsert(engine: Engine, table: Table, rows: list[dict], keys: list[str]) -> 
         conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update), rows)
 
 
-
 def disturbed_before(evidence: str | None) -> str:
     """The first date of an earlier disturbance on the same ground, from a stored detection's
     evidence JSON (the detector re-armed there: a repeat dig); "" if none."""
@@ -179,6 +178,7 @@ def disturbed_before(evidence: str | None) -> str:
         return str(json.loads(evidence or "{}").get("earlier_disturbance_first_seen") or "")
     except (TypeError, ValueError, AttributeError):
         return ""
+
 
 class Store:
     """Thin repository over SQLAlchemy Core."""

@@ -296,8 +296,8 @@ def test_a_single_look_that_only_darkens_waits_for_its_second_look():
 def _hand_scored(last_scores, prev_scores, prev_direction, n=12):
     """A quiet synthetic site whose cube is set by hand on its last two looks over ``n`` pixels:
     ``last_scores`` and ``prev_scores`` (region scores) along a soil-like direction on the last
-    look and ``prev_direction`` on the one before.  Returns (ds, cube, mask)."""
-    from change_detection.detect import _days
+    look and ``prev_direction`` on the one before.  Returns (ds, cube, its confirmation, mask)."""
+    from change_detection.detect import AnomalyCube, _days
 
     ds = synthetic_series(seed=17, end="2011-08-31")
     cube = anomaly_scores(ds, SINCE)
@@ -311,10 +311,8 @@ def _hand_scored(last_scores, prev_scores, prev_direction, n=12):
     for k, sc, u in ((-1, last_scores, soil), (-2, prev_scores, prev_direction / np.linalg.norm(prev_direction))):
         score[k, pix] = sc
         z[k][:, pix] = u[:, None] * sc * np.sqrt(len(u))
-    from change_detection.detect import AnomalyCube, confirm_anomalies as confirm
-
     cube = AnomalyCube(cube.times, score, cube.delta, cube.features, [], z.astype("float16"))
-    return ds, cube, confirm(score, DetectorParams(), days=_days(cube.times)), mask
+    return ds, cube, confirm_anomalies(score, DetectorParams(), days=_days(cube.times)), mask
 
 
 def test_a_single_look_under_the_bar_is_reported_when_the_look_before_showed_it_faintly():
