@@ -64,20 +64,38 @@ def run_case(case_dir: Path, params: DetectorParams = DetectorParams()):
     return meta, sites, results
 
 
+def case_name(case_dir: Path, meta: dict) -> str:
+    return str(meta.get("name") or case_dir.name)
+
+
+def read_truth(case_dir: Path, epsg: int) -> list[TruthEvent]:
+    """The case's events in the sites' UTM zone.  No ``truth.geojson``, or one without features,
+    is a case without events (a control): every detection is then a false alarm."""
+    path = case_dir / "truth.geojson"
+    if not path.exists() or not json.loads(path.read_text()).get("features"):
+        return []
+    truth = gpd.read_file(path)
+    if truth.crs is None:  # GeoJSON is lon/lat (RFC 7946)
+        truth = truth.set_crs(4326)
+    truth = truth.to_crs(epsg)
+    return [
+        TruthEvent(str(r.event_id), str(r.site_id), str(r.kind), pd.Timestamp(r.start),
+                   float(r.area_m2) if "area_m2" in truth and pd.notna(r.area_m2) else float(r.geometry.area),
+                   r.geometry)
+        for r in truth.itertuples()
+    ]
+
+
 def evaluate_case(case_dir: Path, params: DetectorParams = DetectorParams()) -> CaseScore | PixelScore:
     meta, sites, results = run_case(case_dir, params)
     dets = [d for r in results for d in r.detections]
     if meta.get("kind") == "bitemporal":
-        return _pixel_score(case_dir, meta["name"], dets)
+        return _pixel_score(case_dir, case_name(case_dir, meta), dets)
     epsg = utm_epsg(sites[0].geometry)
-    truth = gpd.read_file(case_dir / "truth.geojson").to_crs(epsg)
-    events = [
-        TruthEvent(r.event_id, r.site_id, r.kind, pd.Timestamp(r.start), float(r.area_m2), r.geometry)
-        for r in truth.itertuples()
-    ]
+    events = read_truth(case_dir, epsg)
     scored = [ScoredDetection(d.detection_id, d.site_id, d.first_seen, to_crs(d.geometry, 4326, epsg)) for d in dets]
     kinds = tuple(meta.get("alert_kinds", ("looting", "bulldozing", "construction")))
-    return score_case(meta["name"], events, scored, len(sites), pd.Timestamp(meta["monitor_start"]),
+    return score_case(case_name(case_dir, meta), events, scored, len(sites), pd.Timestamp(meta["monitor_start"]),
                       pd.Timestamp(meta["monitor_end"]), kinds, tuple(meta.get("neutral_kinds", ())))
 
 

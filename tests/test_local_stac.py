@@ -99,3 +99,107 @@ def test_rgb_only_catalog_runs_unchanged(shared, tmp_path):
     res = run_site(small, LocalStacProvider(dst), "2016-12-01", "2017-08-30", DetectorParams(min_looks=1), resolution=10.0)
     assert res.status == "ok" and res.detections, "real urban change must show in RGB too"
     assert set(res.detections[0].evidence["features"]) == {"exg", "red", "green", "blue"}
+
+
+# --- catalogs that name their assets and masks differently ------------------------------------------
+
+QA_BITS = {0: 1 << 6, 1: (1 << 6) | (1 << 7), 2: 1 << 4, 3: 1 << 5, 4: (1 << 3) | (1 << 1) | (3 << 8), 255: 1}
+"""Fmask class -> Landsat Collection 2 QA_PIXEL value (clear, water, shadow, snow, cloud with its
+dilation and high confidence, fill)."""
+
+
+def _restyle(src, dst, declare_bitfields: bool):
+    """A copy of a shared catalog in the style of a Landsat Collection 2 catalog: band assets under
+    other keys, found by their declared common names (STAC 1.0 ``eo:bands`` and STAC 1.1 ``bands``,
+    scale and nodata in either place), and the Fmask asset re-coded as a QA_PIXEL bit field."""
+    import json as _json
+
+    shutil.copytree(src, dst)
+    for tif in (dst / "assets").glob("*_fmask.tif"):
+        with rasterio.open(tif) as f:
+            fm, prof = f.read(1), f.profile
+        qa = np.zeros(fm.shape, "uint16")
+        for cls, bits in QA_BITS.items():
+            qa[fm == cls] = bits
+        prof.update(dtype="uint16", nodata=None)
+        with rasterio.open(tif.with_name(tif.name.replace("_fmask", "_qa")), "w", **prof) as f:
+            f.write(qa, 1)
+    bitfields = [{"name": n, "offset": o, "length": ln, "classes": cls} for n, o, ln, cls in (
+        ("fill", 0, 1, [{"name": "not_fill", "value": 0}, {"name": "fill", "value": 1}]),
+        ("dilated_cloud", 1, 1, [{"name": "not_dilated", "value": 0}, {"name": "dilated", "value": 1}]),
+        ("cloud", 3, 1, [{"name": "not_cloud", "value": 0}, {"name": "cloud", "value": 1}]),
+        ("cloud_shadow", 4, 1, [{"name": "not_shadow", "value": 0}, {"name": "shadow", "value": 1}]),
+        ("snow", 5, 1, [{"name": "not_snow", "value": 0}, {"name": "snow", "value": 1}]),
+        ("clear", 6, 1, [{"name": "not_clear", "value": 0}, {"name": "clear", "value": 1}]),
+        ("water", 7, 1, [{"name": "not_water", "value": 0}, {"name": "water", "value": 1}]),
+        ("cloud_confidence", 8, 2, [{"name": n, "value": v} for v, n in enumerate(("not_set", "low", "medium", "high"))]),
+    )]
+    for item_json in dst.glob("*/*.json"):
+        doc = _json.loads(item_json.read_text())
+        a = doc["assets"]
+        rb = a["red"]["raster:bands"][0]
+        red = dict(a.pop("red"), **{"eo:bands": [{"name": "SR_B3", "common_name": "red"}]})
+        nir = dict(a.pop("nir"), **{"eo:bands": [{"name": "SR_B4", "common_name": "nir08"}]})
+        swir = {k: v for k, v in a.pop("swir16").items() if k != "raster:bands"}
+        swir["bands"] = [{"name": "SR_B5", "eo:common_name": "swir16", "nodata": rb["nodata"], "raster:scale": rb["scale"],
+                          "data_type": "int16"}]
+        fmask = a.pop("fmask")
+        qa = {"href": fmask["href"].replace("_fmask", "_qa"), "type": fmask["type"], "roles": ["data"]}
+        if declare_bitfields:
+            qa["classification:bitfields"] = bitfields
+        a.update({"SR_B3": red, "SR_B4": nir, "SR_B5": swir, "qa_pixel": qa})
+        item_json.write_text(_json.dumps(doc))
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["bitfields-declared", "qa_pixel-by-key"])
+def test_assets_found_by_common_name_and_qa_pixel_bits(case_2010, site, tmp_path, declared):
+    """Bands under other keys are found by their declared common name (nir08 answers for nir), scale
+    and nodata wherever STAC 1.0 or 1.1 puts them, and a QA_PIXEL bit-field mask gives the same clear
+    and snow masks as the Fmask classes it was made from (declared, or by the ``qa_pixel`` key)."""
+    dst = tmp_path / "catalog"
+    _restyle(case_2010 / "catalog", dst, declared)
+    req = site_request(site, pd.Timestamp("2010-09-01"), pd.Timestamp("2010-12-31"))
+    want = LocalStacProvider(case_2010 / "catalog").load(req)
+    got = LocalStacProvider(dst).load(req)
+    assert set(got.data_vars) == {"red", "nir", "swir16", "clear", "snow"}
+    for b in ("red", "nir", "swir16"):
+        np.testing.assert_array_equal(got[b].values, want[b].values)
+    np.testing.assert_array_equal(got.clear.values, want.clear.values)
+    np.testing.assert_array_equal(got.snow.values, want.snow.values)
+    assert float(got.snow.mean()) > 0.01 and 0.05 < float((~got.clear).mean()) < 0.95  # the masks are not trivial
+
+
+def test_integer_reflectance_without_declared_scale(case_2010, site, tmp_path):
+    """An integer band with no declared scale is read as reflectance x 10 000 and says so."""
+    import json as _json
+
+    dst = tmp_path / "catalog"
+    shutil.copytree(case_2010 / "catalog", dst)
+    for item_json in dst.glob("*/*.json"):
+        doc = _json.loads(item_json.read_text())
+        for k in ("red", "nir"):
+            doc["assets"][k]["raster:bands"] = [{"data_type": "int16", "nodata": -9999}]
+        item_json.write_text(_json.dumps(doc))
+    req = site_request(site, pd.Timestamp("2010-06-01"), pd.Timestamp("2010-07-31"))
+    want = LocalStacProvider(case_2010 / "catalog").load(req)
+    got = LocalStacProvider(dst).load(req)
+    for b in ("red", "nir", "swir16"):
+        np.testing.assert_array_equal(got[b].values, want[b].values)
+    assert "red, nir" in got.attrs["assumed_scale"] and "assumed_scale" not in want.attrs
+
+
+def test_bitfield_flags_ignore_confidence_fields():
+    import xarray as xr
+
+    from pipelines.imagery.base import clear_from_bitfields, snow_from_bitfields
+    from pipelines.imagery.stac_assets import LANDSAT_C2_QA_BITFIELDS
+
+    conf = {"name": "cloud_confidence", "offset": 8, "length": 2,
+            "classes": [{"name": n, "value": v} for v, n in enumerate(("not_set", "low", "medium", "high"))]}
+    fields = [*LANDSAT_C2_QA_BITFIELDS, conf]
+    # clear+low cloud confidence, water, dilated cloud, cirrus, snow, snow under cloud, fill, clear
+    qa = xr.DataArray(np.array([64 | (1 << 8), 64 | 128, 2, 4, 32, 32 | 8, 1, 64], "uint16"))
+    np.testing.assert_array_equal(clear_from_bitfields(qa, fields, None).values,
+                                  [True, True, False, False, False, False, False, True])
+    np.testing.assert_array_equal(snow_from_bitfields(qa, fields).values,
+                                  [False, False, False, False, True, False, False, False])

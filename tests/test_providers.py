@@ -228,12 +228,12 @@ def stac_api(shared):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/", hits
+    yield f"http://127.0.0.1:{server.server_port}/", hits, items
     server.shutdown()
 
 
 def test_stac_api_provider_against_recorded_response(stac_api, shared):
-    url, hits = stac_api
+    url, hits, _ = stac_api
     sites = json.loads((shared / "benchmark" / "oscd-bercy" / "sites.geojson").read_text())
     from shapely.geometry import shape
 
@@ -249,6 +249,29 @@ def test_stac_api_provider_against_recorded_response(stac_api, shared):
     np.testing.assert_array_equal(ds.y.values, local.y.values)
     for b in ("red", "nir", "swir16"):
         assert ds[b].dtype == np.float32
+        np.testing.assert_allclose(ds[b].values, local[b].values, equal_nan=True)
+
+
+def test_stac_api_planetary_computer_asset_names(stac_api, shared):
+    """Planetary Computer keys Sentinel-2 bands B04/B08/B11 (no common-name keys): same pixels."""
+    import copy
+
+    url, hits, items = stac_api
+    saved = copy.deepcopy(items)
+    try:
+        for d in items:
+            d["assets"] = {pc: d["assets"][cn] for pc, cn in (("B04", "red"), ("B08", "nir"), ("B11", "swir16"))}
+        from shapely.geometry import shape
+
+        sites = json.loads((shared / "benchmark" / "oscd-bercy" / "sites.geojson").read_text())
+        geom = shape(sites["features"][0]["geometry"]).centroid.buffer(0.003)
+        req = ImageryRequest(geom, pd.Timestamp("2016-11-01"), pd.Timestamp("2017-09-30"), bands=("red", "nir", "swir16"))
+        ds = StacApiProvider(url=url).load(req)
+    finally:
+        items[:] = saved
+    local = LocalStacProvider(shared / "benchmark" / "oscd-bercy" / "catalog").load(
+        ImageryRequest(geom, req.start, req.end, req.bands, resolution=10.0))
+    for b in ("red", "nir", "swir16"):
         np.testing.assert_allclose(ds[b].values, local[b].values, equal_nan=True)
 
 

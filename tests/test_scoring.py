@@ -51,3 +51,16 @@ def test_a_distractor_is_a_false_alarm_and_a_neutral_kind_is_not():
     # Outside the neutral event's date window the detection is a false alarm again.
     late = _score([_det("fire-late", "2010-10-30", 30_000)], neutral=("wildfire",))
     assert late.false_alarm_ids == ["fire-late"]
+
+
+def test_truth_file_absent_empty_or_real(tmp_path, case_2010):
+    """A control case may ship no truth or an empty one; the real file reads in the sites' UTM zone."""
+    from pipelines.evaluate import read_truth
+
+    assert read_truth(tmp_path, 32613) == []
+    (tmp_path / "truth.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    assert read_truth(tmp_path, 32613) == []
+    events = read_truth(case_2010, 32613)
+    assert {e.kind for e in events} >= {"looting", "recurring_agriculture"}
+    e = events[0]
+    assert 330_000 < e.geometry.centroid.x < 345_000 and e.area_m2 > 0  # metres, UTM 13N

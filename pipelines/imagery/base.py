@@ -132,3 +132,43 @@ def snow_from_classes(mask: xr.DataArray, classes: list[dict] | None) -> xr.Data
     else:
         values = list(SCL_SNOW)
     return mask.isin(values)
+
+
+def _bitfield(mask: xr.DataArray, field: dict) -> xr.DataArray:
+    values = mask.fillna(0).astype("int64")
+    return (values >> int(field.get("offset", 0))) & ((1 << int(field.get("length", 1))) - 1)
+
+
+def _flag_set(mask: xr.DataArray, fields: list[dict], names: frozenset[str]) -> xr.DataArray:
+    """True where a one-bit field named in ``names`` is set (``cloud``, ``cloud_shadow``, ...) or a
+    wider field named in ``names`` holds a class whose name is in ``names``; the confidence fields
+    (``cloud_confidence``: ``not_set``/``low``/``medium``/``high``) are not flags and are ignored."""
+    out = xr.zeros_like(mask, dtype=bool)
+    for f in fields:
+        if str(f.get("name", "")).lower() not in names:
+            continue
+        if int(f.get("length", 1)) == 1:  # a one-bit flag named for what it flags: set means flagged
+            bad = [1]
+        else:
+            bad = [c["value"] for c in f.get("classes", []) if str(c.get("name", "")).lower() in names]
+        out = out | _bitfield(mask, f).isin(bad)
+    return out
+
+
+BITFIELD_NOT_CLEAR = NOT_CLEAR_CLASSES | {"dilated_cloud"}
+
+
+def clear_from_bitfields(mask: xr.DataArray, fields: list[dict], nodata: float | None) -> xr.DataArray:
+    """Boolean clear mask from a bit-field QA band (Landsat Collection 2 ``QA_PIXEL``, declared with
+    the classification extension's ``classification:bitfields``): clear unless a fill, cloud,
+    dilated-cloud, cirrus, shadow or snow flag is set."""
+    bad = _flag_set(mask, fields, BITFIELD_NOT_CLEAR) | mask.isnull()
+    if nodata is not None:
+        bad = bad | (mask == nodata)
+    return ~bad
+
+
+def snow_from_bitfields(mask: xr.DataArray, fields: list[dict]) -> xr.DataArray:
+    """Boolean snow/ice flag from a bit-field QA band: a snow flag with no cloud, shadow or fill."""
+    worse = _flag_set(mask, fields, BITFIELD_NOT_CLEAR - SNOW_CLASSES)
+    return _flag_set(mask, fields, SNOW_CLASSES) & ~worse

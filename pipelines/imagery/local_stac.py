@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pystac
 import rasterio
@@ -19,27 +20,10 @@ from odc.geo.geom import Geometry
 
 from sitewatch.errors import CorruptRaster, NoImagery
 
-from .base import ImageryRequest, clear_from_classes, finish_dataset, snow_from_classes
-
-
-def mask_asset_key(item: pystac.Item) -> str | None:
-    """The asset holding the cloud/validity classes (classification extension or role)."""
-    for key, asset in item.assets.items():
-        roles = set(asset.roles or [])
-        if "classification:classes" in asset.extra_fields or roles & {"cloud", "data-mask"}:
-            return key
-    return "scl" if "scl" in item.assets else ("SCL" if "SCL" in item.assets else None)
-
-
-def band_scales(item: pystac.Item, bands: tuple[str, ...]) -> dict[str, tuple[float, float, float | None]]:
-    out = {}
-    for b in bands:
-        asset = item.assets.get(b)
-        if asset is None:
-            continue
-        rb = (asset.extra_fields.get("raster:bands") or [{}])[0]
-        out[b] = (float(rb.get("scale", 1.0)), float(rb.get("offset", 0.0)), rb.get("nodata"))
-    return out
+from .base import (ImageryRequest, clear_from_bitfields, clear_from_classes, finish_dataset, snow_from_bitfields,
+                   snow_from_classes)
+from .stac_assets import (alias_band_assets, band_scales, declares_scale, mask_asset_key, mask_nodata, mask_scheme,
+                          undeclared_integer_scale)
 
 
 def item_epsg(item: pystac.Item) -> int | None:
@@ -68,10 +52,13 @@ def load_items(
         raise NoImagery(
             f"no acquisition between {request.start.date()} and {request.end.date()} over the site"
         )
+    for it in items:  # assets keyed B04, nir08, SR_B4... answer to their common names
+        alias_band_assets(it, request.bands)
     first = items[0]
     bands = tuple(b for b in request.bands if b in first.assets)
     if not bands:
-        raise NoImagery(f"items carry none of the bands {request.bands}; they have {sorted(first.assets)}")
+        raise NoImagery(f"items carry none of the bands {request.bands} (by key, eo:bands common name or the "
+                        f"usual aliases); they have {sorted(first.assets)}")
     mkey = mask_asset_key(first)
     epsg = request.output_epsg
     res = request.resolution or native_resolution(first, bands) or 10.0
@@ -102,14 +89,30 @@ def load_items(
         raise CorruptRaster(f"{provider}: an asset could not be read ({exc})") from exc
     if mkey:
         m_asset = first.assets[mkey]
-        classes = m_asset.extra_fields.get("classification:classes")
-        m_nodata = (m_asset.extra_fields.get("raster:bands") or [{}])[0].get("nodata")
-        clear = clear_from_classes(raw[mkey], classes, m_nodata)
-        snow = snow_from_classes(raw[mkey], classes)
+        scheme, declared = mask_scheme(m_asset, mkey)
+        if scheme == "bitfields":
+            clear = clear_from_bitfields(raw[mkey], declared, mask_nodata(m_asset))
+            snow = snow_from_bitfields(raw[mkey], declared)
+        else:
+            clear = clear_from_classes(raw[mkey], declared, mask_nodata(m_asset))
+            snow = snow_from_classes(raw[mkey], declared)
     else:
         clear = xr.ones_like(raw[bands[0]], dtype=bool)
         snow = None
-    ds = finish_dataset(raw, bands, band_scales(first, bands), clear, epsg, res, provider, snow=snow)
+    scales = band_scales(first, bands)
+    assumed = []
+    for b in bands:  # integer reflectance without a declared scale: the x 10 000 convention
+        if not declares_scale(first, b) and raw[b].dtype.kind in "iu":
+            nodata = scales[b][2]
+            vals = raw[b].values.astype("float64")
+            if nodata is not None:
+                vals = np.where(vals == nodata, np.nan, vals)
+            if (factor := undeclared_integer_scale(vals)) != 1.0:
+                scales[b] = (factor, 0.0, nodata)
+                assumed.append(b)
+    ds = finish_dataset(raw, bands, scales, clear, epsg, res, provider, snow=snow)
+    if assumed:
+        ds.attrs["assumed_scale"] = f"{', '.join(assumed)}: no scale declared, integer reflectance x 10000 assumed"
     by_day = {}
     for it in items:
         by_day.setdefault(pd.Timestamp(it.datetime).tz_localize(None).normalize(), it)

@@ -2,8 +2,8 @@
 
 Searches with ``pystac-client``, reads with ``odc-stac`` onto the same UTM grid as the other
 providers, masks with the Sentinel-2 scene classification (SCL 0, 1, 3, 8, 9, 10, 11 not clear).
-Planetary Computer names its assets ``B04``/``SCL``…; they are mapped to the common names and
-hrefs are signed with ``planetary_computer.sign_inplace`` when that package is installed.
+Planetary Computer names its assets ``B04``/``SCL``…; they answer to the common names
+(:mod:`.stac_assets`, as every catalog's assets do) and hrefs are signed with ``planetary_computer.sign_inplace`` when that package is installed.
 """
 
 from __future__ import annotations
@@ -21,17 +21,6 @@ from .retries import with_retries
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
-PC_NAMES = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B11": "swir16", "B12": "swir22", "SCL": "scl"}
-
-
-def _common_names(item: pystac.Item) -> pystac.Item:
-    """Give Planetary Computer's band assets the common names the rest of sitewatch uses."""
-    for src, dst in PC_NAMES.items():
-        if src in item.assets and dst not in item.assets:
-            item.assets[dst] = item.assets[src]
-    return item
-
-
 class StacApiProvider:
     name = "stac"
 
@@ -64,7 +53,7 @@ class StacApiProvider:
 
         kw = {"sleep": self._sleep} if self._sleep else {}
         items = with_retries(call, provider=self.name, attempts=self.attempts, **kw)
-        return sorted((_common_names(i) for i in items), key=lambda i: i.datetime)
+        return sorted(items, key=lambda i: i.datetime)
 
     def load(self, request: ImageryRequest) -> xr.Dataset:
         if request.resolution is None:
