@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -203,3 +204,41 @@ def test_bitfield_flags_ignore_confidence_fields():
                                   [True, True, False, False, False, False, False, True])
     np.testing.assert_array_equal(snow_from_bitfields(qa, fields).values,
                                   [False, False, False, False, True, False, False, False])
+
+
+@pytest.mark.parametrize("how", ["declared-offset", "processing-baseline"])
+def test_scale_and_offset_are_read_per_item(case_2010, site, tmp_path, how):
+    """A series whose later items store reflectance + 0.1 (Sentinel-2 L2A from processing baseline
+    04.00, January 2022) reads as one series: by the offset each item declares, or, where it
+    declares none, by its ``s2:processing_baseline``."""
+    import json as _json
+
+    dst = tmp_path / "catalog"
+    shutil.copytree(case_2010 / "catalog", dst)
+    changed = 0
+    for item_json in dst.glob("*/*.json"):
+        doc = _json.loads(item_json.read_text())
+        late = doc["properties"]["datetime"] >= "2010-07-01"
+        doc["properties"]["s2:processing_baseline"] = "04.00" if late else "02.14"
+        for b in ("red", "nir", "swir16"):
+            rb = doc["assets"][b]["raster:bands"][0]
+            rb.pop("offset", None)
+            if late:
+                tif = item_json.parent.parent / "assets" / Path(doc["assets"][b]["href"]).name
+                with rasterio.open(tif) as f:
+                    dn, prof = f.read(1), f.profile
+                with rasterio.open(tif, "w", **prof) as f:
+                    f.write(np.where(dn == rb["nodata"], dn, dn + 1000).astype(dn.dtype), 1)
+                if how == "declared-offset":
+                    rb["offset"] = -0.1
+        changed += late
+        if how == "declared-offset":
+            del doc["properties"]["s2:processing_baseline"]
+        item_json.write_text(_json.dumps(doc))
+    assert changed > 10
+    req = site_request(site, pd.Timestamp("2010-03-01"), pd.Timestamp("2010-12-31"))
+    want = LocalStacProvider(case_2010 / "catalog").load(req)
+    got = LocalStacProvider(dst).load(req)
+    for b in ("red", "nir", "swir16"):
+        np.testing.assert_allclose(got[b].values, want[b].values, atol=2e-6)
+        np.testing.assert_array_equal(np.isnan(got[b].values), np.isnan(want[b].values))

@@ -87,7 +87,8 @@ def finish_dataset(
 ) -> xr.Dataset:
     """Apply scale/offset/nodata and attach the contract's attrs; shared by every provider.
 
-    ``scales`` maps band → (scale, offset, nodata).
+    ``scales`` maps band → (scale, offset, nodata); scale and offset are numbers or, where the
+    items of a series differ (Sentinel-2 processing baselines), one value per time.
     """
     out = {}
     for b in bands:
@@ -98,7 +99,12 @@ def finish_dataset(
         bad = ~np.isfinite(da) if da.dtype.kind == "f" else xr.zeros_like(da, dtype=bool)
         if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
             bad = bad | (da == nodata)
-        refl = da.astype("float32") * np.float32(scale) + np.float32(offset)
+        if np.ndim(scale) or np.ndim(offset):
+            scale = xr.DataArray(np.broadcast_to(scale, da.sizes["time"]).astype("float32"), dims="time")
+            offset = xr.DataArray(np.broadcast_to(offset, da.sizes["time"]).astype("float32"), dims="time")
+        else:
+            scale, offset = np.float32(scale), np.float32(offset)
+        refl = da.astype("float32") * scale + offset
         # Surface reflectance outside [-0.05, 1] is saturation or a processing flag (LEDAPS writes
         # 16000 for saturated pixels), not a measurement.
         bad = bad | (refl > VALID_REFLECTANCE[1]) | (refl < VALID_REFLECTANCE[0])

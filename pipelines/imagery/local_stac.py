@@ -22,7 +22,7 @@ from sitewatch.errors import CorruptRaster, NoImagery
 
 from .base import (ImageryRequest, clear_from_bitfields, clear_from_classes, finish_dataset, snow_from_bitfields,
                    snow_from_classes)
-from .stac_assets import (alias_band_assets, band_scales, declares_scale, mask_asset_key, mask_nodata, mask_scheme,
+from .stac_assets import (alias_band_assets, item_band_scaling, mask_asset_key, mask_nodata, mask_scheme,
                           undeclared_integer_scale)
 
 
@@ -99,24 +99,32 @@ def load_items(
     else:
         clear = xr.ones_like(raw[bands[0]], dtype=bool)
         snow = None
-    scales = band_scales(first, bands)
-    assumed = []
-    for b in bands:  # integer reflectance without a declared scale: the x 10 000 convention
-        if not declares_scale(first, b) and raw[b].dtype.kind in "iu":
-            nodata = scales[b][2]
-            vals = raw[b].values.astype("float64")
-            if nodata is not None:
-                vals = np.where(vals == nodata, np.nan, vals)
-            if (factor := undeclared_integer_scale(vals)) != 1.0:
-                scales[b] = (factor, 0.0, nodata)
-                assumed.append(b)
-    ds = finish_dataset(raw, bands, scales, clear, epsg, res, provider, snow=snow)
-    if assumed:
-        ds.attrs["assumed_scale"] = f"{', '.join(assumed)}: no scale declared, integer reflectance x 10000 assumed"
     by_day = {}
     for it in items:
         by_day.setdefault(pd.Timestamp(it.datetime).tz_localize(None).normalize(), it)
-    days = pd.DatetimeIndex(ds.time.values).normalize()
+    days = pd.DatetimeIndex(raw.time.values).normalize()
+    day_items = [by_day.get(d, first) for d in days]
+    scales, assumed = {}, []
+    for b in bands:
+        # Scale and offset per item: a series may mix processing baselines or collections.
+        per = [item_band_scaling(it, b) if b in it.assets else (None, None, None) for it in day_items]
+        scale = np.array([np.nan if p[0] is None else p[0] for p in per])
+        nodata = next((p[2] for p in per if p[2] is not None), None)
+        if np.isnan(scale).any():
+            fill = 1.0
+            if raw[b].dtype.kind in "iu":  # integer reflectance without a declared scale: x 10 000
+                vals = raw[b].values[np.isnan(scale)].astype("float64")
+                if nodata is not None:
+                    vals = np.where(vals == nodata, np.nan, vals)
+                fill = undeclared_integer_scale(vals)
+                if fill != 1.0:
+                    assumed.append(b)
+            scale = np.where(np.isnan(scale), fill, scale)
+        offset = np.array([0.0 if p[1] is None else p[1] for p in per])
+        scales[b] = (scale, offset, nodata)
+    ds = finish_dataset(raw, bands, scales, clear, epsg, res, provider, snow=snow)
+    if assumed:
+        ds.attrs["assumed_scale"] = f"{', '.join(assumed)}: no scale declared, integer reflectance x 10000 assumed"
     ds = ds.assign_coords(
         item_id=("time", [by_day.get(d).id if d in by_day else "" for d in days]),
         platform=("time", [str(by_day[d].properties.get("platform", "")) if d in by_day else "" for d in days]),

@@ -122,24 +122,46 @@ def _raster_fields(asset: pystac.Asset) -> dict:
     return out
 
 
+S2_BOA_ADD_OFFSET_DN = -1000
+"""Sentinel-2 L2A from processing baseline 04.00 (25 January 2022) stores reflectance + 0.1:
+reflectance = (DN + BOA_ADD_OFFSET) / 10 000 (ESA L2A product specification)."""
+
+
+def _processing_baseline(item: pystac.Item) -> float | None:
+    try:
+        return float(item.properties.get("s2:processing_baseline"))
+    except (TypeError, ValueError):
+        return None
+
+
+def item_band_scaling(item: pystac.Item, band: str) -> tuple[float | None, float | None, float | None]:
+    """(scale, offset, nodata) of one item's band; scale None where the item declares none.
+
+    The offset is the declared one; where none is declared on a Sentinel-2 item of processing
+    baseline 04.00 or later, it is the L2A ``BOA_ADD_OFFSET`` (-1000 DN) in reflectance units, so a
+    series that crosses January 2022 is not 0.1 brighter after it (Earth Search declares it,
+    Planetary Computer does not).
+    """
+    f = _raster_fields(item.assets[band])
+    scale = float(f["scale"]) if "scale" in f else None
+    offset = float(f["offset"]) if "offset" in f else None
+    if offset is None and (_processing_baseline(item) or 0.0) >= 4.0:
+        offset = S2_BOA_ADD_OFFSET_DN * (scale if scale is not None else 1e-4)
+    return scale, offset, f.get("nodata")
+
+
 def band_scales(item: pystac.Item, bands: tuple[str, ...]) -> dict[str, tuple[float, float, float | None]]:
-    """band -> (scale, offset, nodata) from the raster extension; (1, 0, None) where undeclared."""
+    """band -> (scale, offset, nodata) of one item, (1, 0, None) where undeclared."""
     out = {}
     for b in bands:
-        asset = item.assets.get(b)
-        if asset is None:
-            continue
-        f = _raster_fields(asset)
-        out[b] = (float(f.get("scale", 1.0)), float(f.get("offset", 0.0)), f.get("nodata"))
+        if b in item.assets:
+            scale, offset, nodata = item_band_scaling(item, b)
+            out[b] = (1.0 if scale is None else scale, 0.0 if offset is None else offset, nodata)
     return out
 
 
 def mask_nodata(asset: pystac.Asset) -> float | None:
     return _raster_fields(asset).get("nodata")
-
-
-def declares_scale(item: pystac.Item, band: str) -> bool:
-    return "scale" in _raster_fields(item.assets[band])
 
 
 def undeclared_integer_scale(values: np.ndarray) -> float:
