@@ -242,3 +242,30 @@ def test_scale_and_offset_are_read_per_item(case_2010, site, tmp_path, how):
     for b in ("red", "nir", "swir16"):
         np.testing.assert_allclose(got[b].values, want[b].values, atol=2e-6)
         np.testing.assert_array_equal(np.isnan(got[b].values), np.isnan(want[b].values))
+
+
+def test_native_resolution_from_assets_items_and_degrees():
+    """Pixel size in metres: the finest requested band's own (asset gsd or transform), else the
+    item's; a transform in degrees is converted; nonsense is not believed."""
+    from datetime import datetime
+
+    import pystac
+
+    from pipelines.imagery.local_stac import native_resolution
+
+    def item(props, assets):
+        it = pystac.Item("x", None, None, datetime(2020, 1, 1), dict(props))
+        for k, extra in assets.items():
+            it.add_asset(k, pystac.Asset(f"{k}.tif", extra_fields=extra))
+        return it
+
+    s2 = item({"proj:epsg": 32631}, {"red": {"proj:transform": [10, 0, 5e5, 0, -10, 5.4e6]},
+                                     "swir16": {"proj:transform": [20, 0, 5e5, 0, -20, 5.4e6]}})
+    assert native_resolution(s2, ("red", "nir", "swir16")) == 10.0
+    assert native_resolution(s2, ("swir16",)) == 20.0
+    assert native_resolution(item({"gsd": 30}, {"red": {}}), ("red",)) == 30.0
+    deg = item({"proj:epsg": 4326, "proj:transform": [8.983e-05, 0, 2.3, 0, -8.983e-05, 48.8]}, {"red": {}})
+    assert native_resolution(deg, ("red",)) == pytest.approx(10.0, abs=0.05)
+    assert native_resolution(item({}, {"red": {}}), ("red",)) is None
+    assert native_resolution(item({"proj:epsg": 32631, "proj:transform": [1e-5, 0, 0, 0, -1e-5, 0]}, {"red": {}}),
+                             ("red",)) is None

@@ -35,11 +35,33 @@ def item_epsg(item: pystac.Item) -> int | None:
 
 
 def native_resolution(item: pystac.Item, bands: tuple[str, ...]) -> float | None:
-    t = item.properties.get("proj:transform")
-    if t:
-        return abs(float(t[0]))
-    gsd = item.properties.get("gsd")
-    return float(gsd) if gsd else None
+    """The finest pixel size in metres of the item's requested bands, or None if it does not say.
+
+    Looks at each band asset's ``gsd`` or ``proj:transform`` (Sentinel-2 bands are 10, 20 or 60 m),
+    then the item's.  A transform in a geographic CRS (degrees) is converted with its north-south
+    pixel size (1 degree of latitude ~ 111.3 km); a size outside 0.1 m - 5 km is not believed.
+    """
+    epsg = item_epsg(item)
+    geographic = False
+    if epsg:
+        try:
+            from pyproj import CRS
+
+            geographic = CRS.from_epsg(epsg).is_geographic
+        except Exception:  # noqa: BLE001 - an unknown code: use the transform as it is
+            geographic = False
+
+    def from_fields(fields: dict) -> float | None:
+        t = fields.get("proj:transform")
+        if t and len(t) >= 5:
+            size = abs(float(t[4])) * 111_320.0 if geographic else abs(float(t[0]))
+            return size
+        return float(fields["gsd"]) if fields.get("gsd") else None
+
+    sizes = [from_fields(item.assets[b].extra_fields) for b in bands if b in item.assets]
+    sizes = [v for v in sizes if v is not None]
+    size = min(sizes) if sizes else from_fields(item.properties)
+    return size if size is not None and 0.1 <= size <= 5000 else None
 
 
 def load_items(

@@ -56,6 +56,5 @@ class StacApiProvider:
         return sorted(items, key=lambda i: i.datetime)
 
     def load(self, request: ImageryRequest) -> xr.Dataset:
-        if request.resolution is None:
-            request = ImageryRequest(request.geometry, request.start, request.end, request.bands, request.epsg, 10.0)
+        # Without a requested resolution: the finest of the bands' own (Sentinel-2 10 m, Landsat 30 m).
         return load_items(self.search(request), request, self.name)
