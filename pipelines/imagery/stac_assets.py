@@ -150,16 +150,6 @@ def item_band_scaling(item: pystac.Item, band: str) -> tuple[float | None, float
     return scale, offset, f.get("nodata")
 
 
-def band_scales(item: pystac.Item, bands: tuple[str, ...]) -> dict[str, tuple[float, float, float | None]]:
-    """band -> (scale, offset, nodata) of one item, (1, 0, None) where undeclared."""
-    out = {}
-    for b in bands:
-        if b in item.assets:
-            scale, offset, nodata = item_band_scaling(item, b)
-            out[b] = (1.0 if scale is None else scale, 0.0 if offset is None else offset, nodata)
-    return out
-
-
 def mask_nodata(asset: pystac.Asset) -> float | None:
     return _raster_fields(asset).get("nodata")
 
