@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pystac
 import rasterio
@@ -22,8 +21,7 @@ from sitewatch.errors import CorruptRaster, NoImagery
 
 from .base import (ImageryRequest, clear_from_bitfields, clear_from_classes, finish_dataset, snow_from_bitfields,
                    snow_from_classes)
-from .stac_assets import (alias_band_assets, item_band_scaling, mask_asset_key, mask_nodata, mask_scheme,
-                          undeclared_integer_scale)
+from .stac_assets import alias_band_assets, mask_asset_key, mask_nodata, mask_scheme, series_scales
 
 
 def item_epsg(item: pystac.Item) -> int | None:
@@ -54,8 +52,7 @@ def native_resolution(item: pystac.Item, bands: tuple[str, ...]) -> float | None
     def from_fields(fields: dict) -> float | None:
         t = fields.get("proj:transform")
         if t and len(t) >= 5:
-            size = abs(float(t[4])) * 111_320.0 if geographic else abs(float(t[0]))
-            return size
+            return abs(float(t[4])) * 111_320.0 if geographic else abs(float(t[0]))
         return float(fields["gsd"]) if fields.get("gsd") else None
 
     sizes = [from_fields(item.assets[b].extra_fields) for b in bands if b in item.assets]
@@ -74,7 +71,7 @@ def load_items(
         raise NoImagery(
             f"no acquisition between {request.start.date()} and {request.end.date()} over the site"
         )
-    for it in items:  # assets keyed B04, nir08, SR_B4... answer to their common names
+    for it in items:  # assets keyed B04, nir08 or declaring a common name answer to that name
         alias_band_assets(it, request.bands)
     first = items[0]
     bands = tuple(b for b in request.bands if b in first.assets)
@@ -125,25 +122,7 @@ def load_items(
     for it in items:
         by_day.setdefault(pd.Timestamp(it.datetime).tz_localize(None).normalize(), it)
     days = pd.DatetimeIndex(raw.time.values).normalize()
-    day_items = [by_day.get(d, first) for d in days]
-    scales, assumed = {}, []
-    for b in bands:
-        # Scale and offset per item: a series may mix processing baselines or collections.
-        per = [item_band_scaling(it, b) if b in it.assets else (None, None, None) for it in day_items]
-        scale = np.array([np.nan if p[0] is None else p[0] for p in per])
-        nodata = next((p[2] for p in per if p[2] is not None), None)
-        if np.isnan(scale).any():
-            fill = 1.0
-            if raw[b].dtype.kind in "iu":  # integer reflectance without a declared scale: x 10 000
-                vals = raw[b].values[np.isnan(scale)].astype("float64")
-                if nodata is not None:
-                    vals = np.where(vals == nodata, np.nan, vals)
-                fill = undeclared_integer_scale(vals)
-                if fill != 1.0:
-                    assumed.append(b)
-            scale = np.where(np.isnan(scale), fill, scale)
-        offset = np.array([0.0 if p[1] is None else p[1] for p in per])
-        scales[b] = (scale, offset, nodata)
+    scales, assumed = series_scales([by_day.get(d, first) for d in days], raw, bands)
     ds = finish_dataset(raw, bands, scales, clear, epsg, res, provider, snow=snow)
     if assumed:
         ds.attrs["assumed_scale"] = f"{', '.join(assumed)}: no scale declared, integer reflectance x 10000 assumed"

@@ -1,9 +1,10 @@
 """Public STAC API provider (no account): Earth Search by default, Planetary Computer optional.
 
 Searches with ``pystac-client``, reads with ``odc-stac`` onto the same UTM grid as the other
-providers, masks with the Sentinel-2 scene classification (SCL 0, 1, 3, 8, 9, 10, 11 not clear).
-Planetary Computer names its assets ``B04``/``SCL``…; they answer to the common names
-(:mod:`.stac_assets`, as every catalog's assets do) and hrefs are signed with ``planetary_computer.sign_inplace`` when that package is installed.
+providers, through the same :func:`~.local_stac.load_items`: bands, scales and the mask (SCL,
+QA_PIXEL…) are found as :mod:`.stac_assets` says, so Planetary Computer's ``B04``/``SCL`` keys
+answer to the common names.  Planetary Computer hrefs are signed with
+``planetary_computer.sign_inplace`` when that package is installed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from .retries import with_retries
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
+
+
 class StacApiProvider:
     name = "stac"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pystac
+import xarray as xr
 
 # Asset keys the large public catalogs use for a common band name, most specific first.
 ALIASES = {
@@ -163,3 +164,28 @@ def undeclared_integer_scale(values: np.ndarray) -> float:
     """
     v = values[np.isfinite(values) & (values > 0)]
     return 1e-4 if v.size and float(np.median(v)) > 1.5 else 1.0
+
+
+def series_scales(day_items: list[pystac.Item], raw: xr.Dataset, bands: tuple[str, ...]
+                  ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, float | None]], list[str]]:
+    """band -> (scale per time, offset per time, nodata) for a loaded series whose time steps come
+    from ``day_items``, and the bands whose scale was assumed (:func:`undeclared_integer_scale`).
+    Per item, because a series may mix processing baselines or collections."""
+    scales, assumed = {}, []
+    for b in bands:
+        per = [item_band_scaling(it, b) if b in it.assets else (None, None, None) for it in day_items]
+        scale = np.array([np.nan if p[0] is None else p[0] for p in per])
+        nodata = next((p[2] for p in per if p[2] is not None), None)
+        if np.isnan(scale).any():
+            fill = 1.0
+            if raw[b].dtype.kind in "iu":  # integer reflectance without a declared scale: x 10 000
+                vals = raw[b].values[np.isnan(scale)].astype("float64")
+                if nodata is not None:
+                    vals = np.where(vals == nodata, np.nan, vals)
+                fill = undeclared_integer_scale(vals)
+                if fill != 1.0:
+                    assumed.append(b)
+            scale = np.where(np.isnan(scale), fill, scale)
+        offset = np.array([0.0 if p[1] is None else p[1] for p in per])
+        scales[b] = (scale, offset, nodata)
+    return scales, assumed
