@@ -23,6 +23,7 @@ test: install
 
 bench: install
 	$(VENV)/bin/python benchmarks/bench_core.py
+	$(VENV)/bin/python benchmarks/bench_core.py --rgb
 	$(VENV)/bin/python benchmarks/bench_incremental.py
 	$(VENV)/bin/python benchmarks/injection.py --events 40
 	$(VENV)/bin/python benchmarks/short_history.py

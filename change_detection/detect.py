@@ -119,6 +119,11 @@ class DetectorParams:
     and NIR (not applied to RGB-only mosaics)."""
     spatial_pooling: bool = True
     """Also score each pixel by its 3 x 3 neighbourhood (coherent change) and keep the larger."""
+    texture: bool = True
+    """On RGB-only mosaics, also score the local texture of brightness
+    (:func:`~change_detection.features.local_texture`): pits and spoil keep the colour of the
+    ground they are dug in but roughen it; bulldozing smooths it.  Multispectral sources have no
+    texture feature."""
     baseline: BaselineParams = field(default_factory=BaselineParams)
 
 
@@ -145,7 +150,8 @@ class Detection:
     n_looks: int
     """Consecutive clear anomalous looks so far."""
     kind_hint: str
-    """``bare_soil_exposure``, ``vegetation_loss``, ``water``, ``new_structure`` or ``other``."""
+    """``bare_soil_exposure``, ``vegetation_loss``, ``water``, ``new_structure``, on RGB mosaics
+    ``surface_roughened`` or ``surface_levelled`` (texture only), or ``other``."""
     evidence: dict = field(default_factory=dict, hash=False, compare=False)
     """Median change of each feature against the baseline and the features used."""
 
@@ -180,7 +186,7 @@ def anomaly_scores(
     """
     ds = ds.sortby("time")
     times = pd.DatetimeIndex(ds.time.values)
-    feats = feature_stack(ds)
+    feats = feature_stack(ds, texture=params.texture)
     names = list(feats.data_vars)
     usable = usable_looks(ds)
     # The date's statistics (common-mode shift, spatial noise) come from the pixels the provider
@@ -440,6 +446,11 @@ def _kind_hint(delta: dict[str, float]) -> str:
         return "vegetation_loss"
     if brightness > 0.03:
         return "new_structure"
+    texture = delta.get("texture", 0.0)  # RGB mosaics: local variation / mean brightness
+    if texture > 0.05:
+        return "surface_roughened"  # pits and spoil heaps in ground of the same colour
+    if texture < -0.05:
+        return "surface_levelled"  # bulldozed or scraped smooth
     return "other"
 
 

@@ -2,8 +2,8 @@
 
 The detector works on *features*: spectral indices where the bands allow, plus the reflectances
 themselves.  Sentinel-2/Landsat give red, NIR and SWIR; an RGB-only mosaic gives red, green and
-blue.  :func:`feature_stack` says which features it could build, so every detection can say which
-evidence it rests on.
+blue, and with them brightness, colour and texture.  :func:`feature_stack` says which features it
+could build, so every detection can say which evidence it rests on.
 """
 
 from __future__ import annotations
@@ -19,11 +19,43 @@ def _ratio(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
     return ((a - b) / denom.where(np.abs(denom) > 1e-6)).astype("float32")
 
 
-def feature_stack(ds: xr.Dataset) -> xr.Dataset:
+def local_texture(brightness: np.ndarray, valid: np.ndarray, min_valid: int = 6) -> np.ndarray:
+    """Coefficient of variation of ``brightness`` (time, y, x) over each pixel's 3 x 3 window.
+
+    Only ``valid`` pixels enter a window (a cloud beside a clear pixel must not make it look
+    rough); a pixel that is not valid itself, or has fewer than ``min_valid`` valid pixels in its
+    window, is NaN.  The standard deviation is divided by the window's mean so that a gain between
+    dates (sun angle, another sensor) does not change the texture.
+    """
+    from scipy import ndimage
+
+    ok = valid & np.isfinite(brightness)
+    b = np.where(ok, brightness, 0.0).astype("float64")
+    size = (1, 3, 3)
+    n = ndimage.uniform_filter(ok.astype("float64"), size, mode="constant") * 9
+    s1 = ndimage.uniform_filter(b, size, mode="constant") * 9
+    s2 = ndimage.uniform_filter(b * b, size, mode="constant") * 9
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s1 / n
+        sd = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
+        cv = sd / mean
+    good = ok & (np.rint(n) >= min_valid) & (mean > 1e-4)
+    return np.where(good, cv, np.nan).astype("float32")
+
+
+def feature_stack(ds: xr.Dataset, texture: bool = True) -> xr.Dataset:
     """Build the detector's features from the reflectance bands present in ``ds``.
 
     Returns a Dataset of float32 features (time, y, x), NaN where the input is invalid.  The
     ``evidence`` attribute lists the features built.
+
+    An RGB-only mosaic also gets ``texture`` (unless ``texture`` is False): the local coefficient
+    of variation of brightness (:func:`local_texture`) over the pixels the detector may use
+    (:func:`usable_looks` where ``ds`` has a ``clear`` mask).  Such mosaics come from PlanetScope
+    or VHR sensors whose pixels (0.3-5 m) are smaller than a looting pit, so pits and spoil heaps
+    pock-mark the surface even where they keep its colour, and bulldozing smooths it.  Multispectral
+    sources get no texture feature: at Landsat's 30 m a 3 x 3 window (90 m) is larger than most digs
+    and would smear them, and their NIR/SWIR already separate soil from vegetation.
     """
     bands = [b for b in REFLECTANCE_BANDS if b in ds.data_vars]
     if not bands:
@@ -39,6 +71,10 @@ def feature_stack(ds: xr.Dataset) -> xr.Dataset:
         out["exg"] = ((2 * ds.green - ds.red - ds.blue) / total.where(total > 1e-6)).astype("float32")
     for b in bands:
         out[b] = ds[b].astype("float32")
+    if texture and "exg" in out:
+        bright = ((ds.red + ds.green + ds.blue) / 3).transpose("time", "y", "x")
+        valid = usable_looks(ds).transpose("time", "y", "x").values if "clear" in ds else np.ones(bright.shape, bool)
+        out["texture"] = bright.copy(data=local_texture(bright.values, valid))
     feats = xr.Dataset(out)
     feats.attrs["evidence"] = list(out)
     return feats

@@ -2,8 +2,9 @@
 
 A grid of pixels with a few land covers, a smooth seasonal vegetation cycle that shifts a little
 from year to year, sensor noise, and helpers that add each thing the detector must handle: a
-disturbance with a ramp, a cloud the mask caught, a cloud the mask missed, snow (flagged or not),
-a snow flag on what is not snow, a field bared at the same time every year, whole-scene haze.
+disturbance with a ramp, pits that change only the texture, a cloud the mask caught, a cloud the
+mask missed, snow (flagged or not), a snow flag on what is not snow, a field bared at the same
+time every year, whole-scene haze.
 """
 
 from __future__ import annotations
@@ -59,6 +60,20 @@ def add_disturbance(ds: xr.Dataset, mask: np.ndarray, onset: str, ramp_days: flo
     for b in [v for v in ds.data_vars if v in soil]:
         a = ds[b].values
         a[:, mask] = (1 - frac[:, None]) * a[:, mask] + frac[:, None] * soil[b]
+    return ds
+
+
+def add_pits(ds: xr.Dataset, mask: np.ndarray, onset: str, amplitude: float = 0.15) -> xr.Dataset:
+    """Pock-mark the pixels in ``mask`` from ``onset``: pits and spoil heaps in a checkerboard, every
+    band darker by ``amplitude`` on one square and brighter by as much on the other, so the area's
+    mean colour and brightness stay as they were and only its texture changes."""
+    ds = ds.copy(deep=True)
+    after = pd.DatetimeIndex(ds.time.values) >= pd.Timestamp(onset)
+    rows, cols = np.indices(mask.shape)
+    sign = np.where((rows + cols) % 2 == 0, 1.0, -1.0)
+    factor = np.where(mask, 1.0 + amplitude * sign, 1.0).astype("float32")
+    for b in [v for v in ds.data_vars if v in SOIL]:
+        ds[b].values[after] *= factor
     return ds
 
 

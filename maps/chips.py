@@ -102,7 +102,7 @@ def detection_chips(ds: xr.Dataset, geom_utm: BaseGeometry, first_seen: pd.Times
 def ndvi_change(before: xr.Dataset, after: xr.Dataset) -> np.ndarray:
     """Change of the detector's vegetation index (NDVI, or ExG for RGB-only) as a red/green image."""
     def index(d):
-        feats = feature_stack(d)
+        feats = feature_stack(d, texture=False)
         return feats["ndvi"] if "ndvi" in feats else feats["exg"]
 
     diff = np.nan_to_num((index(after) - index(before)).values, nan=0.0)

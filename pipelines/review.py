@@ -102,7 +102,7 @@ def detection_timeseries(store: Store, detection_id: str, provider, lookback_yea
     end = pd.Timestamp(row.last_seen) + pd.Timedelta(days=30)
     start = pd.Timestamp(row.first_seen) - pd.DateOffset(years=lookback_years)
     ds = provider.load(site_request(site, start, end, history_years=0))
-    feats = feature_stack(ds)
+    feats = feature_stack(ds, texture=False)
     index = "ndvi" if "ndvi" in feats else "exg"
     values = feats[index].where(usable_looks(ds))  # the looks the detector used
     inside = rasterize_lonlat(ds, wkt.loads(row.geometry_wkt))

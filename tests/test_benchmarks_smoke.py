@@ -17,6 +17,8 @@ def test_core_benchmark_runs_at_tiny_size():
     mod = _benchmark("bench_core")
     res = mod.main(["--size", "8", "--repeat", "1"])
     assert res["pixel_observations"] == 64 * res["looks"]
+    rgb = mod.main(["--size", "8", "--repeat", "1", "--rgb"])
+    assert rgb["bands"] == ["red", "green", "blue"] and rgb["ratio_texture_to_without"] > 0
 
 
 def test_incremental_benchmark_runs_at_tiny_size():

@@ -8,7 +8,7 @@ import pytest
 
 from change_detection import BaselineParams, DetectorParams, anomaly_scores, confirm_anomalies, detect_changes, seasonal_baseline
 from change_detection.synthetic import (
-    SOIL, VEG, add_disturbance, add_recurring_bare_field, box_mask, flag_snow, heal, set_clouds, set_shadow, set_snow,
+    SOIL, VEG, add_disturbance, add_pits, add_recurring_bare_field, box_mask, flag_snow, heal, set_clouds, set_shadow, set_snow,
     synthetic_series,
 )
 
@@ -200,7 +200,55 @@ def test_rgb_only_mosaic_degrades_gracefully():
     dets = _detect(ds)
     hit = _near(dets, mask, ds)
     assert len(hit) == 1 and len(dets) == 1
-    assert set(hit[0].evidence["features"]) == {"exg", "red", "green", "blue"}
+    assert set(hit[0].evidence["features"]) == {"exg", "red", "green", "blue", "texture"}
+
+
+def test_rgb_texture_finds_pits_that_keep_the_colour():
+    """Pits and spoil heaps on a 3 m mosaic that leave the area's mean colour as it was: only the
+    texture feature sees them, so the detection says it rests on texture."""
+    ds = synthetic_series(ny=40, nx=40, seed=9, rgb_only=True, resolution=3.0)
+    mask = box_mask(ds, 8, 28, 10, 30)  # 20 x 20 pixels, 0.36 ha
+    ds = add_pits(ds, mask, "2011-06-10", amplitude=0.15)
+    dets = _detect(ds)
+    hit = _near(dets, mask, ds)
+    assert len(hit) == 1 and len(dets) == 1
+    assert hit[0].first_seen == pd.Timestamp("2011-06-10")
+    assert "texture" in hit[0].evidence["features"]
+    assert hit[0].kind_hint == "surface_roughened"
+    assert hit[0].area_m2 == pytest.approx(400 * 9, rel=0.2)
+    assert _detect(ds, texture=False) == []  # colour and brightness alone miss it
+
+
+def test_texture_uses_only_usable_neighbours():
+    from change_detection.features import local_texture
+
+    rng = np.random.default_rng(0)
+    bright = (0.2 + 0.01 * rng.standard_normal((1, 5, 5))).astype("float32")
+    valid = np.ones_like(bright, dtype=bool)
+    cloudy = bright.copy()
+    cloudy[0, 1, 1] = 0.9  # a cloud beside the centre pixel, flagged by the mask
+    mask = valid.copy()
+    mask[0, 1, 1] = False
+    plain = local_texture(bright, valid)
+    masked = local_texture(cloudy, mask)
+    assert np.isnan(masked[0, 1, 1])  # the cloud itself has no texture
+    window = np.delete(bright[0, 1:4, 1:4].ravel(), 0)
+    assert masked[0, 2, 2] == pytest.approx(window.std() / window.mean(), rel=1e-4)  # 8 clear pixels
+    assert plain[0, 2, 2] == pytest.approx(bright[0, 1:4, 1:4].std() / bright[0, 1:4, 1:4].mean(), rel=1e-4)
+    mask[0, :3, :3] = False  # 5 of the corner pixel's window masked: too few left
+    tex = local_texture(bright, mask)
+    assert np.isfinite(tex[0, 3, 3]) and np.isnan(tex[0, 3, 0])
+
+
+def test_rgb_cloud_edges_do_not_roughen_clear_pixels():
+    """Scattered small clouds the mask flags, on three looks in a row: every clear pixel beside one
+    would look rough if the cloud entered its texture window (a 0.56 ha false detection then)."""
+    ds = synthetic_series(ny=40, nx=40, seed=9, rgb_only=True, resolution=3.0)
+    r, c = np.indices((40, 40))
+    popcorn = ((r % 3) == 1) & ((c % 3) == 1) & (r < 18)
+    for when in ("2011-07-05", "2011-07-13", "2011-07-21"):
+        ds = set_clouds(ds, when, popcorn, flagged=True)
+    assert _detect(ds) == []
 
 
 def test_baseline_uses_same_season_of_earlier_years_only():

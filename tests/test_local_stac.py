@@ -99,7 +99,7 @@ def test_rgb_only_catalog_runs_unchanged(shared, tmp_path):
     small = _replace(site, geometry=box(2.37, 48.83, 2.385, 48.845))
     res = run_site(small, LocalStacProvider(dst), "2016-12-01", "2017-08-30", DetectorParams(min_looks=1), resolution=10.0)
     assert res.status == "ok" and res.detections, "real urban change must show in RGB too"
-    assert set(res.detections[0].evidence["features"]) == {"exg", "red", "green", "blue"}
+    assert set(res.detections[0].evidence["features"]) == {"exg", "red", "green", "blue", "texture"}
 
 
 # --- catalogs that name their assets and masks differently ------------------------------------------
