@@ -5,8 +5,9 @@ series of the three development cases (monitoring years 2010, 2011 and 2012), aw
 events: an irregular blob of disturbed soil (dark moist to bright dry, drawn per event, with pixel
 texture and fractional edges) mixed into the clear pixels from a random onset, ramping up over
 0-45 days — the recipe shared/data/README.md describes.  It reports recall, median latency, the
-latency an oracle that sees the event on its first clear look would have, the false alarms
-of the un-injected runs (scored as `sitewatch evaluate` scores) and how often weekly operation
+latency an oracle that sees the event on its first clear look would have, the events dated
+before their onset (``early``) or seen only after the 60-day window (``late``: a miss and a
+false alarm under the shared scoring), the false alarms of the un-injected runs (scored as `sitewatch evaluate` scores) and how often weekly operation
 would raise a provisional single-look alert on them (cut after every look).
 
     python benchmarks/injection.py --events 60 [--seed 7] [--kind looting] [--set threshold=3.0] [--details out.jsonl]
@@ -147,13 +148,15 @@ def run_event(job):
     oracle = (times[after[0]] - onset).days if after.size else None
     hits = [d for d in dets if d.geometry.distance(outline) <= 20 and -3 <= (d.first_seen - onset).days <= 60]
     early = [d for d in dets if d.geometry.distance(outline) <= 20 and (d.first_seen - onset).days < -3]
+    # Seen, but only after the 60-day window: under the shared scoring a miss *and* a false alarm.
+    late = [d for d in dets if d.geometry.distance(outline) <= 20 and (d.first_seen - onset).days > 60]
     others = [d for d in dets if d not in hits and d.geometry.distance(outline) > 20
               and not (rasterize_lonlat(ds, to_crs(d.geometry, d.crs, 4326), all_touched=True) & avoid).any()]
     return {"case": case, "site": site_id, "kind": kind, "onset": str(onset.date()), "ramp": round(ramp), "pixels": int(blob.sum()),
             "clear_looks_60d": int(after.size), "oracle_days": oracle, "found": bool(hits),
             "latency": min((d.first_seen - onset).days for d in hits) if hits else None,
             "looks": max(d.n_looks for d in hits) if hits else None, "early": len(early),
-            "other_detections": len(others)}
+            "late": 0 if hits else len(late), "other_detections": len(others)}
 
 
 def baseline_false_alarms(case: str, params: DetectorParams) -> int:
@@ -257,6 +260,7 @@ def main(argv=None):
            "median_oracle_days": float(reach.oracle_days.median()),
            "median_excess_days": float((df.latency - df.oracle_days).median()),
            "other_detections": int(df.other_detections.sum()), "early": int(df.early.sum()),
+           "late": int(df.late.sum()),
            "false_alarms_without_injection": fas,
            "provisional_per_100_site_looks": round(100 * sum(p[0] for p in prov) / max(1, sum(p[1] for p in prov)), 2),
            **extra}
