@@ -36,6 +36,10 @@ from sites.geo import buffer_m, to_crs
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmark"
 CASES = ("dev-2010-a", "dev-2011-b", "dev-2012-control")
+YEARS_BACK = 0
+"""Inject into the year this many years before each case's monitoring year (``--years-back``),
+with only the case's imagery before that as history: 1 gives one history year, as for a site
+registered this year or a case early in the archive."""
 AVOID_M = 120.0
 """Injected events keep this far from a case's own events (and detections near those are ignored)."""
 DARK = {"red": 0.08, "nir": 0.12, "swir16": 0.16}
@@ -83,6 +87,7 @@ def _load(case: str):
     if case not in _LOADED:
         meta = json.loads((ROOT / case / "case.json").read_text())
         start, end = pd.Timestamp(meta["monitor_start"]), pd.Timestamp(meta["monitor_end"])
+        start, end = start - pd.DateOffset(years=YEARS_BACK), end - pd.DateOffset(years=YEARS_BACK)
         sites = read_sites(ROOT / case / "sites.geojson").sites
         truth = [shape(f["geometry"]) for f in json.loads((ROOT / case / "truth.geojson").read_text())["features"]]
         prov = LocalStacProvider(ROOT / case / "catalog")
@@ -230,7 +235,13 @@ def main(argv=None):
                     help="what to inject (looting is the shared recipe)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="any DetectorParams field, e.g. --set onset_fraction=0.5")
+    ap.add_argument("--years-back", type=int, default=0,
+                    help="inject into the year(s) before each case's monitoring year (less history)")
     args = ap.parse_args(argv)
+    global YEARS_BACK
+    if args.years_back != YEARS_BACK:
+        YEARS_BACK = args.years_back
+        _LOADED.clear()
     extra = param_overrides(args.set)
     params = replace(DetectorParams(), **extra)
     cases = args.cases.split(",")
