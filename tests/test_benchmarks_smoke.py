@@ -35,6 +35,8 @@ def test_injection_benchmark_runs_on_the_real_control_case(shared):
     assert res["false_alarms_without_injection"] == {"dev-2012-control": 0}
     built = mod.main(["--events", "1", "--cases", "dev-2012-control", "--workers", "1", "--kind", "construction"])
     assert built["kind"] == "construction" and built["events"] == 1
+    earlier = mod.main(["--events", "1", "--cases", "dev-2012-control", "--workers", "1", "--years-back", "1"])
+    assert earlier["events"] == 1 and mod._LOADED["dev-2012-control"][0] == mod.pd.Timestamp("2011-03-01")
 
 
 def test_short_history_benchmark_and_the_one_sided_score_on_real_imagery(shared, capsys):
