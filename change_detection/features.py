@@ -20,7 +20,7 @@ def _ratio(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
 
 
 def local_texture(brightness: np.ndarray, valid: np.ndarray, min_valid: int = 6) -> np.ndarray:
-    """Coefficient of variation of ``brightness`` (time, y, x) over each pixel's 3 x 3 window.
+    """Coefficient of variation of ``brightness`` (..., y, x) over each pixel's 3 x 3 window.
 
     Only ``valid`` pixels enter a window (a cloud beside a clear pixel must not make it look
     rough); a pixel that is not valid itself, or has fewer than ``min_valid`` valid pixels in its
@@ -31,7 +31,7 @@ def local_texture(brightness: np.ndarray, valid: np.ndarray, min_valid: int = 6)
 
     ok = valid & np.isfinite(brightness)
     b = np.where(ok, brightness, 0.0).astype("float64")
-    size = (1, 3, 3)
+    size = (1,) * (b.ndim - 2) + (3, 3)  # each look on its own
     n = ndimage.uniform_filter(ok.astype("float64"), size, mode="constant") * 9
     s1 = ndimage.uniform_filter(b, size, mode="constant") * 9
     s2 = ndimage.uniform_filter(b * b, size, mode="constant") * 9
@@ -72,8 +72,8 @@ def feature_stack(ds: xr.Dataset, texture: bool = True) -> xr.Dataset:
     for b in bands:
         out[b] = ds[b].astype("float32")
     if texture and "exg" in out:
-        bright = ((ds.red + ds.green + ds.blue) / 3).transpose("time", "y", "x")
-        valid = usable_looks(ds).transpose("time", "y", "x").values if "clear" in ds else np.ones(bright.shape, bool)
+        bright = ((ds.red + ds.green + ds.blue) / 3).transpose(..., "y", "x")
+        valid = usable_looks(ds).transpose(..., "y", "x").values if "clear" in ds else np.ones(bright.shape, bool)
         out["texture"] = bright.copy(data=local_texture(bright.values, valid))
     feats = xr.Dataset(out)
     feats.attrs["evidence"] = list(out)

@@ -238,6 +238,16 @@ def test_texture_uses_only_usable_neighbours():
     mask[0, :3, :3] = False  # 5 of the corner pixel's window masked: too few left
     tex = local_texture(bright, mask)
     assert np.isfinite(tex[0, 3, 3]) and np.isnan(tex[0, 3, 0])
+    assert np.array_equal(local_texture(bright[0], mask[0]), tex[0], equal_nan=True)  # one look on its own
+
+
+def test_rgb_features_of_one_look_equal_those_of_the_series():
+    from change_detection import feature_stack
+
+    ds = synthetic_series(ny=8, nx=8, seed=1, rgb_only=True)
+    one, full = feature_stack(ds.isel(time=5)), feature_stack(ds)
+    assert one.attrs["evidence"] == full.attrs["evidence"] and "texture" in one
+    np.testing.assert_allclose(one.texture.values, full.texture.isel(time=5).values)
 
 
 def test_rgb_cloud_edges_do_not_roughen_clear_pixels():
