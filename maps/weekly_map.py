@@ -69,6 +69,9 @@ class MapDetection:
     """Clear looks showing the change; 1 = provisional, awaiting a second look."""
     disturbed_before: str = ""
     """First date of an earlier disturbance on the same ground (a repeat dig), if any."""
+    evidence: str = ""
+    """What the detection rests on: each feature's median change against its seasonal baseline and
+    how far from normal the region stands (:func:`pipelines.store.evidence_summary`)."""
 
     def repeat_rows(self) -> list[tuple[str, str]]:
         """The popup / field-sheet row saying the ground was dug before, if it was."""
@@ -165,6 +168,7 @@ def weekly_map(
             ("Type hint", d.kind_hint), ("Status", d.status),
             *([("Clear looks", f"{d.n_looks}" + (" (provisional: awaiting a second look)" if d.n_looks == 1 else ""))]
               if d.n_looks else []),
+            *([("Evidence", d.evidence)] if d.evidence else []),
             *d.repeat_rows(),
             ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
             ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),

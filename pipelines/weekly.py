@@ -26,7 +26,7 @@ from sites import Site
 from .imagery.base import ImageryProvider
 from .monitoring import SiteResult, run_site
 from .review import apply_feedback, confirmed_sites, latest_labels, supersede
-from .store import RETIRED_STATUSES, Store, disturbed_before
+from .store import RETIRED_STATUSES, Store, disturbed_before, evidence_summary
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
 HIDDEN_STATUSES = ("dismissed", "suppressed", *RETIRED_STATUSES)
@@ -100,7 +100,7 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDe
         MapDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), r.first_seen, r.last_seen,
                      r.confirmed_on, float(r.score), r.confidence, float(r.area_m2), r.kind_hint, r.status,
                      pd.Timestamp(r.confirmed_on) >= week_start, int(r.n_looks),
-                     disturbed_before(r.evidence))
+                     disturbed_before(r.evidence), evidence_summary(r.evidence))
         for r in frame.itertuples()
     ]
 

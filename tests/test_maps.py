@@ -132,3 +132,20 @@ def test_a_repeat_dig_says_so_on_the_map_and_the_field_sheet():
     assert "disturbed before" not in weekly_map([_site()], [_det()], "2024-W23").get_root().render()
     sheet = detection_sheet(det, "Site", 47.9, 106.9, "48TUT", "", "restricted")
     assert "ground disturbed before (first seen 2022-06-01)" in sheet
+
+
+def test_popup_shows_the_evidence_the_detection_rests_on():
+    import json
+    from dataclasses import replace
+
+    from pipelines.store import evidence_summary
+
+    stored = json.dumps({"features": ["ndvi", "red", "swir16"], "delta": {"ndvi": -0.2104, "red": 0.05, "swir16": 0.0441},
+                         "clear_looks": 3, "mean_anomaly_sd": 4.24})
+    line = evidence_summary(stored)
+    assert line == "NDVI -0.210, red +0.050, SWIR +0.044; 4.2 robust sd from normal"
+    assert evidence_summary(None) == "" and evidence_summary("not json") == "" and evidence_summary('{"delta": 3}') == ""
+    html = weekly_map([_site()], [replace(_det(), evidence=line)], "2024-W23").get_root().render()
+    assert "Evidence" in html and "NDVI -0.210" in html
+    plain = weekly_map([_site()], [_det()], "2024-W23").get_root().render()
+    assert "Evidence" not in plain  # no row when nothing was stored

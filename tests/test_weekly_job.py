@@ -41,7 +41,9 @@ def test_outputs_have_the_promised_schema(case_run):
         assert needed <= set(p)
         assert 0 <= p["score"] <= 1 and p["confidence"] in ("low", "medium", "high") and p["area_m2"] > 0
         assert meta["monitor_start"] <= p["last_seen"] and p["first_seen"] <= meta["monitor_end"]
-    assert outputs.map_html.read_text().count("L.map(") == 1
+    html = outputs.map_html.read_text()
+    assert html.count("L.map(") == 1
+    assert html.count("robust sd from normal") >= len(fc["features"])  # every popup states its evidence
     s = json.loads(outputs.summary_json.read_text())
     assert s["detections_open"] == len(fc["features"]) and s["sites"] == len(sites)
 
