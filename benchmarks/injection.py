@@ -7,8 +7,9 @@ texture and fractional edges) mixed into the clear pixels from a random onset, r
 0-45 days — the recipe shared/data/README.md describes.  It reports recall, median latency, the
 latency an oracle that sees the event on its first clear look would have, the events dated
 before their onset (``early``) or seen only after the 60-day window (``late``: a miss and a
-false alarm under the shared scoring), the false alarms of the un-injected runs (scored as `sitewatch evaluate` scores) and how often weekly operation
-would raise a provisional single-look alert on them (cut after every look).
+false alarm under the shared scoring), the false alarms of the un-injected runs (scored as
+`sitewatch evaluate` scores) and how often weekly operation would raise a provisional
+single-look alert on them (cut after every look).
 
     python benchmarks/injection.py --events 60 [--seed 7] [--kind looting] [--set threshold=3.0] [--details out.jsonl]
 """

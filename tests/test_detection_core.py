@@ -235,7 +235,7 @@ def test_texture_uses_only_usable_neighbours():
     window = np.delete(bright[0, 1:4, 1:4].ravel(), 0)
     assert masked[0, 2, 2] == pytest.approx(window.std() / window.mean(), rel=1e-4)  # 8 clear pixels
     assert plain[0, 2, 2] == pytest.approx(bright[0, 1:4, 1:4].std() / bright[0, 1:4, 1:4].mean(), rel=1e-4)
-    mask[0, :3, :3] = False  # 5 of the corner pixel's window masked: too few left
+    mask[0, :3, :3] = False  # the edge pixel (3, 0) keeps 4 usable pixels in its window: too few
     tex = local_texture(bright, mask)
     assert np.isfinite(tex[0, 3, 3]) and np.isnan(tex[0, 3, 0])
     assert np.array_equal(local_texture(bright[0], mask[0]), tex[0], equal_nan=True)  # one look on its own
