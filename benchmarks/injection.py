@@ -188,7 +188,7 @@ def provisional_alerts(case: str, params: DetectorParams) -> tuple[int, int]:
             sub = AnomalyCube(cube.times[: k + 1], cube.score[: k + 1], cube.delta[: k + 1], cube.features, [],
                               cube.z[: k + 1])
             looks += 1
-            conf = confirm_anomalies(sub.score, params, days=_days(sub.times))
+            conf = confirm_anomalies(sub.score, params, days=_days(sub.times), through_snow=sub.through_snow)
             for d in disturbance_polygons(ds, sub, conf, site_id, watch, params):
                 if d.evidence.get("provisional"):
                     px = rasterize_lonlat(ds, to_crs(d.geometry, d.crs, 4326), all_touched=True)

@@ -42,7 +42,7 @@ from shapely.ops import unary_union
 from skimage import measure, morphology
 
 from .baseline import BaselineParams, nanmean_quiet, nanmedian_quiet, seasonal_baseline
-from .features import REFLECTANCE_BANDS, feature_stack, usable_looks
+from .features import REFLECTANCE_BANDS, feature_stack, snow_contrast, usable_looks
 
 ALGORITHM_VERSION = "sw-seasonal-1"
 CONFIDENCES = ("low", "medium", "high")
@@ -124,6 +124,13 @@ class DetectorParams:
     (:func:`~change_detection.features.local_texture`): pits and spoil keep the colour of the
     ground they are dug in but roughen it; bulldozing smooths it.  Multispectral sources have no
     texture feature."""
+    through_snow: bool = True
+    """Also look at pixels under snow (:func:`~change_detection.features.snow_contrast`).  Snow is
+    nearly black in the SWIR and even across a site, so ground showing through it — spoil thrown
+    on the snow, snow dug or scraped away — stands out against the snow around it on the same
+    date.  Such a look is scored by that contrast alone (there is no snow-free baseline to compare
+    it with), so it never alerts on its own: a usable look must confirm it, which a patch of early
+    melt does not.  Needs SWIR and the provider's snow flag."""
     baseline: BaselineParams = field(default_factory=BaselineParams)
 
 
@@ -169,6 +176,12 @@ class AnomalyCube:
     skipped_dates: list[pd.Timestamp]
     z: np.ndarray
     """(target, feature, pixel) standardised residuals (float16): the direction of a change."""
+
+    @property
+    def through_snow(self) -> np.ndarray:
+        """(target, pixel) True where a look was seen through snow (``DetectorParams.through_snow``):
+        scored by its contrast with the snow, with no feature change against a baseline."""
+        return np.isfinite(self.score) & ~_has_direction(self.z)
 
 
 def _days(times: pd.DatetimeIndex) -> np.ndarray:
@@ -234,6 +247,13 @@ def anomaly_scores(
         if finite.sum() and np.mean(score[k][finite] > params.threshold) > params.max_anomalous_fraction:
             score[k] = np.nan
             skipped.append(times[targets[k]])
+    if params.through_snow:
+        # Only a contrast above the threshold is a look: snow that looks like snow hides the
+        # ground, so it neither extends nor breaks a run.  A look the contamination test skipped
+        # is not looked at through snow either.
+        snowy = snow_contrast(ds, targets).reshape(len(targets), -1)
+        keep = np.array([times[k] not in skipped for k in targets])[:, None]
+        score = np.where(keep & (snowy > params.threshold) & ~np.isfinite(score), snowy, score)
     z16 = np.clip(np.nan_to_num(z, nan=0.0), -6e4, 6e4).astype("float16")
     return AnomalyCube(times[targets], score, resid + common, names, skipped, z16)
 
@@ -307,11 +327,15 @@ ARCHIVE_FIELDS = ("first", "confirm", "last", "looks", "total")
 
 
 def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams(),
-                      resume: Confirmation | None = None, days: np.ndarray | None = None) -> Confirmation:
+                      resume: Confirmation | None = None, days: np.ndarray | None = None,
+                      through_snow: np.ndarray | None = None) -> Confirmation:
     """Walk the looks in time order; confirm pixels with ``min_looks`` consecutive anomalous looks.
 
     ``score``: (time, pixel), NaN for looks that are not clear (they neither extend nor break a
-    run).  After confirmation every further anomalous look extends ``last`` and ``looks``.
+    run).  ``through_snow`` (time, pixel; :attr:`AnomalyCube.through_snow`) marks looks seen
+    through snow: they extend a run but cannot complete one — ground showing through snow on
+    look after look is as likely a ridge the wind keeps bare as a dig, so a usable look must
+    confirm it.  After confirmation every further anomalous look extends ``last`` and ``looks``.
     With ``resume`` (the result of an earlier walk), ``score`` holds only the looks that follow
     it; indices continue from where that walk stopped.  ``days`` (day numbers of ``score``'s looks)
     enables re-arming after a calm ``rearm_days``; without it a pixel stays confirmed.
@@ -376,6 +400,8 @@ def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams
         run_len[reset] = 0
         run_sum[reset] = 0.0
         now = wait & (run_len >= params.min_looks)
+        if through_snow is not None:
+            now &= ~through_snow[j]
         confirmed[now] = True
         first[now] = run_start[now]
         confirm[now] = k
@@ -633,6 +659,8 @@ def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area,
                     continue
             if not params.single_look_darkening and _only_darker(cube, pix, conf.run_start[pix]):
                 continue
+            if not _has_direction(cube.z[conf.run_start[pix], :, pix].T).mean() >= 0.5:
+                continue  # seen through snow only: a usable look must confirm it
             out.append(_make_detection(ds, cube, _pending_as_confirmed(conf, pix, run_mean), part, transform,
                                        pixel_area, crs, site_id, min_pixels, params, provisional=True))
     return out
@@ -698,13 +726,20 @@ def _growth_host(part: np.ndarray, earlier: list[np.ndarray], conf: Confirmation
 def _change_direction(cube: AnomalyCube, pix: np.ndarray, k0: int, k1: int, threshold: float) -> np.ndarray | None:
     """Unit vector of the median standardised change over the pixels' anomalous looks k0..k1."""
     sc = cube.score[k0 : k1 + 1, pix]
-    sel = np.isfinite(sc) & (sc > threshold)
+    z = cube.z[k0 : k1 + 1][:, :, pix].astype("float32")
+    sel = np.isfinite(sc) & (sc > threshold) & _has_direction(z)
     if not sel.any():
         return None
-    z = cube.z[k0 : k1 + 1][:, :, pix].astype("float32")
     u = np.array([np.median(z[:, f][sel]) for f in range(z.shape[1])])
     norm = float(np.linalg.norm(u))
     return u / norm if norm > 0 else None
+
+
+def _has_direction(z: np.ndarray) -> np.ndarray:
+    """False where a scored pixel-look has no feature change: it was seen through snow
+    (``DetectorParams.through_snow``), scored by its contrast with the snow, not against its
+    baseline.  ``z`` is (..., feature, pixel) as in ``AnomalyCube.z``."""
+    return np.any(z != 0, axis=-2)
 
 
 def _extend_onset(cube: AnomalyCube, pix: np.ndarray, k_first: int, low: float, direction: np.ndarray | None,
@@ -726,6 +761,11 @@ def _extend_onset(cube: AnomalyCube, pix: np.ndarray, k_first: int, low: float, 
             break
         if direction is not None:
             z = cube.z[j][:, pix[clear]].astype("float32")
+            has = _has_direction(z)
+            if has.mean() < 0.5:  # seen through snow: its score is the test, there is no direction
+                k = j
+                continue
+            z = z[:, has]
             cos = (direction @ z) / np.maximum(np.linalg.norm(z, axis=0), 1e-6)
             if not np.median(cos) >= min_cos:  # NaN (no direction to compare) fails the test
                 break
@@ -757,8 +797,13 @@ def _make_detection(ds, cube, conf, part, transform, pixel_area, crs, site_id, m
         for p in pix:
             seq = cube.delta[conf.first[p] : conf.last[p] + 1, f, p]
             sc = cube.score[conf.first[p] : conf.last[p] + 1, p]
-            vals.extend(seq[np.isfinite(sc) & (sc > params.threshold)].tolist())
+            vals.extend(seq[np.isfinite(sc) & (sc > params.threshold) & np.isfinite(seq)].tolist())
         deltas[name] = round(float(np.median(vals)), 4) if vals else 0.0
+    # Looks on which the region was seen through snow (scored by its contrast with the snow).
+    sc = cube.score[k_first : k_last + 1][:, pix]
+    fin = np.isfinite(sc)
+    blind = fin & ~_has_direction(cube.z[k_first : k_last + 1][:, :, pix])
+    through_snow = int(np.sum((fin.sum(axis=1) > 0) & (2 * blind.sum(axis=1) > fin.sum(axis=1))))
     first_seen = cube.times[k_first]
     key = f"{site_id}|{ALGORITHM_VERSION}|{first_seen.date()}|{anchor}"
     det_id = f"{site_id}-{first_seen:%Y%m%d}-{hashlib.sha1(key.encode()).hexdigest()[:6]}"
@@ -776,7 +821,8 @@ def _make_detection(ds, cube, conf, part, transform, pixel_area, crs, site_id, m
         n_looks=looks,
         kind_hint=_kind_hint(deltas),
         evidence={"features": list(cube.features), "delta": deltas, "clear_looks": looks,
-                  "mean_anomaly_sd": round(mean_score, 2), "algorithm": ALGORITHM_VERSION,
+                  "mean_anomaly_sd": round(mean_score, 2), "looks_through_snow": through_snow,
+                  "algorithm": ALGORITHM_VERSION,
                   "provisional": provisional},
     )
 
@@ -790,5 +836,5 @@ def detect_changes(
 ) -> list[Detection]:
     """The whole core in one call: score, confirm, and polygonise the changes since ``since``."""
     cube = anomaly_scores(ds, since, params)
-    conf = confirm_anomalies(cube.score, params, days=_days(cube.times))
+    conf = confirm_anomalies(cube.score, params, days=_days(cube.times), through_snow=cube.through_snow)
     return disturbance_polygons(ds, cube, conf, site_id, watch, params)

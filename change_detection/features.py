@@ -110,6 +110,36 @@ def snow_flag_contradicted(ds: xr.Dataset) -> xr.DataArray:
     return (ds["snow"].astype(bool) & (_ratio(ds.red, ds.swir16) <= 0.0)).fillna(False)
 
 
+def snow_contrast(ds: xr.Dataset, looks: np.ndarray | None = None, min_pixels: int = 30) -> np.ndarray:
+    """How far each snow-covered pixel's SWIR stands above the snow around it, per look.
+
+    Snow absorbs the short-wave infrared (reflectance about 0.05) and a snow cover is even across
+    a site, so ground showing through it — spoil thrown on the snow, snow dug or scraped away, a
+    patch melted early — raises a pixel's SWIR far above the date's snow.  For the pixels the
+    provider flags as snow and the detector cannot use (:func:`usable_looks`), this is the robust
+    z-score (median, 1.4826 x MAD) of SWIR against all such pixels of the same look; NaN for every
+    other pixel, and for a look with fewer than ``min_pixels`` of them (too few to say what the
+    snow looks like).  Returns float32 (look, y, x) for ``looks`` (indices along ``time``; all by
+    default).  Needs the provider's ``snow`` variable and SWIR; otherwise all NaN.
+    """
+    ds = ds.transpose("time", "y", "x", ...)
+    idx = np.arange(ds.sizes["time"]) if looks is None else np.asarray(looks)
+    out = np.full((idx.size, ds.sizes["y"], ds.sizes["x"]), np.nan, dtype="float32")
+    if "snow" not in ds or "swir16" not in ds:
+        return out
+    snow = (ds["snow"].astype(bool) & ~usable_looks(ds)).values[idx]
+    swir = ds["swir16"].values[idx].astype("float32")
+    for i in range(idx.size):
+        pix = snow[i] & np.isfinite(swir[i])
+        if pix.sum() < min_pixels:
+            continue
+        centre = np.median(swir[i][pix])
+        spread = 1.4826 * np.median(np.abs(swir[i][pix] - centre))
+        if spread > 1e-6:
+            out[i][pix] = (swir[i][pix] - centre) / spread
+    return out
+
+
 def usable_looks(ds: xr.Dataset) -> xr.DataArray:
     """The pixel-looks the detector uses: the provider's ``clear``, plus snow flags the spectrum
     contradicts (:func:`snow_flag_contradicted`), minus snow and bright cloud the mask missed

@@ -65,11 +65,12 @@ def detect_incremental(
         cube = AnomalyCube(known.append(new.times), np.concatenate([state.cube.score, new.score]),
                            np.concatenate([state.cube.delta, new.delta]), state.cube.features,
                            state.cube.skipped_dates + new.skipped_dates, np.concatenate([state.cube.z, new.z]))
-        conf = confirm_anomalies(new.score, params, resume=state.conf, days=_days(new.times))
+        conf = confirm_anomalies(new.score, params, resume=state.conf, days=_days(new.times),
+                                 through_snow=new.through_snow)
         scored = len(new.times)
     else:
         cube = anomaly_scores(ds, since, params)
-        conf = confirm_anomalies(cube.score, params, days=_days(cube.times))
+        conf = confirm_anomalies(cube.score, params, days=_days(cube.times), through_snow=cube.through_snow)
         scored = len(cube.times)
     dets = disturbance_polygons(ds, cube, conf, site_id, watch, params)
     return dets, SiteState(key, cube, conf), scored

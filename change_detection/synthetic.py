@@ -3,8 +3,8 @@
 A grid of pixels with a few land covers, a smooth seasonal vegetation cycle that shifts a little
 from year to year, sensor noise, and helpers that add each thing the detector must handle: a
 disturbance with a ramp, pits that change only the texture, a cloud the mask caught, a cloud the
-mask missed, snow (flagged or not), a snow flag on what is not snow, a field bared at the same
-time every year, whole-scene haze.
+mask missed, snow (flagged or not, even or varying), a snow flag on what is not snow, a field
+bared at the same time every year, whole-scene haze.
 """
 
 from __future__ import annotations
@@ -127,14 +127,18 @@ def set_shadow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, factor
     return ds
 
 
-def set_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, flagged: bool = False) -> xr.Dataset:
+def set_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None, flagged: bool = False,
+             noise: float = 0.0, seed: int = 0) -> xr.Dataset:
     """Snow on the look nearest ``when`` (bright visible, dark SWIR), where ``mask``;
-    ``flagged=True`` is snow the provider's mask flags (``snow`` set, not clear)."""
+    ``flagged=True`` is snow the provider's mask flags (``snow`` set, not clear).  ``noise``: the
+    standard deviation of each band across the snow (real snow is not one value; SWIR varies
+    by about 0.01)."""
     ds = ds.copy(deep=True)
     k, m = _look(ds, when, mask)
+    rng = np.random.default_rng(seed)
     for b, v in {"red": 0.7, "nir": 0.65, "swir16": 0.08, "green": 0.72, "blue": 0.75}.items():
         if b in ds:
-            ds[b].values[k][m] = v
+            ds[b].values[k][m] = v + rng.normal(0, noise, int(m.sum())) if noise else v
     return flag_snow(ds, when, m) if flagged else ds
 
 

@@ -188,13 +188,16 @@ def evidence_summary(evidence: str | None) -> str:
     """One line for a map popup from a stored detection's evidence JSON: the median change of each
     feature against its seasonal baseline (index units, or reflectance) and how far from normal the
     region stands, e.g. ``NDVI -0.210, red +0.050, NIR -0.021, SWIR +0.044; 4.2 robust sd from
-    normal``.  "" if the evidence is missing or unreadable."""
+    normal``, and on how many looks it was seen through snow, if any.  "" if the evidence is missing
+    or unreadable."""
     try:
         ev = json.loads(evidence or "{}")
         changes = ", ".join(f"{FEATURE_NAMES.get(k, k)} {float(v):+.3f}" for k, v in (ev.get("delta") or {}).items())
         sd = ev.get("mean_anomaly_sd")
         away = f"{float(sd):.1f} robust sd from normal" if sd is not None else ""
-        return "; ".join(p for p in (changes, away) if p)
+        snow = int(ev.get("looks_through_snow") or 0)
+        seen = f"seen through snow on {snow} look{'s' if snow > 1 else ''}" if snow > 0 else ""
+        return "; ".join(p for p in (changes, away, seen) if p)
     except (TypeError, ValueError, AttributeError):
         return ""
 

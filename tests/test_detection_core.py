@@ -93,6 +93,69 @@ def test_dig_under_a_snow_flag_the_spectrum_contradicts_is_seen():
     assert not _near(detect_changes(buried.sel(time=slice(None, after[-1])), "T-1", since=SINCE), dig, buried)
 
 
+def _snowy_spring(seed: int, days: tuple[str, ...] = ("2011-03-24", "2011-04-01")):
+    """A site under snow the mask flags on two spring looks (SWIR 0.08 +- 0.01 across the snow)."""
+    ds = synthetic_series(seed=seed)
+    for i, day in enumerate(days):
+        ds = set_snow(ds, day, flagged=True, noise=0.01, seed=i)
+    times = pd.DatetimeIndex(ds.time.values)
+    return ds, times, [int(np.argmin(np.abs(times - pd.Timestamp(d)))) for d in days]
+
+
+def test_dig_seen_through_snow_is_dated_by_the_snowy_look():
+    """Spring: the site is under snow when the dig is made.  Spoil thrown on the snow raises the
+    SWIR of the dug pixels far above the snow around them, though they stay snow to the mask and
+    to the spectral snow test (red above SWIR).  The first clear look confirms the dig; it is
+    dated from the snowy look."""
+    ds, times, looks = _snowy_spring(seed=41)
+    snowy = times[looks]
+    dig = box_mask(ds, 6, 12, 6, 12)
+    ds = add_disturbance(ds, dig, str((snowy[0] - pd.Timedelta(days=2)).date()), intensity=0.5)  # half soil
+    k = looks[0]
+    assert (ds["red"].values[k][dig] > ds["swir16"].values[k][dig]).all()  # spectrally still snow
+    hit = _near(_detect(ds), dig, ds)
+    assert len(hit) == 1 and hit[0].first_seen == snowy[0]
+    assert hit[0].evidence["looks_through_snow"] == 2
+    assert hit[0].kind_hint == "bare_soil_exposure"  # from the clear looks: snow looks have no direction
+    # without looking through snow the same dig waits for the first clear look
+    blind = _near(_detect(ds, through_snow=False), dig, ds)
+    assert len(blind) == 1 and blind[0].first_seen == times[times > snowy[-1]][0]
+
+
+def test_ground_showing_through_snow_needs_a_clear_look_to_confirm():
+    """A ridge the wind keeps bare shows the ground through the snow, look after look, and so does
+    a dig.  Only a usable look can tell them apart: two snowy looks in a row do not confirm, a
+    calm clear look after them leaves nothing, and a record that ends on them raises no
+    provisional alert either."""
+    ds, times, looks = _snowy_spring(seed=42)
+    ridge = box_mask(ds, 4, 12, 4, 12)
+    for k in looks:
+        ds["swir16"].values[k][ridge] = 0.25  # ground through the snow on both snowy looks
+    cube = anomaly_scores(ds, since=SINCE)
+    kc = cube.times.get_loc(times[looks[1]])
+    assert np.median(cube.score[kc][ridge.ravel()]) > 10  # seen, far above the snow
+    assert np.isnan(cube.score[kc][~ridge.ravel()]).all()  # the snow itself hides the ground
+    assert cube.through_snow[kc][ridge.ravel()].all()
+    assert _detect(ds) == []
+    for end in looks:  # the record ends on a snowy look: nothing confirmed, no provisional alert
+        assert _detect(ds.isel(time=slice(None, end + 1))) == []
+
+
+def test_snow_contrast():
+    from change_detection.features import snow_contrast
+
+    ds, times, (k,) = _snowy_spring(seed=43, days=("2011-03-24",))
+    ds["swir16"].values[k][0, 0] = 0.2
+    z = snow_contrast(ds, [k - 1, k])
+    assert np.isnan(z[0]).all()  # no snow on the look before
+    assert np.isfinite(z[1]).all() and z[1][0, 0] > 10 and np.abs(np.median(z[1])) < 0.5
+    few = ds.copy(deep=True)
+    few["snow"].values[k][:, 5:] = False  # 5 columns of 24 rows flagged: 120 pixels
+    assert np.isfinite(snow_contrast(few, [k])).sum() == 120
+    assert np.isnan(snow_contrast(few, [k], min_pixels=121)).all()  # too few to say what the snow looks like
+    assert np.isnan(snow_contrast(synthetic_series(seed=1))).all()  # no snow flag at all
+
+
 def test_unmasked_snow_flags_do_not_set_the_dates_statistics():
     """A large patch flagged snow but spectrally mixed ground (SWIR above red) is scored, yet the
     date's common shift and spatial noise come from the provider's clear pixels: a moderate dig

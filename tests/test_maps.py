@@ -144,6 +144,8 @@ def test_popup_shows_the_evidence_the_detection_rests_on():
                          "clear_looks": 3, "mean_anomaly_sd": 4.24})
     line = evidence_summary(stored)
     assert line == "NDVI -0.210, red +0.050, SWIR +0.044; 4.2 robust sd from normal"
+    snowy = json.dumps({"delta": {"swir16": 0.1}, "mean_anomaly_sd": 9.0, "looks_through_snow": 1})
+    assert evidence_summary(snowy) == "SWIR +0.100; 9.0 robust sd from normal; seen through snow on 1 look"
     assert evidence_summary(None) == "" and evidence_summary("not json") == "" and evidence_summary('{"delta": 3}') == ""
     html = weekly_map([_site()], [replace(_det(), evidence=line)], "2024-W23").get_root().render()
     assert "Evidence" in html and "NDVI -0.210" in html
