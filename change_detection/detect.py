@@ -129,8 +129,10 @@ class DetectorParams:
     nearly black in the SWIR and even across a site, so ground showing through it — spoil thrown
     on the snow, snow dug or scraped away — stands out against the snow around it on the same
     date.  Such a look is scored by that contrast alone (there is no snow-free baseline to compare
-    it with), so it never alerts on its own: a usable look must confirm it, which a patch of early
-    melt does not.  Needs SWIR and the provider's snow flag."""
+    it with), so it never counts towards confirmation — a ridge the wind keeps bare shows through
+    the snow on look after look — and two usable looks still confirm.  It dates the change (the
+    walk-back of :func:`disturbance_polygons` passes it on its score) and corroborates a single
+    usable look after it.  Needs SWIR and the provider's snow flag."""
     baseline: BaselineParams = field(default_factory=BaselineParams)
 
 
@@ -333,9 +335,10 @@ def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams
 
     ``score``: (time, pixel), NaN for looks that are not clear (they neither extend nor break a
     run).  ``through_snow`` (time, pixel; :attr:`AnomalyCube.through_snow`) marks looks seen
-    through snow: they extend a run but cannot complete one — ground showing through snow on
-    look after look is as likely a ridge the wind keeps bare as a dig, so a usable look must
-    confirm it.  After confirmation every further anomalous look extends ``last`` and ``looks``.
+    through snow: the walk treats them as hidden too — ground showing through snow on look after
+    look is as likely a ridge the wind keeps bare as a dig — and they serve only to date a change
+    (:func:`_extend_onset`).  After confirmation every further anomalous look extends ``last`` and
+    ``looks``.
     With ``resume`` (the result of an earlier walk), ``score`` holds only the looks that follow
     it; indices continue from where that walk stopped.  ``days`` (day numbers of ``score``'s looks)
     enables re-arming after a calm ``rearm_days``; without it a pixel stays confirmed.
@@ -365,7 +368,7 @@ def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams
     rearming = days is not None and params.rearm_days > 0
     for j in range(n_t):
         k = offset + j
-        s = score[j]
+        s = score[j] if through_snow is None else np.where(through_snow[j], np.nan, score[j])
         clear = np.isfinite(s)
         anom = clear & (s > params.threshold)
         calm = clear & ~anom
@@ -400,8 +403,6 @@ def confirm_anomalies(score: np.ndarray, params: DetectorParams = DetectorParams
         run_len[reset] = 0
         run_sum[reset] = 0.0
         now = wait & (run_len >= params.min_looks)
-        if through_snow is not None:
-            now &= ~through_snow[j]
         confirmed[now] = True
         first[now] = run_start[now]
         confirm[now] = k
@@ -659,8 +660,6 @@ def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area,
                     continue
             if not params.single_look_darkening and _only_darker(cube, pix, conf.run_start[pix]):
                 continue
-            if not _has_direction(cube.z[conf.run_start[pix], :, pix].T).mean() >= 0.5:
-                continue  # seen through snow only: a usable look must confirm it
             out.append(_make_detection(ds, cube, _pending_as_confirmed(conf, pix, run_mean), part, transform,
                                        pixel_area, crs, site_id, min_pixels, params, provisional=True))
     return out

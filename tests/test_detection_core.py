@@ -105,16 +105,21 @@ def _snowy_spring(seed: int, days: tuple[str, ...] = ("2011-03-24", "2011-04-01"
 def test_dig_seen_through_snow_is_dated_by_the_snowy_look():
     """Spring: the site is under snow when the dig is made.  Spoil thrown on the snow raises the
     SWIR of the dug pixels far above the snow around them, though they stay snow to the mask and
-    to the spectral snow test (red above SWIR).  The first clear look confirms the dig; it is
-    dated from the snowy look."""
+    to the spectral snow test (red above SWIR).  The snowy looks do not count towards
+    confirmation: on the first clear look the dig is provisional (that look corroborated by the
+    snowy ones), the second confirms it; both date it from the snowy look."""
     ds, times, looks = _snowy_spring(seed=41)
     snowy = times[looks]
     dig = box_mask(ds, 6, 12, 6, 12)
     ds = add_disturbance(ds, dig, str((snowy[0] - pd.Timedelta(days=2)).date()), intensity=0.5)  # half soil
     k = looks[0]
     assert (ds["red"].values[k][dig] > ds["swir16"].values[k][dig]).all()  # spectrally still snow
+    clear_after = looks[1] + 1
+    early = _near(_detect(ds.isel(time=slice(None, clear_after + 1))), dig, ds)
+    assert len(early) == 1 and early[0].evidence["provisional"] and early[0].first_seen == snowy[0]
     hit = _near(_detect(ds), dig, ds)
-    assert len(hit) == 1 and hit[0].first_seen == snowy[0]
+    assert len(hit) == 1 and hit[0].first_seen == snowy[0] and not hit[0].evidence["provisional"]
+    assert hit[0].confirmed_on == times[clear_after + 1]  # two clear looks confirm, as without snow
     assert hit[0].evidence["looks_through_snow"] == 2
     assert hit[0].kind_hint == "bare_soil_exposure"  # from the clear looks: snow looks have no direction
     # without looking through snow the same dig waits for the first clear look
