@@ -765,6 +765,8 @@ def _extend_onset(cube: AnomalyCube, pix: np.ndarray, k_first: int, low: float, 
                 k = j
                 continue
             z = z[:, has]
+            # An elementwise product, not ``direction @ z``: under threaded site runs the BLAS
+            # matmul raised spurious "invalid value" warnings on these small, finite arrays.
             cos = (direction[:, None] * z).sum(axis=0) / np.maximum(np.linalg.norm(z, axis=0), 1e-6)
             if not np.median(cos) >= min_cos:  # NaN (no direction to compare) fails the test
                 break
