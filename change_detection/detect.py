@@ -131,8 +131,19 @@ class DetectorParams:
     date.  Such a look is scored by that contrast alone (there is no snow-free baseline to compare
     it with), so it never counts towards confirmation — a ridge the wind keeps bare shows through
     the snow on look after look — and two usable looks still confirm.  It dates the change (the
-    walk-back of :func:`disturbance_polygons` passes it on its score) and corroborates a single
-    usable look after it.  Needs SWIR and the provider's snow flag."""
+    walk-back of :func:`disturbance_polygons` passes it on its score, also across ``thaw_looks``
+    clear looks that do not show the change) and corroborates a single usable look after it.
+    Needs SWIR and the provider's snow flag."""
+    thaw_looks: int = 2
+    """Clear looks the onset walk-back may cross to reach an earlier look on which the region was
+    seen through snow (``through_snow``), though they do not show the change themselves.  A dig
+    made under spring snow stands out against the snow (spoil is far brighter in the SWIR), but on
+    the thaw's clear looks disturbed soil and dormant grass look alike; it is confirmed weeks later
+    at green-up, when the bare patch stands out against new grass.  The walk-back would stop at the
+    first of those thaw looks and date the dig from green-up.  Crossing reaches only a look seen
+    through snow (a faint clear look still stops the walk towards an earlier clear anomaly).  Two,
+    the looks confirmation asks for: a longer stretch of clear looks that do not show the change is
+    evidence against it.  0 stops the walk at the first such look."""
     baseline: BaselineParams = field(default_factory=BaselineParams)
 
 
@@ -742,35 +753,44 @@ def _has_direction(z: np.ndarray) -> np.ndarray:
 
 
 def _extend_onset(cube: AnomalyCube, pix: np.ndarray, k_first: int, low: float, direction: np.ndarray | None,
-                  min_cos: float) -> int:
+                  min_cos: float, thaw_looks: int = 0) -> int:
     """Walk back from ``k_first`` over looks that already show the change, faintly.
 
     A look counts when the region's median score is above ``low`` and its change points the same
     way as the confirmed change (median cosine with ``direction`` of at least ``min_cos``): a
     random anomaly before the onset seldom does both.  Looks where less than half the region is
-    clear neither extend nor stop the walk.
+    clear neither extend nor stop the walk.  A look seen through snow counts on its score alone.
+    The walk stops at the first clear look that fails, unless a look seen through snow follows
+    (earlier in time) within ``thaw_looks`` failing clear looks: then it goes on from that look
+    (``DetectorParams.thaw_looks``).  Clear looks passed on the way there do not move the onset.
     """
     k = k_first
+    crossing = 0  # failing clear looks passed since the onset last moved
     for j in range(k_first - 1, -1, -1):
         s = cube.score[j, pix]
         clear = np.isfinite(s)
         if clear.mean() < 0.5:
             continue
-        if np.median(s[clear]) <= low:
-            break
-        if direction is not None:
-            z = cube.z[j][:, pix[clear]].astype("float32")
-            has = _has_direction(z)
-            if has.mean() < 0.5:  # seen through snow: its score is the test, there is no direction
-                k = j
-                continue
+        z = cube.z[j][:, pix[clear]].astype("float32")
+        has = _has_direction(z)
+        if has.mean() < 0.5:  # seen through snow: its score is the test, there is no direction
+            if np.median(s[clear]) <= low:
+                break
+            k, crossing = j, 0
+            continue
+        passes = np.median(s[clear]) > low
+        if passes and direction is not None:
             z = z[:, has]
             # An elementwise product, not ``direction @ z``: under threaded site runs the BLAS
             # matmul raised spurious "invalid value" warnings on these small, finite arrays.
             cos = (direction[:, None] * z).sum(axis=0) / np.maximum(np.linalg.norm(z, axis=0), 1e-6)
-            if not np.median(cos) >= min_cos:  # NaN (no direction to compare) fails the test
+            passes = bool(np.median(cos) >= min_cos)  # NaN (no direction to compare) fails the test
+        if passes and not crossing:
+            k = j
+        elif not passes:
+            crossing += 1
+            if crossing > thaw_looks:
                 break
-        k = j
     return k
 
 
@@ -784,7 +804,7 @@ def _make_detection(ds, cube, conf, part, transform, pixel_area, crs, site_id, m
     core = pix[conf.first[pix] <= k_confirm]
     direction = _change_direction(cube, core, int(conf.first[core].min()), int(conf.last[pix].max()), params.threshold)
     k_first = _extend_onset(cube, core, k_confirm, params.threshold * params.onset_fraction, direction,
-                            params.onset_min_cos)
+                            params.onset_min_cos, params.thaw_looks if params.through_snow else 0)
     anchor = int(pix[np.argmin(conf.first[pix] * part.size + pix)])
     k_last = int(conf.last[pix].max())
     looks = int(np.median(conf.looks[pix]))

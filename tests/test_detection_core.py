@@ -146,6 +146,62 @@ def test_ground_showing_through_snow_needs_a_clear_look_to_confirm():
         assert _detect(ds.isel(time=slice(None, end + 1))) == []
 
 
+def test_spring_dig_seen_through_snow_is_dated_across_the_thaw():
+    """A dig made under spring snow, of soil as dull as the dormant grass around it: the spoil
+    stands out against the snow, the thaw's clear looks do not show it (soil and dry grass look
+    alike), and green-up makes it plain weeks later.  The walk-back crosses the two thaw looks to
+    the snowy one; it does not cross three, and without ``thaw_looks`` the dig is dated from
+    green-up."""
+    from change_detection.synthetic import DRY
+
+    def spring(days, onset):
+        ds, times, looks = _snowy_spring(seed=44, days=days)
+        dig = box_mask(ds, 6, 12, 6, 12)
+        return add_disturbance(ds, dig, onset, intensity=0.6, soil=DRY), times, looks, dig
+
+    ds, times, looks, dig = spring(("2011-04-15", "2011-04-23"), "2011-04-13")
+    cube = anomaly_scores(ds, since=SINCE)
+    region = [float(np.median(cube.score[cube.times.get_loc(t)][dig.ravel()])) for t in times[looks[1] + 1 : looks[1] + 4]]
+    assert max(region[:2]) < 1.2 < 3 < region[2]  # two thaw looks that do not show it, then green-up
+    hit = _near(_detect(ds), dig, ds)
+    assert len(hit) == 1 and hit[0].first_seen == times[looks[0]]
+    assert hit[0].evidence["looks_through_snow"] == 2
+    late = _near(_detect(ds, thaw_looks=0), dig, ds)
+    assert len(late) == 1 and late[0].first_seen == times[looks[1] + 3]
+    # Snow a look earlier leaves three thaw looks between the snowy looks and green-up.
+    ds, times, looks, dig = spring(("2011-04-07", "2011-04-15"), "2011-04-05")
+    hit = _near(_detect(ds), dig, ds)
+    assert len(hit) == 1 and hit[0].first_seen == times[looks[1] + 4]
+
+
+def test_walk_back_crosses_faint_looks_only_to_a_look_seen_through_snow():
+    """On a constructed cube (one region, looks in time order, the confirmed look last): an earlier
+    *clear* anomaly behind a faint look does not date the change, an earlier snowy one does."""
+    from change_detection.detect import AnomalyCube, _extend_onset
+
+    def cube(looks):  # each look: ("clear" or "snow", region score)
+        n_f, n_p = 5, 6
+        score = np.array([[s] * n_p for _, s in looks], dtype="float32")
+        z = np.zeros((len(looks), n_f, n_p), "float16")
+        for j, (kind, _) in enumerate(looks):
+            if kind == "clear":
+                z[j] = 1.0  # every clear look points the same way as the confirmed change
+        times = pd.date_range("2011-03-01", periods=len(looks), freq="8D")
+        return AnomalyCube(times, score, z.astype("float32"), list("abcde"), [], z)
+
+    def onset(looks, thaw_looks=2):
+        direction = np.ones(5) / np.sqrt(5)
+        return _extend_onset(cube(looks), np.arange(6), len(looks) - 1, 1.2, direction, 0.5, thaw_looks)
+
+    assert onset([("snow", 8), ("clear", 0.8), ("clear", 1.0), ("clear", 6)]) == 0
+    assert onset([("snow", 8), ("clear", 0.8), ("clear", 1.0), ("clear", 6)], thaw_looks=0) == 3
+    assert onset([("snow", 8), ("clear", 0.8), ("clear", 0.8), ("clear", 0.8), ("clear", 6)]) == 4
+    assert onset([("clear", 5), ("clear", 0.8), ("clear", 6)]) == 2  # a clear anomaly is not reached
+    assert onset([("snow", 8), ("clear", 5), ("clear", 0.8), ("clear", 6)]) == 0  # passed on the way
+    assert onset([("clear", 2), ("snow", 8), ("clear", 0.8), ("clear", 6)]) == 0  # walk goes on from the snowy look
+    assert onset([("clear", 2), ("clear", 0.5), ("snow", 8), ("clear", 6)]) == 2
+
+
 def test_snow_contrast():
     from change_detection.features import snow_contrast
 

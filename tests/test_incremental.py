@@ -65,6 +65,23 @@ def test_week_by_week_state_equals_full_recompute_through_snow():
     assert dets and dets[0].evidence["looks_through_snow"] >= 1 and dets[0].first_seen < pd.Timestamp("2011-04-05")
 
 
+def test_week_by_week_state_equals_full_recompute_across_the_thaw():
+    """A dig seen through spring snow, invisible on the thaw's clear looks and confirmed at
+    green-up: the week that confirms it dates it from the snowy look, as a backfill does."""
+    from change_detection.synthetic import DRY, set_snow
+
+    ds = synthetic_series(seed=44)
+    for i, day in enumerate(("2011-04-15", "2011-04-23")):
+        ds = set_snow(ds, day, flagged=True, noise=0.01, seed=i)
+    ds = add_disturbance(ds, box_mask(ds, 6, 12, 6, 12), "2011-04-13", intensity=0.6, soil=DRY)
+    state = None
+    for end in pd.date_range("2011-04-24", "2011-06-05", freq="7D"):
+        week = ds.sel(time=slice(None, end))
+        dets, state, _ = detect_incremental(week, "S", "2011-03-01", load_state(dump_state(state)) if state else None)
+        _same(dets, detect_changes(week, "S", since="2011-03-01"))
+    assert dets and dets[0].first_seen == pd.Timestamp("2011-04-15")
+
+
 def test_week_by_week_state_equals_full_recompute_across_a_re_armed_site():
     from change_detection.synthetic import heal
 
