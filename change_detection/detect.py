@@ -79,7 +79,10 @@ class DetectorParams:
     (a detection dated before its event is a miss and a false alarm) for 1 % of the true ones."""
     max_anomalous_fraction: float = 0.6
     """A date on which more than this share of the reference area is anomalous is treated as
-    contaminated (missed haze/cloud, a bad scene) and skipped."""
+    contaminated (missed haze/cloud, a bad scene) and skipped.  The share is taken over the pixels
+    that set the date's statistics (the provider's clear ones), not over snow flags the spectrum
+    contradicts: on a look with snow over most of a site, a dig on un-masked flags could
+    otherwise be most of the usable pixels and have its own look discarded."""
     min_evidence: int = 6
     """Anomalous pixel-looks a region needs in total (minimum mapping unit x ``min_looks`` + 2)."""
     single_look_factor: float = 2.0
@@ -256,7 +259,9 @@ def anomaly_scores(
         score = np.where(gain & (score > params.threshold), 0.0, score)
     skipped = []
     for k in range(len(targets)):
-        finite = np.isfinite(score[k])
+        # Judged on the pixels that set the date's statistics: a look with snow over most of the
+        # site may leave a dig on un-masked snow flags as most of its usable pixels.
+        finite = np.isfinite(score[k]) & ref_t[k, 0]
         if finite.sum() and np.mean(score[k][finite] > params.threshold) > params.max_anomalous_fraction:
             score[k] = np.nan
             skipped.append(times[targets[k]])

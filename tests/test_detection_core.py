@@ -93,6 +93,30 @@ def test_dig_under_a_snow_flag_the_spectrum_contradicts_is_seen():
     assert not _near(detect_changes(buried.sel(time=slice(None, after[-1])), "T-1", since=SINCE), dig, buried)
 
 
+def test_a_dig_that_is_most_of_a_snowy_look_s_usable_pixels_is_not_contamination():
+    """Snow over nearly the whole site: the provider calls only a strip of 12 pixels clear, and
+    the dig (36 pixels, bare soil under a snow flag) makes up three quarters of the usable pixels.
+    The contamination test is judged on the pixels that set the date's statistics (the clear
+    strip, calm), so the dig's looks are kept and date it; judged on all usable pixels they were
+    skipped as a bad scene."""
+    ds = synthetic_series(seed=14)
+    dig = box_mask(ds, 6, 12, 6, 12)
+    strip = box_mask(ds, 0, 2, 18, 24)
+    onset = "2011-11-10"
+    ds = add_disturbance(ds, dig, onset)
+    times = pd.DatetimeIndex(ds.time.values)
+    after = times[times >= onset][:2]
+    for day in after:
+        ds = set_snow(ds, str(day.date()), ~dig & ~strip, flagged=True, noise=0.01)
+        ds = flag_snow(ds, str(day.date()), dig)  # bare soil the mask calls snow: usable
+    cube = anomaly_scores(ds, since=SINCE)
+    assert not set(after) & set(cube.skipped_dates)
+    k = cube.times.get_loc(after[0])
+    assert np.median(cube.score[k][dig.ravel()]) > 3 and np.isfinite(cube.score[k][strip.ravel()]).all()
+    hit = _near(_detect(ds), dig, ds)
+    assert len(hit) == 1 and hit[0].first_seen == after[0]
+
+
 def _snowy_spring(seed: int, days: tuple[str, ...] = ("2011-03-24", "2011-04-01")):
     """A site under snow the mask flags on two spring looks (SWIR 0.08 +- 0.01 across the snow)."""
     ds = synthetic_series(seed=seed)
