@@ -257,21 +257,21 @@ def anomaly_scores(
     if params.ignore_vegetation_gain:
         gain = vegetation_gain(z, names)
         score = np.where(gain & (score > params.threshold), 0.0, score)
-    skipped = []
+    kept = np.ones(len(targets), dtype=bool)
     for k in range(len(targets)):
         # Judged on the pixels that set the date's statistics: a look with snow over most of the
         # site may leave a dig on un-masked snow flags as most of its usable pixels.
         finite = np.isfinite(score[k]) & ref_t[k, 0]
         if finite.sum() and np.mean(score[k][finite] > params.threshold) > params.max_anomalous_fraction:
             score[k] = np.nan
-            skipped.append(times[targets[k]])
+            kept[k] = False
+    skipped = list(times[targets[~kept]])
     if params.through_snow:
         # Only a contrast above the threshold is a look: snow that looks like snow hides the
         # ground, so it neither extends nor breaks a run.  A look the contamination test skipped
         # is not looked at through snow either.
         snowy = snow_contrast(ds, targets).reshape(len(targets), -1)
-        keep = np.array([times[k] not in skipped for k in targets])[:, None]
-        score = np.where(keep & (snowy > params.threshold) & ~np.isfinite(score), snowy, score)
+        score = np.where(kept[:, None] & (snowy > params.threshold) & ~np.isfinite(score), snowy, score)
     z16 = np.clip(np.nan_to_num(z, nan=0.0), -6e4, 6e4).astype("float16")
     return AnomalyCube(times[targets], score, resid + common, names, skipped, z16)
 
