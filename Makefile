@@ -28,3 +28,4 @@ bench: install
 	$(VENV)/bin/python benchmarks/injection.py --events 40
 	$(VENV)/bin/python benchmarks/short_history.py
 	$(VENV)/bin/python benchmarks/whole_scene.py
+	$(VENV)/bin/python benchmarks/distractors.py --fields 20

@@ -61,3 +61,34 @@ def test_whole_scene_benchmark_counts_false_detections_anywhere(shared, capsys):
     assert now["per_100_site_weeks_18ha"] == round(100 * now["false_detections"] * 18 / now["hectare_weeks"], 2)
     loose = mod.main(["--cases", "dev-2012-control", "--set", "threshold=1.5"])
     assert loose["false_detections"] > 3 * max(now["false_detections"], 1)
+
+
+def test_distractor_benchmark_bares_its_fields_every_year_or_once(shared):
+    """Recurring fields are bared on the same day of every year of the record (history too); the
+    ``--once`` control bares them in the monitoring year only.  Both run on the real control case."""
+    mod = _benchmark("distractors")
+    mod.injection.ROOT = shared / "benchmark"
+    params = mod.DetectorParams()
+    job = ("dev-2012-control", "S03-01", [5, 2, 0, 101], params, False, 0)
+    start, end, loaded = mod._load(job[0])
+    raw = loaded[job[1]][1]
+    every, field, _, doy, fade = mod.make_field(job)
+    once = mod.make_field(job[:4] + (True, 0))[0]
+    times = mod.pd.DatetimeIndex(raw.time.values)
+    age = ((times - mod.pd.to_datetime([f"{t.year}-01-01" for t in times])) / mod.pd.Timedelta(days=1)) - (doy - 1)
+    clear = raw["clear"].values[:, field].all(axis=1)
+    bare = clear & (age >= 0) & (age < fade * 0.5)
+    def changed_looks(ds):  # NaN (cloud, fill) is as observed
+        a, b = ds["swir16"].values, raw["swir16"].values
+        return ((a != b) & ~(mod.np.isnan(a) & mod.np.isnan(b)))[:, field].any(axis=1)
+
+    changed, changed_once = changed_looks(every), changed_looks(once)
+    assert doy in range(91, 213) and 6 <= field.sum() <= 25
+    assert set(times[bare & changed].year) == set(times[bare].year) and len(set(times[bare].year)) >= 2
+    assert set(times[changed_once].year) == {start.year}
+    assert not (changed & ~((age >= 0) & (age < fade))).any()  # outside the bare season: as observed
+    jittered = changed_looks(mod.make_field(job[:5] + (20,))[0])
+    assert jittered.any() and (jittered != changed).any()  # bared on other days in some years
+    res = mod.main(["--fields", "2", "--cases", "dev-2012-control", "--workers", "1"])
+    assert res["fields"] == 2 and 0 <= res["fields_alarmed"] <= 2 and not res["once"]
+    assert mod.main(["--fields", "1", "--cases", "dev-2012-control", "--workers", "1", "--once"])["once"]
