@@ -15,7 +15,8 @@ soil from dark moist to bright dry as for looting, intensity 0.6-0.8, bared on a
 drawn from 1 April - 31 July and regrown over 45-75 days, the same day every year.  Pixels under
 cloud, shadow or fill stay as observed.
 
-    python benchmarks/distractors.py --fields 30 [--seed 7] [--set threshold=3.0] [--details out.jsonl]
+    python benchmarks/distractors.py --fields 30 [--seed 7] [--once] [--jitter 14] [--set threshold=3.0]
+                                     [--details out.jsonl]
 """
 
 from __future__ import annotations
