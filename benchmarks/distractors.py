@@ -40,7 +40,7 @@ from pipelines.monitoring import watch_mask
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import injection  # noqa: E402  the same cases, soils and command line as injection.py
-from injection import BRIGHT, CASES, DARK, _load, param_overrides  # noqa: E402
+from injection import BRIGHT, CASES, DARK, _load, mix_soil, param_overrides  # noqa: E402
 
 WINDOW_DAYS = 48.0
 """The widest same-season window of the baseline: an anniversary is *seen* when the history year
@@ -51,7 +51,6 @@ def field_mix(ds, field, doy, fade_days, intensity, soil, texture, only_year=Non
     """Mix ``soil`` into the field's pixels every year (or in ``only_year``) from day of year
     ``doy`` (plus ``shift[year]`` days, if given), fading out linearly over ``fade_days``; clear and
     snow-flagged pixels take the mix, as in the cases."""
-    ds = ds.copy(deep=True)
     times = pd.DatetimeIndex(ds.time.values)
     shift = shift or {}
     bared = pd.to_datetime([f"{t.year}-01-01" for t in times]) + pd.to_timedelta(
@@ -60,13 +59,7 @@ def field_mix(ds, field, doy, fade_days, intensity, soil, texture, only_year=Non
     frac = np.where((age >= 0) & (age < fade_days), intensity * (1 - age / fade_days), 0.0)
     if only_year is not None:
         frac = np.where(times.year == only_year, frac, 0.0)
-    seen = ds["clear"].values | (ds["snow"].values if "snow" in ds else False)
-    for b, v in soil.items():
-        a = ds[b].values
-        for k in np.flatnonzero(frac > 0):
-            m = field & seen[k]
-            a[k][m] = (1 - frac[k]) * a[k][m] + frac[k] * v * texture[m]
-    return ds
+    return mix_soil(ds, field.astype(float), texture, frac, soil)
 
 
 def make_field(job):

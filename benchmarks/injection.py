@@ -67,9 +67,15 @@ def inject(ds, weight, texture, onset, ramp, intensity, soil):
     As in the shared cases, pixels under cloud, cloud shadow or fill stay as observed; clear and
     snow-flagged pixels take the mix.
     """
-    ds = ds.copy(deep=True)
     days = ((pd.DatetimeIndex(ds.time.values) - onset) / pd.Timedelta(days=1)).to_numpy()
     frac = np.where(days < 0, 0.0, intensity * np.minimum(1.0, (days + 1) / max(ramp, 1)))
+    return mix_soil(ds, weight, texture, frac, soil)
+
+
+def mix_soil(ds, weight, texture, frac, soil):
+    """Mix ``soil`` (times a per-pixel ``texture``) into the pixels with ``weight`` > 0, by
+    ``frac[k] * weight`` on look ``k``; cloud, shadow and fill stay as observed (see :func:`inject`)."""
+    ds = ds.copy(deep=True)
     mask = weight > 0
     seen = ds["clear"].values | (ds["snow"].values if "snow" in ds else False)
     for b, v in soil.items():
