@@ -19,9 +19,10 @@ from change_detection.incremental import detect_incremental, dump_state, load_st
 from maps.chips import Chips, Overview, detection_chips, site_overview
 from sites import Site
 from sites.geo import buffer_m, to_crs, utm_epsg
-from sitewatch.errors import NoClearObservations, NoImagery
+from sitewatch.errors import CorruptRaster, NoClearObservations, NoImagery
 
 from .imagery.base import ImageryProvider, ImageryRequest
+from .imagery.local_stac import describe_unreadable, unreadable_of
 
 CONTEXT_M = 600.0
 """Reference ring loaded around each site for the normalisation between dates."""
@@ -40,7 +41,7 @@ class SiteResult:
     clear_looks: dict[str, float] = field(default_factory=dict)
     """Monitoring-period date → share of the watched area that was clear."""
     status: str = "ok"
-    """``ok``, ``no_imagery`` or ``all_cloud``."""
+    """``ok``, ``no_imagery``, ``all_cloud`` or ``unreadable`` (no acquisition could be read)."""
     message: str = ""
     chips: dict[str, Chips] = field(default_factory=dict)
     """Detection id → before/after imagery chips."""
@@ -50,6 +51,8 @@ class SiteResult:
     """The detector state after this run (scores of every look since the epoch + the walk)."""
     looks_scored: int = 0
     """How many looks this run had to score (the rest came from the stored state)."""
+    unreadable: list[dict] = field(default_factory=list)
+    """Acquisitions left out because an asset could not be read (item, date, asset, href, error)."""
 
 
 def watch_area(site: Site):
@@ -100,7 +103,8 @@ def detect_site(
     state: bytes | None = None,
 ) -> SiteResult:
     """Run the core on a loaded dataset and describe the period's coverage."""
-    result = SiteResult(site.site_id, acquisitions=[str(v) for v in ds.item_id.values] if "item_id" in ds.coords else [])
+    result = SiteResult(site.site_id, acquisitions=[str(v) for v in ds.item_id.values] if "item_id" in ds.coords else [],
+                        unreadable=unreadable_of(ds))
     ds = ds.sel(time=slice(None, pd.Timestamp(end) + pd.Timedelta(hours=23, minutes=59)))
     watch = watch_mask(ds, site)
     period = ds.sel(time=slice(pd.Timestamp(start), None))
@@ -109,7 +113,12 @@ def detect_site(
         clear = usable.values[k][watch]
         result.clear_looks[str(pd.Timestamp(t).date())] = round(float(clear.mean()) if clear.size else 0.0, 3)
     if not result.clear_looks:
-        result.status, result.message = "no_imagery", "no acquisition in the period"
+        lost = [u for u in result.unreadable if pd.Timestamp(u["date"]) >= pd.Timestamp(start).normalize()]
+        if lost:
+            result.status = "unreadable"
+            result.message = "no acquisition in the period could be read: " + "; ".join(map(describe_unreadable, lost))
+        else:
+            result.status, result.message = "no_imagery", "no acquisition in the period"
         return result
     if max(result.clear_looks.values()) == 0.0:
         result.status, result.message = "all_cloud", "every look in the period was cloud, shadow, snow or fill"
@@ -138,4 +147,6 @@ def run_site(
         return SiteResult(site.site_id, status="no_imagery", message=str(exc))
     except NoClearObservations as exc:
         return SiteResult(site.site_id, status="all_cloud", message=str(exc))
+    except CorruptRaster as exc:  # not one acquisition could be read: the other sites go on
+        return SiteResult(site.site_id, status="unreadable", message=str(exc))
     return detect_site(site, ds, start, end, params, state)

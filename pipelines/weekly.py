@@ -72,6 +72,7 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
     counts = {"new": 0, "updated": 0, "acquisitions_new": 0, "looks_scored": 0, "superseded": []}
     week_rows = []
     counts["suppressed"] = []
+    counts["unreadable"] = {r.site_id: r.unreadable for r in results if r.unreadable}
     for r in results:
         c = store.upsert_detections(r.detections, run_id)
         counts["new"] += c["new"]
@@ -159,8 +160,11 @@ def _unobserved(sites: list[Site], results: list[SiteResult], week_start: pd.Tim
         r = results_by_site.get(s.site_id)
         week_looks = {d: f for d, f in (r.clear_looks.items() if r else []) if pd.Timestamp(d) >= week_start}
         if r is None or r.status != "ok" or not any(f >= 0.5 for f in week_looks.values()):
+            lost = [u["item"] for u in (r.unreadable if r else []) if pd.Timestamp(u["date"]) >= week_start]
             reason = (r.message if r and r.status != "ok" else
                       "all looks cloudy" if week_looks else "no acquisition this week")
+            if lost and (r is None or r.status == "ok"):
+                reason += f"; {len(lost)} acquisition(s) could not be read ({', '.join(lost)})"
             unobserved[s.site_id] = reason
     return unobserved
 
@@ -240,6 +244,7 @@ def write_outputs(
         "ranked": [{"detection_id": d.detection_id, "site_id": d.site_id, "priority": priority(d, by_id.get(d.site_id), hot),
                     "confidence": d.confidence, "area_m2": d.area_m2, "first_seen": d.first_seen,
                     "new_this_week": d.new_this_week} for d in ranked],
+        "acquisitions_unreadable": _unreadable(results),
         "reconciliation": {o: sum(i.outcome == o for i in recon) for o in OUTCOMES},
         "annotations": _annotation_stats(store),
         "reconciliation_items": [
@@ -251,6 +256,17 @@ def write_outputs(
     sum_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     (out / "summary.html").write_text(summary_html(summary), encoding="utf-8")
     return Outputs(det_path, map_path, sum_path, field_dir)
+
+
+def _unreadable(results: list[SiteResult]) -> list[dict]:
+    """Acquisitions left out of this run because an asset could not be read, and how many sites lost them."""
+    out: dict[str, dict] = {}
+    for r in results:
+        for u in r.unreadable:
+            entry = out.setdefault(u["item"], {"item": u["item"], "date": u["date"], "asset": u["asset"],
+                                               "error": u["error"], "sites": 0})
+            entry["sites"] += 1
+    return sorted(out.values(), key=lambda e: (e["date"], e["item"]))
 
 
 def _reconciliation(store: Store, week_label: str, lookback_days: int):
@@ -288,7 +304,10 @@ def summary_html(summary: dict) -> str:
         f"this week · {summary['detections_new_this_week']} new, {summary['detections_open']} open detections ({conf})</p>"
         f"<h2>Detections by priority</h2>{rows(summary['ranked'], ['detection_id', 'site_id', 'priority', 'confidence', 'area_m2', 'first_seen', 'new_this_week'])}"
         f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason'])}"
-        f"<h2>Per region</h2><p>{regions}</p>"
+        + (f"<h2>Acquisitions that could not be read</h2><p>Left out of this run; re-download them.</p>"
+           f"{rows(summary['acquisitions_unreadable'], ['item', 'date', 'asset', 'sites', 'error'])}"
+           if summary.get("acquisitions_unreadable") else "")
+        + f"<h2>Per region</h2><p>{regions}</p>"
         f"<h2>Community reports</h2><p>{recon or 'no reports'}</p>"
         f"{rows(summary.get('reconciliation_items', []), ['outcome', 'report_id', 'detection_id', 'site_id', 'distance_m', 'days_apart', 'action'])}"
         "</body></html>"

@@ -82,9 +82,22 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         flow = weekly_monitoring.with_options(task_runner=make_task_runner(args.task_runner, args.dask_address))
         summary = flow(res.sites, provider, start, end, str(out), args.db, args.access, base=args.base)
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)")
+    _say_unreadable(summary)
     for name in ("map.html", "map_offline.html", "detections.geojson", "summary.html", "field/field_pack.gpx"):
         print(f"  wrote {out / name}")
     return summary
+
+
+def _say_unreadable(summary: dict) -> None:
+    """Name every acquisition a run had to leave out, and every site that could read none."""
+    from pipelines.imagery.local_stac import describe_unreadable
+
+    lost = {u["item"]: u for entries in summary.get("unreadable", {}).values() for u in entries}
+    for u in lost.values():
+        print(f"warning: acquisition left out, unreadable: {describe_unreadable(u)}")
+    for site_id, status in summary.get("statuses", {}).items():
+        if status == "unreadable":
+            print(f"warning: site {site_id}: no acquisition could be read; it was not watched this run")
 
 
 def cmd_run(args) -> int:

@@ -39,6 +39,9 @@ class NoClearObservations(ImageryError):
 class CorruptRaster(ImageryError):
     """A raster asset cannot be read (truncated, not a GeoTIFF, wrong size)."""
 
+    unreadable: list[dict] = []
+    """The acquisitions that could not be read, where known (item, date, asset, href, error)."""
+
 
 class ProviderAuthError(ImageryError):
     """The provider rejected the credentials; retrying will not help."""

@@ -74,3 +74,38 @@ def test_gaps():
     T = pd.Timestamp
     assert _gaps(T("2024-01-01"), T("2024-01-31"), [["2024-01-01", "2024-01-10"]]) == [(T("2024-01-11"), T("2024-01-31"))]
     assert _gaps(T("2024-01-01"), T("2024-01-10"), [["2023-12-01", "2024-02-01"]]) == []
+
+
+def test_unreadable_acquisition_is_not_cached_and_is_asked_again(case_2010, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from pipelines.imagery.local_stac import unreadable_of
+
+    shutil.copytree(case_2010 / "catalog", tmp_path / "catalog")
+    site = [s for s in read_sites(case_2010 / "sites.geojson").sites if s.site_id == "S01-03"][0]
+    counting = Counting(LocalStacProvider(tmp_path / "catalog"))
+    cached = CachedProvider(counting, tmp_path / "cache")
+    req = site_request(site, pd.Timestamp("2010-06-01"), pd.Timestamp("2010-08-31"))
+    whole = counting.inner.load(req)
+    victim = next(i for i in counting.inner.items if i.id == str(whole.item_id.values[-3]))
+    path = Path(victim.assets["swir16"].get_absolute_href())
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+
+    first = cached.load(req)
+    assert [u["item"] for u in unreadable_of(first)] == [victim.id]
+    assert victim.id not in list(first.item_id.values) and len(first.time) == len(whole.time) - 1
+    day = str(pd.Timestamp(victim.datetime).date())
+    assert not list(cached.root.rglob(f"{day}.nc"))  # nothing of that day kept
+    n = len(counting.calls)
+
+    path.write_bytes(good)  # re-downloaded
+    again = cached.load(req)
+    assert len(counting.calls) > n  # the left-out day is asked for again
+    assert not unreadable_of(again)
+    assert list(again.time.values) == list(whole.time.values)
+    np.testing.assert_array_equal(again.swir16.values, whole.swir16.values)
+    n = len(counting.calls)
+    cached.load(req)
+    assert len(counting.calls) == n  # and now kept

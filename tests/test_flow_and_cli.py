@@ -55,6 +55,34 @@ def test_missing_catalog_and_reversed_dates(case_2010, tmp_path, capsys):
     assert "before --start" in capsys.readouterr().err
 
 
+def test_unreadable_acquisition_is_left_out_and_named(case_2010, tmp_path, capsys):
+    """One truncated download costs that acquisition, named in the output, not the whole run."""
+    import shutil
+
+    import pystac
+
+    shutil.copytree(case_2010 / "catalog", tmp_path / "catalog")
+    sites = json.loads((case_2010 / "sites.geojson").read_text())
+    sites["features"] = [f for f in sites["features"] if f["properties"]["site_id"] == "S01-03"]
+    (tmp_path / "sites.geojson").write_text(json.dumps(sites))
+    items = pystac.Catalog.from_file(str(tmp_path / "catalog" / "catalog.json")).get_items(recursive=True)
+    victim = next(i for i in items if str(i.datetime.date()) == "2010-06-04")
+    path = victim.assets["red"].get_absolute_href()
+    with open(path, "r+b") as f:
+        f.truncate(f.seek(0, 2) // 2)
+    out = tmp_path / "o"
+    code = main(["run", "--sites", str(tmp_path / "sites.geojson"), "--stac", str(tmp_path / "catalog"),
+                 "--start", "2010-05-01", "--end", "2010-07-31", "--out", str(out), "--no-prefect",
+                 "--db", str(tmp_path / "db.sqlite"), "--cache", str(tmp_path / "cache")])
+    printed = capsys.readouterr().out
+    assert code == 0 and f"warning: acquisition left out, unreadable: {victim.id} of 2010-06-04: asset red" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(u["item"], u["asset"], u["sites"]) for u in summary["acquisitions_unreadable"]] == [(victim.id, "red", 1)]
+    assert victim.id in (out / "summary.html").read_text()
+    fc = json.loads((out / "detections.geojson").read_text())
+    assert fc["features"]  # S01-03 is dug from 2010-05-22: the other looks still find it
+
+
 def test_bad_date_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["run", "--sites", "x", "--start", "2010-13-45", "--end", "2010-01-01", "--out", "o"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,8 @@ import pytest
 import rasterio
 
 from pipelines.imagery.base import ImageryRequest
-from pipelines.imagery.local_stac import LocalStacProvider
-from pipelines.monitoring import site_request
+from pipelines.imagery.local_stac import LocalStacProvider, describe_unreadable, unreadable_of
+from pipelines.monitoring import run_site, site_request
 from sites import read_sites
 from sitewatch.errors import CorruptRaster, NoImagery
 
@@ -66,15 +67,46 @@ def test_missing_catalog_is_a_clear_error(tmp_path):
         LocalStacProvider(tmp_path / "nothing")
 
 
-def test_truncated_geotiff_raises_corrupt_raster(case_2010, site, tmp_path):
+def _truncate(path: Path) -> bytes:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # opens fine, fails on read
+    return data
+
+
+def test_truncated_geotiff_is_left_out_and_named(case_2010, site, tmp_path):
     copy = tmp_path / "catalog"
     shutil.copytree(case_2010 / "catalog", copy)
-    victim = sorted((copy / "assets").glob("*_red.tif"))[40]
-    data = victim.read_bytes()
-    victim.write_bytes(data[: len(data) // 2])  # opens fine, fails on read
     prov = LocalStacProvider(copy)
-    with pytest.raises(CorruptRaster, match="could not be read"):
-        prov.load(site_request(site, pd.Timestamp("2010-03-01"), pd.Timestamp("2012-12-31")))
+    req = site_request(site, pd.Timestamp("2010-03-01"), pd.Timestamp("2010-12-31"))
+    whole = prov.load(req)
+    victim_item = next(i for i in prov.items if i.id == str(whole.item_id.values[-5]))
+    victim = Path(victim_item.assets["red"].get_absolute_href())
+    _truncate(victim)
+    ds = LocalStacProvider(copy).load(req)
+    # every other acquisition is read as before; the bad one is listed, not dropped quietly
+    assert list(ds.item_id.values) == [i for i in whole.item_id.values if i != victim_item.id]
+    np.testing.assert_array_equal(ds.red.values, whole.red.sel(time=ds.time.values).values)
+    [entry] = unreadable_of(ds)
+    assert entry["item"] == victim_item.id and entry["asset"] == "red"
+    assert entry["date"] == str(pd.Timestamp(victim_item.datetime).date()) and entry["href"] == str(victim)
+    assert "could not be read" in describe_unreadable(entry) and victim_item.id in describe_unreadable(entry)
+    assert not unreadable_of(whole)
+
+
+def test_only_unreadable_acquisitions_raise_corrupt_raster(case_2010, site, tmp_path):
+    copy = tmp_path / "catalog"
+    shutil.copytree(case_2010 / "catalog", copy)
+    prov = LocalStacProvider(copy)
+    item = next(i for i in prov.items if pd.Timestamp(i.datetime).year == 2010)
+    day = pd.Timestamp(item.datetime).tz_localize(None).normalize()
+    _truncate(Path(item.assets["nir"].get_absolute_href()))
+    req = replace(site_request(site, day, day), start=day, end=day)
+    with pytest.raises(CorruptRaster, match=f"could be read: {item.id}") as err:
+        prov.load(req)
+    assert [u["item"] for u in err.value.unreadable] == [item.id]
+    # the monitoring step records the site as unreadable instead of stopping every other site
+    res = run_site(site, prov, day, day)
+    assert res.status == "unreadable" and item.id in res.message
 
 
 def test_rgb_only_catalog_runs_unchanged(shared, tmp_path):

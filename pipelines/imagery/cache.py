@@ -4,7 +4,9 @@ One folder per (provider, area, bands, CRS, resolution) — the key is a hash of
 one NetCDF file per acquisition and an ``index.json`` with the periods already fetched completely
 and each file's SHA-256.  A request is answered from disk where its period is covered; only the
 uncovered part goes to the provider (a weekly run fetches just the new week).  A file whose
-checksum or read fails is treated as missing: its period is fetched again, never used.
+checksum or read fails is treated as missing: its period is fetched again, never used.  A day
+on which the provider could not read an acquisition (:data:`~.local_stac.UNREADABLE_ATTR`) is
+neither kept nor marked covered, so the next run asks for it again.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sitewatch.errors import NoImagery
+from sitewatch.errors import CorruptRaster, NoImagery
 
 from .base import ImageryProvider, ImageryRequest
+from .local_stac import UNREADABLE_ATTR, describe_unreadable, unreadable_of
 
 log = logging.getLogger(__name__)
 PUBLICATION_LAG_DAYS = 5
@@ -69,6 +72,19 @@ def _gaps(start: pd.Timestamp, end: pd.Timestamp, covered: list[list[str]]) -> l
     if cur <= end:
         gaps.append((cur, end))
     return gaps
+
+
+def _without_days(start: pd.Timestamp, end: pd.Timestamp, days: set[str]) -> list[list[str]]:
+    """[start, end] as covered windows, less the given days."""
+    windows, cur = [], start
+    for day in sorted(pd.Timestamp(d) for d in days):
+        if start <= day <= end:
+            if day > cur:
+                windows.append([str(cur.date()), str((day - pd.Timedelta(days=1)).date())])
+            cur = max(cur, day + pd.Timedelta(days=1))
+    if cur <= end:
+        windows.append([str(cur.date()), str(end.date())])
+    return windows
 
 
 class CachedProvider:
@@ -119,21 +135,34 @@ class CachedProvider:
         index = self._index(folder)
         start, end = pd.Timestamp(request.start).normalize(), pd.Timestamp(request.end).normalize()
         parts, bad = self._read(folder, index, start, end)
+        unreadable: list[dict] = []
         if bad:  # forget the coverage around unusable files so those days are fetched again
             for day in bad:
                 index["files"].pop(day, None)
                 index["covered"] = [w for w in index["covered"] if not (w[0] <= day <= w[1])]
         for g0, g1 in _gaps(start, end, index["covered"]):
             sub = replace(request, start=g0, end=g1)
+            left_out = []
             try:
                 fresh = self.inner.load(sub)
+                left_out = unreadable_of(fresh)
             except NoImagery:
                 fresh = None
+            except CorruptRaster as exc:
+                if not exc.unreadable:
+                    raise
+                fresh, left_out = None, exc.unreadable  # the gap's only acquisitions: the cached ones still count
             n = 0
+            unreadable += left_out
+            skipped_days = {u["date"] for u in left_out}
             if fresh is not None:
+                fresh.attrs.pop(UNREADABLE_ATTR, None)
                 for t in fresh.time.values:
                     one = fresh.sel(time=[t])
                     day = str(pd.Timestamp(t).date())
+                    if day in skipped_days:  # partly read: used this time, not kept
+                        parts.append(one.copy())
+                        continue
                     path = folder / f"{day}.nc"
                     out = one.assign(clear=one["clear"].astype("int8"))
                     out.to_netcdf(path, engine="scipy")
@@ -144,14 +173,23 @@ class CachedProvider:
             # Archives publish a few days late: recent days stay uncovered and are asked again next time.
             settled = min(g1, pd.Timestamp.now().normalize() - pd.Timedelta(days=PUBLICATION_LAG_DAYS))
             if settled >= g0:
-                index["covered"] = _merge([*index["covered"], [str(g0.date()), str(settled.date())]])
+                # A day with an unreadable acquisition stays uncovered, so it is asked again next time.
+                index["covered"] = _merge([*index["covered"], *_without_days(g0, settled, skipped_days)])
             self._write_index(folder, index)
             self.fetched.append({"key": folder.name, "start": str(g0.date()), "end": str(g1.date()), "acquisitions": n})
         if not parts:
+            if unreadable:
+                err = CorruptRaster(f"{self.name}: no acquisition over the site could be read: "
+                                    + "; ".join(describe_unreadable(u) for u in unreadable))
+                err.unreadable = unreadable
+                raise err
             raise NoImagery(f"no acquisition between {start.date()} and {end.date()} over the site")
         parts = sorted(parts, key=lambda d: d.time.values[0])
         attrs = dict(parts[0].attrs)
         ds = xr.concat(parts, "time", data_vars="all", coords="different", compat="equals", join="outer")
+        attrs.pop(UNREADABLE_ATTR, None)
+        if unreadable:
+            attrs[UNREADABLE_ATTR] = json.dumps(unreadable)
         ds.attrs = attrs
         _, keep = np.unique(ds.time.values, return_index=True)
         return ds.isel(time=np.sort(keep))

@@ -8,6 +8,8 @@ extension; the cloud mask from the asset carrying the classification extension.
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +24,8 @@ from sitewatch.errors import CorruptRaster, NoImagery
 from .base import (ImageryRequest, clear_from_bitfields, clear_from_classes, finish_dataset, snow_from_bitfields,
                    snow_from_classes)
 from .stac_assets import alias_band_assets, mask_asset_key, mask_nodata, mask_scheme, series_scales
+
+log = logging.getLogger(__name__)
 
 
 def item_epsg(item: pystac.Item) -> int | None:
@@ -61,12 +65,64 @@ def native_resolution(item: pystac.Item, bands: tuple[str, ...]) -> float | None
     return size if size is not None and 0.1 <= size <= 5000 else None
 
 
+UNREADABLE_ATTR = "unreadable"
+"""Dataset attribute: JSON list of the acquisitions left out because an asset could not be read
+(``item``, ``date``, ``asset``, ``href``, ``error``); absent when every one was read."""
+
+
+def _read(items: list[pystac.Item], kwargs: dict) -> xr.Dataset:
+    import odc.stac
+
+    try:
+        return odc.stac.load(items, **kwargs).load()
+    except rasterio.errors.RasterioError as exc:
+        raise CorruptRaster(f"an asset could not be read ({exc})") from exc
+    except (OSError, RuntimeError) as exc:
+        raise CorruptRaster(f"an asset could not be read ({exc})") from exc
+
+
+def unreadable_items(items: list[pystac.Item], kwargs: dict) -> list[dict]:
+    """The acquisitions among ``items`` that cannot be read with ``kwargs``, each with the first
+    asset that fails: read one item, then one band at a time, over the same window."""
+    out = []
+    for it in items:
+        try:
+            _read([it], kwargs)
+            continue
+        except CorruptRaster as exc:
+            error, asset = str(exc), None
+        for band in kwargs["bands"]:
+            try:
+                _read([it], {**kwargs, "bands": [band]})
+            except CorruptRaster as exc:
+                error, asset = str(exc), band
+                break
+        href = it.assets[asset].get_absolute_href() or it.assets[asset].href if asset in it.assets else ""
+        out.append({"item": it.id, "date": str(pd.Timestamp(it.datetime).tz_localize(None).date()),
+                    "asset": asset or "", "href": href, "error": error})
+    return out
+
+
+def describe_unreadable(entry: dict) -> str:
+    """One line for a left-out acquisition: which item, which file, why."""
+    where = f" asset {entry['asset']} ({entry['href']})" if entry.get("asset") else ""
+    return f"{entry['item']} of {entry['date']}:{where} {entry['error']}"
+
+
+def unreadable_of(ds: xr.Dataset) -> list[dict]:
+    """The acquisitions a provider left out of ``ds`` as unreadable (see :data:`UNREADABLE_ATTR`)."""
+    raw = ds.attrs.get(UNREADABLE_ATTR)
+    return json.loads(raw) if raw else []
+
+
 def load_items(
     items: list[pystac.Item], request: ImageryRequest, provider: str, patch_url=None
 ) -> xr.Dataset:
-    """Shared by the local and remote STAC providers: read items onto the request's grid."""
-    import odc.stac
+    """Shared by the local and remote STAC providers: read items onto the request's grid.
 
+    Acquisitions with an asset that cannot be read (truncated, not a GeoTIFF) are left out and
+    listed in the dataset's :data:`UNREADABLE_ATTR`; if none can be read, :class:`CorruptRaster`.
+    """
     if not items:
         raise NoImagery(
             f"no acquisition between {request.start.date()} and {request.end.date()} over the site"
@@ -100,12 +156,26 @@ def load_items(
         kwargs["anchor"] = anchor
     if patch_url is not None:
         kwargs["patch_url"] = patch_url
+    unreadable: list[dict] = []
     try:
-        raw = odc.stac.load(items, **kwargs).load()
-    except rasterio.errors.RasterioError as exc:
-        raise CorruptRaster(f"{provider}: an asset could not be read ({exc}); re-download it or remove the item") from exc
-    except (OSError, RuntimeError) as exc:
-        raise CorruptRaster(f"{provider}: an asset could not be read ({exc})") from exc
+        raw = _read(items, kwargs)
+    except CorruptRaster as exc:
+        # One bad download must not cost every site its week: find the acquisitions that cannot be
+        # read, name them, and read the others.  Those left out are reported, never dropped quietly.
+        unreadable = unreadable_items(items, kwargs)
+        if not unreadable:  # not tied to one acquisition
+            raise CorruptRaster(f"{provider}: {exc}; re-download the assets or remove the items") from exc
+        bad_ids = {u["item"] for u in unreadable}
+        listing = "; ".join(describe_unreadable(u) for u in unreadable)
+        items = [it for it in items if it.id not in bad_ids]
+        if not items:
+            err = CorruptRaster(f"{provider}: no acquisition over the site could be read: {listing}; "
+                                "re-download them or remove the items")
+            err.unreadable = unreadable
+            raise err from exc
+        log.warning("%s: left out %d unreadable acquisition(s): %s", provider, len(unreadable), listing)
+        first = items[0]
+        raw = _read(items, kwargs)
     if mkey:
         m_asset = first.assets[mkey]
         scheme, declared = mask_scheme(m_asset, mkey)
@@ -124,6 +194,8 @@ def load_items(
     days = pd.DatetimeIndex(raw.time.values).normalize()
     scales, assumed = series_scales([by_day.get(d, first) for d in days], raw, bands)
     ds = finish_dataset(raw, bands, scales, clear, epsg, res, provider, snow=snow)
+    if unreadable:
+        ds.attrs[UNREADABLE_ATTR] = json.dumps(unreadable)
     if assumed:
         ds.attrs["assumed_scale"] = f"{', '.join(assumed)}: no scale declared, integer reflectance x 10000 assumed"
     ds = ds.assign_coords(
