@@ -2,7 +2,8 @@
 
 Every row ends up either accepted or rejected with its row number and reason; nothing is lost.
 The reporter's contact never leaves this module in clear: it is replaced by a keyed pseudonym
-(:mod:`reports.privacy`) before a report record exists.
+(:mod:`reports.privacy`) before a report record exists; other columns naming the reporter are
+dropped, and the text keeps no e-mail address, phone number or name of the reporter.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from shapely.geometry import Point
 from sites import Site
 from sitewatch.errors import InvalidReport
 
-from .privacy import ContactPolicy, pseudonymise
+from .privacy import WITHHELD, ContactPolicy, identity_columns, pseudonymise, scrub_text
 
 ALIASES = {
     "observed_on": ("observed_on", "date", "observationyear", "observation_date", "today", "start", "_submission_time",
@@ -33,7 +34,7 @@ ALIASES = {
     "lon": ("lon", "lng", "longitude", "_gps_longitude", "_location_longitude", "gps_longitude", "x"),
     "geolocation": ("_geolocation", "geolocation", "location", "gps"),
     "wkt": ("wkt", "geometry"),
-    "site_name": ("site_name", "name", "site", "place"),
+    "site_name": ("site_name", "name", "site", "place", "site_id", "site_code"),
     "text": ("text", "comment", "description", "notes", "what_did_you_see", "report"),
     "photo_ref": ("photo_ref", "photo", "image", "picture", "_attachments"),
     "contact": ("contact", "reporter", "reporter_contact", "phone", "email", "reporter_phone", "telephone"),
@@ -66,7 +67,7 @@ class Report:
 class ImportResult:
     accepted: list[Report] = field(default_factory=list)
     rejected: list[tuple[int, str, dict]] = field(default_factory=list)
-    """(row number, reason, row with the contact replaced by its pseudonym)."""
+    """(row number, reason, row with the contact replaced by its pseudonym, other identity columns withheld)."""
     contacts: dict[str, str] = field(default_factory=dict, repr=False)
     """pseudonym → raw contact, only under the ``restricted`` contact policy."""
 
@@ -180,11 +181,15 @@ def import_reports(
     res = ImportResult()
     seen: dict[tuple, int] = {}
     for i, row in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
-        contact = _pick(row, "contact")
+        who = {k: str(row[k]).strip() for k in identity_columns(row) if str(row[k] or "").strip()}
+        # the contact, else any other column naming the reporter, is what gets the pseudonym
+        contact = _pick(row, "contact") or next(iter(who.values()), "")
         pseudo = pseudonymise(contact, key, policy) if contact else ""
         if contact and policy == "restricted":
             res.contacts[pseudo] = contact
-        clean = {k: (pseudo if v == contact and contact else v) for k, v in row.items()}
+        # rejected rows are written out: identity columns hold the pseudonym, or nothing
+        clean = {k: ((pseudo if v.strip() == contact else WITHHELD) if k in who else v) for k, v in row.items()}
+        row = {k: v for k, v in row.items() if k not in who}
         try:
             observed = _parse_date(_pick(row, "observed_on"), today)
             lat, lon = _parse_location(row)
@@ -203,7 +208,7 @@ def import_reports(
                 accuracy = float(_pick(row, "accuracy_m") or DEFAULT_ACCURACY_M)
             if not (0 <= accuracy <= 100_000):
                 raise ValueError(f"location accuracy {accuracy} m is not plausible")
-            text = _pick(row, "text")
+            text = scrub_text(_pick(row, "text"), who.values())
             place = site.site_id if site and not _pick(row, "lat") else f"{lat:.3f},{lon:.3f}"
             dup_key = (pseudo or "anon", place, observed, "" if pseudo else text.casefold())
             if dup_key in seen:
@@ -215,7 +220,7 @@ def import_reports(
         ident = hashlib.sha256(json.dumps([pseudo, str(observed), lat, lon, site_name, text]).encode()).hexdigest()[:16]
         res.accepted.append(Report(
             report_id=f"rep-{ident}", observed_on=observed, lat=lat, lon=lon, site_id=site.site_id if site else None,
-            site_name=site_name, text=text, photo_ref=_pick(row, "photo_ref"), reporter=pseudo,
+            site_name=site_name, text=text, photo_ref=scrub_text(_pick(row, "photo_ref"), who.values()), reporter=pseudo,
             accuracy_m=accuracy, source=path.name, row=i,
         ))
     return res

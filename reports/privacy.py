@@ -8,6 +8,12 @@ than stored with a guessable hash.  Policies:
 * ``pseudonym`` (default) — store the pseudonym only;
 * ``restricted`` — also keep the raw contact in the separate ``reporter_contacts`` table;
 * ``drop`` — store neither (no key needed).
+
+Other columns that name or reach the reporter (a name, a second phone or e-mail, KoBo's
+``_submitted_by``, a device id: :func:`identity_columns`) are never stored or written, not even
+in the file of rejected rows; where a row has a name but no contact, the name is what gets the
+pseudonym.  The reporter's own words keep no e-mail address, international phone number, or
+any value of those columns (:func:`scrub_text`).
 """
 
 from __future__ import annotations
@@ -55,3 +61,41 @@ def pseudonymise(contact: str, key: bytes | None, policy: ContactPolicy = "pseud
         )
     digest = hmac.new(key, normalise_contact(contact).encode(), hashlib.sha256).hexdigest()
     return f"rp-{digest[:16]}"
+
+
+IDENTITY_NAMES = frozenset({
+    "contact", "reporter", "reporter_contact", "phone", "email", "reporter_phone", "telephone", "reporter_name",
+    "reporter_email", "name_of_reporter", "your_name", "full_name", "first_name", "last_name", "surname",
+    "given_name", "family_name", "mobile", "phone_number", "phonenumber", "email_address", "e_mail", "whatsapp",
+    "telegram", "_submitted_by", "submitted_by", "username", "deviceid", "device_id", "imei", "subscriberid",
+    "simserial", "informant", "informant_name", "witness_name", "national_id", "passport",
+})
+"""Column names (lower case, after any KoBo group prefix ``group/``) that carry who reported."""
+IDENTITY_PARTS = ("reporter", "phone", "e_mail", "email", "whatsapp", "telegram", "informant", "surname")
+"""A column whose name contains one of these carries who reported too (``reporter_mobile``...)."""
+
+
+def column_key(name: str) -> str:
+    return name.lower().split("/")[-1].strip().replace("-", "_").replace(" ", "_")
+
+
+def identity_columns(names) -> list[str]:
+    """The columns among ``names`` that name or reach the reporter."""
+    out = []
+    for name in names:
+        key = column_key(name or "")
+        if key and (key in IDENTITY_NAMES or any(part in key for part in IDENTITY_PARTS)):
+            out.append(name)
+    return out
+
+
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+PHONE = re.compile(r"\+\d[\d \-().]{6,18}\d")
+WITHHELD = "[withheld]"
+
+
+def scrub_text(text: str, identities=()) -> str:
+    """``text`` without e-mail addresses, international (``+``) phone numbers and the given values."""
+    for value in sorted({v.strip() for v in identities if v and len(v.strip()) >= 3}, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", WITHHELD, text, flags=re.IGNORECASE)
+    return PHONE.sub(WITHHELD, EMAIL.sub(WITHHELD, text))

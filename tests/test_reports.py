@@ -229,3 +229,37 @@ def test_reconciliation_export_generalises_secret_sites(world, keyed, tmp_path):
     assert (shown.lat, shown.lon) != (item.lat, item.lon) and shown.distance_m is None
     assert for_access([item], secret, "secret")[0] == item
     assert for_access([item], sites, "public")[0].lat != item.lat
+
+
+def test_every_column_naming_the_reporter_is_withheld(case_2011, keyed, tmp_path):
+    """A name, a second phone or e-mail, KoBo's _submitted_by: none is stored or written, and the
+    reporter's own words lose their phone number, e-mail and name."""
+    from reports.ingest import write_rejected
+    from reports.privacy import identity_columns
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    rows = [
+        {"date": "2011-07-01", "latitude": "", "longitude": "", "site_id": "S02-01",
+         "comment": "pits again, Bold Baatar here, call +976 9911-2233 or bold.b@example.mn",
+         "group1/reporter_name": "Bold Baatar", "phone": CONTACT_A, "e-mail": "bold.b@example.mn",
+         "_submitted_by": "bbaatar",
+         "_attachments": '[{"download_url": "https://kc.example.org/media?media_file=bbaatar/attachments/1/pit.jpg"}]'},
+        {"date": "2031-01-01", "latitude": "40.29", "longitude": "-106.91", "site_id": "",
+         "comment": "future", "group1/reporter_name": "Saruul Enkh", "phone": "", "e-mail": "", "_submitted_by": "",
+         "_attachments": ""},
+    ]
+    path = _write(tmp_path / "kobo.csv", rows)
+    res = import_reports(path, sites, key=KEY.encode())
+    [rep] = res.accepted
+    assert rep.site_id == "S02-01"  # located by the site id column
+    assert rep.reporter.startswith("rp-") and "pits again" in rep.text and "pit.jpg" in rep.photo_ref
+    for secret in ("Bold Baatar", "9911", "bold.b@", "bbaatar"):
+        assert secret not in rep.text and secret not in json.dumps(rep.__dict__, default=str)
+    [(_, reason, kept)] = res.rejected
+    assert "future" in reason
+    # a name without any contact is the reporter's identity: pseudonymised, never written
+    assert kept["group1/reporter_name"].startswith("rp-")
+    written = write_rejected(res, tmp_path / "rejected.csv").read_text()
+    assert "Saruul" not in written and "Enkh" not in written
+    assert set(identity_columns(rows[0])) == {"group1/reporter_name", "phone", "e-mail", "_submitted_by"}
+    assert not identity_columns(["comment", "site_name", "name", "date", "latitude", "photo"])
