@@ -52,11 +52,18 @@ def find_cases(root: str | Path) -> list[Path]:
     return sorted(p.parent for p in root.glob("*/case.json"))
 
 
+def utc_naive(value) -> pd.Timestamp:
+    """A date or time from a case file as a time-zone-naive UTC timestamp (``2010-10-11`` and
+    ``2010-10-11T00:00:00Z`` are the same day), as the imagery's acquisition times are."""
+    t = pd.Timestamp(value)
+    return t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t
+
+
 def run_case(case_dir: Path, params: DetectorParams = DetectorParams()):
     meta = json.loads((case_dir / "case.json").read_text())
     sites = read_sites(case_dir / "sites.geojson").sites
     provider = LocalStacProvider(case_dir / "catalog")
-    start, end = pd.Timestamp(meta["monitor_start"]), pd.Timestamp(meta["monitor_end"])
+    start, end = utc_naive(meta["monitor_start"]), utc_naive(meta["monitor_end"])
     if meta.get("kind") == "bitemporal":
         # One look after one reference image: nothing can be confirmed on a second look.
         params = replace(params, min_looks=1)
@@ -79,7 +86,7 @@ def read_truth(case_dir: Path, epsg: int) -> list[TruthEvent]:
         truth = truth.set_crs(4326)
     truth = truth.to_crs(epsg)
     return [
-        TruthEvent(str(r.event_id), str(r.site_id), str(r.kind), pd.Timestamp(r.start),
+        TruthEvent(str(r.event_id), str(r.site_id), str(r.kind), utc_naive(r.start),
                    float(r.area_m2) if "area_m2" in truth and pd.notna(r.area_m2) else float(r.geometry.area),
                    r.geometry)
         for r in truth.itertuples()
@@ -95,8 +102,8 @@ def evaluate_case(case_dir: Path, params: DetectorParams = DetectorParams()) -> 
     events = read_truth(case_dir, epsg)
     scored = [ScoredDetection(d.detection_id, d.site_id, d.first_seen, to_crs(d.geometry, 4326, epsg)) for d in dets]
     kinds = tuple(meta.get("alert_kinds", ("looting", "bulldozing", "construction")))
-    return score_case(case_name(case_dir, meta), events, scored, len(sites), pd.Timestamp(meta["monitor_start"]),
-                      pd.Timestamp(meta["monitor_end"]), kinds, tuple(meta.get("neutral_kinds", ())))
+    return score_case(case_name(case_dir, meta), events, scored, len(sites), utc_naive(meta["monitor_start"]),
+                      utc_naive(meta["monitor_end"]), kinds, tuple(meta.get("neutral_kinds", ())))
 
 
 def _pixel_score(case_dir: Path, name: str, dets) -> PixelScore:
@@ -122,6 +129,11 @@ def evaluate(root: str | Path, params: DetectorParams = DetectorParams()) -> Eva
     return ev
 
 
+def _share(value: float) -> str:
+    """A recall as two decimals, or a dash where the class holds no event."""
+    return "–" if value != value else f"{value:.2f}"
+
+
 def format_evaluation(ev: Evaluation) -> str:
     lines = [f"{'case':<22}{'events':>7}{'found':>7}{'recall':>8}{'false':>7}{'FA/100sw':>10}{'lat.med':>9}"]
     for c in ev.cases:
@@ -135,7 +147,7 @@ def format_evaluation(ev: Evaluation) -> str:
             f"{'ALL':<22}{s['events']:>7}{'':>7}{s['recall']:>8.2f}{s['false_alarms']:>7}"
             f"{s['false_alarms_per_100_site_weeks']:>10.2f}{s['median_latency_days']:>9.1f}"
         )
-        lines.append(f"recall under 0.5 ha: {s['recall_small']:.2f}   over 0.5 ha: {s['recall_large']:.2f}")
+        lines.append(f"recall under 0.5 ha: {_share(s['recall_small'])}   over 0.5 ha: {_share(s['recall_large'])}")
         neutral = sum(len(c.neutral_ids) for c in ev.cases)
         if neutral:
             lines.append(f"detections on neutral-kind events (neither hits nor false alarms): {neutral}")

@@ -64,3 +64,24 @@ def test_truth_file_absent_empty_or_real(tmp_path, case_2010):
     assert {e.kind for e in events} >= {"looting", "recurring_agriculture"}
     e = events[0]
     assert 330_000 < e.geometry.centroid.x < 345_000 and e.area_m2 > 0  # metres, UTM 13N
+
+
+def test_truth_times_with_a_time_zone_score_like_dates(tmp_path, case_2010):
+    """``2010-10-11T00:00:00Z`` in a judged case's truth is the day ``2010-10-11``; no area given
+    means the outline's area."""
+    import json
+
+    from pipelines.evaluate import read_truth, utc_naive
+
+    truth = json.loads((case_2010 / "truth.geojson").read_text())
+    plain = read_truth(case_2010, 32613)
+    truth["features"][0]["properties"]["start"] += "T00:00:00Z"
+    truth["features"][1]["properties"]["start"] += "T02:00:00+02:00"
+    del truth["features"][0]["properties"]["area_m2"]
+    (tmp_path / "truth.geojson").write_text(json.dumps(truth))
+    events = read_truth(tmp_path, 32613)
+    assert [e.start for e in events] == [e.start for e in plain] and events[0].start.tzinfo is None
+    assert abs(events[0].area_m2 - events[0].geometry.area) < 1
+    det = ScoredDetection("d", events[0].site_id, events[0].start + pd.Timedelta(days=5), events[0].geometry)
+    case = score_case("tz", events[:1], [det], 1, utc_naive("2010-03-01T00:00:00Z"), utc_naive("2010-12-31"))
+    assert case.detected == 1 and case.median_latency_days == 5
