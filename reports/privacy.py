@@ -68,7 +68,9 @@ IDENTITY_NAMES = frozenset({
     "reporter_email", "name_of_reporter", "your_name", "full_name", "first_name", "last_name", "surname",
     "given_name", "family_name", "mobile", "phone_number", "phonenumber", "email_address", "e_mail", "whatsapp",
     "telegram", "_submitted_by", "submitted_by", "username", "deviceid", "device_id", "imei", "subscriberid",
-    "simserial", "informant", "informant_name", "witness_name", "national_id", "passport",
+    "simserial", "informant", "informant_name", "witness_name", "national_id", "passport", "reported_by",
+    "submitter", "submitter_name", "observer", "observer_name", "enumerator", "enumerator_name", "collector",
+    "collector_name",
 })
 """Column names (lower case, after any KoBo group prefix ``group/``) that carry who reported."""
 IDENTITY_PARTS = ("reporter", "phone", "e_mail", "email", "whatsapp", "telegram", "informant", "surname")
