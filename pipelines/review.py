@@ -24,6 +24,7 @@ from shapely import wkt
 from shapely.geometry import mapping
 
 from change_detection import DetectorParams
+from maps.access import generalise, may_see_exact, rank
 
 from .store import RETIRED_STATUSES, Store
 
@@ -247,28 +248,36 @@ def calibrate(store: Store, base: DetectorParams = DetectorParams(), min_annotat
     return out
 
 
-def export_labelled(store: Store, out_dir: str | Path) -> Path:
-    """Annotated detections as GeoJSON (newest label, author, time, history) plus their chips."""
+def export_labelled(store: Store, out_dir: str | Path, access: str = "restricted") -> Path:
+    """Annotated detections as GeoJSON (newest label, author, time, history) plus their chips, at
+    an access level: where the reader may not see a site exactly (every site in a ``public``
+    export) the outline becomes its generalised cell and no chip is written (a chip shows the place)."""
+    rank(access)
     out = Path(out_dir)
     (out / "chips").mkdir(parents=True, exist_ok=True)
     frame = store.detections()
     labels = latest_labels(store)
+    sites = {s.site_id: s for s in store.sites()}
     feats = []
     for r in frame.itertuples() if not frame.empty else []:
         if r.detection_id not in labels:
             continue
         a = labels[r.detection_id]
-        chips = store.chips(r.detection_id)
+        site = sites.get(r.site_id)
+        exact = site is not None and may_see_exact(site.sensitivity, access)
+        geom = wkt.loads(r.geometry_wkt)
+        chips = store.chips(r.detection_id) if exact else None
         files = {}
         if chips is not None:
             for kind, png in (("before", chips.before_png), ("after", chips.after_png), ("ndvi_change", chips.index_png)):
                 name = f"{r.detection_id}_{kind}.png"
                 (out / "chips" / name).write_bytes(png)
                 files[kind] = f"chips/{name}"
-        feats.append({"type": "Feature", "geometry": mapping(wkt.loads(r.geometry_wkt)), "properties": {
+        feats.append({"type": "Feature", "geometry": mapping(geom if exact else generalise(geom)), "properties": {
             "detection_id": r.detection_id, "site_id": r.site_id, "first_seen": r.first_seen, "label": a["label"],
             "author": a["author"], "annotated_at": str(a["created_at"]), "n_annotations": len(store.annotations(r.detection_id)),
-            "evidence": json.loads(r.evidence or "{}"), "chips": files}})
+            "evidence": json.loads(r.evidence or "{}"), "chips": files, "location_generalised": not exact,
+            "access_level": access}})
     path = out / "labels.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}, indent=1))
+    path.write_text(json.dumps({"type": "FeatureCollection", "access_level": access, "features": feats}, indent=1))
     return path

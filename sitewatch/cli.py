@@ -186,7 +186,7 @@ def cmd_export_labels(args) -> int:
     from pipelines.review import export_labelled
     from pipelines.store import Store
 
-    print(f"wrote {export_labelled(Store(args.db), args.out)}")
+    print(f"wrote {export_labelled(Store(args.db), args.out, args.access)}")
     return 0
 
 
@@ -323,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("export-labels", help="annotated detections + chips as a labelled dataset")
     sp.add_argument("--out", required=True)
+    sp.add_argument("--access", default="restricted", choices=["public", "restricted", "secret"],
+                    help="access level of the export: sites above it are generalised, without chips (default %(default)s)")
     common(sp, provider=False)
     sp.set_defaults(func=cmd_export_labels)
 

@@ -143,6 +143,17 @@ def test_calibrate_and_export_labelled(scene):
     assert {f["properties"]["detection_id"] for f in fc["features"]} == set(ids)
     assert any(f["properties"]["chips"] for f in fc["features"])
     assert all((tmp / "labels" / p).exists() for f in fc["features"] for p in f["properties"]["chips"].values())
+    assert fc["access_level"] == "restricted" and not any(f["properties"]["location_generalised"] for f in fc["features"])
+    # a public export (and any export below the site's sensitivity) carries no outline and no chip
+    from sitewatch.cli import main
+
+    assert main(["export-labels", "--out", str(tmp / "public"), "--access", "public", "--db", store.url]) == 0
+    public = json.loads((tmp / "public" / "labels.geojson").read_text())
+    assert public["access_level"] == "public" and len(public["features"]) == len(ids)
+    for f in public["features"]:
+        assert f["geometry"]["type"] == "Point" and f["properties"]["location_generalised"]
+        assert f["properties"]["chips"] == {}
+    assert not list((tmp / "public" / "chips").iterdir())
 
 
 def test_provisional_detection_withdrawn_when_next_look_is_calm(tmp_path):
