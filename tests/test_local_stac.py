@@ -301,3 +301,25 @@ def test_native_resolution_from_assets_items_and_degrees():
     assert native_resolution(item({}, {"red": {}}), ("red",)) is None
     assert native_resolution(item({"proj:epsg": 32631, "proj:transform": [1e-5, 0, 0, 0, -1e-5, 0]}, {"red": {}}),
                              ("red",)) is None
+
+
+def test_archive_busy_is_transient_not_unreadable(case_2010, site, monkeypatch):
+    """A 503 or a timeout while reading is the archive, not a file: the whole load is retried
+    (TransientProviderError), no acquisition is probed or left out."""
+    import pipelines.imagery.local_stac as ls
+    from sitewatch.errors import TransientProviderError
+
+    calls = []
+
+    def busy(items, kwargs):
+        calls.append(len(items))
+        try:
+            raise rasterio.errors.RasterioIOError("HTTP response code: 503")
+        except rasterio.errors.RasterioIOError as exc:
+            raise CorruptRaster(f"an asset could not be read ({exc})") from exc
+
+    monkeypatch.setattr(ls, "_read", busy)
+    req = site_request(site, pd.Timestamp("2010-06-01"), pd.Timestamp("2010-06-30"))
+    with pytest.raises(TransientProviderError, match="503"):
+        LocalStacProvider(case_2010 / "catalog").load(req)
+    assert len(calls) == 1  # one read of all items; no per-item probing

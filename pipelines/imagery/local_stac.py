@@ -19,10 +19,11 @@ import xarray as xr
 from odc.geo import xy_
 from odc.geo.geom import Geometry
 
-from sitewatch.errors import CorruptRaster, NoImagery
+from sitewatch.errors import CorruptRaster, NoImagery, TransientProviderError
 
 from .base import (ImageryRequest, clear_from_bitfields, clear_from_classes, finish_dataset, snow_from_bitfields,
                    snow_from_classes)
+from .retries import classify
 from .stac_assets import alias_band_assets, mask_asset_key, mask_nodata, mask_scheme, series_scales
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,9 @@ def load_items(
     try:
         raw = _read(items, kwargs)
     except CorruptRaster as exc:
+        cause = classify(exc.__cause__ or exc, provider)
+        if isinstance(cause, TransientProviderError):  # the archive, not a file: retried as a whole
+            raise cause from exc
         # One bad download must not cost every site its week: find the acquisitions that cannot be
         # read, name them, and read the others.  Those left out are reported, never dropped quietly.
         unreadable = unreadable_items(items, kwargs)
