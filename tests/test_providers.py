@@ -105,6 +105,20 @@ def test_expression_masks_with_cloud_score_plus(ee_offline):
     assert any(const(c["arguments"]["image2"]) == 11 and
                const(c["arguments"]["image1"]["functionInvocationValue"]["arguments"]["bandSelectors"]) == ["SCL"]
                for c in eq), "the snow flag must be SCL == 11 (snow/ice)"
+
+    def band_test(arg):  # the band a comparison reads: "cs_cdf" of gte, "SCL" of eq
+        inner = arg.get("functionInvocationValue") or values.get(arg.get("valueReference"), {}).get(
+            "functionInvocationValue", {})
+        if inner.get("functionName") in ("Image.gte", "Image.eq"):
+            return const(inner["arguments"]["image1"]["functionInvocationValue"]["arguments"]["bandSelectors"])[0]
+        return None
+
+    # Cloud Score+ can pass snow as seen: clear is "cs_cdf >= threshold AND NOT snow", and the snow
+    # flag is not restricted to pixels Cloud Score+ rejected
+    negated = [band_test(c["arguments"]["value"]) for c in calls if c["functionName"] == "Image.not"]
+    assert "SCL" in negated and "cs_cdf" not in negated
+    ands = [c for c in calls if c["functionName"] == "Image.and"]
+    assert any(band_test(c["arguments"]["image1"]) == "cs_cdf" for c in ands)
     assert bands == ["red", "nir", "swir16"]
 
 

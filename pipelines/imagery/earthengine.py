@@ -2,7 +2,7 @@
 
 Compositing and masking run server-side: Sentinel-2 SR (``COPERNICUS/S2_SR_HARMONIZED``) is
 linked to Cloud Score+ (``GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED``), pixels with ``cs_cdf``
-below the threshold are masked, same-day tiles are mosaicked, reflectance is scaled to 0-1 and a
+below the threshold are masked (snow, SCL 11, which Cloud Score+ can pass as seen, is flagged), same-day tiles are mosaicked, reflectance is scaled to 0-1 and a
 ``clear`` band and a ``snow`` flag are computed — all in the expression graph.  Landsat 8/9
 Collection 2 L2 is the alternative (QA_PIXEL cloud, shadow, snow, fill bits).  Pixels come back through
 ``ee.data.computePixels`` as NumPy structured arrays on the site's UTM grid, split into requests
@@ -133,8 +133,11 @@ class EarthEngineProvider:
             threshold = self.threshold
 
             def prep(img):
-                clear = img.select("cs_cdf").gte(threshold)
-                snow = img.select("SCL").eq(11).And(clear.Not())  # SCL 11: snow or ice
+                # Cloud Score+ grades how well the surface is seen, and snow is a surface, so it
+                # can pass as clear.  Sen2Cor's SCL 11 (snow or ice, exclusive of its cloud
+                # classes) is the snow flag, as in the STAC providers, and is never clear.
+                snow = img.select("SCL").eq(11)
+                clear = img.select("cs_cdf").gte(threshold).And(snow.Not())
                 refl = img.select(list(names.values()), list(names)).divide(10000).toFloat()
                 return (refl.addBands(clear.rename("clear").toFloat()).addBands(snow.rename("snow").toFloat())
                         .copyProperties(img, ["system:time_start"]))
