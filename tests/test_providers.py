@@ -322,3 +322,23 @@ def test_earth_engine_grid_equals_the_local_grid(shared, ee_offline):
     assert local.attrs["crs"] == remote.attrs["crs"]
     np.testing.assert_array_equal(local.x.values, remote.x.values)
     np.testing.assert_array_equal(local.y.values, remote.y.values)
+
+
+def test_landsat_expression_masks_the_qa_pixel_flags(ee_offline):
+    """Landsat 8/9: fill, dilated cloud, cirrus, cloud and shadow are not clear; snow is the snow
+    flag only where none of those is set (the flags the STAC providers read from QA_PIXEL)."""
+    p = EarthEngineProvider(initialize=lambda: None, collection="landsat")
+    col, bands = p.collection_expression(REQ)
+    graph = ee.serializer.encode(p.daily_image(col, DAYS[0]), for_cloud_api=True)
+    masks = set()
+    for c in _walk(graph["values"], []):
+        if c["functionName"] == "Image.bitwiseAnd":
+            arg = c["arguments"]["image2"]
+            inner = arg.get("functionInvocationValue") or graph["values"].get(arg.get("valueReference"), {}).get(
+                "functionInvocationValue", {})
+            value = inner.get("arguments", {}).get("value", {})
+            if "valueReference" in value:
+                value = graph["values"][value["valueReference"]]
+            masks.add(value.get("constantValue"))
+    assert masks == {0b111111, 0b100000, 0b011111}
+    assert bands == ["red", "nir", "swir16"]

@@ -41,6 +41,9 @@ MASK_BANDS = ("clear", "snow")
 (Sentinel-2 SCL 11, Landsat QA_PIXEL bit 5), which the detector checks against the spectrum."""
 L89_BANDS = {"blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir": "SR_B5", "swir16": "SR_B6", "swir22": "SR_B7"}
 INIT_TIMEOUT_S = 60.0
+LANDSAT_NOT_CLEAR = 0b111111
+"""QA_PIXEL bits that make a Landsat 8/9 pixel not clear: fill, dilated cloud, cirrus, cloud, shadow, snow."""
+LANDSAT_SNOW = 0b100000
 
 
 @dataclass(frozen=True)
@@ -150,9 +153,10 @@ class EarthEngineProvider:
 
             def prep(img):
                 qa = img.select("QA_PIXEL")
-                # bits: 0 fill, 1 dilated cloud, 3 cloud, 4 shadow, 5 snow
-                bad = qa.bitwiseAnd(int(0b111011)).neq(0)
-                snow = qa.bitwiseAnd(int(0b100000)).neq(0).And(qa.bitwiseAnd(int(0b011011)).eq(0))
+                # bits: 0 fill, 1 dilated cloud, 2 cirrus, 3 cloud, 4 shadow, 5 snow (the flags the
+                # STAC providers read from QA_PIXEL's bit fields)
+                bad = qa.bitwiseAnd(LANDSAT_NOT_CLEAR).neq(0)
+                snow = qa.bitwiseAnd(LANDSAT_SNOW).neq(0).And(qa.bitwiseAnd(LANDSAT_NOT_CLEAR & ~LANDSAT_SNOW).eq(0))
                 refl = img.select(list(names.values()), list(names)).multiply(0.0000275).add(-0.2).toFloat()
                 return (refl.addBands(bad.Not().rename("clear").toFloat()).addBands(snow.rename("snow").toFloat())
                         .copyProperties(img, ["system:time_start"]))
