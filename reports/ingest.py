@@ -72,13 +72,19 @@ class ImportResult:
     """pseudonym → raw contact, only under the ``restricted`` contact policy."""
 
 
-def _pick(row: dict[str, str], key: str) -> str:
-    lower = {k.lower().split("/")[-1].strip(): v for k, v in row.items() if k}
+def _column(row: dict[str, str], key: str) -> str | None:
+    """The row's column that answers for ``key`` (the first of its aliases with a value)."""
+    lower = {k.lower().split("/")[-1].strip(): k for k in row if k}
     for alias in ALIASES[key]:
-        v = lower.get(alias)
-        if v not in (None, ""):
-            return str(v).strip()
-    return ""
+        k = lower.get(alias)
+        if k is not None and row[k] not in (None, ""):
+            return k
+    return None
+
+
+def _pick(row: dict[str, str], key: str) -> str:
+    k = _column(row, key)
+    return str(row[k]).strip() if k is not None else ""
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -189,6 +195,9 @@ def import_reports(
             res.contacts[pseudo] = contact
         # rejected rows are written out: identity columns hold the pseudonym, or nothing
         clean = {k: ((pseudo if v.strip() == contact else WITHHELD) if k in who else v) for k, v in row.items()}
+        for k in (_column(row, "text"), _column(row, "photo_ref")):
+            if k is not None and k not in who:  # the reporter's words, as they would be stored
+                clean[k] = scrub_text(str(clean[k]), who.values())
         row = {k: v for k, v in row.items() if k not in who}
         try:
             observed = _parse_date(_pick(row, "observed_on"), today)

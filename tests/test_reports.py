@@ -245,7 +245,7 @@ def test_every_column_naming_the_reporter_is_withheld(case_2011, keyed, tmp_path
          "_submitted_by": "bbaatar",
          "_attachments": '[{"download_url": "https://kc.example.org/media?media_file=bbaatar/attachments/1/pit.jpg"}]'},
         {"date": "2031-01-01", "latitude": "40.29", "longitude": "-106.91", "site_id": "",
-         "comment": "future", "group1/reporter_name": "Saruul Enkh", "phone": "", "e-mail": "", "_submitted_by": "",
+         "comment": "future; Saruul Enkh, saruul@example.mn", "group1/reporter_name": "Saruul Enkh", "phone": "", "e-mail": "", "_submitted_by": "",
          "_attachments": ""},
     ]
     path = _write(tmp_path / "kobo.csv", rows)
@@ -260,6 +260,7 @@ def test_every_column_naming_the_reporter_is_withheld(case_2011, keyed, tmp_path
     # a name without any contact is the reporter's identity: pseudonymised, never written
     assert kept["group1/reporter_name"].startswith("rp-")
     written = write_rejected(res, tmp_path / "rejected.csv").read_text()
-    assert "Saruul" not in written and "Enkh" not in written
+    assert "Saruul" not in written and "Enkh" not in written and "saruul@" not in written
+    assert "-106.91" in written and "future; [withheld], [withheld]" in written  # the rest of the row is kept
     assert set(identity_columns(rows[0])) == {"group1/reporter_name", "phone", "e-mail", "_submitted_by"}
     assert not identity_columns(["comment", "site_name", "name", "date", "latitude", "photo"])
