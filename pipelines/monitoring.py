@@ -22,7 +22,7 @@ from sites.geo import buffer_m, to_crs, utm_epsg
 from sitewatch.errors import CorruptRaster, NoClearObservations, NoImagery
 
 from .imagery.base import ImageryProvider, ImageryRequest
-from .imagery.local_stac import describe_unreadable, unreadable_of
+from .imagery.local_stac import unreadable_of
 
 CONTEXT_M = 600.0
 """Reference ring loaded around each site for the normalisation between dates."""
@@ -116,7 +116,7 @@ def detect_site(
         lost = [u for u in result.unreadable if pd.Timestamp(u["date"]) >= pd.Timestamp(start).normalize()]
         if lost:
             result.status = "unreadable"
-            result.message = "no acquisition in the period could be read: " + "; ".join(map(describe_unreadable, lost))
+            result.message = f"the period's {len(lost)} acquisition(s) could not be read; re-download them"
         else:
             result.status, result.message = "no_imagery", "no acquisition in the period"
         return result
@@ -148,5 +148,8 @@ def run_site(
     except NoClearObservations as exc:
         return SiteResult(site.site_id, status="all_cloud", message=str(exc))
     except CorruptRaster as exc:  # not one acquisition could be read: the other sites go on
-        return SiteResult(site.site_id, status="unreadable", message=str(exc))
+        lost = list(exc.unreadable)
+        message = (f"none of the {len(lost)} acquisition(s) over the site could be read; re-download them" if lost
+                   else str(exc))
+        return SiteResult(site.site_id, status="unreadable", message=message, unreadable=lost)
     return detect_site(site, ds, start, end, params, state)

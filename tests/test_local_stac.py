@@ -106,7 +106,8 @@ def test_only_unreadable_acquisitions_raise_corrupt_raster(case_2010, site, tmp_
     assert [u["item"] for u in err.value.unreadable] == [item.id]
     # the monitoring step records the site as unreadable instead of stopping every other site
     res = run_site(site, prov, day, day)
-    assert res.status == "unreadable" and item.id in res.message
+    assert res.status == "unreadable" and "could not be read" in res.message
+    assert [u["item"] for u in res.unreadable] == [item.id]  # named in the run's summary, not lost
 
 
 def test_rgb_only_catalog_runs_unchanged(shared, tmp_path):
@@ -323,3 +324,17 @@ def test_archive_busy_is_transient_not_unreadable(case_2010, site, monkeypatch):
     with pytest.raises(TransientProviderError, match="503"):
         LocalStacProvider(case_2010 / "catalog").load(req)
     assert len(calls) == 1  # one read of all items; no per-item probing
+
+
+def test_site_whose_every_acquisition_is_unreadable_is_reported(site):
+    class Broken:
+        name = "broken"
+
+        def load(self, request):
+            err = CorruptRaster("broken: no acquisition over the site could be read: X of 2010-06-04: ...")
+            err.unreadable = [{"item": "X", "date": "2010-06-04", "asset": "red", "href": "/x.tif", "error": "bad"}]
+            raise err
+
+    res = run_site(site, Broken(), pd.Timestamp("2010-06-01"), pd.Timestamp("2010-06-30"))
+    assert res.status == "unreadable" and "could be read" in res.message and "/x.tif" not in res.message
+    assert [u["item"] for u in res.unreadable] == ["X"]
