@@ -129,23 +129,23 @@ def evaluate(root: str | Path, params: DetectorParams = DetectorParams()) -> Eva
     return ev
 
 
-def _share(value: float) -> str:
-    """A recall as two decimals, or a dash where the class holds no event."""
-    return "–" if value != value else f"{value:.2f}"
+def _share(value: float, decimals: int = 2) -> str:
+    """A figure with its decimals, or a dash where there is nothing to measure (no event)."""
+    return "–" if value != value else f"{value:.{decimals}f}"
 
 
 def format_evaluation(ev: Evaluation) -> str:
     lines = [f"{'case':<22}{'events':>7}{'found':>7}{'recall':>8}{'false':>7}{'FA/100sw':>10}{'lat.med':>9}"]
     for c in ev.cases:
         lines.append(
-            f"{c.name:<22}{c.events:>7}{c.detected:>7}{c.recall:>8.2f}{c.false_alarms:>7}"
-            f"{c.false_alarms_per_100_site_weeks:>10.2f}{c.median_latency_days:>9.1f}"
+            f"{c.name:<22}{c.events:>7}{c.detected:>7}{_share(c.recall):>8}{c.false_alarms:>7}"
+            f"{c.false_alarms_per_100_site_weeks:>10.2f}{_share(c.median_latency_days, 1):>9}"
         )
     if ev.cases:
         s = ev.summary
         lines.append(
-            f"{'ALL':<22}{s['events']:>7}{'':>7}{s['recall']:>8.2f}{s['false_alarms']:>7}"
-            f"{s['false_alarms_per_100_site_weeks']:>10.2f}{s['median_latency_days']:>9.1f}"
+            f"{'ALL':<22}{s['events']:>7}{'':>7}{_share(s['recall']):>8}{s['false_alarms']:>7}"
+            f"{s['false_alarms_per_100_site_weeks']:>10.2f}{_share(s['median_latency_days'], 1):>9}"
         )
         lines.append(f"recall under 0.5 ha: {_share(s['recall_small'])}   over 0.5 ha: {_share(s['recall_large'])}")
         neutral = sum(len(c.neutral_ids) for c in ev.cases)
