@@ -110,6 +110,19 @@ def test_missing_required_column_and_empty_name(tmp_path):
         read_sites(path)
 
 
+@pytest.mark.filterwarnings("ignore:Could not parse column")
+def test_bad_buffer_and_sensitivity_name_the_row(tmp_path):
+    path = tmp_path / "bad.geojson"
+    path.write_text(json.dumps(_fc([_feat(SQUARE, site_id="A", name="x", buffer_m="sixty"),
+                                    _feat(SQUARE, site_id="B", name="y", buffer_m=-5),
+                                    _feat(SQUARE, site_id="C", name="z", sensitivity="top-secret")])))
+    with pytest.raises(InvalidSiteGeometry) as err:
+        read_sites(path)
+    msg = str(err.value)
+    assert "'A'): buffer_m 'sixty' is not a number of metres" in msg
+    assert "'B'): buffer_m -5.0 outside 0..50000" in msg and "'C'): sensitivity 'top-secret'" in msg
+
+
 def test_antimeridian_polygon_is_rejected(tmp_path):
     ring = [[179.9, 65.0], [-179.9, 65.0], [-179.9, 65.1], [179.9, 65.1], [179.9, 65.0]]
     path = tmp_path / "chukotka.geojson"
