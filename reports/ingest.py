@@ -20,7 +20,7 @@ from pathlib import Path
 import shapely.errors
 from rapidfuzz import process
 from shapely import wkt as shapely_wkt
-from shapely.geometry import Point
+from shapely.geometry import Point, shape
 
 from sites import Site
 from sitewatch.errors import InvalidReport
@@ -101,6 +101,11 @@ def read_rows(path: Path) -> list[dict[str, str]]:
                     if geom.get("type") == "Point":
                         props.setdefault("longitude", str(geom["coordinates"][0]))
                         props.setdefault("latitude", str(geom["coordinates"][1]))
+                    elif geom.get("type"):  # an area or a track the reporter drew
+                        try:
+                            props.setdefault("wkt", shape(geom).wkt)
+                        except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException):
+                            props.setdefault("wkt", json.dumps(geom))  # rejected below as unreadable
                     rows.append(props)
                 return rows
             items = doc if isinstance(doc, list) else doc.get("results", [])  # KoBo API export
@@ -134,8 +139,12 @@ def _parse_date(text: str, today: date) -> date:
     return d
 
 
-def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None]:
+def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, float]:
+    """(lat, lon, extent in metres): a point has no extent; an area or a track the reporter drew
+    is located at a point inside it, and its extent (the farthest of its vertices from that point)
+    widens the report's location accuracy."""
     lat_s, lon_s = _pick(row, "lat"), _pick(row, "lon")
+    extent = 0.0
     if not (lat_s and lon_s):
         geo = _pick(row, "geolocation")
         nums = re.findall(r"[-+]?\d+(?:\.\d+)?", geo)
@@ -143,14 +152,17 @@ def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None]:
             lat_s, lon_s = nums[0], nums[1]  # KoBo writes [lat, lon]
         elif _pick(row, "wkt"):
             try:
-                p = shapely_wkt.loads(_pick(row, "wkt"))
+                g = shapely_wkt.loads(_pick(row, "wkt"))
             except shapely.errors.GEOSException as exc:
                 raise ValueError(f"unreadable geometry {_pick(row, 'wkt')!r}") from exc
-            if not isinstance(p, Point):
-                raise ValueError("geometry is not a point")
+            if g.is_empty:
+                raise ValueError("the geometry is empty")
+            p = g if isinstance(g, Point) else g.representative_point()
             lon_s, lat_s = str(p.x), str(p.y)
+            if not isinstance(g, Point) and abs(p.y) <= 90 and abs(p.x) <= 180:
+                extent = _extent_m(g, p)
     if not (lat_s and lon_s):
-        return None, None
+        return None, None, 0.0
     lat, lon = float(lat_s), float(lon_s)
     if not (math.isfinite(lat) and math.isfinite(lon)):
         raise ValueError("coordinates are not numbers")
@@ -160,7 +172,17 @@ def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None]:
         raise ValueError(f"coordinates {lat}, {lon} are outside the globe")
     if lat == 0 and lon == 0:
         raise ValueError("coordinates 0, 0 (a device that had no fix)")
-    return lat, lon
+    return lat, lon, extent
+
+
+def _extent_m(geom, centre: Point) -> float:
+    """The farthest vertex of a lon/lat geometry from ``centre``, in metres (local equirectangular)."""
+    from shapely import get_coordinates
+
+    xy = get_coordinates(geom)
+    k = math.cos(math.radians(centre.y))
+    d = ((xy[:, 0] - centre.x) * k) ** 2 + (xy[:, 1] - centre.y) ** 2
+    return round(float(math.sqrt(d.max())) * 111_320.0, 1)
 
 
 def _match_site(name: str, sites: list[Site]) -> tuple[Site | None, list[str]]:
@@ -201,7 +223,7 @@ def import_reports(
         row = {k: v for k, v in row.items() if k not in who}
         try:
             observed = _parse_date(_pick(row, "observed_on"), today)
-            lat, lon = _parse_location(row)
+            lat, lon, extent = _parse_location(row)
             site_name = _pick(row, "site_name")
             site, suggestions = _match_site(site_name, sites)
             if lat is None and site is None:
@@ -214,7 +236,7 @@ def import_reports(
                 lat, lon = round(c.y, 6), round(c.x, 6)
                 accuracy = max(float(_pick(row, "accuracy_m") or 0), _site_radius_m(site))
             else:
-                accuracy = float(_pick(row, "accuracy_m") or DEFAULT_ACCURACY_M)
+                accuracy = max(float(_pick(row, "accuracy_m") or DEFAULT_ACCURACY_M), extent)
             if not (0 <= accuracy <= 100_000):
                 raise ValueError(f"location accuracy {accuracy} m is not plausible")
             text = scrub_text(_pick(row, "text"), who.values())

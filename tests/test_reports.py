@@ -264,3 +264,27 @@ def test_every_column_naming_the_reporter_is_withheld(case_2011, keyed, tmp_path
     assert "-106.91" in written and "future; [withheld], [withheld]" in written  # the rest of the row is kept
     assert set(identity_columns(rows[0])) == {"group1/reporter_name", "phone", "e-mail", "_submitted_by"}
     assert not identity_columns(["comment", "site_name", "name", "date", "latitude", "photo"])
+
+
+def test_an_area_drawn_by_the_reporter_is_located_inside_it(case_2011, tmp_path):
+    """A GeoJSON report may carry a polygon (a KoBo geoshape): located at a point inside it, its
+    size widens the location accuracy.  A WKT polygon in a CSV is read the same way."""
+    from shapely.geometry import Point, box
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    area = box(-106.915, 40.280, -106.905, 40.285)  # about 850 m x 550 m
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": area.__geo_interface__, "properties": {"date": "2011-07-01", "comment": "dug here"}},
+        {"type": "Feature", "geometry": {"type": "GeometryCollection", "geometries": []},
+         "properties": {"date": "2011-07-01", "comment": "empty"}},
+    ]}
+    path = tmp_path / "areas.geojson"
+    path.write_text(json.dumps(fc))
+    res = import_reports(path, sites, key=None, policy="drop")
+    [rep] = res.accepted
+    assert area.contains(Point(rep.lon, rep.lat))
+    assert 450 < rep.accuracy_m < 700  # the farthest corner from the point inside
+    assert [reason for _, reason, _ in res.rejected] == ["the geometry is empty"]
+    csv_path = _write(tmp_path / "areas.csv", [{"date": "2011-07-01", "wkt": area.wkt, "comment": "dug here"}])
+    [again] = import_reports(csv_path, sites, key=None, policy="drop").accepted
+    assert (again.lat, again.lon, again.accuracy_m) == (rep.lat, rep.lon, rep.accuracy_m)
