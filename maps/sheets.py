@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .escape import text
+from .escape import file_name, text
 
 
 def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chips_html: str, access: str,
@@ -29,6 +29,6 @@ def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chip
 
 def write_sheet(html: str, folder: Path, detection_id: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{detection_id}.html"
+    path = folder / f"{file_name(detection_id)}.html"
     path.write_text(html, encoding="utf-8")
     return path

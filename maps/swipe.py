@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from .escape import text
+from .escape import file_name, text
 
 
 def swipe_page(detection_id: str, site_name: str, chips) -> str:
@@ -34,6 +34,6 @@ document.getElementById('swipe').addEventListener('input', function (e) {{
 
 def write_swipe(folder: Path, detection_id: str, site_name: str, chips) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{detection_id}.html"
+    path = folder / f"{file_name(detection_id)}.html"
     path.write_text(swipe_page(detection_id, site_name, chips), encoding="utf-8")
     return path

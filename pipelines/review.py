@@ -25,6 +25,7 @@ from shapely.geometry import mapping
 
 from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact, rank
+from maps.escape import file_name
 
 from .store import RETIRED_STATUSES, Store
 
@@ -270,7 +271,7 @@ def export_labelled(store: Store, out_dir: str | Path, access: str = "restricted
         files = {}
         if chips is not None:
             for kind, png in (("before", chips.before_png), ("after", chips.after_png), ("ndvi_change", chips.index_png)):
-                name = f"{r.detection_id}_{kind}.png"
+                name = f"{file_name(r.detection_id)}_{kind}.png"
                 (out / "chips" / name).write_bytes(png)
                 files[kind] = f"chips/{name}"
         feats.append({"type": "Feature", "geometry": mapping(geom if exact else generalise(geom)), "properties": {

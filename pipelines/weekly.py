@@ -16,6 +16,7 @@ from shapely.geometry import mapping
 
 from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact, rank
+from maps.escape import file_name, text
 from maps.field_pack import Waypoint, to_mgrs, write_field_pack
 from maps.sheets import detection_sheet, write_sheet
 from maps.swipe import write_swipe
@@ -215,7 +216,8 @@ def write_outputs(
     for k, c in chips.items():
         if k in names:
             write_swipe(out / "swipe", k, names[k], c)
-            chip_html[k] = c.html() + f"<p><a href='swipe/{k}.html' target='_blank'>before/after swipe view</a></p>"
+            chip_html[k] = c.html() + (f"<p><a href='swipe/{text(file_name(k))}.html' target='_blank'>"
+                                       "before/after swipe view</a></p>")
     # The site's own imagery as a base layer where there is something to look at (keeps a national
     # map small): sites with an open detection, visible exactly to this reader.
     with_dets = {d.site_id for d in dets}
@@ -343,9 +345,10 @@ def _write_chips(chips: dict, folder: Path) -> None:
         return
     folder.mkdir(parents=True, exist_ok=True)
     for det_id, c in chips.items():
-        (folder / f"{det_id}_before_{c.before_date}.png").write_bytes(c.before_png)
-        (folder / f"{det_id}_after_{c.after_date}.png").write_bytes(c.after_png)
-        (folder / f"{det_id}_ndvi_change.png").write_bytes(c.index_png)
+        name = file_name(det_id)
+        (folder / f"{name}_before_{c.before_date}.png").write_bytes(c.before_png)
+        (folder / f"{name}_after_{c.after_date}.png").write_bytes(c.after_png)
+        (folder / f"{name}_ndvi_change.png").write_bytes(c.index_png)
 
 
 def _count_by_region(dets: list[MapDetection], by_id: dict[str, Site]) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +177,21 @@ def test_provisional_detection_withdrawn_when_next_look_is_calm(tmp_path):
     after = store.detections()
     assert after.status.tolist() == ["withdrawn"]  # the next clear look was calm
     assert _ids(tmp_path / "b") == set()
+
+
+def test_site_ids_with_slashes_and_quotes_stay_inside_the_output(scene):
+    """A registry may write ids like ``MN/ARK 12``; a hostile one carries quotes and markup.  Every
+    file named after a detection stays in its folder, and the swipe link cannot leave its attribute."""
+    ds, site, field, dig, store, tmp = scene
+    hostile = Site("../MN/ARK 12' onmouseover='alert(1)", site.name, site.geometry, 0.0, "restricted", "Test valley")
+    out = tmp / "o"
+    run_period(store, [hostile], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    assert store.detections().detection_id.str.startswith("../MN/ARK").all()
+    written = [p for p in tmp.rglob("*") if p.is_file()]
+    assert all(out in p.parents or p.parent == tmp for p in written)  # nothing escaped the output folder
+    for folder in ("chips", "swipe", "field/sheets"):
+        names = [p.name for p in (out / folder).iterdir()]
+        assert names and all(n.startswith("_MN_ARK_12") for n in names), (folder, names)
+    html = (out / "map.html").read_text()
+    assert "onmouseover='alert" not in html and "href='swipe/_MN_ARK_12_" in html
+    assert all((out / "swipe" / n).exists() for n in re.findall(r"href='swipe/([^']+)'", html))
