@@ -33,3 +33,16 @@ def file_name(value: object) -> str:
     if safe == raw:
         return safe
     return f"{safe}-{hashlib.sha1(raw.encode()).hexdigest()[:6]}"
+
+
+def csv_cell(value: object) -> object:
+    """A value for a CSV cell that a spreadsheet will not run: text starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return gets a leading apostrophe (OWASP's advice against
+    formula injection); numbers, ``-106.9`` included, are left as they are."""
+    if not isinstance(value, str) or not value or value[0] not in "=+-@\t\r":
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value

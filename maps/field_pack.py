@@ -19,6 +19,8 @@ import mgrs
 import simplekml
 from pyproj import Geod
 
+from .escape import csv_cell
+
 GEOD = Geod(ellps="WGS84")
 _MGRS = mgrs.MGRS()
 
@@ -109,7 +111,7 @@ def write_field_pack(
                    "lat": f"{p.lat:.6f}", "lon": f"{p.lon:.6f}", "mgrs": p.mgrs, "first_seen": p.first_seen,
                    "confidence": p.confidence, "area_m2": round(p.area_m2, 1), "distance_m": dist,
                    "bearing_deg": bearing, "what_to_check": p.what_to_check, "access_level": access}
-            w.writerow(row)
+            w.writerow({k: csv_cell(v) for k, v in row.items()})
             features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(p.lon, 6), round(p.lat, 6)]},
                              "properties": row})
     paths["geojson"].write_text(json.dumps({"type": "FeatureCollection", "access_level": access, "features": features}, indent=1), encoding="utf-8")

@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from maps.escape import csv_cell
+
 from .reconcile import ReconItem
 
 FIELDS = ["outcome", "report_id", "detection_id", "site_id", "lat", "lon", "distance_m", "days_apart", "reason",
@@ -26,5 +28,5 @@ def write_reconciliation(items: list[ReconItem], out_dir: str | Path, access: st
         w = csv.DictWriter(fh, fieldnames=[*FIELDS, "access_level"])
         w.writeheader()
         for i in items:
-            w.writerow({**asdict(i), "access_level": access})
+            w.writerow({**{k: csv_cell(v) for k, v in asdict(i).items()}, "access_level": access})
     return paths

