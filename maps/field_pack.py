@@ -19,7 +19,7 @@ import mgrs
 import simplekml
 from pyproj import Geod
 
-from .escape import csv_cell
+from .escape import csv_cell, text
 
 GEOD = Geod(ellps="WGS84")
 _MGRS = mgrs.MGRS()
@@ -96,7 +96,9 @@ def write_field_pack(
     kml = simplekml.Kml(name=f"sitewatch {name} ({access})")
     for i, p in enumerate(route, 1):
         pt = kml.newpoint(name=p.detection_id, coords=[(p.lon, p.lat)])  # KML is lon, lat
-        pt.description = f"{i}. {p.site_name} — first seen {p.first_seen}, {p.confidence}, MGRS {p.mgrs}. {p.what_to_check}"
+        # KML viewers render a description as HTML once the XML is read: escape it as HTML too
+        pt.description = text(f"{i}. {p.site_name} — first seen {p.first_seen}, {p.confidence}, MGRS {p.mgrs}. "
+                              f"{p.what_to_check}")
     kml.save(str(paths["kml"]))
 
     fields = ["order", "detection_id", "site_name", "lat", "lon", "mgrs", "first_seen", "confidence",

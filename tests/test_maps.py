@@ -76,6 +76,9 @@ def test_field_pack_round_trips_within_a_metre(tmp_path):
     assert [int(r["order"]) for r in rows] == [1, 2, 3, 4]
     assert float(rows[0]["distance_m"]) < float(rows[-1]["distance_m"])
     assert all(r["access_level"] == "restricted" for r in rows)
+    # a KML viewer renders the description as HTML once the XML is read: the hostile name stays text
+    descriptions = list(kml["description"])
+    assert descriptions and all("<script>" not in d and "<img" not in d and "&lt;script&gt;" in d for d in descriptions)
 
 
 def test_patrol_order_is_nearest_neighbour():
