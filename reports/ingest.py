@@ -216,12 +216,12 @@ def import_reports(
         pseudo = pseudonymise(contact, key, policy) if contact else ""
         if contact and policy == "restricted":
             res.contacts[pseudo] = contact
-        # rejected rows are written out: identity columns hold the pseudonym, or nothing
-        clean = {k: ((pseudo if v.strip() == contact else WITHHELD) if k in who else v) for k, v in row.items()}
-        for k in (_column(row, "text"), _column(row, "photo_ref")):
-            if k is not None and k not in who:  # the reporter's words, as they would be stored
-                clean[k] = scrub_text(str(clean[k]), who.values())
-        row = {k: v for k, v in row.items() if k not in who}
+        # the reporter's own words lose any identity; identity columns are kept out of the row, and
+        # the rejected-rows file (written out) holds the pseudonym or nothing in their place
+        prose = {_column(row, "text"), _column(row, "photo_ref")} - {None}
+        clean = {k: ((pseudo if v.strip() == contact else WITHHELD) if k in who
+                     else scrub_text(str(v), who.values()) if k in prose else v) for k, v in row.items()}
+        row = {k: v for k, v in clean.items() if k not in who}
         try:
             observed = _parse_date(_pick(row, "observed_on"), today)
             lat, lon, extent = _parse_location(row)
@@ -240,7 +240,7 @@ def import_reports(
                 accuracy = max(float(_pick(row, "accuracy_m") or DEFAULT_ACCURACY_M), extent)
             if not (0 <= accuracy <= 100_000):
                 raise ValueError(f"location accuracy {accuracy} m is not plausible")
-            text = scrub_text(_pick(row, "text"), who.values())
+            text = _pick(row, "text")
             place = site.site_id if site and not _pick(row, "lat") else f"{lat:.3f},{lon:.3f}"
             dup_key = (pseudo or "anon", place, observed, "" if pseudo else text.casefold())
             if dup_key in seen:
@@ -252,7 +252,7 @@ def import_reports(
         ident = hashlib.sha256(json.dumps([pseudo, str(observed), lat, lon, site_name, text]).encode()).hexdigest()[:16]
         res.accepted.append(Report(
             report_id=f"rep-{ident}", observed_on=observed, lat=lat, lon=lon, site_id=site.site_id if site else None,
-            site_name=site_name, text=text, photo_ref=scrub_text(_pick(row, "photo_ref"), who.values()), reporter=pseudo,
+            site_name=site_name, text=text, photo_ref=_pick(row, "photo_ref"), reporter=pseudo,
             accuracy_m=accuracy, source=path.name, row=i,
         ))
     return res

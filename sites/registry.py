@@ -269,13 +269,13 @@ def _validate(
     return sites
 
 
-def _number(value: object, default: float, name: str = "buffer_m") -> float:
+def _number(value: object, default: float) -> float:
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} {value!r} is not a number of metres") from None
+        raise ValueError(f"buffer_m {value!r} is not a number of metres") from None
     if math.isnan(number):
         return default
     return number

@@ -39,7 +39,7 @@ class NoClearObservations(ImageryError):
 class CorruptRaster(ImageryError):
     """A raster asset cannot be read (truncated, not a GeoTIFF, wrong size)."""
 
-    unreadable: list[dict] = []
+    unreadable: tuple[dict, ...] | list[dict] = ()
     """The acquisitions that could not be read, where known (item, date, asset, href, error)."""
 
 

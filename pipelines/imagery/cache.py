@@ -25,7 +25,7 @@ import xarray as xr
 from sitewatch.errors import CorruptRaster, NoImagery
 
 from .base import ImageryProvider, ImageryRequest
-from .local_stac import UNREADABLE_ATTR, describe_unreadable, unreadable_of
+from .local_stac import UNREADABLE_ATTR, none_readable, unreadable_of
 
 log = logging.getLogger(__name__)
 PUBLICATION_LAG_DAYS = 5
@@ -72,19 +72,6 @@ def _gaps(start: pd.Timestamp, end: pd.Timestamp, covered: list[list[str]]) -> l
     if cur <= end:
         gaps.append((cur, end))
     return gaps
-
-
-def _without_days(start: pd.Timestamp, end: pd.Timestamp, days: set[str]) -> list[list[str]]:
-    """[start, end] as covered windows, less the given days."""
-    windows, cur = [], start
-    for day in sorted(pd.Timestamp(d) for d in days):
-        if start <= day <= end:
-            if day > cur:
-                windows.append([str(cur.date()), str((day - pd.Timedelta(days=1)).date())])
-            cur = max(cur, day + pd.Timedelta(days=1))
-    if cur <= end:
-        windows.append([str(cur.date()), str(end.date())])
-    return windows
 
 
 class CachedProvider:
@@ -174,15 +161,13 @@ class CachedProvider:
             settled = min(g1, pd.Timestamp.now().normalize() - pd.Timedelta(days=PUBLICATION_LAG_DAYS))
             if settled >= g0:
                 # A day with an unreadable acquisition stays uncovered, so it is asked again next time.
-                index["covered"] = _merge([*index["covered"], *_without_days(g0, settled, skipped_days)])
+                kept = _gaps(g0, settled, [[d, d] for d in skipped_days])
+                index["covered"] = _merge([*index["covered"], *([str(a.date()), str(b.date())] for a, b in kept)])
             self._write_index(folder, index)
             self.fetched.append({"key": folder.name, "start": str(g0.date()), "end": str(g1.date()), "acquisitions": n})
         if not parts:
             if unreadable:
-                err = CorruptRaster(f"{self.name}: no acquisition over the site could be read: "
-                                    + "; ".join(describe_unreadable(u) for u in unreadable))
-                err.unreadable = unreadable
-                raise err
+                raise none_readable(self.name, unreadable)
             raise NoImagery(f"no acquisition between {start.date()} and {end.date()} over the site")
         parts = sorted(parts, key=lambda d: d.time.values[0])
         attrs = dict(parts[0].attrs)

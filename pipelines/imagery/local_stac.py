@@ -76,9 +76,7 @@ def _read(items: list[pystac.Item], kwargs: dict) -> xr.Dataset:
 
     try:
         return odc.stac.load(items, **kwargs).load()
-    except rasterio.errors.RasterioError as exc:
-        raise CorruptRaster(f"an asset could not be read ({exc})") from exc
-    except (OSError, RuntimeError) as exc:
+    except (rasterio.errors.RasterioError, OSError, RuntimeError) as exc:
         raise CorruptRaster(f"an asset could not be read ({exc})") from exc
 
 
@@ -108,6 +106,14 @@ def describe_unreadable(entry: dict) -> str:
     """One line for a left-out acquisition: which item, which file, why."""
     where = f" asset {entry['asset']} ({entry['href']})" if entry.get("asset") else ""
     return f"{entry['item']} of {entry['date']}:{where} {entry['error']}"
+
+
+def none_readable(provider: str, unreadable: list[dict]) -> CorruptRaster:
+    """The error for a request none of whose acquisitions could be read; it carries the list."""
+    err = CorruptRaster(f"{provider}: no acquisition over the site could be read: "
+                        + "; ".join(describe_unreadable(u) for u in unreadable) + "; re-download them or remove the items")
+    err.unreadable = unreadable
+    return err
 
 
 def unreadable_of(ds: xr.Dataset) -> list[dict]:
@@ -170,14 +176,11 @@ def load_items(
         if not unreadable:  # not tied to one acquisition
             raise CorruptRaster(f"{provider}: {exc}; re-download the assets or remove the items") from exc
         bad_ids = {u["item"] for u in unreadable}
-        listing = "; ".join(describe_unreadable(u) for u in unreadable)
         items = [it for it in items if it.id not in bad_ids]
         if not items:
-            err = CorruptRaster(f"{provider}: no acquisition over the site could be read: {listing}; "
-                                "re-download them or remove the items")
-            err.unreadable = unreadable
-            raise err from exc
-        log.warning("%s: left out %d unreadable acquisition(s): %s", provider, len(unreadable), listing)
+            raise none_readable(provider, unreadable) from exc
+        log.warning("%s: left out %d unreadable acquisition(s): %s", provider, len(unreadable),
+                    "; ".join(describe_unreadable(u) for u in unreadable))
         first = items[0]
         raw = _read(items, kwargs)
     if mkey:
