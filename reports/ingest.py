@@ -24,6 +24,7 @@ from shapely.geometry import Point, shape
 
 from maps.escape import csv_cell
 from sites import Site
+from sites.geo import parse_number
 from sitewatch.errors import InvalidReport
 
 from .privacy import WITHHELD, ContactPolicy, identity_columns, pseudonymise, scrub_text
@@ -42,6 +43,8 @@ ALIASES = {
     "accuracy_m": ("accuracy_m", "location_accuracy", "_gps_precision", "accuracy", "precision_m"),
 }
 DEFAULT_ACCURACY_M = 100.0
+EXTRA_CELLS = "_extra_cells"
+"""Where a CSV row's cells beyond the header go (an unquoted comma in the text, usually)."""
 EARLIEST = date(1970, 1, 1)
 
 
@@ -109,29 +112,50 @@ def read_rows(path: Path) -> list[dict[str, str]]:
                             props.setdefault("wkt", json.dumps(geom))  # rejected below as unreadable
                     rows.append(props)
                 return rows
-            items = doc if isinstance(doc, list) else doc.get("results", [])  # KoBo API export
+            items = doc if isinstance(doc, list) else doc.get("results") if isinstance(doc, dict) else None
+            if not isinstance(items, list) or not all(isinstance(it, dict) for it in items):
+                raise InvalidReport(
+                    f"{path}: not a GeoJSON FeatureCollection, a KoBo export ({{\"results\": [...]}}) "
+                    "or a list of records"
+                )
             return [{k: json.dumps(v) if isinstance(v, (list, dict)) else ("" if v is None else str(v))
                      for k, v in it.items()} for it in items]
         with path.open(encoding="utf-8-sig", newline="") as fh:
             sample = fh.read(4096)
             fh.seek(0)
             delim = ";" if sample.count(";") > sample.count(",") else ","
-            return list(csv.DictReader(fh, delimiter=delim))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
+            return list(csv.DictReader(fh, delimiter=delim, restkey=EXTRA_CELLS))
+    except UnicodeDecodeError as exc:
+        raise InvalidReport(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8' "
+            "(sitewatch does not guess the encoding: a wrong guess garbles names without an error)"
+        ) from exc
+    except (OSError, json.JSONDecodeError, csv.Error) as exc:
         raise InvalidReport(f"{path}: cannot read reports ({exc})") from exc
 
 
 def _parse_date(text: str, today: date) -> date:
+    """An observation day from ISO dates and timestamps, ``YYYY/MM/DD`` or ``YYYY.MM.DD``, a span
+    (its start) or a month or year (its middle).  Day-first and month-first dates (``03/07/2011``)
+    are refused rather than guessed: a file does not say which it uses."""
+    text = (text or "").strip()
     if not text:
         raise ValueError("no date")
-    first = re.split(r"\s+(?=\d{4}-)|/", text.strip())[0]  # "2022-03-12 2022-03-27": a span; take its start
+    # "2022-03-12/2022-03-27" (an ISO interval) or "2022-03-12 2022-03-27": a span; take its start
+    first = re.split(r"\s+(?=\d{4}-)|/(?=\d{4}-|P)", text)[0]
     try:
-        d = datetime.fromisoformat(first.replace("Z", "+00:00")).date()
+        ymd = re.fullmatch(r"(\d{4})[./](\d{1,2})[./](\d{1,2})(?:[ T].*)?", first)
+        if ymd:
+            d = date(*map(int, ymd.groups()))
+        else:
+            d = datetime.fromisoformat(first.replace("Z", "+00:00")).date()
     except ValueError:
-        # Month or year precision ("2022-03", "2023"): the middle of the period.
-        m = re.fullmatch(r"(\d{4})(?:-(\d{1,2}))?", first)
+        # Month or year precision ("2022-03", "2022/03", "2023"): the middle of the period.
+        m = re.fullmatch(r"(\d{4})(?:[-./](\d{1,2}))?", first)
         if not m or not (1 <= int(m.group(2) or 7) <= 12):
-            raise ValueError(f"unreadable date {text!r}") from None
+            if re.fullmatch(r"\d{1,2}[-./]\d{1,2}[-./]\d{2,4}(?:[ T].*)?", first):
+                raise ValueError(f"date {text!r} could be day-first or month-first; write it as YYYY-MM-DD") from None
+            raise ValueError(f"unreadable date {text!r}; write it as YYYY-MM-DD") from None
         d = date(int(m.group(1)), int(m.group(2) or 7), 15 if m.group(2) else 1)
     if d > today:
         raise ValueError(f"date {d} is in the future")
@@ -148,7 +172,8 @@ def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, fl
     extent = 0.0
     if not (lat_s and lon_s):
         geo = _pick(row, "geolocation")
-        nums = re.findall(r"[-+]?\d+(?:\.\d+)?", geo)
+        # "47.5 106.9 1500 5" (KoBo), "[47.5, 106.9]"; without a dot, "47,5 106,9" has decimal commas
+        nums = re.findall(r"[-+]?\d+(?:\.\d+)?" if "." in geo else r"[-+]?\d+(?:,\d+)?", geo)
         if len(nums) >= 2:
             lat_s, lon_s = nums[0], nums[1]  # KoBo writes [lat, lon]
         elif _pick(row, "wkt"):
@@ -164,9 +189,7 @@ def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, fl
                 extent = _extent_m(g, p)
     if not (lat_s and lon_s):
         return None, None, 0.0
-    lat, lon = float(lat_s), float(lon_s)
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        raise ValueError("coordinates are not numbers")
+    lat, lon = parse_number(lat_s, "latitude"), parse_number(lon_s, "longitude")
     if abs(lat) > 90 and abs(lon) <= 90:
         raise ValueError(f"latitude {lat} is impossible; lat/lon look swapped")
     if abs(lat) > 90 or abs(lon) > 180:
@@ -174,6 +197,11 @@ def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, fl
     if lat == 0 and lon == 0:
         raise ValueError("coordinates 0, 0 (a device that had no fix)")
     return lat, lon, extent
+
+
+def _accuracy(row: dict[str, str], default: float) -> float:
+    text = _pick(row, "accuracy_m")
+    return parse_number(text, "location accuracy", unit="m") if text else default
 
 
 def _extent_m(geom, centre: Point) -> float:
@@ -189,11 +217,15 @@ def _extent_m(geom, centre: Point) -> float:
 def _match_site(name: str, sites: list[Site]) -> tuple[Site | None, list[str]]:
     if not name:
         return None, []
-    by_name = {s.name.casefold(): s for s in sites}
-    by_id = {s.site_id.casefold(): s for s in sites}
-    hit = by_name.get(name.casefold()) or by_id.get(name.casefold())
-    if hit:
-        return hit, []
+    key = name.casefold()
+    by_id = [s for s in sites if s.site_id.casefold() == key]
+    by_name = [s for s in sites if s.name.casefold() == key]
+    if len(by_id) == 1:
+        return by_id[0], []
+    if len(by_name) == 1 and not by_id:
+        return by_name[0], []
+    if by_id or by_name:  # a name several sites share: which one is not for sitewatch to guess
+        return None, []
     names = [s.name for s in sites]
     suggestions = [m[0] for m in process.extract(name, names, limit=3, score_cutoff=60)]
     return None, suggestions
@@ -218,16 +250,29 @@ def import_reports(
             res.contacts[pseudo] = contact
         # the reporter's own words lose any identity; identity columns are kept out of the row, and
         # the rejected-rows file (written out) holds the pseudonym or nothing in their place
+        spill = row.pop(EXTRA_CELLS, None)  # cells past the header, kept as one (scrubbed) cell
+        if spill is not None:
+            row[EXTRA_CELLS] = ",".join("" if c is None else str(c) for c in spill)
         prose = {_column(row, "text"), _column(row, "photo_ref")} - {None}
+        if spill is not None:  # the text ran on into the next columns: any cell may hold its words
+            prose = set(row)
         clean = {k: ((pseudo if v.strip() == contact else WITHHELD) if k in who
                      else scrub_text(str(v), who.values()) if k in prose else v) for k, v in row.items()}
         row = {k: v for k, v in clean.items() if k not in who}
         try:
+            if spill is not None:
+                raise ValueError(f"the row has {len(spill)} cell(s) more than the header "
+                                 "(an unquoted comma or semicolon in the text?)")
+            if short := [k for k, v in row.items() if v is None]:
+                raise ValueError(f"the row has fewer cells than the header (nothing under {', '.join(short)})")
             observed = _parse_date(_pick(row, "observed_on"), today)
             lat, lon, extent = _parse_location(row)
             site_name = _pick(row, "site_name")
             site, suggestions = _match_site(site_name, sites)
             if lat is None and site is None:
+                if len(same := [s.site_id for s in sites if s.name.casefold() == site_name.casefold()]) > 1:
+                    raise ValueError(f"no coordinates, and {len(same)} sites are named {site_name!r} "
+                                     f"({', '.join(same)}); give the site_id or the coordinates")
                 if site_name:
                     hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
                     raise ValueError(f"no coordinates and unknown site name {site_name!r}{hint}")
@@ -235,9 +280,9 @@ def import_reports(
             if lat is None:
                 c = site.geometry.representative_point()
                 lat, lon = round(c.y, 6), round(c.x, 6)
-                accuracy = max(float(_pick(row, "accuracy_m") or 0), _site_radius_m(site))
+                accuracy = max(_accuracy(row, 0.0), _site_radius_m(site))
             else:
-                accuracy = max(float(_pick(row, "accuracy_m") or DEFAULT_ACCURACY_M), extent)
+                accuracy = max(_accuracy(row, DEFAULT_ACCURACY_M), extent)
             if not (0 <= accuracy <= 100_000):
                 raise ValueError(f"location accuracy {accuracy} m is not plausible")
             text = _pick(row, "text")

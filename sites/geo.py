@@ -1,6 +1,9 @@
-"""Small geodesy helpers: the site's UTM zone and metric buffers."""
+"""Small geodesy helpers: the site's UTM zone, metric buffers, and numbers as people type them."""
 
 from __future__ import annotations
+
+import math
+import re
 
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
@@ -32,3 +35,22 @@ def buffer_m(geom: BaseGeometry, metres: float, epsg: int | None = None) -> Base
 def area_m2(geom: BaseGeometry) -> float:
     """Area of a lon/lat geometry in square metres (in its UTM zone)."""
     return float(to_crs(geom, 4326, utm_epsg(geom)).area)
+
+
+def parse_number(text: str, what: str, *, unit: str = "") -> float:
+    """A number as people type it: ``47.5``, ``47,5`` (a decimal comma, as in a semicolon CSV),
+    for metres also ``20 m``.  Anything else is refused with its column's name: ``1,500`` for
+    metres could be 1.5 or 1 500, and ``47°30'N`` is not decimal degrees."""
+    s = text.strip()
+    if unit and s.lower().endswith(unit):
+        s = s[: -len(unit)].strip()
+    if re.fullmatch(r"[-+]?\d+,\d+", s) and not (unit and re.fullmatch(r"[-+]?\d{1,3},\d{3}", s)):
+        s = s.replace(",", ".")
+    try:
+        value = float(s)
+    except ValueError:
+        hint = " (degrees, minutes, seconds: convert to decimal degrees)" if re.search(r"[°'\"′″]", s) else ""
+        raise ValueError(f"{what} {text!r} is not a number{hint}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{what} {text!r} is not a number")
+    return value

@@ -6,7 +6,10 @@ business-data JSON export.
 
 Rules (each one raises with the offending row named; nothing is dropped silently):
 
-* ``site_id`` and ``name`` are required; ``site_id`` is unique (both rows are named).
+* ``site_id`` and ``name`` are required; ``site_id`` is unique, also ignoring case (both rows
+  are named).  A numeric id read as a float (a column with a gap) keeps its integer form.
+* A CSV is UTF-8, comma or semicolon separated (decimal commas are read), and every row has
+  as many cells as the header.
 * A file without a CRS is read as EPSG:4326 and a warning is recorded on every site.
 * Coordinates outside lon/lat range are rejected: either lat/lon are swapped (|lat| > 90 while
   |lon| <= 90, or the site falls outside the declared region but its mirror falls inside), or the
@@ -18,6 +21,7 @@ Rules (each one raises with the offending row named; nothing is dropped silently
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import re
@@ -34,7 +38,7 @@ from shapely.geometry.base import BaseGeometry
 
 from sitewatch.errors import DuplicateSiteId, InvalidSiteFile, InvalidSiteGeometry
 
-from .geo import area_m2, buffer_m
+from .geo import area_m2, buffer_m, parse_number
 from .model import SENSITIVITIES, Site
 
 ID_COLUMNS = ("site_id", "id", "siteid", "resourceinstanceid")
@@ -109,11 +113,27 @@ def _is_arches(path: Path) -> bool:
 
 def _read_csv(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFrame:
     try:
-        with path.open(encoding="utf-8-sig") as fh:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
             sample = fh.read(4096)
-        sep = ";" if sample.count(";") > sample.count(",") else ","
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            fh.seek(0)
+            sep = ";" if sample.count(";") > sample.count(",") else ","
+            lines = [(n, len(cells)) for n, cells in enumerate(csv.reader(fh, delimiter=sep), start=1) if cells]
+        if not lines:
+            raise InvalidSiteFile(f"{path}: the file is empty")
+        ragged = [f"line {n} has {k} cells" for n, k in lines[1:] if k != lines[0][1]]
+        if ragged:  # pandas would shift the columns or drop the extra cells without a word
+            raise InvalidSiteFile(
+                f"{path}: the header has {lines[0][1]} columns but " + "; ".join(ragged[:10])
+                + (f" and {len(ragged) - 10} more" if len(ragged) > 10 else "")
+                + " (an unquoted comma or semicolon in a name?)"
+            )
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
+    except UnicodeDecodeError as exc:
+        raise InvalidSiteFile(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8' "
+            "(sitewatch does not guess the encoding: a wrong guess garbles names without an error)"
+        ) from exc
+    except (OSError, csv.Error, pd.errors.ParserError) as exc:
         raise InvalidSiteFile(f"{path}: cannot read as CSV ({exc})") from exc
     cols = {c.lower().strip(): c for c in df.columns}
     geoms: list[BaseGeometry | None] = []
@@ -135,7 +155,7 @@ def _read_csv(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFr
             elif pair_col is not None:
                 geoms.append(_parse_lat_lon_pair(row[pair_col]))
             else:
-                geoms.append(Point(float(row[lon_col]), float(row[lat_col])))
+                geoms.append(Point(parse_number(row[lon_col], "longitude"), parse_number(row[lat_col], "latitude")))
         except (shapely.errors.GEOSException, ValueError) as exc:
             errors.append(f"row {rowno}: unreadable geometry ({exc})")
             geoms.append(None)
@@ -221,21 +241,24 @@ def _validate(
     region = box(*region_bbox) if region_bbox else None
     problems: list[str] = []
     sites: list[Site] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     assumed = [w for w in warnings if "assuming EPSG:4326" in w]
     for pos, (_, row) in enumerate(frame.iterrows()):
         label = f"row {pos + 1}"
-        site_id = str(row[id_col]).strip() if row[id_col] is not None else ""
+        site_id = _id_text(row[id_col])
         if not site_id or site_id.lower() == "nan":
             problems.append(f"{label}: empty site_id")
             continue
         label = f"row {pos + 1} (site_id {site_id!r})"
-        if site_id in seen:
+        # ids that differ only in case are one id to a report naming the site, and to the file
+        # names of a field pack unpacked on Windows or macOS
+        if (other := seen.get(site_id.casefold())) is not None:
+            twin = "" if other[1] == site_id else f" (as {other[1]!r}, which differs only in case)"
             raise DuplicateSiteId(
-                f"{source}: site_id {site_id!r} appears in row {seen[site_id] + 1} and row {pos + 1}; "
+                f"{source}: site_id {site_id!r} appears in row {other[0] + 1}{twin} and row {pos + 1}; "
                 "site ids must be unique — rename one or merge the rows"
             )
-        seen[site_id] = pos
+        seen[site_id.casefold()] = (pos, site_id)
         name = str(row[name_col]).strip() if row[name_col] is not None else ""
         if not name or name.lower() == "nan":
             problems.append(f"{label}: empty name")
@@ -267,6 +290,15 @@ def _validate(
     if not sites:
         raise InvalidSiteFile(f"{source}: no sites in file")
     return sites
+
+
+def _id_text(value: object) -> str:
+    """A site id as text.  A numeric id column with a gap is read as floats: 12.0 is site 12."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def _number(value: object, default: float) -> float:

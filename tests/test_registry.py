@@ -100,6 +100,43 @@ def test_duplicate_ids_name_both_rows(tmp_path):
         read_sites(path)
 
 
+def test_ids_differing_only_in_case_are_duplicates(tmp_path):
+    path = tmp_path / "case.geojson"
+    path.write_text(json.dumps(_fc([_feat(SQUARE, site_id="MN-12a", name="One"), _feat(SQUARE, site_id="MN-12A", name="Two")])))
+    with pytest.raises(DuplicateSiteId, match=r"'MN-12A' appears in row 1 \(as 'MN-12a', which differs only in case\) and row 2"):
+        read_sites(path)
+
+
+def test_a_numeric_id_column_with_a_gap_keeps_integer_ids(tmp_path):
+    """A null in a numeric id column makes the column float; site 12 must stay '12', not '12.0',
+    or a re-import without the gap would register it as another site."""
+    path = tmp_path / "num.geojson"
+    path.write_text(json.dumps(_fc([_feat(SQUARE, site_id=12, name="One"), _feat(SQUARE, site_id=None, name="Two")])))
+    res = read_sites(path, strict=False)
+    assert [s.site_id for s in res.sites] == ["12"] and res.rejected == ["row 2: empty site_id"]
+
+
+def test_csv_as_spreadsheets_write_it(tmp_path):
+    """Semicolons with decimal commas (a European spreadsheet) are read; a row with more or fewer
+    cells than the header, an empty file, another encoding and degrees-minutes are clear errors."""
+    path = tmp_path / "semi.csv"
+    path.write_text("site_id;name;lat;lon\nA;Alpha;47,905;106,905\n", encoding="utf-8")
+    (site,) = read_sites(path).sites
+    assert site.geometry.centroid.y == pytest.approx(47.905, abs=1e-6)
+    path.write_text("site_id,name,lat,lon\nA,Alpha,47.905,106.905,extra\nB,Beta,47.9\n", encoding="utf-8")
+    with pytest.raises(InvalidSiteFile, match="header has 4 columns but line 2 has 5 cells; line 3 has 3 cells"):
+        read_sites(path)
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(InvalidSiteFile, match="empty"):
+        read_sites(path)
+    path.write_text("site_id,name,lat,lon\nA,Tömör,47.905,106.905\n", encoding="cp1252")
+    with pytest.raises(InvalidSiteFile, match="not UTF-8 text.*CSV UTF-8"):
+        read_sites(path)
+    path.write_text("site_id,name,lat,lon\nA,Alpha,47°54'N,106.905\n", encoding="utf-8")
+    with pytest.raises(InvalidSiteGeometry, match="latitude .* is not a number \\(degrees, minutes, seconds"):
+        read_sites(path)
+
+
 def test_missing_required_column_and_empty_name(tmp_path):
     path = tmp_path / "noname.geojson"
     path.write_text(json.dumps(_fc([_feat(SQUARE, site_id="A")])))

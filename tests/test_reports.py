@@ -300,3 +300,57 @@ def test_rejected_rows_file_runs_no_spreadsheet_formula(case_2011, tmp_path):
     kept = list(csv.DictReader(write_rejected(res, tmp_path / "rej.csv").open()))
     assert kept[0]["comment"].startswith("'=HYPERLINK")  # shown as text, not run
     assert kept[0]["longitude"] == "-106.91"  # numbers stay numbers
+
+
+def test_dates_numbers_and_rows_as_people_write_them(case_2011, tmp_path):
+    """Field files come from spreadsheets and phones: unambiguous dates in other spellings and
+    decimal commas are read; a day-first date, a row the text's comma split, a short row and an
+    accuracy with words are rejected with a reason, never read as something else."""
+    from reports.ingest import write_rejected
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    path = tmp_path / "field.csv"
+    path.write_text(
+        "date;lat;lon;comment;accuracy_m\n"
+        "2011/07/03;40,2929;-106,9177;pits;20 m\n"  # row 2: read (it was once read as 2011-07-01)
+        "2011.07.04;40,2929;-106,9177;pits again;4,5\n"  # row 3: read
+        "03/07/2011;40,2929;-106,9177;day or month?;\n"  # row 4
+        "2011-07-05;40,2929;-106,9177;spoil; call +976 9911 2233;\n"  # row 5: the text's ';' split it
+        "2011-07-06;40,2929\n"  # row 6
+        "2011-07-07;40,2929;-106,9177;pits;about 20\n",  # row 7
+        encoding="utf-8",
+    )
+    res = import_reports(path, sites, key=None, policy="drop", today=__import__("datetime").date(2026, 1, 1))
+    assert [(r.observed_on.isoformat(), r.lat, r.lon, r.accuracy_m) for r in res.accepted] == [
+        ("2011-07-03", 40.2929, -106.9177, 20.0), ("2011-07-04", 40.2929, -106.9177, 4.5)]
+    reasons = {n: why for n, why, _ in res.rejected}
+    assert "could be day-first or month-first" in reasons[4]
+    assert "1 cell(s) more than the header" in reasons[5]
+    assert "fewer cells than the header (nothing under lon, comment, accuracy_m)" in reasons[6]
+    assert reasons[7] == "location accuracy 'about 20' is not a number"
+    kept = {int(r["row"]): r for r in csv.DictReader(write_rejected(res, tmp_path / "rej.csv").open())}
+    assert kept[5]["_extra_cells"] == "" and "9911" not in kept[5]["accuracy_m"]  # nothing lost, no phone in clear
+    assert "[withheld]" in kept[5]["accuracy_m"]
+
+
+def test_a_site_name_several_sites_share_is_not_guessed(case_2011, tmp_path):
+    from shapely.geometry import box
+
+    from sites import Site
+
+    mound = [Site(f"K-{i}", "Khirgisuur", box(106.9 + i / 100, 47.9, 106.905 + i / 100, 47.905)) for i in (1, 2)]
+    rows = [{"date": "2011-07-01", "site_name": "khirgisuur", "comment": "dug"},
+            {"date": "2011-07-01", "site_name": "K-2", "comment": "dug"}]
+    res = import_reports(_write(tmp_path / "r.csv", rows), mound, key=None, policy="drop")
+    assert [r.site_id for r in res.accepted] == ["K-2"]
+    assert res.rejected[0][1] == "no coordinates, and 2 sites are named 'khirgisuur' (K-1, K-2); give the site_id or the coordinates"
+
+
+def test_a_json_file_that_holds_no_records_is_refused(case_2011, tmp_path):
+    from sitewatch.errors import InvalidReport
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    for doc in ({"type": "Feature"}, [1, 2], "text"):
+        (tmp_path / "r.json").write_text(json.dumps(doc))
+        with pytest.raises(InvalidReport, match="not a GeoJSON FeatureCollection"):
+            import_reports(tmp_path / "r.json", sites, key=None, policy="drop")
