@@ -11,6 +11,8 @@ Rules (each one raises with the offending row named; nothing is dropped silently
 * A CSV is UTF-8, comma or semicolon separated (decimal commas are read), and every row has
   as many cells as the header.
 * A file without a CRS is read as EPSG:4326 and a warning is recorded on every site.
+* A file that declares a projected CRS (metres) but whose coordinates all lie within ±180, ±90 is
+  rejected as degrees under the wrong CRS (its sites would land beside the projection's origin).
 * Coordinates outside lon/lat range are rejected: either lat/lon are swapped (|lat| > 90 while
   |lon| <= 90, or the site falls outside the declared region but its mirror falls inside), or the
   file holds projected metres without a CRS.
@@ -236,6 +238,15 @@ def _validate(
     if id_col is None or name_col is None:
         missing = [n for n, c in (("site_id", id_col), ("name", name_col)) if c is None]
         raise InvalidSiteFile(f"{source}: required column(s) missing: {', '.join(missing)}")
+    if frame.crs is not None and frame.crs.is_projected and len(frame.geometry.dropna()):
+        x0, y0, x1, y1 = frame.geometry.dropna().total_bounds
+        if max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:
+            # every site within 180 m of the projection's origin: degrees under a metric CRS
+            raise InvalidSiteFile(
+                f"{source}: declares {frame.crs.name} (EPSG:{frame.crs.to_epsg()}, metres), but every "
+                f"coordinate lies within ±180, ±90 ({x0:.4f}, {y0:.4f} … {x1:.4f}, {y1:.4f}): they look "
+                "like longitude/latitude; correct the file's CRS or pass --crs EPSG:4326"
+            )
     if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
         frame = frame.to_crs(4326)
     region = box(*region_bbox) if region_bbox else None

@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = sp.add_subparsers(dest="sites_command", required=True)
     s2 = ssub.add_parser("import", help="import a registry file (GeoJSON, GPKG, SHP, CSV, Arches JSON)")
     s2.add_argument("path")
-    s2.add_argument("--crs", help="CRS of the file when it declares none (e.g. EPSG:32648)")
+    s2.add_argument("--crs", help="CRS of the file's coordinates, when it declares none or a wrong one (e.g. EPSG:32648)")
     s2.add_argument("--skip-invalid", action="store_true", help="import valid rows, list the invalid ones")
     common(s2, provider=False)
     s2.set_defaults(func=cmd_sites_import)

@@ -191,3 +191,17 @@ def test_arches_export(tmp_path):
     path.write_text(json.dumps(doc))
     site = read_sites(path).sites[0]
     assert (site.site_id, site.name, site.sensitivity) == ("5f1c-aa", "Tomb group", "secret")
+
+
+@pytest.mark.parametrize("crs", [3857, 32648])
+def test_degrees_under_a_metric_crs_are_refused_not_moved_to_null_island(tmp_path, crs):
+    """A .prj or GeoPackage that says metres while the numbers are degrees would put every site
+    within 180 m of the projection's origin (points there are valid circles): refused, and
+    ``crs=`` reads the file as it really is."""
+    path = tmp_path / "wrong.gpkg"
+    gpd.GeoDataFrame({"site_id": ["A", "B"], "name": ["a", "b"]},
+                     geometry=[Point(106.9, 47.9), Polygon(SQUARE)], crs=crs).to_file(path)
+    with pytest.raises(InvalidSiteFile, match=rf"declares .*EPSG:{crs}, metres.*look like longitude/latitude"):
+        read_sites(path)
+    sites = read_sites(path, crs="EPSG:4326").sites
+    assert sites[0].geometry.centroid.x == pytest.approx(106.9, abs=1e-6)
