@@ -55,10 +55,18 @@ class Alert:
     """First date of an earlier disturbance on the same ground (a repeat dig), if any."""
 
     def sms(self) -> str:
+        """One SMS (160 characters).  Where to go is never cut: a long site id or name is what
+        gives way (the id whole or not at all, then the name, shortened with "…")."""
         where = f"{self.lat:.5f},{self.lon:.5f}" + (f" MGRS {self.mgrs}" if self.mgrs else " (approx.)")
         head = ("ESCALATED " if self.escalation else "") + ("REPEAT " if self.disturbed_before else "")
-        msg = f"sitewatch {head}{self.confidence.upper()} {self.detection_id} {where} since {self.first_seen} {self.site_name}"
-        return msg[:SMS_LIMIT]
+        msg = f"sitewatch {head}{self.confidence.upper()} {where} since {self.first_seen}"
+        if len(msg) + 1 + len(self.detection_id) <= SMS_LIMIT:
+            msg += f" {self.detection_id}"
+        room = SMS_LIMIT - len(msg) - 1
+        name = " ".join(self.site_name.split())
+        if room >= 4 and name:
+            msg += " " + (name if len(name) <= room else name[: room - 1].rstrip() + "…")
+        return msg
 
 
 def in_quiet_hours(now: datetime, quiet: tuple[int, int] | None) -> bool:

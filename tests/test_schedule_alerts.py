@@ -213,3 +213,22 @@ def test_a_repeat_dig_is_alerted_as_repeat(tmp_path):
     assert {d["detection_id"]: d["disturbed_before"] for d in body["detections"]} == \
            {"S-9-old": None, "S-9-new": "2011-06-10"}
     assert "repeat: first dug 2011-06-10" in digest_html(list(alerts.values()), "2013-W24")
+
+
+def test_a_ranger_sms_never_cuts_where_to_go():
+    """An SMS is 160 characters; a registry's long ids and names must give way, not the
+    coordinates (a cut coordinate is another place)."""
+    from pipelines.alerts import SMS_LIMIT, Alert
+
+    def alert(site_id, name):
+        return Alert(f"{site_id}-20110703-abc123", site_id, name, "Tuv", "medium", True, "2011-07-03", 900.0,
+                     47.912345, 106.954321, "48TXU4200206933", False, "2010-06-10")
+
+    short = alert("S-9", "Mound field").sms()
+    assert short == ("sitewatch ESCALATED REPEAT MEDIUM 47.91235,106.95432 MGRS 48TXU4200206933 since 2011-07-03 "
+                     "S-9-20110703-abc123 Mound field")
+    long_id = alert("MN-ARKH-" + "0" * 60, "Khirgisuur complex of the upper valley " * 3).sms()
+    assert len(long_id) <= SMS_LIMIT and "47.91235,106.95432 MGRS 48TXU4200206933 since 2011-07-03" in long_id
+    assert "MN-ARKH" not in long_id and long_id.endswith("…")  # no half id; the name is shortened
+    long_name = alert("S-9", "Khirgisuur complex of the upper valley " * 3).sms()
+    assert len(long_name) == SMS_LIMIT and "S-9-20110703-abc123 Khirgisuur" in long_name
