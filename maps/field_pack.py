@@ -23,6 +23,9 @@ from .escape import csv_cell, text
 
 GEOD = Geod(ellps="WGS84")
 _MGRS = mgrs.MGRS()
+VERDICT_COLUMNS = ("verdict", "checked_on", "checked_by", "field_note")
+"""Left empty in the CSV for the ranger to fill in on patrol; ``sitewatch verdicts import`` reads
+them back (``verdict``: confirmed looting, other disturbance or nothing found)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def write_field_pack(
               "area_m2", "distance_m", "bearing_deg", "what_to_check", "access_level"]
     features = []
     with paths["csv"].open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
+        w = csv.DictWriter(fh, fieldnames=[*fields, *VERDICT_COLUMNS], restval="")
         w.writeheader()
         for i, p in enumerate(route, 1):
             dist, bearing = _leg(base, p)

@@ -21,7 +21,10 @@ def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chip
         "img{width:45mm;image-rendering:pixelated}</style></head><body>"
         f"<h2>Field check — {text(det.detection_id)}</h2><table>{body}</table>{chips_html}"
         "<h3>Record on site</h3><p>Verdict: ☐ confirmed looting ☐ other disturbance ☐ nothing found</p>"
+        "<p>Checked on: ____________ by: ______________________</p>"
         "<p>Notes / photo numbers: ______________________________________________</p>"
+        "<p style='font-size:10px'>Back at base: write the verdict into field_pack.csv (verdict, checked_on, "
+        "checked_by, field_note) and run <code>sitewatch verdicts import</code>.</p>"
         f"<p style='font-size:10px'>Access level: {text(access)}. Do not share this sheet outside the unit.</p>"
         "</body></html>"
     )

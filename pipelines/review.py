@@ -9,13 +9,17 @@ status, the older ones stay as history.  Annotations feed back into detection:
   alerted; a new disturbance elsewhere at the site still is;
 * confirmed events (looting, bulldozing, construction) raise the site's priority;
 * ``calibrate`` sets a per-site threshold from the share of false positives.
+
+Rangers' verdicts come back in bulk too: the field pack's CSV has empty ``verdict``,
+``checked_on``, ``checked_by`` and ``field_note`` columns to fill in on patrol, and
+:func:`import_verdicts` records each filled row as an annotation by its ranger.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +286,69 @@ def export_labelled(store: Store, out_dir: str | Path, access: str = "restricted
     path = out / "labels.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "access_level": access, "features": feats}, indent=1))
     return path
+
+
+@dataclass
+class VerdictImport:
+    recorded: list[tuple[int, str, str]] = field(default_factory=list)
+    """(row, detection id, label) of each annotation added."""
+    unchanged: int = 0
+    """Rows whose verdict was already recorded (a file imported twice)."""
+    blank: int = 0
+    """Rows without a verdict: places not visited yet."""
+    rejected: list[tuple[int, str, dict]] = field(default_factory=list)
+
+
+def import_verdicts(store: Store, path: str | Path, today: date | None = None) -> VerdictImport:
+    """Record the verdicts a ranger wrote into a field pack's CSV (or its GeoJSON, or a KoBo export
+    with the same columns) as annotations, append-only, by ``checked_by``.
+
+    ``verdict`` is a field verdict (``confirmed looting``, ``other disturbance``, ``nothing
+    found``) or any review label; ``checked_on`` (optional) is the day of the visit, which may not
+    be in the future nor before the detection was first seen; ``field_note`` is kept with it.  A
+    row without a verdict is a place not visited and is skipped; a bad row is rejected with its
+    reason and nothing else; a verdict already recorded is not recorded twice.
+    """
+    from reports.ingest import parse_date, read_rows
+
+    path = Path(path)
+    today = today or datetime.now(timezone.utc).date()
+    rows = read_rows(path)
+    if rows and "detection_id" not in {str(k).strip().lower() for k in rows[0] if k}:
+        raise ValueError(f"{path}: no detection_id column; hand back the field pack's CSV with its columns")
+    frame = store.detections()
+    first_seen = dict(zip(frame.detection_id, frame.first_seen)) if not frame.empty else {}
+    res = VerdictImport()
+    for i, raw in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
+        row = {str(k).strip().lower(): ("" if v is None else str(v).strip()) for k, v in raw.items() if k}
+        verdict = row.get("verdict", "")
+        if not verdict:
+            res.blank += 1
+            continue
+        det_id = row.get("detection_id", "")
+        label = FIELD_VERDICTS.get(verdict.lower(), verdict.lower())
+        author = row.get("checked_by", "")
+        try:
+            if label not in LABELS:
+                raise ValueError(f"verdict {verdict!r} is not one of {tuple(FIELD_VERDICTS)} (or a review label {LABELS})")
+            if det_id not in first_seen:
+                raise ValueError(f"no detection {det_id!r} in the store")
+            if not author:
+                raise ValueError("checked_by is empty: a verdict needs the name of whoever was there")
+            note = ""
+            if row.get("checked_on"):
+                visit = parse_date(row["checked_on"], today)
+                if visit < date.fromisoformat(str(first_seen[det_id])[:10]):
+                    raise ValueError(f"checked on {visit}, before the detection was first seen ({first_seen[det_id]})")
+                note = f"field check on {visit}"
+            if row.get("field_note"):
+                note = f"{note}: {row['field_note']}" if note else row["field_note"]
+        except ValueError as exc:
+            res.rejected.append((i, str(exc), row))
+            continue
+        if any(a["label"] == label and a["author"] == author and a["note"] == note for a in store.annotations(det_id)):
+            res.unchanged += 1
+            continue
+        annotate(store, det_id, label, author, note)
+        res.recorded.append((i, det_id, label))
+    return res

@@ -131,10 +131,10 @@ def read_rows(path: Path) -> list[dict[str, str]]:
             "(sitewatch does not guess the encoding: a wrong guess garbles names without an error)"
         ) from exc
     except (OSError, json.JSONDecodeError, csv.Error) as exc:
-        raise InvalidReport(f"{path}: cannot read reports ({exc})") from exc
+        raise InvalidReport(f"{path}: cannot read the file ({exc})") from exc
 
 
-def _parse_date(text: str, today: date) -> date:
+def parse_date(text: str, today: date) -> date:
     """An observation day from ISO dates and timestamps, ``YYYY/MM/DD`` or ``YYYY.MM.DD``, a span
     (its start) or a month or year (its middle).  Day-first and month-first dates (``03/07/2011``)
     are refused rather than guessed: a file does not say which it uses."""
@@ -265,7 +265,7 @@ def import_reports(
                                  "(an unquoted comma or semicolon in the text?)")
             if short := [k for k, v in row.items() if v is None]:
                 raise ValueError(f"the row has fewer cells than the header (nothing under {', '.join(short)})")
-            observed = _parse_date(_pick(row, "observed_on"), today)
+            observed = parse_date(_pick(row, "observed_on"), today)
             lat, lon, extent = _parse_location(row)
             site_name = _pick(row, "site_name")
             site, suggestions = _match_site(site_name, sites)
@@ -309,8 +309,9 @@ def _site_radius_m(site: Site) -> float:
     return round(math.sqrt(area_m2(site.geometry) / math.pi) + site.buffer_m, 1)
 
 
-def write_rejected(result: ImportResult, path: str | Path) -> Path | None:
-    """Rejected rows with row number and reason; contacts already replaced by pseudonyms."""
+def write_rejected(result, path: str | Path) -> Path | None:
+    """``result.rejected`` (row number, reason, row) as CSV: rejected reports (their contacts already
+    replaced by pseudonyms) or rejected field verdicts."""
     if not result.rejected:
         return None
     path = Path(path)

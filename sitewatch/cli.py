@@ -170,6 +170,27 @@ def cmd_annotate(args) -> int:
     return 0
 
 
+def cmd_verdicts_import(args) -> int:
+    from pipelines.review import import_verdicts
+    from pipelines.store import Store
+    from reports.ingest import write_rejected
+
+    try:
+        res = import_verdicts(Store(args.db), args.path)
+    except ValueError as exc:
+        raise SitewatchError(str(exc)) from exc
+    print(f"{len(res.recorded)} verdict(s) recorded, {res.unchanged} already recorded, "
+          f"{res.blank} row(s) without a verdict (not visited), {len(res.rejected)} rejected")
+    for row, det_id, label in res.recorded:
+        print(f"  row {row}: {det_id} → {label}")
+    for row, reason, _ in res.rejected:
+        print(f"  row {row}: {reason}")
+    rejected = write_rejected(res, Path(args.path).with_suffix(".rejected.csv"))
+    if rejected:
+        print(f"rejected rows kept in {rejected}")
+    return 0
+
+
 def cmd_calibrate(args) -> int:
     from pipelines.review import calibrate
     from pipelines.store import Store
@@ -315,6 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--note", default="")
     common(sp, provider=False)
     sp.set_defaults(func=cmd_annotate)
+
+    sp = sub.add_parser("verdicts", help="rangers' field verdicts")
+    vsub = sp.add_subparsers(dest="verdicts_command", required=True)
+    v2 = vsub.add_parser("import", help="record the verdicts filled into a field pack's CSV (verdict, checked_on, "
+                                        "checked_by, field_note) as annotations")
+    v2.add_argument("path")
+    common(v2, provider=False)
+    v2.set_defaults(func=cmd_verdicts_import)
 
     sp = sub.add_parser("calibrate", help="set per-site thresholds from archaeologists' annotations")
     sp.add_argument("--min-annotations", type=int, default=3)

@@ -195,3 +195,76 @@ def test_site_ids_with_slashes_and_quotes_stay_inside_the_output(scene):
     html = (out / "map.html").read_text()
     assert "onmouseover='alert" not in html and "href='swipe/_MN_ARK_12_" in html
     assert all((out / "swipe" / n).exists() for n in re.findall(r"href='swipe/([^']+)'", html))
+
+
+def test_field_verdicts_come_back_in_the_field_pack_csv(scene):
+    """The ranger fills in the field pack's CSV on patrol; importing it records each verdict as an
+    annotation by the ranger, once, and rejects what cannot be a verdict, with its reason."""
+    import csv
+
+    from pipelines.review import import_verdicts
+    from reports.ingest import write_rejected
+
+    ds, site, field, dig, store, tmp = scene
+    out = tmp / "o"
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    pack = out / "field" / "field_pack.csv"
+    rows = list(csv.DictReader(pack.open(encoding="utf-8")))
+    assert rows and all(r["verdict"] == r["checked_by"] == "" for r in rows)  # empty, to fill in
+    det = rows[0]["detection_id"]
+    first = store.detections().set_index("detection_id").first_seen[det]
+    before = str((pd.Timestamp(first) - pd.Timedelta(days=5)).date())
+    after = str((pd.Timestamp(first) + pd.Timedelta(days=20)).date())
+    filled = [
+        {**rows[0], "verdict": "Confirmed looting", "checked_on": after, "checked_by": "Ranger Bold",
+         "field_note": "<b>6 fresh pits</b>, photos 112-118"},
+        {**rows[0], "verdict": "looted?", "checked_by": "Ranger Bold"},
+        {**rows[0], "verdict": "nothing found", "checked_by": ""},
+        {**rows[0], "verdict": "nothing found", "checked_by": "Ranger Bold", "checked_on": before},
+        {**rows[0], "detection_id": "SYN-1-20990101-000000", "verdict": "nothing found", "checked_by": "Ranger Bold"},
+        *rows[1:],  # not visited: left blank
+    ]
+    with pack.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(filled)
+    res = import_verdicts(store, pack)
+    assert res.recorded == [(2, det, "looting")] and res.blank == len(rows) - 1 and res.unchanged == 0
+    reasons = {n: why for n, why, _ in res.rejected}
+    assert "verdict 'looted?' is not one of" in reasons[3]
+    assert "checked_by is empty" in reasons[4]
+    assert f"before the detection was first seen ({first})" in reasons[5]
+    assert "no detection 'SYN-1-20990101-000000'" in reasons[6]
+    (a,) = history(store, det)
+    assert (a["label"], a["author"]) == ("looting", "Ranger Bold")
+    assert a["note"] == f"field check on {after}: <b>6 fresh pits</b>, photos 112-118"
+    assert store.detections().set_index("detection_id").status[det] == "confirmed"
+    again = import_verdicts(store, pack)  # the same file handed in twice adds nothing
+    assert again.recorded == [] and again.unchanged == 1 and len(history(store, det)) == 1
+    kept = list(csv.DictReader(write_rejected(res, tmp / "rej.csv").open(encoding="utf-8")))
+    assert [int(r["row"]) for r in kept] == [3, 4, 5, 6]
+    with pytest.raises(ValueError, match="no detection_id column"):
+        (tmp / "other.csv").write_text("id,verdict\nx,nothing found\n", encoding="utf-8")
+        import_verdicts(store, tmp / "other.csv")
+
+
+def test_verdicts_import_on_the_command_line(scene, capsys):
+    import csv
+
+    from sitewatch.cli import main
+
+    ds, site, field, dig, store, tmp = scene
+    out = tmp / "o"
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    pack = out / "field" / "field_pack.csv"
+    rows = list(csv.DictReader(pack.open(encoding="utf-8")))
+    rows[0].update(verdict="nothing found", checked_by="Ranger Saraa")
+    rows.append({**rows[0], "verdict": "maybe"})
+    with pack.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert main(["verdicts", "import", str(pack), "--db", str(tmp / "sw.db")]) == 0
+    said = capsys.readouterr().out
+    assert f"{rows[0]['detection_id']} → no change" in said and "1 rejected" in said
+    assert (out / "field" / "field_pack.rejected.csv").exists()
