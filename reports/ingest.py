@@ -193,6 +193,9 @@ def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, fl
     if abs(lat) > 90 and abs(lon) <= 90:
         raise ValueError(f"latitude {lat} is impossible; lat/lon look swapped")
     if abs(lat) > 90 or abs(lon) > 180:
+        if abs(lat) > 1000 and abs(lon) > 1000:
+            raise ValueError(f"coordinates {lat}, {lon} look like projected metres (UTM?); give latitude and "
+                             "longitude in degrees")
         raise ValueError(f"coordinates {lat}, {lon} are outside the globe")
     if lat == 0 and lon == 0:
         raise ValueError("coordinates 0, 0 (a device that had no fix)")

@@ -317,7 +317,8 @@ def test_dates_numbers_and_rows_as_people_write_them(case_2011, tmp_path):
         "03/07/2011;40,2929;-106,9177;day or month?;\n"  # row 4
         "2011-07-05;40,2929;-106,9177;spoil; call +976 9911 2233;\n"  # row 5: the text's ';' split it
         "2011-07-06;40,2929\n"  # row 6
-        "2011-07-07;40,2929;-106,9177;pits;about 20\n",  # row 7
+        "2011-07-07;40,2929;-106,9177;pits;about 20\n"  # row 7
+        "2011-07-08;4460312;322551;pits;\n",  # row 8: UTM northing and easting
         encoding="utf-8",
     )
     res = import_reports(path, sites, key=None, policy="drop", today=__import__("datetime").date(2026, 1, 1))
@@ -328,6 +329,7 @@ def test_dates_numbers_and_rows_as_people_write_them(case_2011, tmp_path):
     assert "1 cell(s) more than the header" in reasons[5]
     assert "fewer cells than the header (nothing under lon, comment, accuracy_m)" in reasons[6]
     assert reasons[7] == "location accuracy 'about 20' is not a number"
+    assert "look like projected metres (UTM?)" in reasons[8]
     kept = {int(r["row"]): r for r in csv.DictReader(write_rejected(res, tmp_path / "rej.csv").open())}
     assert kept[5]["_extra_cells"] == "" and "9911" not in kept[5]["accuracy_m"]  # nothing lost, no phone in clear
     assert "[withheld]" in kept[5]["accuracy_m"]
