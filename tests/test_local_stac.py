@@ -93,6 +93,29 @@ def test_truncated_geotiff_is_left_out_and_named(case_2010, site, tmp_path):
     assert not unreadable_of(whole)
 
 
+def test_mosaic_items_dated_by_their_period(case_2010, site, tmp_path):
+    """STAC lets a mosaic or composite (a PlanetScope-style basemap) have ``datetime: null`` and a
+    ``start_datetime``/``end_datetime``; such an item is dated by its period's start, as odc-stac
+    dates its pixels (it once stopped the provider with a TypeError)."""
+    import json as _json
+
+    copy = tmp_path / "catalog"
+    shutil.copytree(case_2010 / "catalog", copy)
+    req = site_request(site, pd.Timestamp("2010-03-01"), pd.Timestamp("2010-12-31"))
+    whole = LocalStacProvider(copy).load(req)
+    for item_id in whole.item_id.values[::3]:
+        path = copy / str(item_id) / f"{item_id}.json"
+        doc = _json.loads(path.read_text())
+        when = doc["properties"]["datetime"]
+        doc["properties"].update(datetime=None, start_datetime=when,
+                                 end_datetime=str((pd.Timestamp(when) + pd.Timedelta(days=30)).isoformat()))
+        path.write_text(_json.dumps(doc))
+    ds = LocalStacProvider(copy).load(req)
+    assert list(ds.item_id.values) == list(whole.item_id.values)
+    np.testing.assert_array_equal(ds.time.values, whole.time.values)
+    np.testing.assert_array_equal(ds.red.values, whole.red.values)
+
+
 def test_only_unreadable_acquisitions_raise_corrupt_raster(case_2010, site, tmp_path):
     copy = tmp_path / "catalog"
     shutil.copytree(case_2010 / "catalog", copy)

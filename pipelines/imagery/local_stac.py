@@ -29,6 +29,18 @@ from .stac_assets import alias_band_assets, mask_asset_key, mask_nodata, mask_sc
 log = logging.getLogger(__name__)
 
 
+def item_time(item: pystac.Item) -> pd.Timestamp:
+    """When an item was seen, in UTC: its ``datetime``, or where that is null (a mosaic or
+    composite over a period, valid STAC) its ``start_datetime``, else its ``end_datetime`` — the
+    order odc-stac follows for the time it gives the loaded pixels."""
+    cm = item.common_metadata
+    when = item.datetime or cm.start_datetime or cm.end_datetime
+    if when is None:
+        raise NoImagery(f"item {item.id} has neither datetime nor start_datetime/end_datetime")
+    ts = pd.Timestamp(when)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def item_epsg(item: pystac.Item) -> int | None:
     """The item's EPSG code, from ``proj:epsg`` or (STAC projection v2) ``proj:code``."""
     if item.properties.get("proj:epsg"):
@@ -97,7 +109,7 @@ def unreadable_items(items: list[pystac.Item], kwargs: dict) -> list[dict]:
                 error, asset = str(exc), band
                 break
         href = it.assets[asset].get_absolute_href() or it.assets[asset].href if asset in it.assets else ""
-        out.append({"item": it.id, "date": str(pd.Timestamp(it.datetime).tz_localize(None).date()),
+        out.append({"item": it.id, "date": str(item_time(it).tz_localize(None).date()),
                     "asset": asset or "", "href": href, "error": error})
     return out
 
@@ -197,7 +209,7 @@ def load_items(
         snow = None
     by_day = {}
     for it in items:
-        by_day.setdefault(pd.Timestamp(it.datetime).tz_localize(None).normalize(), it)
+        by_day.setdefault(item_time(it).tz_localize(None).normalize(), it)
     days = pd.DatetimeIndex(raw.time.values).normalize()
     scales, assumed = series_scales([by_day.get(d, first) for d in days], raw, bands)
     ds = finish_dataset(raw, bands, scales, clear, epsg, res, provider, snow=snow)
@@ -229,7 +241,7 @@ class LocalStacProvider:
     def items(self) -> list[pystac.Item]:
         if self._items is None:
             cat = pystac.Catalog.from_file(str(self.catalog_path))
-            self._items = sorted(cat.get_items(recursive=True), key=lambda i: i.datetime)
+            self._items = sorted(cat.get_items(recursive=True), key=item_time)
         return self._items
 
     def search(self, request: ImageryRequest) -> list[pystac.Item]:
@@ -238,7 +250,7 @@ class LocalStacProvider:
         end = end + pd.Timedelta(days=1) - pd.Timedelta(seconds=1) if end == end.normalize() else end
         out = []
         for it in self.items:
-            if not (start <= pd.Timestamp(it.datetime) <= end):
+            if not (start <= item_time(it) <= end):
                 continue
             if it.bbox is not None:
                 from shapely.geometry import box

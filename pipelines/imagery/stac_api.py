@@ -17,7 +17,7 @@ import xarray as xr
 from sitewatch.errors import ConfigError
 
 from .base import ImageryRequest
-from .local_stac import load_items
+from .local_stac import item_time, load_items
 from .retries import with_retries
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
@@ -56,7 +56,7 @@ class StacApiProvider:
 
         kw = {"sleep": self._sleep} if self._sleep else {}
         items = with_retries(call, provider=self.name, attempts=self.attempts, **kw)
-        return sorted(items, key=lambda i: i.datetime)
+        return sorted(items, key=item_time)
 
     def load(self, request: ImageryRequest) -> xr.Dataset:
         # Without a requested resolution: the finest of the bands' own (Sentinel-2 10 m, Landsat 30 m).
