@@ -6,6 +6,8 @@ No Prefect here: the flow in :mod:`pipelines.flows` wraps these in tasks, and th
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -19,14 +21,38 @@ from change_detection.incremental import detect_incremental, dump_state, load_st
 from maps.chips import Chips, Overview, detection_chips, site_overview
 from sites import Site
 from sites.geo import buffer_m, to_crs, utm_epsg
-from sitewatch.errors import CorruptRaster, NoClearObservations, NoImagery
+from sitewatch.errors import ConfigError, CorruptRaster, NoClearObservations, NoImagery, SiteTooLarge
 
-from .imagery.base import ImageryProvider, ImageryRequest
+from .imagery.base import BYTES_PER_PIXEL_LOOK, ImageryProvider, ImageryRequest
 from .imagery.local_stac import unreadable_of
 
 CONTEXT_M = 600.0
 """Reference ring loaded around each site for the normalisation between dates."""
 HISTORY_YEARS = 3
+MAX_SITE_GB = 6.0
+"""Memory one site's run may take (``SITEWATCH_MAX_SITE_GB`` overrides it): about 28 M
+pixel-looks — a site of 1 km² with its ring at 10 m over 400 Sentinel-2 looks (three years), or
+a 12 km square at 30 m over 100 Landsat looks.  Larger sites are refused before a pixel is read
+and reported as ``too_large``; ``sitewatch sites split`` cuts them into parts."""
+
+
+def part_km_that_fits(buffer: float = 50.0, resolution: float = 10.0, looks: int = 400) -> float:
+    """The side of the square parts whose imagery (with the buffer and the reference ring) fits
+    the per-site limit at ``resolution`` over ``looks`` looks (default: three years of
+    Sentinel-2)."""
+    side_m = math.sqrt(max_pixel_looks() / looks) * resolution - 2 * (buffer + CONTEXT_M)
+    return max(math.floor(side_m / 100) / 10, 0.1)
+
+
+def max_pixel_looks() -> int:
+    raw = os.environ.get("SITEWATCH_MAX_SITE_GB", "")
+    try:
+        gb = float(raw) if raw.strip() else MAX_SITE_GB
+    except ValueError:
+        raise ConfigError(f"SITEWATCH_MAX_SITE_GB={raw!r} is not a number of gigabytes") from None
+    if not gb > 0:
+        raise ConfigError(f"SITEWATCH_MAX_SITE_GB={raw!r} must be positive")
+    return int(gb * 1e9 / BYTES_PER_PIXEL_LOOK)
 
 
 @dataclass
@@ -41,7 +67,8 @@ class SiteResult:
     clear_looks: dict[str, float] = field(default_factory=dict)
     """Monitoring-period date → share of the watched area that was clear."""
     status: str = "ok"
-    """``ok``, ``no_imagery``, ``all_cloud`` or ``unreadable`` (no acquisition could be read)."""
+    """``ok``, ``no_imagery``, ``all_cloud``, ``unreadable`` (no acquisition could be read) or
+    ``too_large`` (its imagery would exceed the memory allowed per site; nothing was read)."""
     message: str = ""
     chips: dict[str, Chips] = field(default_factory=dict)
     """Detection id → before/after imagery chips."""
@@ -72,6 +99,7 @@ def site_request(
         bands=tuple(bands),
         epsg=utm_epsg(site.geometry),
         resolution=resolution,
+        max_pixel_looks=max_pixel_looks(),
     )
 
 
@@ -147,6 +175,8 @@ def run_site(
         return SiteResult(site.site_id, status="no_imagery", message=str(exc))
     except NoClearObservations as exc:
         return SiteResult(site.site_id, status="all_cloud", message=str(exc))
+    except SiteTooLarge as exc:  # refused before reading: the other sites go on
+        return SiteResult(site.site_id, status="too_large", message=str(exc))
     except CorruptRaster as exc:  # not one acquisition could be read: the other sites go on
         lost = list(exc.unreadable)
         message = (f"none of the {len(lost)} acquisition(s) over the site could be read; re-download them" if lost

@@ -280,7 +280,9 @@ def _validate(
                 raise ValueError(f"buffer_m {buf} outside 0..50000")
             # Shapefiles cut field names to 10 characters: "sensitivity" arrives as "sensitivit".
             raw_sens = row.get("sensitivity", row.get("sensitivit"))
-            sens = str(raw_sens or "restricted").strip().lower() or "restricted"
+            if raw_sens is None or (isinstance(raw_sens, float) and math.isnan(raw_sens)):
+                raw_sens = ""  # a GeoJSON feature without the property that others have
+            sens = str(raw_sens).strip().lower() or "restricted"
             if sens not in SENSITIVITIES:
                 raise ValueError(f"sensitivity {sens!r} is not one of {SENSITIVITIES}")
             geom, repairs = _check_geometry(row.geometry, region, point_radius_m)

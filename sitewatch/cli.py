@@ -56,6 +56,32 @@ def cmd_sites_import(args) -> int:
     return 0
 
 
+def cmd_sites_split(args) -> int:
+    import json
+
+    from sites import read_sites
+    from sites.split import sites_feature_collection, split_site
+
+    from pipelines.monitoring import part_km_that_fits
+
+    res = read_sites(args.path, crs=args.crs)
+    out, part_of = [], {}
+    for s in res.sites:
+        km = args.km or part_km_that_fits(s.buffer_m, args.resolution, args.looks)
+        parts = split_site(s, km)
+        out += parts
+        if len(parts) > 1:
+            part_of.update({p.site_id: s.site_id for p in parts})
+            print(f"{s.site_id}: {len(parts)} parts of {km:g} km ({parts[0].site_id} … {parts[-1].site_id})")
+    taken = {s.site_id.casefold() for s in res.sites}
+    clash = sorted(p for p in part_of if p.casefold() in taken)
+    if clash:
+        raise SitewatchError(f"part ids {', '.join(clash)} are already site ids in {args.path}; rename those sites")
+    Path(args.out).write_text(json.dumps(sites_feature_collection(out, part_of)), encoding="utf-8")
+    print(f"{len(res.sites)} site(s) → {len(out)} written to {args.out}" + ("" if part_of else " (none needed splitting)"))
+    return 0
+
+
 def cmd_sites_list(args) -> int:
     from pipelines.store import Store
 
@@ -98,6 +124,9 @@ def _say_unreadable(summary: dict) -> None:
     for site_id, status in summary.get("statuses", {}).items():
         if status == "unreadable":
             print(f"warning: site {site_id}: no acquisition could be read; it was not watched this run")
+        elif status == "too_large":
+            print(f"warning: site {site_id}: too large to watch in one piece; it was not watched this run "
+                  "(split it with `sitewatch sites split`, or raise SITEWATCH_MAX_SITE_GB)")
 
 
 def cmd_run(args) -> int:
@@ -390,6 +419,18 @@ def build_parser() -> argparse.ArgumentParser:
     s2.add_argument("--skip-invalid", action="store_true", help="import valid rows, list the invalid ones")
     common(s2, provider=False)
     s2.set_defaults(func=cmd_sites_import)
+    s2 = ssub.add_parser("split", help="cut sites larger than a square of --km into parts, written as a new "
+                                      "GeoJSON registry (for sites too large to watch in one piece)")
+    s2.add_argument("path")
+    s2.add_argument("--km", type=float,
+                    help="side of the parts in km (default: the largest whose imagery, with its buffer and "
+                         "reference ring, fits SITEWATCH_MAX_SITE_GB at --resolution over --looks looks)")
+    s2.add_argument("--resolution", type=float, default=10.0, help="metres per pixel (default %(default)s: Sentinel-2)")
+    s2.add_argument("--looks", type=int, default=400,
+                    help="looks loaded per run (default %(default)s: three years of Sentinel-2 and the period)")
+    s2.add_argument("--out", required=True, help="the new registry (GeoJSON)")
+    s2.add_argument("--crs", help="CRS of the file's coordinates, when it declares none or a wrong one")
+    s2.set_defaults(func=cmd_sites_split)
     s2 = ssub.add_parser("list", help="list registered sites")
     common(s2, provider=False)
     s2.set_defaults(func=cmd_sites_list)

@@ -43,6 +43,10 @@ class CorruptRaster(ImageryError):
     """The acquisitions that could not be read, where known (item, date, asset, href, error)."""
 
 
+class SiteTooLarge(ImageryError):
+    """A site's imagery would not fit the memory allowed per site; split the site into parts."""
+
+
 class ProviderAuthError(ImageryError):
     """The provider rejected the credentials; retrying will not help."""
 

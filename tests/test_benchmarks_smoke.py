@@ -92,3 +92,11 @@ def test_distractor_benchmark_bares_its_fields_every_year_or_once(shared):
     res = mod.main(["--fields", "2", "--cases", "dev-2012-control", "--workers", "1"])
     assert res["fields"] == 2 and 0 <= res["fields_alarmed"] <= 2 and not res["once"]
     assert mod.main(["--fields", "1", "--cases", "dev-2012-control", "--workers", "1", "--once"])["once"]
+
+
+def test_memory_benchmark_measures_bytes_per_pixel_look(shared):
+    mod = _benchmark("bench_memory")
+    mod.ROOT = shared / "benchmark"
+    res = mod.main(["--grow", "0", "400"])
+    assert [r["status"] for r in res["runs"]] == ["ok", "ok"]
+    assert res["runs"][1]["pixel_looks"] > res["runs"][0]["pixel_looks"] and res["bytes_per_pixel_look"] > 0

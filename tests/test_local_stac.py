@@ -361,3 +361,41 @@ def test_site_whose_every_acquisition_is_unreadable_is_reported(site):
     res = run_site(site, Broken(), pd.Timestamp("2010-06-01"), pd.Timestamp("2010-06-30"))
     assert res.status == "unreadable" and "could be read" in res.message and "/x.tif" not in res.message
     assert [u["item"] for u in res.unreadable] == ["X"]
+
+
+def test_a_site_too_large_is_not_read_and_the_others_go_on(case_2010, tmp_path, monkeypatch):
+    """Over SITEWATCH_MAX_SITE_GB a site is refused before its imagery is read, also when most of
+    it comes from the pixel cache, and reported ``too_large``; the run's other sites are watched."""
+    from pipelines.imagery import local_stac
+    from pipelines.imagery.cache import CachedProvider
+    from pipelines.monitoring import max_pixel_looks
+    from pipelines.store import Store
+    from pipelines.weekly import run_period
+    from sites.geo import buffer_m
+
+    sites = read_sites(case_2010 / "sites.geojson").sites[:2]
+    big = replace(sites[0], site_id="BIG", geometry=buffer_m(sites[0].geometry, 1500))
+    cached = CachedProvider(LocalStacProvider(case_2010 / "catalog"), tmp_path / "cache")
+    cached.load(site_request(big, pd.Timestamp("2010-03-01"), pd.Timestamp("2010-06-30")))  # fills the cache
+    monkeypatch.setenv("SITEWATCH_MAX_SITE_GB", "0.2")
+    assert max_pixel_looks() == int(0.2e9 / 215)
+    reads = []
+    real = local_stac._read
+    monkeypatch.setattr(local_stac, "_read", lambda items, kw: reads.append(len(items)) or real(items, kw))
+    res = run_site(big, LocalStacProvider(case_2010 / "catalog"), "2010-03-01", "2010-12-31")
+    assert res.status == "too_large" and reads == []
+    assert "63 looks of 157 × 158 pixels at 30 m (1.6 M pixel-looks, about 0.3 GB to score)" in res.message
+    assert "over the limit of 0.9 M (0.2 GB, SITEWATCH_MAX_SITE_GB); split the site into parts" in res.message
+    # the cache holds most of its days, and asks the catalog only for the rest: still refused
+    assert run_site(big, cached, "2010-03-01", "2010-12-31").status == "too_large"
+    out, summary = run_period(Store(str(tmp_path / "sw.db")), [big, sites[1]], LocalStacProvider(case_2010 / "catalog"),
+                              "2010-06-01", "2010-06-30", tmp_path / "out")
+    assert summary["statuses"] == {"BIG": "too_large", sites[1].site_id: "ok"}
+    import json as _json
+
+    written = _json.loads((tmp_path / "out" / "summary.json").read_text())
+    [why] = [s["reason"] for s in written["not_observed_this_week"] if s["site_id"] == "BIG"]
+    assert "split the site into parts" in why
+    monkeypatch.setenv("SITEWATCH_MAX_SITE_GB", "lots")
+    with pytest.raises(Exception, match="not a number of gigabytes"):
+        max_pixel_looks()

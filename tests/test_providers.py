@@ -145,6 +145,23 @@ def test_requests_are_split_and_reassembled(ee_offline):
     assert bool((ds.snow == flagged).all()) and bool((ds.clear == ~flagged).all())
 
 
+def test_a_site_too_large_is_refused_before_any_pixel_is_fetched(ee_offline):
+    """Looks × pixels over the request's limit: refused with the numbers, no computePixels call."""
+    from dataclasses import replace
+
+    from sitewatch.errors import SiteTooLarge
+
+    calls = []
+    p = EarthEngineProvider(initialize=lambda: None, pixels_getter=partial(fake_pixels, calls=calls), value_getter=_millis)
+    whole = p.load(REQ)
+    n = whole.sizes["time"] * whole.sizes["y"] * whole.sizes["x"]
+    calls.clear()
+    with pytest.raises(SiteTooLarge, match=rf"2 looks of {whole.sizes['y']} × {whole.sizes['x']} pixels at 10 m"):
+        p.load(replace(REQ, max_pixel_looks=n - 1))
+    assert calls == []
+    assert p.load(replace(REQ, max_pixel_looks=n)).sizes == whole.sizes  # at the limit: read
+
+
 def test_429_then_success_is_retried_with_backoff(ee_offline):
     attempts, sleeps = [], []
 

@@ -205,3 +205,72 @@ def test_degrees_under_a_metric_crs_are_refused_not_moved_to_null_island(tmp_pat
         read_sites(path)
     sites = read_sites(path, crs="EPSG:4326").sites
     assert sites[0].geometry.centroid.x == pytest.approx(106.9, abs=1e-6)
+
+
+def test_a_large_site_splits_into_parts_that_cover_it(tmp_path, capsys):
+    """A 7 km × 5 km landscape on 2 km squares: 4 × 3 parts that tile it exactly, each a site with
+    the landscape's buffer, sensitivity and region; written as a registry that reads back; a small
+    site is left whole."""
+    from shapely.ops import unary_union
+
+    from sites import Site, area_m2
+    from sites.split import split_site
+    from sitewatch.cli import main
+
+    from sites.geo import to_crs, utm_epsg
+
+    centre = Point(102.8, 47.55)
+
+    epsg = utm_epsg(centre)
+    c = to_crs(centre, 4326, epsg)
+    land = to_crs(Polygon([(c.x - 3500, c.y - 2500), (c.x + 3500, c.y - 2500), (c.x + 3500, c.y + 2500),
+                           (c.x - 3500, c.y + 2500)]), epsg, 4326)
+    site = Site("MN-ORK", "Orkhon Valley", land, 50.0, "secret", "Övörkhangai")
+    parts = split_site(site, 2.0)
+    assert [p.site_id for p in parts] == [f"MN-ORK-p{k:02d}" for k in range(1, 13)]
+    assert parts[0].name == "Orkhon Valley (part 1 of 12)"
+    assert {(p.buffer_m, p.sensitivity, p.region) for p in parts} == {(50.0, "secret", "Övörkhangai")}
+    assert abs(area_m2(unary_union([p.geometry for p in parts])) - area_m2(land)) < 1.0
+    assert sum(area_m2(p.geometry) for p in parts) == pytest.approx(area_m2(land), rel=1e-6)  # no overlap
+    small = Site("S-1", "Mound", Polygon(SQUARE))
+    assert split_site(small, 2.0) == [small]
+
+    reg = tmp_path / "reg.geojson"
+    reg.write_text(json.dumps(_fc([
+        {"type": "Feature", "geometry": json.loads(json.dumps(land.__geo_interface__)),
+         "properties": {"site_id": "MN-ORK", "name": "Orkhon Valley", "sensitivity": "secret", "region": "Övörkhangai"}},
+        _feat(SQUARE, site_id="S-1", name="Mound")])))
+    out = tmp_path / "parts.geojson"
+    assert main(["sites", "split", str(reg), "--km", "2", "--out", str(out)]) == 0
+    assert "MN-ORK: 12 parts (MN-ORK-p01 … MN-ORK-p12)" in capsys.readouterr().out
+    back = read_sites(out).sites
+    assert [s.site_id for s in back] == [*(p.site_id for p in parts), "S-1"]
+    assert {s.sensitivity for s in back[:12]} == {"secret"}
+    assert back[-1].sensitivity == "restricted"  # S-1 has no sensitivity where MN-ORK has one: the default
+    doc = json.loads(out.read_text())
+    assert {f["properties"]["part_of"] for f in doc["features"]} == {"MN-ORK", ""}
+
+
+@pytest.mark.parametrize("gb, resolution, looks", [("6", 10.0, 400), ("2", 10.0, 250), ("6", 30.0, 100)])
+def test_parts_of_the_default_size_fit_the_per_site_limit(monkeypatch, gb, resolution, looks):
+    """``sites split`` without --km cuts parts whose imagery, buffer and ring included, fits
+    SITEWATCH_MAX_SITE_GB at the given resolution and number of looks."""
+    import pandas as pd
+
+    from pipelines.imagery.base import grid_size
+    from pipelines.monitoring import max_pixel_looks, part_km_that_fits, site_request
+    from sites import Site
+    from sites.geo import to_crs, utm_epsg
+    from sites.split import split_site
+
+    monkeypatch.setenv("SITEWATCH_MAX_SITE_GB", gb)
+    c = to_crs(Point(102.8, 47.55), 4326, utm_epsg(Point(102.8, 47.55)))
+    land = to_crs(Polygon([(c.x - 20e3, c.y - 9e3), (c.x + 20e3, c.y - 9e3), (c.x + 20e3, c.y + 9e3), (c.x - 20e3, c.y + 9e3)]),
+                  utm_epsg(Point(102.8, 47.55)), 4326)
+    site = Site("MN-ORK", "Orkhon Valley", land, 50.0)
+    km = part_km_that_fits(site.buffer_m, resolution, looks)
+    parts = split_site(site, km)
+    biggest = max(grid_size(site_request(p, pd.Timestamp("2024-06-01"), pd.Timestamp("2024-06-07")), resolution)[0]
+                  * grid_size(site_request(p, pd.Timestamp("2024-06-01"), pd.Timestamp("2024-06-07")), resolution)[1]
+                  for p in parts)
+    assert biggest * looks <= max_pixel_looks() < biggest * looks * 1.3  # fits, without wasting the limit

@@ -57,12 +57,46 @@ class ImageryRequest:
     resolution: float | None = None
     """Output pixel size in metres; default the source's native size."""
     extra: dict = field(default_factory=dict, hash=False, compare=False)
+    max_pixel_looks: int | None = field(default=None, compare=False)
+    """Refuse (:class:`SiteTooLarge`) before reading when looks × pixels would exceed this."""
 
     @property
     def output_epsg(self) -> int:
         from sites.geo import utm_epsg
 
         return self.epsg or utm_epsg(self.geometry)
+
+
+BYTES_PER_PIXEL_LOOK = 215
+"""Peak memory of loading and scoring one pixel on one look, measured (docs/performance.md): a
+site's run grew from 276 MB to 1 130 MB between 0.21 M and 4.18 M pixel-looks."""
+
+
+def grid_size(request: ImageryRequest, resolution: float) -> tuple[int, int]:
+    """(height, width) of the request's area on its UTM grid at ``resolution`` metres."""
+    from sites.geo import to_crs
+
+    minx, miny, maxx, maxy = to_crs(request.geometry, 4326, request.output_epsg).bounds
+    return int(math.ceil((maxy - miny) / resolution)) + 1, int(math.ceil((maxx - minx) / resolution)) + 1
+
+
+def check_size(request: ImageryRequest, n_looks: int, height: int, width: int, resolution: float,
+               provider: str) -> None:
+    """Refuse a load whose looks × pixels exceed ``request.max_pixel_looks``, before any pixel is
+    read: a cultural landscape of 1 000 km² at 10 m would exhaust the machine's memory and take
+    every other site's week down with it."""
+    limit = request.max_pixel_looks
+    n = n_looks * height * width
+    if limit is None or n <= limit:
+        return
+    from sitewatch.errors import SiteTooLarge
+
+    raise SiteTooLarge(
+        f"{provider}: the site's imagery is {n_looks} looks of {height} × {width} pixels at {resolution:g} m "
+        f"({n / 1e6:.1f} M pixel-looks, about {n * BYTES_PER_PIXEL_LOOK / 1e9:.1f} GB to score), over the "
+        f"limit of {limit / 1e6:.1f} M ({limit * BYTES_PER_PIXEL_LOOK / 1e9:.1f} GB, SITEWATCH_MAX_SITE_GB); "
+        "split the site into parts (`sitewatch sites split`) or raise the limit"
+    )
 
 
 @runtime_checkable

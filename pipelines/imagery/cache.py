@@ -24,7 +24,7 @@ import xarray as xr
 
 from sitewatch.errors import CorruptRaster, NoImagery
 
-from .base import ImageryProvider, ImageryRequest
+from .base import ImageryProvider, ImageryRequest, check_size
 from .local_stac import UNREADABLE_ATTR, none_readable, unreadable_of
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,9 @@ class CachedProvider:
             if unreadable:
                 raise none_readable(self.name, unreadable)
             raise NoImagery(f"no acquisition between {start.date()} and {end.date()} over the site")
+        # The provider checked only the days it was asked for; cached days count as much.
+        check_size(request, len(parts), parts[0].sizes["y"], parts[0].sizes["x"],
+                   float(parts[0].attrs.get("resolution", 0) or 0), self.name)
         parts = sorted(parts, key=lambda d: d.time.values[0])
         attrs = dict(parts[0].attrs)
         ds = xr.concat(parts, "time", data_vars="all", coords="different", compat="equals", join="outer")

@@ -30,7 +30,7 @@ import xarray as xr
 
 from sitewatch.errors import ImageryError, NoImagery, ProviderAuthError, TransientProviderError
 
-from .base import ImageryRequest, finish_dataset
+from .base import ImageryRequest, check_size, finish_dataset
 from .retries import with_retries
 
 MAX_REQUEST_BYTES = 48 * 1024 * 1024  # computePixels limit on uncompressed bytes
@@ -215,6 +215,7 @@ class EarthEngineProvider:
                             f"and {request.end.date()} over the site")
         days = sorted({pd.Timestamp(int(m), unit="ms").normalize() for m in millis})
         width, height, x0, y1, res = self.grid(request)
+        check_size(request, len(days), height, width, res, self.name)
         epsg = request.output_epsg
         n_bands = len(bands) + len(MASK_BANDS)
         tiles = plan_tiles(width, height, n_bands, 4, self.max_request_bytes)

@@ -21,8 +21,8 @@ from odc.geo.geom import Geometry
 
 from sitewatch.errors import CorruptRaster, NoImagery, TransientProviderError
 
-from .base import (ImageryRequest, clear_from_bitfields, clear_from_classes, finish_dataset, snow_from_bitfields,
-                   snow_from_classes)
+from .base import (ImageryRequest, check_size, clear_from_bitfields, clear_from_classes, finish_dataset, grid_size,
+                   snow_from_bitfields, snow_from_classes)
 from .retries import classify
 from .stac_assets import alias_band_assets, mask_asset_key, mask_nodata, mask_scheme, series_scales
 
@@ -156,6 +156,7 @@ def load_items(
     mkey = mask_asset_key(first)
     epsg = request.output_epsg
     res = request.resolution or native_resolution(first, bands) or 10.0
+    check_size(request, len({item_time(it).normalize() for it in items}), *grid_size(request, res), res, provider)
     anchor = None
     t = first.properties.get("proj:transform")
     if t and item_epsg(first) == epsg:
