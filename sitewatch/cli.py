@@ -96,6 +96,11 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
     res = read_sites(sites_path)  # validate the registry before touching any provider
     for w in res.warnings:
         print(f"warning: {w}")
+    if args.base and res.sites:
+        far = _base_distance_km(args.base, res.sites)
+        if far > BASE_FAR_KM:
+            print(f"warning: the base {args.base[0]:g},{args.base[1]:g} is {far:,.0f} km from the nearest site; "
+                  "field packs measure distance and bearing from it (--base is LAT,LON: swapped?)")
     provider = _provider(args)
     if args.no_prefect:
         from pipelines.store import Store
@@ -112,6 +117,19 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
     for name in ("map.html", "map_offline.html", "detections.geojson", "summary.html", "field/field_pack.gpx"):
         print(f"  wrote {out / name}")
     return summary
+
+
+BASE_FAR_KM = 1000.0
+"""A rangers' base farther than this from every site is more likely a typing error than a base."""
+
+
+def _base_distance_km(base: tuple[float, float], sites) -> float:
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    pts = [s.geometry.representative_point() for s in sites]
+    _, _, d = geod.inv([base[1]] * len(pts), [base[0]] * len(pts), [p.x for p in pts], [p.y for p in pts])
+    return float(min(d)) / 1000.0
 
 
 def _say_unreadable(summary: dict) -> None:

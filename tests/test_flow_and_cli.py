@@ -129,3 +129,20 @@ def test_dask_task_runner_gives_the_same_detections(prefect_harness, case_2010, 
     run_period(plain, sites, provider, "2010-05-01", "2010-10-31", tmp_path / "plain")
     dask_ids = sorted(Store(str(tmp_path / "dask.db")).detections().detection_id)
     assert dask_ids and dask_ids == sorted(plain.detections().detection_id)
+
+
+def test_a_base_far_from_every_site_is_questioned(case_2010, tmp_path, capsys):
+    """A base with a lost minus sign or swapped coordinates can still be a valid point (Peru's
+    -13.16,-72.55 typed as -72.55,-13.16 is in the South Atlantic): the run goes on, since a base
+    may be anywhere, but says so, because every distance in the field pack rests on it."""
+    from sites import read_sites
+    from sitewatch.cli import _base_distance_km
+
+    sites = read_sites(case_2010 / "sites.geojson").sites  # Colorado, about 40.29,-106.92
+    assert _base_distance_km((40.29, -106.92), sites) < 5
+    args = ["run", "--sites", str(case_2010 / "sites.geojson"), "--stac", str(tmp_path / "none"), "--start",
+            "2010-05-01", "--end", "2010-05-07", "--out", str(tmp_path / "o"), "--no-prefect", "--db", str(tmp_path / "db")]
+    main([*args, "--base=40.2,-106.8"])
+    assert "km from the nearest site" not in capsys.readouterr().out
+    assert main([*args, "--base=-40.29,-106.92"]) != 0  # no catalog here: the warning comes before imagery
+    assert "warning: the base -40.29,-106.92 is 8,9" in capsys.readouterr().out  # about 8 950 km
