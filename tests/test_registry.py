@@ -214,13 +214,11 @@ def test_a_large_site_splits_into_parts_that_cover_it(tmp_path, capsys):
     from shapely.ops import unary_union
 
     from sites import Site, area_m2
+    from sites.geo import to_crs, utm_epsg
     from sites.split import split_site
     from sitewatch.cli import main
 
-    from sites.geo import to_crs, utm_epsg
-
     centre = Point(102.8, 47.55)
-
     epsg = utm_epsg(centre)
     c = to_crs(centre, 4326, epsg)
     land = to_crs(Polygon([(c.x - 3500, c.y - 2500), (c.x + 3500, c.y - 2500), (c.x + 3500, c.y + 2500),
@@ -242,7 +240,7 @@ def test_a_large_site_splits_into_parts_that_cover_it(tmp_path, capsys):
         _feat(SQUARE, site_id="S-1", name="Mound")])))
     out = tmp_path / "parts.geojson"
     assert main(["sites", "split", str(reg), "--km", "2", "--out", str(out)]) == 0
-    assert "MN-ORK: 12 parts (MN-ORK-p01 … MN-ORK-p12)" in capsys.readouterr().out
+    assert "MN-ORK: 12 parts of 2 km (MN-ORK-p01 … MN-ORK-p12)" in capsys.readouterr().out
     back = read_sites(out).sites
     assert [s.site_id for s in back] == [*(p.site_id for p in parts), "S-1"]
     assert {s.sensitivity for s in back[:12]} == {"secret"}
