@@ -25,7 +25,8 @@ from sitewatch.errors import TransientProviderError  # noqa: E402
 from .imagery.base import ImageryProvider  # noqa: E402
 from .monitoring import SiteResult  # noqa: E402
 from .store import Store  # noqa: E402
-from .weekly import monitor_site, new_run_id, record_results, site_params, write_outputs  # noqa: E402
+from .weekly import (give_up_if_all_failed, monitor_site, new_run_id, provider_failed, record_results,  # noqa: E402
+                     site_params, write_outputs)
 
 
 def make_task_runner(kind: str = "threads", address: str | None = None, workers: int = 2):
@@ -85,9 +86,14 @@ def weekly_monitoring(
                for s in sites]
     results: list[SiteResult] = []
     for i, (site, fut) in enumerate(zip(sites, futures), 1):
-        res = fut.result()
+        res = fut.result(raise_on_failure=False)
+        if isinstance(res, TransientProviderError):  # retried and still failing: the others go on
+            res = provider_failed(site.site_id, res)
+        elif isinstance(res, BaseException):  # anything else is a defect and stops the run, loudly
+            raise res
         results.append(res)
         log.info("site %d/%d %s: %s, %d detection(s)", i, len(sites), site.site_id, res.status, len(res.detections))
+    give_up_if_all_failed(results)
     counts = record_results(store, run_id, provider.name, results, pd.Timestamp(start), pd.Timestamp(end))
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base)
     summary = {**counts, "run_id": run_id, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},

@@ -68,7 +68,8 @@ class SiteResult:
     """Monitoring-period date → share of the watched area that was clear."""
     status: str = "ok"
     """``ok``, ``no_imagery``, ``all_cloud``, ``unreadable`` (no acquisition could be read) or
-    ``too_large`` (its imagery would exceed the memory allowed per site; nothing was read)."""
+    ``too_large`` (its imagery would exceed the memory allowed per site; nothing was read); the
+    weekly run adds ``provider_error`` (the archive kept failing; the week stays pending)."""
     message: str = ""
     chips: dict[str, Chips] = field(default_factory=dict)
     """Detection id → before/after imagery chips."""

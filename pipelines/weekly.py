@@ -23,6 +23,7 @@ from maps.swipe import write_swipe
 from maps.weekly_map import MapDetection, MapReport, save_map, weekly_map
 from reports.reconcile import OUTCOMES
 from sites import Site
+from sitewatch.errors import TransientProviderError
 
 from .imagery.base import ImageryProvider
 from .monitoring import SiteResult, run_site
@@ -68,6 +69,21 @@ def monitor_site(site: Site, provider: ImageryProvider, since: str, end: str,
     return run_site(site, provider, pd.Timestamp(since), pd.Timestamp(end), params, state=state)
 
 
+def provider_failed(site_id: str, exc: Exception) -> SiteResult:
+    """A site whose imagery could not be fetched, after the provider's (and the task's) retries:
+    the run goes on for the others, and nothing is recorded for this site's weeks, so the next
+    run or catch-up asks again."""
+    return SiteResult(site_id, status="provider_error",
+                      message=f"the imagery archive failed ({exc}); this week will be asked again on the next run")
+
+
+def give_up_if_all_failed(results: list[SiteResult]) -> None:
+    """When every site's fetch failed (the network or the archive is down) there is nothing to
+    report: the run fails with the provider's error, as before."""
+    if results and all(r.status == "provider_error" for r in results):
+        raise TransientProviderError(results[0].message)
+
+
 def record_results(store: Store, run_id: str, provider: str, results: list[SiteResult], start, end) -> dict:
     """Write one run's results; idempotent per site-week and per detection."""
     counts = {"new": 0, "updated": 0, "acquisitions_new": 0, "looks_scored": 0, "superseded": []}
@@ -87,6 +103,8 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
         counts["looks_scored"] += r.looks_scored
         counts["suppressed"] += apply_feedback(store, [d.detection_id for d in r.detections])
         counts["acquisitions_new"] += store.record_acquisitions(r.site_id, provider, r.acquisitions, run_id)
+        if r.status == "provider_error":
+            continue  # no site-week: the week stays pending for this site
         for label, monday, sunday in weeks_between(start, end):
             looks = {d: f for d, f in r.clear_looks.items() if monday <= pd.Timestamp(d) <= sunday}
             clear = sum(1 for f in looks.values() if f >= 0.5)
@@ -375,8 +393,14 @@ def run_period(
     store.start_run(run_id, start_s, end_s, provider.name)
     store.upsert_sites(sites)
     runner = site_runner or monitor_site
-    results = [runner(s, provider, store.monitor_since(s.site_id, start_s), end_s, site_params(store, s.site_id, params),
-                      store.site_state(s.site_id)) for s in sites]
+    results = []
+    for s in sites:
+        try:
+            results.append(runner(s, provider, store.monitor_since(s.site_id, start_s), end_s,
+                                  site_params(store, s.site_id, params), store.site_state(s.site_id)))
+        except TransientProviderError as exc:
+            results.append(provider_failed(s.site_id, exc))
+    give_up_if_all_failed(results)
     counts = record_results(store, run_id, provider.name, results, start, end)
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},

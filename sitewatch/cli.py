@@ -142,6 +142,9 @@ def _say_unreadable(summary: dict) -> None:
     for site_id, status in summary.get("statuses", {}).items():
         if status == "unreadable":
             print(f"warning: site {site_id}: no acquisition could be read; it was not watched this run")
+        elif status == "provider_error":
+            print(f"warning: site {site_id}: the imagery archive kept failing; it was not watched this run, and "
+                  "its week will be asked again on the next run")
         elif status == "too_large":
             print(f"warning: site {site_id}: too large to watch in one piece; it was not watched this run "
                   "(split it with `sitewatch sites split`, or raise SITEWATCH_MAX_SITE_GB)")

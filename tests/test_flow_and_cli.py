@@ -146,3 +146,64 @@ def test_a_base_far_from_every_site_is_questioned(case_2010, tmp_path, capsys):
     assert "km from the nearest site" not in capsys.readouterr().out
     assert main([*args, "--base=-40.29,-106.92"]) != 0  # no catalog here: the warning comes before imagery
     assert "warning: the base -40.29,-106.92 is 8,9" in capsys.readouterr().out  # about 8 950 km
+
+
+class _OneSiteArchiveDown:
+    """The local catalog, except that one site's requests fail as a busy archive does."""
+
+    def __init__(self, inner, bad_geometry):
+        self.inner, self.bad, self.name, self.calls = inner, bad_geometry, inner.name, 0
+
+    def load(self, request):
+        if request.geometry.contains(self.bad.representative_point()):
+            self.calls += 1
+            from sitewatch.errors import TransientProviderError
+
+            raise TransientProviderError("stac: HTTP 503 from the archive")
+        return self.inner.load(request)
+
+
+def _archive_down_case(case_2010):
+    from pipelines.imagery.local_stac import LocalStacProvider
+    from sites import read_sites
+
+    sites = [s for s in read_sites(case_2010 / "sites.geojson").sites if s.site_id in ("S01-03", "S01-05")]
+    return sites, _OneSiteArchiveDown(LocalStacProvider(case_2010 / "catalog"), sites[1].geometry)
+
+
+def test_one_site_whose_archive_fails_does_not_cost_the_others_their_week(case_2010, tmp_path):
+    """Without Prefect: the failing site is reported and its week stays pending for the next run;
+    the others are recorded and mapped.  When every site fails there is nothing to report."""
+    from pipelines.schedule import pending_weeks
+    from pipelines.store import Store
+    from pipelines.weekly import run_period
+
+    sites, flaky = _archive_down_case(case_2010)
+    store = Store(str(tmp_path / "sw.db"))
+    _, summary = run_period(store, sites, flaky, "2010-05-03", "2010-06-27", tmp_path / "out")
+    assert summary["statuses"] == {"S01-03": "ok", "S01-05": "provider_error"} and summary["new"] >= 1
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    [why] = [s["reason"] for s in written["not_observed_this_week"] if s["site_id"] == "S01-05"]
+    assert "HTTP 503" in why and "asked again on the next run" in why
+    assert {r["site_id"] for r in store.site_weeks()} == {"S01-03"}
+    pending = pending_weeks(store, ["S01-03", "S01-05"], "2010-05-03", __import__("pandas").Timestamp("2010-06-30"))
+    assert [w[0] for w in pending] == [f"2010-W{n}" for n in range(18, 26)]  # every week, for S01-05
+    assert pending_weeks(store, ["S01-03"], "2010-05-03", __import__("pandas").Timestamp("2010-06-30")) == []
+    from sitewatch.errors import TransientProviderError
+
+    with pytest.raises(TransientProviderError, match="HTTP 503"):
+        run_period(Store(str(tmp_path / "two.db")), sites[1:], flaky, "2010-05-03", "2010-05-09", tmp_path / "o2")
+
+
+@pytest.mark.slow
+def test_the_flow_retries_a_failing_site_then_reports_it_and_goes_on(prefect_harness, case_2010, tmp_path, monkeypatch):
+    from pipelines import flows
+    from pipelines.store import Store
+
+    sites, flaky = _archive_down_case(case_2010)
+    monkeypatch.setattr(flows, "monitor_site_task", flows.monitor_site_task.with_options(retry_delay_seconds=0))
+    summary = flows.weekly_monitoring(sites, flaky, "2010-05-03", "2010-06-27", str(tmp_path / "out"),
+                                      f"sqlite:///{tmp_path / 'flow.db'}")
+    assert summary["statuses"] == {"S01-03": "ok", "S01-05": "provider_error"}
+    assert flaky.calls == 4  # the task's three retries
+    assert Store(f"sqlite:///{tmp_path / 'flow.db'}").runs()[-1]["status"] == "completed"
