@@ -93,6 +93,9 @@ def cmd_sites_list(args) -> int:
 def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
     from sites import read_sites
 
+    if out.exists() and not out.is_dir():  # found now, not after every site has been scored
+        raise SitewatchError(f"--out {out} is a file, not a folder")
+
     res = read_sites(sites_path)  # validate the registry before touching any provider
     for w in res.warnings:
         print(f"warning: {w}")
@@ -466,6 +469,12 @@ def main(argv: list[str] | None = None) -> int:
     except SitewatchError as exc:
         print(f"sitewatch: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that is a file, no permission, a full disk: say which path
+        if args.verbose:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"sitewatch: {exc.strerror or exc}{where} (run with -v for the traceback)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -207,3 +207,17 @@ def test_the_flow_retries_a_failing_site_then_reports_it_and_goes_on(prefect_har
     assert summary["statuses"] == {"S01-03": "ok", "S01-05": "provider_error"}
     assert flaky.calls == 4  # the task's three retries
     assert Store(f"sqlite:///{tmp_path / 'flow.db'}").runs()[-1]["status"] == "completed"
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line(case_2010, tmp_path, capsys):
+    """--out naming a file is refused before any site is scored; an OS error while writing says
+    which path, in one line, without a traceback."""
+    a_file = tmp_path / "out.txt"
+    a_file.write_text("not a folder")
+    code = main(["run", "--sites", str(case_2010 / "sites.geojson"), "--stac", str(case_2010 / "catalog"),
+                 "--start", "2010-05-03", "--end", "2010-05-09", "--out", str(a_file), "--no-prefect",
+                 "--db", str(tmp_path / "db.sqlite")])
+    assert code == 2 and f"--out {a_file} is a file, not a folder" in capsys.readouterr().err
+    code = main(["export-labels", "--out", str(a_file), "--db", str(tmp_path / "db.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 1 and f"Not a directory: {a_file / 'chips'}" in err and "Traceback" not in err
