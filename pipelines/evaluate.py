@@ -21,6 +21,7 @@ from change_detection import DetectorParams
 from change_detection.scoring import CaseScore, ScoredDetection, TruthEvent, aggregate, score_case
 from sites import read_sites
 from sites.geo import to_crs, utm_epsg
+from sitewatch.errors import SitewatchError
 
 from .imagery.local_stac import LocalStacProvider
 from .monitoring import run_site
@@ -39,6 +40,8 @@ class PixelScore:
 class Evaluation:
     cases: list[CaseScore] = field(default_factory=list)
     pixel_cases: list[PixelScore] = field(default_factory=list)
+    without_truth: list[str] = field(default_factory=list)
+    """Cases with no ``truth.geojson``, scored as controls (every detection a false alarm)."""
 
     @property
     def summary(self) -> dict[str, float]:
@@ -59,8 +62,25 @@ def utc_naive(value) -> pd.Timestamp:
     return t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t
 
 
+def read_case(case_dir: Path) -> dict:
+    """``case.json``, checked for what scoring needs."""
+    path = case_dir / "case.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SitewatchError(f"{path}: not readable JSON ({exc})") from exc
+    missing = [k for k in ("monitor_start", "monitor_end") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise SitewatchError(f"{path}: no {' or '.join(missing)}")
+    try:
+        utc_naive(meta["monitor_start"]), utc_naive(meta["monitor_end"])
+    except (ValueError, TypeError) as exc:
+        raise SitewatchError(f"{path}: monitor_start/monitor_end are not dates ({exc})") from exc
+    return meta
+
+
 def run_case(case_dir: Path, params: DetectorParams = DetectorParams()):
-    meta = json.loads((case_dir / "case.json").read_text())
+    meta = read_case(case_dir)
     sites = read_sites(case_dir / "sites.geojson").sites
     provider = LocalStacProvider(case_dir / "catalog")
     start, end = utc_naive(meta["monitor_start"]), utc_naive(meta["monitor_end"])
@@ -126,6 +146,8 @@ def evaluate(root: str | Path, params: DetectorParams = DetectorParams()) -> Eva
     for case in find_cases(root):
         res = evaluate_case(case, params)
         (ev.pixel_cases if isinstance(res, PixelScore) else ev.cases).append(res)
+        if isinstance(res, CaseScore) and not (case / "truth.geojson").exists():
+            ev.without_truth.append(res.name)
     return ev
 
 
@@ -151,6 +173,8 @@ def format_evaluation(ev: Evaluation) -> str:
         neutral = sum(len(c.neutral_ids) for c in ev.cases)
         if neutral:
             lines.append(f"detections on neutral-kind events (neither hits nor false alarms): {neutral}")
+    if ev.without_truth:
+        lines.append(f"no truth.geojson, scored as controls (every detection a false alarm): {', '.join(ev.without_truth)}")
     for p in ev.pixel_cases:
         lines.append(f"{p.name} (per pixel): precision {p.precision:.3f} recall {p.recall:.3f} F1 {p.f1:.3f} "
                      f"({p.detections} polygons)")

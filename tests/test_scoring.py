@@ -85,3 +85,27 @@ def test_truth_times_with_a_time_zone_score_like_dates(tmp_path, case_2010):
     det = ScoredDetection("d", events[0].site_id, events[0].start + pd.Timedelta(days=5), events[0].geometry)
     case = score_case("tz", events[:1], [det], 1, utc_naive("2010-03-01T00:00:00Z"), utc_naive("2010-12-31"))
     assert case.detected == 1 and case.median_latency_days == 5
+
+
+def test_a_broken_case_file_is_one_clear_error_and_a_case_without_truth_says_so(tmp_path, case_2010, capsys):
+    import json
+    import shutil
+
+    from sitewatch.cli import main
+
+    case = tmp_path / "c1"
+    case.mkdir()
+    shutil.copy(case_2010 / "sites.geojson", case / "sites.geojson")
+    (case / "catalog").symlink_to(case_2010 / "catalog")
+    (case / "case.json").write_text('{"name": "c1", ')
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "c1/case.json: not readable JSON" in capsys.readouterr().err
+    (case / "case.json").write_text(json.dumps({"name": "c1", "monitor_start": "2010-12-01"}))
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "c1/case.json: no monitor_end" in capsys.readouterr().err
+    (case / "case.json").write_text(json.dumps({"name": "c1", "monitor_start": "2010-12-01", "monitor_end": "soon"}))
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "are not dates" in capsys.readouterr().err
+    (case / "case.json").write_text(json.dumps({"name": "c1", "monitor_start": "2010-12-01", "monitor_end": "2010-12-31"}))
+    assert main(["evaluate", str(tmp_path)]) == 0
+    assert "no truth.geojson, scored as controls (every detection a false alarm): c1" in capsys.readouterr().out
