@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry import box, mapping
 
 from .geo import to_crs, utm_epsg
-from .model import Site
+from .model import SENSITIVITIES, Site
 
 
 def split_site(site: Site, part_km: float) -> list[Site]:
@@ -53,7 +53,9 @@ def sites_feature_collection(sites: list[Site], part_of: dict[str, str] | None =
     """Sites as a GeoJSON registry that :func:`sites.read_sites` reads back; ``part_of`` names the
     site each part was cut from."""
     part_of = part_of or {}
-    return {"type": "FeatureCollection", "features": [
+    # a registry holds exact outlines: it is readable at the level of its most sensitive site
+    level = max((s.sensitivity for s in sites), key=SENSITIVITIES.index, default="public")
+    return {"type": "FeatureCollection", "access_level": level, "features": [
         {"type": "Feature", "geometry": mapping(s.geometry), "properties": {
             "site_id": s.site_id, "name": s.name, "buffer_m": s.buffer_m, "sensitivity": s.sensitivity,
             "region": s.region, "part_of": part_of.get(s.site_id, "")}}

@@ -247,6 +247,7 @@ def test_a_large_site_splits_into_parts_that_cover_it(tmp_path, capsys):
     assert back[-1].sensitivity == "restricted"  # S-1 has no sensitivity where MN-ORK has one: the default
     doc = json.loads(out.read_text())
     assert {f["properties"]["part_of"] for f in doc["features"]} == {"MN-ORK", ""}
+    assert doc["access_level"] == "secret"  # exact outlines of a secret site
 
 
 @pytest.mark.parametrize("gb, resolution, looks", [("6", 10.0, 400), ("2", 10.0, 250), ("6", 30.0, 100)])
