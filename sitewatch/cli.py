@@ -59,11 +59,12 @@ def cmd_sites_import(args) -> int:
 def cmd_sites_split(args) -> int:
     import json
 
+    from pipelines.monitoring import part_km_that_fits
     from sites import read_sites
     from sites.split import sites_feature_collection, split_site
 
-    from pipelines.monitoring import part_km_that_fits
-
+    if args.km is not None and not args.km > 0:
+        raise SitewatchError(f"--km must be a positive number of kilometres, not {args.km:g}")
     res = read_sites(args.path, crs=args.crs)
     out, part_of = [], {}
     for s in res.sites:
