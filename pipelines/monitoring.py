@@ -41,7 +41,12 @@ def part_km_that_fits(buffer: float = 50.0, resolution: float = 10.0, looks: int
     the per-site limit at ``resolution`` over ``looks`` looks (default: three years of
     Sentinel-2)."""
     side_m = math.sqrt(max_pixel_looks() / looks) * resolution - 2 * (buffer + CONTEXT_M)
-    return max(math.floor(side_m / 100) / 10, 0.1)
+    if side_m < 100:
+        raise ConfigError(
+            f"at {resolution:g} m over {looks} looks, the buffer and reference ring alone ({2 * (buffer + CONTEXT_M):.0f} m "
+            "across) leave no room for a part under SITEWATCH_MAX_SITE_GB; raise it"
+        )
+    return math.floor(side_m / 100) / 10
 
 
 def max_pixel_looks() -> int:

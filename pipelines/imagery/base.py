@@ -68,8 +68,9 @@ class ImageryRequest:
 
 
 BYTES_PER_PIXEL_LOOK = 215
-"""Peak memory of loading and scoring one pixel on one look, measured (docs/performance.md): a
-site's run grew from 276 MB to 1 130 MB between 0.21 M and 4.18 M pixel-looks."""
+"""Peak memory of loading and scoring one pixel on one look (``benchmarks/bench_memory.py``,
+docs/performance.md): a site's run peaked at 286 MB with 0.21 M pixel-looks and at 1 090 MB with
+4.18 M, 211–212 bytes per pixel-look over two runs."""
 
 
 def grid_size(request: ImageryRequest, resolution: float) -> tuple[int, int]:
