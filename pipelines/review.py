@@ -56,8 +56,25 @@ def annotate(store: Store, detection_id: str, label: str, author: str, note: str
     if frame.empty or detection_id not in set(frame.detection_id):
         raise ValueError(f"no detection {detection_id!r} in the store")
     n = store.add_annotation(detection_id, label, author.strip(), note)
-    store.set_status(detection_id, status_for(label))
+    row = frame[frame.detection_id == detection_id].iloc[0]
+    if row.status == "superseded":
+        # A verdict on an id a later run replaced (a ranger back from a patrol planned on last
+        # week's pack): the detection that now covers that ground gets it; the old one stays retired.
+        host = _successor(frame[frame.site_id == row.site_id], row)
+        if host is not None:
+            annotate(store, host, label, author, (f"{note} " if note else "") + f"(given on {detection_id})")
+            return n
+    store.set_status(detection_id, status_for(label))  # a withdrawn one a ranger confirms is back
     return n
+
+
+def _successor(site_frame: pd.DataFrame, old) -> str | None:
+    """The current detection that covers most of a replaced one's ground, if any."""
+    geom = wkt.loads(old.geometry_wkt)
+    hosts = [(c.detection_id, wkt.loads(c.geometry_wkt).intersection(geom).area)
+             for c in site_frame.itertuples() if c.detection_id != old.detection_id and c.status not in RETIRED_STATUSES]
+    hosts = [h for h in hosts if h[1] > 0]
+    return max(hosts, key=lambda h: h[1])[0] if hosts else None
 
 
 def latest_labels(store: Store) -> dict[str, dict]:
@@ -211,10 +228,7 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
     labels = latest_labels(store)
     done = []
     for r in stale.itertuples():
-        old = wkt.loads(r.geometry_wkt)
-        hosts = [(c.detection_id, wkt.loads(c.geometry_wkt).intersection(old).area) for c in cur.itertuples()]
-        hosts = [h for h in hosts if h[1] > 0]
-        new_id = max(hosts, key=lambda h: h[1])[0] if hosts else None
+        new_id = _successor(cur, r)
         store.set_status(r.detection_id, "superseded" if new_id else "withdrawn")
         if new_id and r.detection_id in labels and new_id not in labels:
             a = labels[r.detection_id]

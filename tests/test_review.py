@@ -268,3 +268,36 @@ def test_verdicts_import_on_the_command_line(scene, capsys):
     said = capsys.readouterr().out
     assert f"{rows[0]['detection_id']} → no change" in said and "1 rejected" in said
     assert (out / "field" / "field_pack.rejected.csv").exists()
+
+
+def test_a_verdict_on_a_replaced_detection_reaches_the_one_that_replaced_it(tmp_path):
+    """A patrol planned on last week's pack reports on an id that this week's run re-dated: the
+    verdict lands on the detection that now covers that ground, and the old id stays retired
+    (before, it came back as confirmed, beside its successor).  A withdrawn one a ranger confirms
+    is back."""
+    from shapely.geometry import Point
+
+    from change_detection import Detection
+
+    site = Site("S-7", "Mound field", box(106.9, 47.9, 106.91, 47.91), 50.0, "restricted", "Tuv")
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites([site])
+
+    def det(did, first, where):
+        t = pd.Timestamp(first)
+        return Detection(did, "S-7", where.buffer(0.0003), "EPSG:4326", t, t, t, 0.8, "medium", 2500.0, 3,
+                         "bare_soil_exposure", {"algorithm": "sw-seasonal-1"})
+
+    store.upsert_detections([det("S-7-old", "2011-06-20", Point(106.905, 47.905)),
+                             det("S-7-new", "2011-06-04", Point(106.9052, 47.905)),
+                             det("S-7-gone", "2011-08-01", Point(106.902, 47.902))], "run-1")
+    store.set_status("S-7-old", "superseded")
+    store.set_status("S-7-gone", "withdrawn")
+    annotate(store, "S-7-old", "confirmed looting", "Ranger Bold", note="6 pits")
+    status = store.detections().set_index("detection_id").status
+    assert status["S-7-old"] == "superseded" and status["S-7-new"] == "confirmed"
+    assert [(a["label"], a["author"], a["note"]) for a in history(store, "S-7-new")] == [
+        ("looting", "Ranger Bold", "6 pits (given on S-7-old)")]
+    assert [a["label"] for a in history(store, "S-7-old")] == ["looting"]  # its own history keeps it too
+    annotate(store, "S-7-gone", "confirmed looting", "Ranger Saraa")
+    assert store.detections().set_index("detection_id").status["S-7-gone"] == "confirmed"
