@@ -149,6 +149,7 @@ reporter_contacts_t = Table(
 )
 
 
+CONFIDENCE_ORDER = ("low", "medium", "high")
 RETIRED_STATUSES = ("superseded", "withdrawn")
 """Statuses of detections a later run no longer reports (replaced, or not repeated by the next look);
 one that reappears is open again."""
@@ -312,14 +313,18 @@ class Store:
         """Insert new detections, update known ones; returns counts of ``new`` and ``updated``."""
         dets = list(dets)
         known = {r.detection_id: r for r in self._rows(select(detections_t.c.detection_id, detections_t.c.first_run,
-                                                              detections_t.c.status))}
+                                                              detections_t.c.status, detections_t.c.confidence))}
         rows = []
         for d in dets:
             prev = known.get(d.detection_id)
             rows.append({
                 "detection_id": d.detection_id, "site_id": d.site_id, "algorithm": d.evidence.get("algorithm", ""),
                 "first_seen": str(d.first_seen.date()), "last_seen": str(d.last_seen.date()),
-                "confirmed_on": str(d.confirmed_on.date()), "score": d.score, "confidence": d.confidence,
+                "confirmed_on": str(d.confirmed_on.date()), "score": d.score,
+                # never lowered: a community report's corroboration (set_confidence) outlives the
+                # reconciliation's look-back, and a growing region's median looks may dip
+                "confidence": max(d.confidence, prev.confidence, key=CONFIDENCE_ORDER.index)
+                if prev and prev.confidence in CONFIDENCE_ORDER else d.confidence,
                 "area_m2": d.area_m2, "n_looks": d.n_looks, "kind_hint": d.kind_hint,
                 "evidence": json.dumps(d.evidence), "geometry_wkt": d.geometry.wkt,
                 "status": prev.status if prev and prev.status not in RETIRED_STATUSES else "open",

@@ -356,3 +356,24 @@ def test_a_json_file_that_holds_no_records_is_refused(case_2011, tmp_path):
         (tmp_path / "r.json").write_text(json.dumps(doc))
         with pytest.raises(InvalidReport, match="not a GeoJSON FeatureCollection"):
             import_reports(tmp_path / "r.json", sites, key=None, policy="drop")
+
+
+def test_corroboration_outlives_the_reconciliation_look_back(tmp_path):
+    """A community report raises a detection's confidence; the weekly runs after it store the
+    detector's own (lower) confidence again, and once the report is older than the look-back the
+    reconciliation no longer raises it: the corroborated confidence must stay."""
+    import pandas as pd
+    from shapely.geometry import Point, box
+
+    from change_detection import Detection
+    from sites import Site
+
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites([Site("S-3", "Mound", box(106.9, 47.9, 106.91, 47.91))])
+    t = pd.Timestamp("2011-06-10")
+    det = Detection("S-3-1", "S-3", Point(106.905, 47.905).buffer(0.0003), "EPSG:4326", t, t, t, 0.7, "medium",
+                    2500.0, 3, "bare_soil_exposure", {"algorithm": "sw-seasonal-1"})
+    store.upsert_detections([det], "run-1")
+    store.set_confidence("S-3-1", "high")  # corroborated by a report
+    store.upsert_detections([det], "run-2")  # next week: the detector still says medium
+    assert store.detections().confidence.tolist() == ["high"]
