@@ -18,7 +18,7 @@ from shapely.geometry.base import BaseGeometry
 
 from sites import Site
 
-from .access import generalise, may_see_exact
+from .access import generalise, may_see_exact, scrub_location
 from .escape import table, text
 from .field_pack import to_mgrs
 
@@ -204,7 +204,7 @@ def weekly_map(
             exact = access != "public" and (site is None or may_see_exact(site.sensitivity, access))
             p = (r.lat, r.lon) if exact else (generalise(Point(r.lon, r.lat)).y, generalise(Point(r.lon, r.lat)).x)
             rows = [("Report", r.report_id), ("Observed", r.observed_on), ("Outcome", r.outcome.replace("_", " ")),
-                    ("Why", r.detail), ("Text", r.text)]
+                    ("Why", r.detail), ("Text", r.text if exact else scrub_location(r.text))]
             folium.RegularPolygonMarker(list(p), number_of_sides=3, radius=8, color=REPORT_COLOURS.get(r.outcome, "#555"),
                                         fill=True, fill_opacity=0.8, popup=_popup(rows),
                                         tooltip=folium.Tooltip(text(f"report {r.observed_on}: {r.outcome}"))).add_to(rep_layer)

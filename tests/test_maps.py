@@ -154,3 +154,21 @@ def test_popup_shows_the_evidence_the_detection_rests_on():
     assert "Evidence" in html and "NDVI -0.210" in html
     plain = weekly_map([_site()], [_det()], "2024-W23").get_root().render()
     assert "Evidence" not in plain  # no row when nothing was stored
+
+
+def test_a_report_text_does_not_give_away_a_generalised_place():
+    """Where a report's point is generalised (a secret site below secret access, every report on a
+    public map), coordinates written into its text are withheld too: decimal degrees, DMS, MGRS,
+    plus codes, map links.  Where the reader may see the place, the text is shown as written."""
+    from maps.weekly_map import MapReport
+
+    secret = _site("S-2", "Hidden tomb", "secret", 100.123, 45.678)
+    words = ("pits at 45.68312, 100.12771 (45°40'59\"N 100°07'40\"E, MGRS 47TPM0926359437, 8GX8+2X, "
+             "https://maps.example.org/?q=45.683,100.128) by the 3.5 m wall")
+    rep = MapReport("rep-1", 45.68312, 100.12771, "2024-06-02", words, "report_without_detection", "S-2", "no detection")
+    html = weekly_map([secret], [], "2024-W23", access="restricted", reports=[rep]).get_root().render()
+    for leak in ("45.68312", "100.12771", "45°40", "47TPM0926359437", "8GX8+2X", "maps.example.org", "45.683,100.128"):
+        assert leak not in html, leak
+    assert "[location withheld]" in html and "by the 3.5 m wall" in html
+    shown = weekly_map([secret], [], "2024-W23", access="secret", reports=[rep]).get_root().render()
+    assert "47TPM0926359437" in shown
