@@ -323,7 +323,7 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
     row without a verdict is a place not visited and is skipped; a bad row is rejected with its
     reason and nothing else; a verdict already recorded is not recorded twice.
     """
-    from reports.ingest import parse_date, read_rows
+    from reports.ingest import EXTRA_CELLS, parse_date, read_rows
 
     path = Path(path)
     today = today or datetime.now(timezone.utc).date()
@@ -334,7 +334,13 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
     first_seen = dict(zip(frame.detection_id, frame.first_seen)) if not frame.empty else {}
     res = VerdictImport()
     for i, raw in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
+        spill = raw.pop(EXTRA_CELLS, None)  # a note's own comma, unquoted, shifts the cells after it
         row = {str(k).strip().lower(): ("" if v is None else str(v).strip()) for k, v in raw.items() if k}
+        if spill is not None:
+            row[EXTRA_CELLS] = ",".join("" if c is None else str(c) for c in spill)
+            res.rejected.append((i, f"the row has {len(spill)} cell(s) more than the header "
+                                    "(an unquoted comma in the note?)", row))
+            continue
         verdict = row.get("verdict", "")
         if not verdict:
             res.blank += 1

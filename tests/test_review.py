@@ -243,6 +243,11 @@ def test_field_verdicts_come_back_in_the_field_pack_csv(scene):
     assert again.recorded == [] and again.unchanged == 1 and len(history(store, det)) == 1
     kept = list(csv.DictReader(write_rejected(res, tmp / "rej.csv").open(encoding="utf-8")))
     assert [int(r["row"]) for r in kept] == [3, 4, 5, 6]
+    with pack.open("a", newline="", encoding="utf-8") as fh:  # a note with its own comma, unquoted
+        fh.write(",".join([*(rows[0][k] for k in list(rows[0])[:-4]), "nothing found", "", "Ranger Bold",
+                           "dry ground", " no pits"]) + "\n")
+    spilled = import_verdicts(store, pack)
+    assert spilled.rejected[-1][0] == len(filled) + 2 and "1 cell(s) more than the header" in spilled.rejected[-1][1]
     with pytest.raises(ValueError, match="no detection_id column"):
         (tmp / "other.csv").write_text("id,verdict\nx,nothing found\n", encoding="utf-8")
         import_verdicts(store, tmp / "other.csv")
