@@ -42,7 +42,8 @@ token_env = "SITEWATCH_WEBHOOK_TOKEN"
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 
 from .errors import ConfigError
@@ -103,18 +104,87 @@ def load_config(path: str | Path) -> Config:
     return parse_config(raw, base=path.parent)
 
 
+LEVELS = ("public", "restricted", "secret")
+PROVIDERS = ("local", "stac", "earthengine")
+
+
+def _known(section: str, given: dict, allowed) -> None:
+    """A misspelt setting is an error, not a default silently used in its place."""
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        where = f"{section}." if section else ""
+        raise ConfigError(f"unknown setting(s) {', '.join(where + k for k in unknown)}; known: "
+                          f"{', '.join(sorted(allowed))}")
+
+
+def _one_of(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {tuple(allowed)}, not {value!r}")
+
+
+def _webhook_url(url: str) -> None:
+    """Detections travel in the webhook's body, exact locations included: https only, except to
+    a gateway on this machine."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(url))
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme == "https" or (parts.scheme == "http" and local):
+        return
+    raise ConfigError(f"alerts.webhook.url must be an https:// address (detections' locations travel in it; "
+                      f"http:// only to this machine), not {url!r}")
+
+
+def _schedule(name: str, cron: str, timezone: str) -> None:
+    """Checked by Prefect's own schedule model now, not at Monday 06:00."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron, timezone=timezone)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        errors = exc.errors() if callable(getattr(exc, "errors", None)) else []
+        detail = "; ".join(str(e.get("msg", "")) for e in errors) or str(exc)
+        raise ConfigError(f"{name} {cron!r} with timezone {timezone!r} is not a valid schedule ({detail})") from None
+
+
 def parse_config(raw: dict, base: Path = Path(".")) -> Config:
     missing = [k for k in ("sites", "db", "out", "start") if k not in raw]
     if missing:
         raise ConfigError(f"configuration lacks {', '.join(missing)}")
+    _known("", raw, [f.name for f in fields(Config)])
+    _one_of("provider", raw.get("provider", "local"), PROVIDERS)
+    _one_of("access", raw.get("access", "restricted"), LEVELS)
+    try:
+        date.fromisoformat(str(raw["start"]))
+    except ValueError:
+        raise ConfigError(f"start must be a date (YYYY-MM-DD), not {raw['start']!r}") from None
+    _schedule("cron", str(raw.get("cron", "0 6 * * 1")), str(raw.get("timezone", "UTC")))
+    if raw.get("quick_look_cron"):
+        _schedule("quick_look_cron", str(raw["quick_look_cron"]), str(raw.get("timezone", "UTC")))
     a = dict(raw.get("alerts", {}))
     email = a.pop("email", None)
     webhook = a.pop("webhook", None)
     rangers = a.pop("rangers", {})
+    _known("alerts", {**a, **({"email": 1} if email else {}), **({"webhook": 1} if webhook else {}),
+                      **({"rangers": 1} if rangers else {})}, [f.name for f in fields(AlertConfig)])
+    if email:
+        _known("alerts.email", email, [f.name for f in fields(EmailConfig)])
+    if webhook:
+        _known("alerts.webhook", webhook, [f.name for f in fields(WebhookConfig)])
+        if "url" not in webhook:
+            raise ConfigError("alerts.webhook lacks url")
+        _webhook_url(webhook["url"])
     if a.get("min_confidence", "medium") not in CONFIDENCES:
         raise ConfigError(f"alerts.min_confidence must be one of {CONFIDENCES}")
+    _one_of("alerts.access", a.get("access", "restricted"), LEVELS)
+    for level in a.get("sensitivities", ()):
+        _one_of("each of alerts.sensitivities", level, LEVELS)
     qh = a.get("quiet_hours")
-    if qh is not None and (len(qh) != 2 or not all(0 <= int(h) <= 23 for h in qh)):
+    try:
+        bad_hours = qh is not None and (len(qh) != 2 or not all(0 <= int(h) <= 23 for h in qh))
+    except (TypeError, ValueError):
+        bad_hours = True
+    if bad_hours:
         raise ConfigError("alerts.quiet_hours must be two hours 0-23, e.g. [22, 6]")
     if email and ("password" in email or "password" in str(email.get("user", ""))):
         raise ConfigError("put the SMTP password in an environment variable named by alerts.email.password_env")

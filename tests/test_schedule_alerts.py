@@ -232,3 +232,44 @@ def test_a_ranger_sms_never_cuts_where_to_go():
     assert "MN-ARKH" not in long_id and long_id.endswith("…")  # no half id; the name is shortened
     long_name = alert("S-9", "Khirgisuur complex of the upper valley " * 3).sms()
     assert len(long_name) == SMS_LIMIT and "S-9-20110703-abc123 Khirgisuur" in long_name
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"access": "publik"}, "access must be one of"),
+    ({"provider": "eartengine"}, "provider must be one of"),
+    ({"start": "last monday"}, "start must be a date"),
+    ({"timezone": "Mars/Olympus"}, "Invalid timezone"),
+    ({"cron": "every monday"}, "Invalid cron string"),
+    ({"quick_look_corn": "0 7 * * *"}, r"unknown setting\(s\) quick_look_corn"),
+    ({"alerts": {"min_confidance": "high"}}, r"unknown setting\(s\) alerts.min_confidance"),
+    ({"alerts": {"access": "secrt"}}, "alerts.access must be one of"),
+    ({"alerts": {"sensitivities": ["secrte"]}}, "each of alerts.sensitivities"),
+    ({"alerts": {"quiet_hours": ["ten", 6]}}, "quiet_hours must be two hours"),
+    ({"alerts": {"email": {"host": "h", "too": ["a@b"]}}}, r"alerts.email.too; known: host"),
+    ({"alerts": {"webhook": {"url": "https://g.example/x", "tokenenv": "T"}}}, "alerts.webhook.tokenenv"),
+    ({"alerts": {"webhook": {"url": "http://gateway.example.org/x"}}}, "must be an https:// address"),
+    ({"alerts": {"webhook": {"url": "file:///etc/passwd"}}}, "must be an https:// address"),
+])
+def test_a_configuration_mistake_is_found_when_it_is_read(change, message):
+    """Not at Monday 06:00 inside a scheduled run, and never as a default silently used instead."""
+    from sitewatch.config import parse_config
+    from sitewatch.errors import ConfigError
+
+    raw = {"sites": "s.geojson", "db": "x.db", "out": "o", "start": "2024-03-04", **change}
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_a_full_configuration_is_accepted():
+    from sitewatch.config import parse_config
+
+    cfg = parse_config({
+        "sites": "s.geojson", "db": "x.db", "out": "o", "start": "2024-03-04", "provider": "local", "stac": "c.json",
+        "cache": "cache", "access": "secret", "timezone": "Asia/Ulaanbaatar", "cron": "0 6 * * 1",
+        "quick_look_cron": "0 7 * * *",
+        "alerts": {"min_confidence": "high", "sensitivities": ["secret"], "quiet_hours": [22, 6], "access": "secret",
+                   "email": {"host": "h", "port": 587, "starttls": True, "user": "u", "password_env": "P",
+                             "sender": "s@x", "to": ["a@b"]},
+                   "webhook": {"url": "http://localhost:8080/hook", "token_env": "T"},  # a gateway on this machine
+                   "rangers": {"North valley": "ranger-north"}}})
+    assert cfg.access == "secret" and cfg.alerts.webhook.url.startswith("http://localhost")
