@@ -49,6 +49,14 @@ def to_mgrs(lat: float, lon: float) -> str:
     return _MGRS.toMGRS(lat, lon, MGRSPrecision=5)
 
 
+def waypoint_label(order: int, detection_id: str) -> str:
+    """The name a GPS unit shows: the stop's number and the end of the detection id, e.g.
+    ``03-a1b2c3`` (9 characters).  Hand-held units cut names to 10–14 characters, and full ids
+    (the site id, the date, a hash) of one site and month would all read the same; the full id
+    is in the waypoint's comment and description and beside the label in the CSV."""
+    return f"{order:02d}-{detection_id[-6:]}"
+
+
 def patrol_order(points: list[Waypoint], base: tuple[float, float] | None) -> list[Waypoint]:
     """Nearest-neighbour tour from ``base`` (lat, lon), or from the first point."""
     if not points:
@@ -89,22 +97,24 @@ def write_field_pack(
     gpx.description = f"access level: {access}"
     rte = gpxpy.gpx.GPXRoute(name=f"{name} patrol")
     for i, p in enumerate(route, 1):
-        desc = f"{p.site_name}; first seen {p.first_seen}; {p.confidence}; {p.area_m2:.0f} m2; {p.what_to_check}; MGRS {p.mgrs}"
-        gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(p.lat, p.lon, name=p.detection_id, description=desc, symbol="Flag"))
-        rte.points.append(gpxpy.gpx.GPXRoutePoint(p.lat, p.lon, name=f"{i:02d} {p.detection_id}"))
+        desc = (f"{p.detection_id}; {p.site_name}; first seen {p.first_seen}; {p.confidence}; {p.area_m2:.0f} m2; "
+                f"{p.what_to_check}; MGRS {p.mgrs}")
+        gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(p.lat, p.lon, name=waypoint_label(i, p.detection_id),
+                                                   comment=p.detection_id, description=desc, symbol="Flag"))
+        rte.points.append(gpxpy.gpx.GPXRoutePoint(p.lat, p.lon, name=waypoint_label(i, p.detection_id)))
     if route:
         gpx.routes.append(rte)
     paths["gpx"].write_text(gpx.to_xml(), encoding="utf-8")
 
     kml = simplekml.Kml(name=f"sitewatch {name} ({access})")
     for i, p in enumerate(route, 1):
-        pt = kml.newpoint(name=p.detection_id, coords=[(p.lon, p.lat)])  # KML is lon, lat
+        pt = kml.newpoint(name=waypoint_label(i, p.detection_id), coords=[(p.lon, p.lat)])  # KML is lon, lat
         # KML viewers render a description as HTML once the XML is read: escape it as HTML too
-        pt.description = text(f"{i}. {p.site_name} — first seen {p.first_seen}, {p.confidence}, MGRS {p.mgrs}. "
-                              f"{p.what_to_check}")
+        pt.description = text(f"{i}. {p.detection_id}: {p.site_name} — first seen {p.first_seen}, {p.confidence}, "
+                              f"MGRS {p.mgrs}. {p.what_to_check}")
     kml.save(str(paths["kml"]))
 
-    fields = ["order", "detection_id", "site_name", "lat", "lon", "mgrs", "first_seen", "confidence",
+    fields = ["order", "waypoint", "detection_id", "site_name", "lat", "lon", "mgrs", "first_seen", "confidence",
               "area_m2", "distance_m", "bearing_deg", "what_to_check", "access_level"]
     features = []
     with paths["csv"].open("w", newline="", encoding="utf-8") as fh:
@@ -112,7 +122,8 @@ def write_field_pack(
         w.writeheader()
         for i, p in enumerate(route, 1):
             dist, bearing = _leg(base, p)
-            row = {"order": i, "detection_id": p.detection_id, "site_name": p.site_name,
+            row = {"order": i, "waypoint": waypoint_label(i, p.detection_id), "detection_id": p.detection_id,
+                   "site_name": p.site_name,
                    "lat": f"{p.lat:.6f}", "lon": f"{p.lon:.6f}", "mgrs": p.mgrs, "first_seen": p.first_seen,
                    "confidence": p.confidence, "area_m2": round(p.area_m2, 1), "distance_m": dist,
                    "bearing_deg": bearing, "what_to_check": p.what_to_check, "access_level": access}

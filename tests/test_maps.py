@@ -62,11 +62,13 @@ def test_field_pack_round_trips_within_a_metre(tmp_path):
     gj = gpd.read_file(paths["geojson"])
     m = mgrs.MGRS()
     for w in wps:
-        g = next(p for p in gpx.waypoints if p.name == w.detection_id)
+        g = next(p for p in gpx.waypoints if p.comment == w.detection_id)
         assert GEOD.inv(g.longitude, g.latitude, w.lon, w.lat)[2] < 1.0
-        k = kml[kml["Name"] == w.detection_id].geometry.iloc[0]
+        assert len(g.name) <= 10 and g.description.startswith(w.detection_id)  # what a hand-held GPS can show
+        k = kml[kml["Name"] == g.name].geometry.iloc[0]
         assert GEOD.inv(k.x, k.y, w.lon, w.lat)[2] < 1.0
         r = next(r for r in rows if r["detection_id"] == w.detection_id)
+        assert r["waypoint"] == g.name
         assert GEOD.inv(float(r["lon"]), float(r["lat"]), w.lon, w.lat)[2] < 1.0
         assert r["mgrs"] == m.toMGRS(w.lat, w.lon, MGRSPrecision=5)
         lat, lon = m.toLatLon(r["mgrs"])
