@@ -9,7 +9,8 @@ from .escape import file_name, text
 
 def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chips_html: str, access: str,
                     access_notes: str = "") -> str:
-    rows = [("Detection", det.detection_id), ("Site", site_name), ("Lat, lon (WGS 84)", f"{lat:.6f}, {lon:.6f}"),
+    rows = [("Detection", det.detection_id),
+            ("GPS waypoint", f"NN-{det.detection_id[-6:]} (NN: its stop in the field pack's route)"), ("Site", site_name), ("Lat, lon (WGS 84)", f"{lat:.6f}, {lon:.6f}"),
             ("MGRS", mgrs), ("First seen", det.first_seen), ("Last seen", det.last_seen),
             ("Area", f"{det.area_m2:.0f} m²"), ("Confidence", det.confidence), ("Type hint", det.kind_hint.replace("_", " ")),
             *det.repeat_rows(),

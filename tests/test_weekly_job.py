@@ -128,6 +128,9 @@ def test_field_sheets_and_chips_for_each_detection(case_run):
     assert swipes and {p.stem for p in swipes} <= set(ids)
     assert "type=\"range\"" in swipes[0].read_text() and "http" not in swipes[0].read_text()
     assert "Field check" in (out / "field" / "sheets" / f"{ids[0]}.html").read_text()
+    # the sheet names the GPS waypoint the pack gives the same detection
+    labels = {r["detection_id"]: r["waypoint"] for r in csv.DictReader((out / "field" / "field_pack.csv").open())}
+    assert f"NN-{labels[ids[0]][3:]}" in (out / "field" / "sheets" / f"{ids[0]}.html").read_text()
 
 
 def test_all_cloud_and_empty_imagery_are_reported_not_silent(tmp_path):
