@@ -27,7 +27,7 @@ from sites import Site
 from sites.geo import parse_number
 from sitewatch.errors import InvalidReport
 
-from .privacy import WITHHELD, ContactPolicy, identity_columns, pseudonymise, scrub_text
+from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, pseudonymise, scrub_text
 
 ALIASES = {
     "observed_on": ("observed_on", "date", "observationyear", "observation_date", "today", "start", "_submission_time",
@@ -236,10 +236,13 @@ def _match_site(name: str, sites: list[Site]) -> tuple[Site | None, list[str]]:
 
 def import_reports(
     path: str | Path, sites: list[Site], *, key: bytes | None, policy: ContactPolicy = "pseudonym",
-    today: date | None = None,
+    today: date | None = None, region: str | None = None,
 ) -> ImportResult:
-    """Validate every row; return accepted reports and rejected rows (row number, reason)."""
+    """Validate every row; return accepted reports and rejected rows (row number, reason).
+    ``region`` (or ``SITEWATCH_PHONE_REGION``) is the country whose phone numbers are also
+    recognised in the text without ``+``."""
     path = Path(path)
+    region = phone_region(region)
     today = today or datetime.now(timezone.utc).date()
     rows = read_rows(path)
     res = ImportResult()
@@ -260,7 +263,7 @@ def import_reports(
         if spill is not None:  # the text ran on into the next columns: any cell may hold its words
             prose = set(row)
         clean = {k: ((pseudo if v.strip() == contact else WITHHELD) if k in who
-                     else scrub_text(str(v), who.values()) if k in prose else v) for k, v in row.items()}
+                     else scrub_text(str(v), who.values(), region) if k in prose else v) for k, v in row.items()}
         row = {k: v for k, v in clean.items() if k not in who}
         try:
             if spill is not None:

@@ -13,7 +13,8 @@ Other columns that name or reach the reporter (a name, a second phone or e-mail,
 ``_submitted_by``, a device id: :func:`identity_columns`) are never stored or written, not even
 in the file of rejected rows; where a row has a name but no contact, the name is what gets the
 pseudonym.  The reporter's own words keep no e-mail address, international phone number, or
-any value of those columns (:func:`scrub_text`).
+any value of those columns (:func:`scrub_text`), nor, where the country is set
+(``--phone-region``, ``SITEWATCH_PHONE_REGION``), a phone number written without ``+``.
 """
 
 from __future__ import annotations
@@ -96,8 +97,45 @@ PHONE = re.compile(r"\+\d[\d \-().]{6,18}\d")
 WITHHELD = "[withheld]"
 
 
-def scrub_text(text: str, identities=()) -> str:
-    """``text`` without e-mail addresses, international (``+``) phone numbers and the given values."""
+PHONE_REGION_ENV = "SITEWATCH_PHONE_REGION"
+
+
+def phone_region(region: str | None = None) -> str | None:
+    """The country whose phone numbers are recognised without ``+`` (ISO 3166 code, e.g. ``MN``):
+    the argument, else ``SITEWATCH_PHONE_REGION``, else none (international numbers only)."""
+    import phonenumbers
+
+    code = (region or os.environ.get(PHONE_REGION_ENV, "")).strip().upper()
+    if not code:
+        return None
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(f"phone region {code!r} is not a country code libphonenumber knows (e.g. MN, EG, KH, JO, PE)")
+    return code
+
+
+def _national_phones(text: str, region: str) -> str:
+    """Phone numbers written the way the region's people write them (``9911 2233`` in Mongolia),
+    found by libphonenumber; digits that belong to a decimal number (a coordinate) are not one."""
+    from phonenumbers import Leniency, PhoneNumberMatcher
+
+    spans = []
+    for m in PhoneNumberMatcher(text, region, leniency=Leniency.VALID):
+        before = text[m.start - 1] if m.start else ""
+        after = text[m.end:m.end + 2]
+        if before in ".," or (len(after) == 2 and after[0] in ".," and after[1].isdigit()):
+            continue
+        spans.append((m.start, m.end))
+    for start, end in reversed(spans):
+        text = text[:start] + WITHHELD + text[end:]
+    return text
+
+
+def scrub_text(text: str, identities=(), region: str | None = None) -> str:
+    """``text`` without e-mail addresses, international (``+``) phone numbers, the given values,
+    and, with a ``region``, that country's phone numbers written without ``+``."""
     for value in sorted({v.strip() for v in identities if v and len(v.strip()) >= 3}, key=len, reverse=True):
         text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", WITHHELD, text, flags=re.IGNORECASE)
-    return PHONE.sub(WITHHELD, EMAIL.sub(WITHHELD, text))
+    text = EMAIL.sub(WITHHELD, text)
+    if region:
+        text = _national_phones(text, region)
+    return PHONE.sub(WITHHELD, text)

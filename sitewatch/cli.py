@@ -189,7 +189,7 @@ def cmd_reports_import(args) -> int:
     from pipelines.community import import_reports_file
     from pipelines.store import Store
 
-    res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy)
+    res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy, region=args.phone_region)
     print(f"{len(res.accepted)} accepted ({new} new), {len(res.rejected)} rejected")
     for row, reason, _ in res.rejected:
         print(f"  row {row}: {reason}")
@@ -372,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     r2.add_argument("--contact-policy", default="pseudonym", choices=["pseudonym", "restricted", "drop"],
                     help="keep reporter contacts as a keyed pseudonym only (default), also raw in a restricted "
                          "table, or drop them; the key comes from SITEWATCH_REPORTER_KEY")
+    r2.add_argument("--phone-region", help="country (ISO code, e.g. MN) whose phone numbers written without + are "
+                                           "also withheld from the report text (default: SITEWATCH_PHONE_REGION)")
     common(r2, provider=False)
     r2.set_defaults(func=cmd_reports_import)
 

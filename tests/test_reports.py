@@ -377,3 +377,22 @@ def test_corroboration_outlives_the_reconciliation_look_back(tmp_path):
     store.set_confidence("S-3-1", "high")  # corroborated by a report
     store.upsert_detections([det], "run-2")  # next week: the detector still says medium
     assert store.detections().confidence.tolist() == ["high"]
+
+
+def test_a_local_phone_number_in_the_text_is_withheld_where_the_country_is_known(case_2011, tmp_path, monkeypatch):
+    """Mongolians write a mobile as 9911 2233, without +976: with the country set (--phone-region,
+    SITEWATCH_PHONE_REGION) libphonenumber finds it in the text; the digits of a coordinate are not
+    taken for one."""
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    words = "call me on 9911 2233 or 99112244; pits at 40.29123, -106.91234, photos 112-118"
+    path = _write(tmp_path / "r.csv", [{"date": "2011-07-01", "latitude": "40.29", "longitude": "-106.91",
+                                        "comment": words}])
+    [plain] = import_reports(path, sites, key=None, policy="drop").accepted
+    assert plain.text == words  # without a country only +-numbers are recognised (documented)
+    [mn] = import_reports(path, sites, key=None, policy="drop", region="mn").accepted
+    assert mn.text == "call me on [withheld] or [withheld]; pits at 40.29123, -106.91234, photos 112-118"
+    monkeypatch.setenv("SITEWATCH_PHONE_REGION", "MN")
+    [env] = import_reports(path, sites, key=None, policy="drop").accepted
+    assert env.text == mn.text
+    with pytest.raises(ConfigError, match="not a country code"):
+        import_reports(path, sites, key=None, policy="drop", region="Mongolia")
