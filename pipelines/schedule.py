@@ -38,13 +38,25 @@ def pending_weeks(store: Store, site_ids: list[str], start: str, today: pd.Times
             if sun < pd.Timestamp(today).normalize() and not want <= done.get(label, set())]
 
 
+def local_now(cfg: Config, now: datetime | None = None) -> datetime:
+    """The time in the configuration's zone, without a zone attached: quiet hours and the weeks
+    are the unit's local ones, whatever zone the server runs in.  A given ``now`` with a zone is
+    converted; one without is taken as already local."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(cfg.timezone)
+    if now is None:
+        return datetime.now(zone).replace(tzinfo=None)
+    return now.astimezone(zone).replace(tzinfo=None) if now.tzinfo is not None else now
+
+
 def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[dict]:
     """Run every pending week in order, then send the alerts; returns one record per week.
 
     ``runner(store, sites, provider, start, end, out)`` defaults to :func:`run_period` (no Prefect);
     the flow passes the Prefect weekly flow.
     """
-    now = now or datetime.now()
+    now = local_now(cfg, now)
     store = Store(cfg.db)
     sites = read_sites(cfg.sites).sites
     provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache)
@@ -60,7 +72,8 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
 
 def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     """The daily look at secret sites: the last seven days, alerts for what is new or escalated."""
-    now = pd.Timestamp(now or datetime.now()).normalize()
+    clock = local_now(cfg, now)  # quiet hours are judged at this hour, not at midnight
+    now = pd.Timestamp(clock).normalize()
     store = Store(cfg.db)
     sites = [s for s in read_sites(cfg.sites).sites if s.sensitivity == "secret"]
     if not sites:
@@ -69,7 +82,7 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     out = Path(cfg.out) / f"quick-look-{now.date()}"
     start = max(pd.Timestamp(cfg.start), now - pd.Timedelta(days=7))
     _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access)
-    summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, now.to_pydatetime())
+    summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, clock)
     return summary
 
 

@@ -174,6 +174,25 @@ def test_pending_weeks_and_quiet_hours(config):
     assert in_quiet_hours(datetime(2011, 6, 1, 23), (22, 6)) and not in_quiet_hours(datetime(2011, 6, 1, 12), (22, 6))
 
 
+def test_quiet_hours_and_weeks_are_the_units_local_ones(config):
+    """The server may run in UTC; the unit's quiet hours are Ulaanbaatar's (UTC+8).  15:00 UTC is
+    23:00 there: quiet.  And a quick look asked at 15:00 is judged at that hour, not at midnight."""
+    from datetime import timezone
+
+    from pipelines.alerts import in_quiet_hours
+    from pipelines.schedule import local_now
+
+    assert config.timezone == "Asia/Ulaanbaatar"
+    evening = local_now(config, datetime(2011, 6, 20, 15, 0, tzinfo=timezone.utc))
+    assert evening == datetime(2011, 6, 20, 23, 0) and in_quiet_hours(evening, (22, 6))
+    assert not in_quiet_hours(local_now(config, datetime(2011, 6, 20, 3, 0, tzinfo=timezone.utc)), (22, 6))  # 11:00
+    assert local_now(config, datetime(2011, 6, 20, 6, 0)) == datetime(2011, 6, 20, 6, 0)  # no zone: already local
+    # Sunday 20:00 UTC is Monday 04:00 in Ulaanbaatar: the week just ended is complete there
+    monday = pd.Timestamp(local_now(config, datetime(2011, 6, 19, 20, 0, tzinfo=timezone.utc)))
+    weeks = pending_weeks(Store(config.db), ["S02-04"], "2011-06-13", monday)
+    assert [w[0] for w in weeks] == ["2011-W24"]
+
+
 def test_cron_schedule_is_registered_as_configured(config, tmp_path):
     deps = build_deployments(tmp_path / "sitewatch.toml")
     weekly = next(d for d in deps if d.name == "sitewatch-weekly")
@@ -273,3 +292,22 @@ def test_a_full_configuration_is_accepted():
                    "webhook": {"url": "http://localhost:8080/hook", "token_env": "T"},  # a gateway on this machine
                    "rangers": {"North valley": "ranger-north"}}})
     assert cfg.access == "secret" and cfg.alerts.webhook.url.startswith("http://localhost")
+
+
+def test_the_quick_look_judges_quiet_hours_at_the_hour_it_runs(config, tmp_path, monkeypatch):
+    """It once passed midnight to the alert rules (a normalised date), so inside quiet hours
+    [22, 6] only high-confidence alerts ever left a daily quick look."""
+    from dataclasses import replace
+    from datetime import timezone
+
+    from pipelines import schedule
+
+    doc = json.loads(config.sites.read_text())
+    for f in doc["features"]:
+        f["properties"]["sensitivity"] = "secret"
+    (tmp_path / "secret.geojson").write_text(json.dumps(doc))
+    seen = []
+    monkeypatch.setattr(schedule, "send_alerts", lambda store, sites, cfg, label, out, now: seen.append(now) or {})
+    schedule.run_quick_look(replace(config, sites=tmp_path / "secret.geojson"),
+                            now=datetime(2011, 7, 5, 3, 30, tzinfo=timezone.utc))
+    assert seen == [datetime(2011, 7, 5, 11, 30)]  # 11:30 in Ulaanbaatar
