@@ -13,6 +13,8 @@ Rules (each one raises with the offending row named; nothing is dropped silently
 * A file without a CRS is read as EPSG:4326 and a warning is recorded on every site.
 * A file that declares a projected CRS (metres) but whose coordinates all lie within ±180, ±90 is
   rejected as degrees under the wrong CRS (its sites would land beside the projection's origin).
+* A file with several layers (a GeoPackage) is read whole: every layer with a geometry and
+  site_id and name columns; the others are named in a warning.
 * Coordinates outside lon/lat range are rejected: either lat/lon are swapped (|lat| > 90 while
   |lon| <= 90, or the site falls outside the declared region but its mirror falls inside), or the
   file holds projected metres without a CRS.
@@ -90,18 +92,54 @@ def read_sites(
     elif suffix == ".json" and _is_arches(path):
         frame = _read_arches(path)
     else:
-        try:
-            frame = gpd.read_file(path)
-        except Exception as exc:  # pyogrio raises its own DataSourceError family
-            raise InvalidSiteFile(f"{path}: cannot read as a vector file ({exc})") from exc
-        if crs:
-            frame = frame.set_crs(crs, allow_override=True)
-        if frame.crs is None:
-            warnings.append(f"{path.name}: no CRS declared; assuming EPSG:4326 (lon/lat)")
-            frame = frame.set_crs(4326)
+        frame = _read_vector(path, crs, warnings)
     rejected: list[str] = []
     sites = _validate(frame, path.name, region_bbox, point_radius_m, warnings, None if strict else rejected)
     return RegistryResult(sites, warnings, rejected)
+
+
+def _read_layer(path: Path, layer: str | None, crs: str | None, warnings: list[str]) -> gpd.GeoDataFrame:
+    try:
+        frame = gpd.read_file(path, layer=layer)
+    except Exception as exc:  # pyogrio raises its own DataSourceError family
+        raise InvalidSiteFile(f"{path}: cannot read as a vector file ({exc})") from exc
+    if crs:
+        frame = frame.set_crs(crs, allow_override=True)
+    if frame.crs is None:
+        where = f" (layer {layer})" if layer else ""
+        warnings.append(f"{path.name}{where}: no CRS declared; assuming EPSG:4326 (lon/lat)")
+        frame = frame.set_crs(4326)
+    return frame
+
+
+def _read_vector(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFrame:
+    """A vector file; a GeoPackage (or any source) with several layers is read whole: every layer
+    with a geometry and site_id and name columns, the others named in a warning, never dropped
+    without a word (GDAL alone reads the first layer)."""
+    import pyogrio
+
+    try:
+        layers = [(str(name), gtype) for name, gtype in pyogrio.list_layers(path)]
+    except Exception as exc:  # noqa: BLE001 - pyogrio's DataSourceError family
+        raise InvalidSiteFile(f"{path}: cannot read as a vector file ({exc})") from exc
+    if len(layers) <= 1:
+        return _read_layer(path, None, crs, warnings)
+    frames, read, left_out = [], [], []
+    for name, gtype in layers:
+        frame = _read_layer(path, name, crs, warnings) if gtype else None
+        if frame is None or _column(frame, ID_COLUMNS) is None or _column(frame, NAME_COLUMNS) is None:
+            left_out.append(name)
+            continue
+        frame = frame.to_crs(4326) if not frame.crs.equals("EPSG:4326") else frame
+        frames.append(frame.rename(columns={_column(frame, ID_COLUMNS): "site_id", _column(frame, NAME_COLUMNS): "name"})
+                      .assign(_layer=name))
+        read.append(name)
+    if not frames:
+        raise InvalidSiteFile(f"{path}: none of its layers ({', '.join(n for n, _ in layers)}) has a geometry with "
+                              "site_id and name columns")
+    warnings.append(f"{path.name}: {len(layers)} layers; read {', '.join(read)}"
+                    + (f"; left out {', '.join(left_out)} (no geometry, or no site_id/name columns)" if left_out else ""))
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=4326)
 
 
 def _is_arches(path: Path) -> bool:
@@ -254,13 +292,14 @@ def _validate(
     sites: list[Site] = []
     seen: dict[str, tuple[int, str]] = {}
     assumed = [w for w in warnings if "assuming EPSG:4326" in w]
+    layered = "_layer" in frame.columns
     for pos, (_, row) in enumerate(frame.iterrows()):
-        label = f"row {pos + 1}"
+        label = f"row {pos + 1}" + (f" (layer {row['_layer']})" if layered else "")
         site_id = _id_text(row[id_col])
         if not site_id or site_id.lower() == "nan":
             problems.append(f"{label}: empty site_id")
             continue
-        label = f"row {pos + 1} (site_id {site_id!r})"
+        label = f"row {pos + 1}" + (f" (layer {row['_layer']}, site_id {site_id!r})" if layered else f" (site_id {site_id!r})")
         # ids that differ only in case are one id to a report naming the site, and to the file
         # names of a field pack unpacked on Windows or macOS
         if (other := seen.get(site_id.casefold())) is not None:

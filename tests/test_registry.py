@@ -273,3 +273,22 @@ def test_parts_of_the_default_size_fit_the_per_site_limit(monkeypatch, gb, resol
                   * grid_size(site_request(p, pd.Timestamp("2024-06-01"), pd.Timestamp("2024-06-07")), resolution)[1]
                   for p in parts)
     assert biggest * looks <= max_pixel_looks() < biggest * looks * 1.3  # fits, without wasting the limit
+
+
+def test_every_site_layer_of_a_geopackage_is_read(tmp_path):
+    """GDAL reads a GeoPackage's first layer only: sites kept as points in a second layer were
+    dropped with nothing but a Python warning.  Every layer with sites is read; the others are
+    named."""
+    path = tmp_path / "registry.gpkg"
+    gpd.GeoDataFrame({"site_id": ["A", "B"], "name": ["Mound", "Wall"]},
+                     geometry=[Polygon(SQUARE), Polygon([(x + 0.05, y) for x, y in SQUARE])], crs=4326).to_file(path, layer="outlines")
+    gpd.GeoDataFrame({"id": ["C"], "site_name": ["Stele"]}, geometry=[Point(106.99, 47.905)], crs=4326) \
+        .to_crs(32648).to_file(path, layer="points")  # another layer, other column names, in UTM
+    gpd.GeoDataFrame({"kind": ["road"]}, geometry=[Point(106.8, 47.8)], crs=4326).to_file(path, layer="roads")
+    res = read_sites(path)
+    assert [s.site_id for s in res.sites] == ["A", "B", "C"]
+    assert res.sites[2].name == "Stele" and res.sites[2].geometry.centroid.x == pytest.approx(106.99, abs=1e-6)
+    assert "3 layers; read outlines, points; left out roads" in res.warnings[0]
+    gpd.GeoDataFrame({"id": ["A"], "name": ["again"]}, geometry=[Point(106.98, 47.9)], crs=4326).to_file(path, layer="more")
+    with pytest.raises(DuplicateSiteId, match="'A' appears in row 1 and row 4"):
+        read_sites(path)
