@@ -298,7 +298,11 @@ def import_reports(
                 raise ValueError(f"duplicate of row {seen[dup_key]} (same reporter, place and day)")
             seen[dup_key] = i
         except (ValueError, TypeError) as exc:
-            res.rejected.append((i, str(exc), clean))
+            # a misaligned file can put a phone number under "latitude": the reason quotes the
+            # cell, and the rejected-rows file keeps it, so both are scrubbed like the text
+            res.rejected.append((i, scrub_text(str(exc), who.values(), region),
+                                 {k: v if k in who or v is None else scrub_text(str(v), who.values(), region)
+                                  for k, v in clean.items()}))
             continue
         ident = hashlib.sha256(json.dumps([pseudo, str(observed), lat, lon, site_name, text]).encode()).hexdigest()[:16]
         res.accepted.append(Report(

@@ -396,3 +396,16 @@ def test_a_local_phone_number_in_the_text_is_withheld_where_the_country_is_known
     assert env.text == mn.text
     with pytest.raises(ConfigError, match="not a country code"):
         import_reports(path, sites, key=None, policy="drop", region="Mongolia")
+
+
+def test_a_phone_number_in_the_wrong_column_is_not_quoted_back(case_2011, tmp_path, capsys):
+    """A misaligned export puts the reporter's number under "latitude": the rejection reason
+    (printed, and kept in the rejected-rows file) quotes the cell, so it is scrubbed like the text."""
+    from reports.ingest import write_rejected
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    rows = [{"date": "2011-07-01", "latitude": "+976 9911 2233", "longitude": "-106.91", "comment": "pits"}]
+    res = import_reports(_write(tmp_path / "r.csv", rows), sites, key=None, policy="drop")
+    [(n, reason, row)] = res.rejected
+    assert reason == "latitude '[withheld]' is not a number" and row["latitude"] == "[withheld]"
+    assert "9911" not in write_rejected(res, tmp_path / "rej.csv").read_text()
