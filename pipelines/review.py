@@ -319,11 +319,15 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
 
     ``verdict`` is a field verdict (``confirmed looting``, ``other disturbance``, ``nothing
     found``) or any review label; ``checked_on`` (optional) is the day of the visit, which may not
-    be in the future nor before the detection was first seen; ``field_note`` is kept with it.  A
+    be in the future nor before the detection was first seen; ``field_note`` is kept with it, less
+    any e-mail address or phone number (an informant the ranger met).  A
     row without a verdict is a place not visited and is skipped; a bad row is rejected with its
     reason and nothing else; a verdict already recorded is not recorded twice.
     """
     from reports.ingest import EXTRA_CELLS, parse_date, read_rows
+    from reports.privacy import phone_region, scrub_text
+
+    region = phone_region()
 
     path = Path(path)
     today = today or datetime.now(timezone.utc).date()
@@ -361,8 +365,9 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
                 if visit < date.fromisoformat(str(first_seen[det_id])[:10]):
                     raise ValueError(f"checked on {visit}, before the detection was first seen ({first_seen[det_id]})")
                 note = f"field check on {visit}"
-            if row.get("field_note"):
-                note = f"{note}: {row['field_note']}" if note else row["field_note"]
+            if row.get("field_note"):  # an informant the ranger met may be named by number: not kept
+                said = scrub_text(row["field_note"], region=region)
+                note = f"{note}: {said}" if note else said
         except ValueError as exc:
             res.rejected.append((i, str(exc), row))
             continue

@@ -217,7 +217,7 @@ def test_field_verdicts_come_back_in_the_field_pack_csv(scene):
     after = str((pd.Timestamp(first) + pd.Timedelta(days=20)).date())
     filled = [
         {**rows[0], "verdict": "Confirmed looting", "checked_on": after, "checked_by": "Ranger Bold",
-         "field_note": "<b>6 fresh pits</b>, photos 112-118"},
+         "field_note": "<b>6 fresh pits</b>, photos 112-118, herder saw a truck (+976 9911 2233)"},
         {**rows[0], "verdict": "looted?", "checked_by": "Ranger Bold"},
         {**rows[0], "verdict": "nothing found", "checked_by": ""},
         {**rows[0], "verdict": "nothing found", "checked_by": "Ranger Bold", "checked_on": before},
@@ -237,7 +237,7 @@ def test_field_verdicts_come_back_in_the_field_pack_csv(scene):
     assert "no detection 'SYN-1-20990101-000000'" in reasons[6]
     (a,) = history(store, det)
     assert (a["label"], a["author"]) == ("looting", "Ranger Bold")
-    assert a["note"] == f"field check on {after}: <b>6 fresh pits</b>, photos 112-118"
+    assert a["note"] == f"field check on {after}: <b>6 fresh pits</b>, photos 112-118, herder saw a truck ([withheld])"
     assert store.detections().set_index("detection_id").status[det] == "confirmed"
     again = import_verdicts(store, pack)  # the same file handed in twice adds nothing
     assert again.recorded == [] and again.unchanged == 1 and len(history(store, det)) == 1
