@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import shapely.errors
@@ -157,7 +157,9 @@ def parse_date(text: str, today: date) -> date:
                 raise ValueError(f"date {text!r} could be day-first or month-first; write it as YYYY-MM-DD") from None
             raise ValueError(f"unreadable date {text!r}; write it as YYYY-MM-DD") from None
         d = date(int(m.group(1)), int(m.group(2) or 7), 15 if m.group(2) else 1)
-    if d > today:
+    # ``today`` is the server's UTC date; in Ulaanbaatar (UTC+8) it is already tomorrow from 16:00
+    # UTC, and places run up to UTC+14: a day of grace, or this morning's reports were "future"
+    if d > today + timedelta(days=1):
         raise ValueError(f"date {d} is in the future")
     if d < EARLIEST:
         raise ValueError(f"date {d} is before 1970")

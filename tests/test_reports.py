@@ -409,3 +409,16 @@ def test_a_phone_number_in_the_wrong_column_is_not_quoted_back(case_2011, tmp_pa
     [(n, reason, row)] = res.rejected
     assert reason == "latitude '[withheld]' is not a number" and row["latitude"] == "[withheld]"
     assert "9911" not in write_rejected(res, tmp_path / "rej.csv").read_text()
+
+
+def test_a_report_dated_today_east_of_greenwich_is_not_in_the_future(case_2011, tmp_path):
+    """At 23:00 UTC on 2026-11-28 it is 07:00 on the 29th in Ulaanbaatar: a report from this
+    morning is not "in the future"; one dated two days ahead still is."""
+    from datetime import date
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    rows = [{"date": "2026-11-29", "latitude": "40.29", "longitude": "-106.91", "comment": "this morning"},
+            {"date": "2026-11-30", "latitude": "40.29", "longitude": "-106.91", "comment": "the day after tomorrow"}]
+    res = import_reports(_write(tmp_path / "r.csv", rows), sites, key=None, policy="drop", today=date(2026, 11, 28))
+    assert [r.text for r in res.accepted] == ["this morning"]
+    assert res.rejected[0][1] == "date 2026-11-30 is in the future"
