@@ -123,18 +123,17 @@ def test_csv_as_spreadsheets_write_it(tmp_path):
     path.write_text("site_id;name;lat;lon\nA;Alpha;47,905;106,905\n", encoding="utf-8")
     (site,) = read_sites(path).sites
     assert site.geometry.centroid.y == pytest.approx(47.905, abs=1e-6)
-    path.write_text("site_id,name,lat,lon\nA,Alpha,47.905,106.905,extra\nB,Beta,47.9\n", encoding="utf-8")
-    with pytest.raises(InvalidSiteFile, match="header has 4 columns but line 2 has 5 cells; line 3 has 3 cells"):
-        read_sites(path)
-    path.write_text("", encoding="utf-8")
-    with pytest.raises(InvalidSiteFile, match="empty"):
-        read_sites(path)
-    path.write_text("site_id,name,lat,lon\nA,Tömör,47.905,106.905\n", encoding="cp1252")
-    with pytest.raises(InvalidSiteFile, match="not UTF-8 text.*CSV UTF-8"):
-        read_sites(path)
-    path.write_text("site_id,name,lat,lon\nA,Alpha,47°54'N,106.905\n", encoding="utf-8")
-    with pytest.raises(InvalidSiteGeometry, match="latitude .* is not a number \\(degrees, minutes, seconds"):
-        read_sites(path)
+    for content, encoding, error, message in [
+        ("site_id,name,lat,lon\nA,Alpha,47.905,106.905,extra\nB,Beta,47.9\n", "utf-8", InvalidSiteFile,
+         "header has 4 columns but line 2 has 5 cells; line 3 has 3 cells"),
+        ("", "utf-8", InvalidSiteFile, "empty"),
+        ("site_id,name,lat,lon\nA,Tömör,47.905,106.905\n", "cp1252", InvalidSiteFile, "not UTF-8 text.*CSV UTF-8"),
+        ("site_id,name,lat,lon\nA,Alpha,47°54'N,106.905\n", "utf-8", InvalidSiteGeometry,
+         "latitude .* is not a number \\(degrees, minutes, seconds"),
+    ]:
+        path.write_text(content, encoding=encoding)
+        with pytest.raises(error, match=message):
+            read_sites(path)
 
 
 def test_missing_required_column_and_empty_name(tmp_path):
