@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from shapely import wkt
 
-from maps.access import generalise, may_see_exact
+from maps.access import LEVELS, generalise, may_see_exact, rank
 from maps.escape import text as esc
 from maps.field_pack import to_mgrs
 from sites import Site
@@ -122,27 +122,48 @@ def dispatch_messages(alerts: list[Alert], rangers: dict[str, str]) -> list[dict
     return [{"to": rangers.get(a.region, rangers.get("*", "duty")), "text": a.sms()} for a in alerts]
 
 
-def digest_html(alerts: list[Alert], week: str) -> str:
+def digest_html(alerts: list[Alert], week: str, attached: str = "The offline map and the field pack are attached.") -> str:
     rows = "".join(
         f"<tr><td>{esc(a.detection_id)}</td><td>{esc(a.site_name)}</td><td>{esc(a.confidence)}"
         f"{' (escalated)' if a.escalation else ''}</td><td>{esc(a.first_seen)}"
         f"{' (repeat: first dug ' + esc(a.disturbed_before) + ')' if a.disturbed_before else ''}</td><td>{a.area_m2:.0f} m²</td>"
         f"<td>{a.lat:.6f}, {a.lon:.6f}</td><td>{esc(a.mgrs or 'withheld')}</td></tr>" for a in alerts)
     return ("<html><body><h2>sitewatch — week " + esc(week) + "</h2><p>" + str(len(alerts)) +
-            " detection(s) need attention. The offline map and the field pack are attached.</p>"
+            " detection(s) need attention. " + esc(attached) + "</p>"
             "<table border='1' cellspacing='0' cellpadding='3'><tr><th>Detection</th><th>Site</th><th>Confidence</th>"
             "<th>First seen</th><th>Area</th><th>Lat, lon</th><th>MGRS</th></tr>" + rows + "</table></body></html>")
 
 
-def send_email(cfg: AlertConfig, alerts: list[Alert], week: str, attachments: list[Path]) -> None:
+def outputs_access(out_dir: Path) -> str | None:
+    """The access level the run's outputs in ``out_dir`` were made at (its ``summary.json``)."""
+    try:
+        return json.loads((out_dir / "summary.json").read_text(encoding="utf-8")).get("access_level")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def attachable(out_dir: Path, access: str) -> tuple[list[Path], str]:
+    """The offline map and field pack to attach, unless the run made them at a higher access level
+    than the alerts' readers have (``access = "secret"`` for the run, ``alerts.access =
+    "restricted"`` for a wider list): those would carry exact locations of secret sites."""
+    files = [out_dir / "map_offline.html", out_dir / "field" / "field_pack.gpx", out_dir / "field" / "field_pack.csv"]
+    level = outputs_access(out_dir)
+    if level in LEVELS and rank(level) <= rank(access):
+        return files, "The offline map and the field pack are attached."
+    return [], (f"The offline map and the field pack are not attached: they were made at access level {level or 'unknown'}, "
+                f"above this message's ({access}); open them where that level is allowed.")
+
+
+def send_email(cfg: AlertConfig, alerts: list[Alert], week: str, attachments: list[Path],
+               attached: str = "The offline map and the field pack are attached.") -> None:
     e = cfg.email
     msg = EmailMessage()
     msg["Subject"] = f"sitewatch {week}: {len(alerts)} detection(s)" + (
         " — ESCALATED" if any(a.escalation for a in alerts) else "")
     msg["From"] = e.sender
     msg["To"] = ", ".join(e.to)
-    msg.set_content("\n".join(a.sms() for a in alerts))
-    msg.add_alternative(digest_html(alerts, week), subtype="html")
+    msg.set_content("\n".join(a.sms() for a in alerts) + "\n\n" + attached)
+    msg.add_alternative(digest_html(alerts, week, attached), subtype="html")
     for p in attachments:
         if p.exists():
             msg.add_attachment(p.read_bytes(), maintype="application", subtype="octet-stream", filename=p.name)
@@ -183,8 +204,8 @@ def send_alerts(store: Store, sites: list[Site], cfg: AlertConfig, week: str, ou
     delivered = False
     if cfg.email and cfg.email.to:
         try:
-            send_email(cfg, alerts, week, [out_dir / "map_offline.html", out_dir / "field" / "field_pack.gpx",
-                                           out_dir / "field" / "field_pack.csv"])
+            files, attached = attachable(out_dir, cfg.access)
+            send_email(cfg, alerts, week, files, attached)
             report["email"] = len(alerts)
             delivered = True
         except (OSError, smtplib.SMTPException) as exc:

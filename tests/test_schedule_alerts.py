@@ -311,3 +311,20 @@ def test_the_quick_look_judges_quiet_hours_at_the_hour_it_runs(config, tmp_path,
     schedule.run_quick_look(replace(config, sites=tmp_path / "secret.geojson"),
                             now=datetime(2011, 7, 5, 3, 30, tzinfo=timezone.utc))
     assert seen == [datetime(2011, 7, 5, 11, 30)]  # 11:30 in Ulaanbaatar
+
+
+def test_outputs_made_for_a_higher_level_are_not_attached_to_a_wider_mailing(tmp_path):
+    """A run at access "secret" writes exact outlines of secret sites into the offline map and the
+    field pack; alerts at "restricted" (a wider list) must not carry them as attachments."""
+    from pipelines.alerts import attachable, digest_html
+
+    (tmp_path / "summary.json").write_text(json.dumps({"access_level": "secret"}))
+    files, said = attachable(tmp_path, "restricted")
+    assert files == [] and "not attached: they were made at access level secret, above this message's (restricted)" in said
+    assert "not attached" in digest_html([], "2024-W23", said)
+    files, said = attachable(tmp_path, "secret")
+    assert [f.name for f in files] == ["map_offline.html", "field_pack.gpx", "field_pack.csv"] and "are attached" in said
+    (tmp_path / "summary.json").write_text(json.dumps({"access_level": "public"}))
+    assert attachable(tmp_path, "restricted")[0]  # a public map may go to anyone on the list
+    (tmp_path / "summary.json").unlink()
+    assert attachable(tmp_path, "secret")[0] == []  # nothing says what the files show: not sent
