@@ -319,16 +319,15 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
 
     ``verdict`` is a field verdict (``confirmed looting``, ``other disturbance``, ``nothing
     found``) or any review label; ``checked_on`` (optional) is the day of the visit, which may not
-    be in the future nor before the detection was first seen; ``field_note`` is kept with it, less
-    any e-mail address or phone number (an informant the ranger met).  A
-    row without a verdict is a place not visited and is skipped; a bad row is rejected with its
-    reason and nothing else; a verdict already recorded is not recorded twice.
+    be in the future nor before the detection was first seen; ``field_note`` is kept with it,
+    less any e-mail address or phone number (an informant the ranger met), also in the rejected
+    rows.  A row without a verdict is a place not visited and is skipped; a bad row is rejected
+    with its reason and nothing else; a verdict already recorded is not recorded twice.
     """
     from reports.ingest import EXTRA_CELLS, parse_date, read_rows
     from reports.privacy import phone_region, scrub_text
 
     region = phone_region()
-
     path = Path(path)
     today = today or datetime.now(timezone.utc).date()
     rows = read_rows(path)
@@ -340,10 +339,13 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
     for i, raw in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
         spill = raw.pop(EXTRA_CELLS, None)  # a note's own comma, unquoted, shifts the cells after it
         row = {str(k).strip().lower(): ("" if v is None else str(v).strip()) for k, v in raw.items() if k}
-        if spill is not None:
+        if row.get("field_note"):  # an informant the ranger met may be named by number: not kept
+            row["field_note"] = scrub_text(row["field_note"], region=region)
+        if spill is not None:  # the note ran on into the cells after it: any of them may hold its words
             row[EXTRA_CELLS] = ",".join("" if c is None else str(c) for c in spill)
             res.rejected.append((i, f"the row has {len(spill)} cell(s) more than the header "
-                                    "(an unquoted comma in the note?)", row))
+                                    "(an unquoted comma in the note?)",
+                                 {k: scrub_text(v, region=region) for k, v in row.items()}))
             continue
         verdict = row.get("verdict", "")
         if not verdict:
@@ -365,9 +367,8 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
                 if visit < date.fromisoformat(str(first_seen[det_id])[:10]):
                     raise ValueError(f"checked on {visit}, before the detection was first seen ({first_seen[det_id]})")
                 note = f"field check on {visit}"
-            if row.get("field_note"):  # an informant the ranger met may be named by number: not kept
-                said = scrub_text(row["field_note"], region=region)
-                note = f"{note}: {said}" if note else said
+            if row.get("field_note"):
+                note = f"{note}: {row['field_note']}" if note else row["field_note"]
         except ValueError as exc:
             res.rejected.append((i, str(exc), row))
             continue

@@ -245,9 +245,10 @@ def test_field_verdicts_come_back_in_the_field_pack_csv(scene):
     assert [int(r["row"]) for r in kept] == [3, 4, 5, 6]
     with pack.open("a", newline="", encoding="utf-8") as fh:  # a note with its own comma, unquoted
         fh.write(",".join([*(rows[0][k] for k in list(rows[0])[:-4]), "nothing found", "", "Ranger Bold",
-                           "dry ground", " no pits"]) + "\n")
+                           "dry ground", " no pits", " herder at +976 9911 2244"]) + "\n")
     spilled = import_verdicts(store, pack)
-    assert spilled.rejected[-1][0] == len(filled) + 2 and "1 cell(s) more than the header" in spilled.rejected[-1][1]
+    assert spilled.rejected[-1][0] == len(filled) + 2 and "2 cell(s) more than the header" in spilled.rejected[-1][1]
+    assert "9911" not in str(spilled.rejected[-1][2])  # the note's spill-over is scrubbed too
     with pytest.raises(ValueError, match="no detection_id column"):
         (tmp / "other.csv").write_text("id,verdict\nx,nothing found\n", encoding="utf-8")
         import_verdicts(store, tmp / "other.csv")
