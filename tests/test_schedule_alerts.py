@@ -328,3 +328,14 @@ def test_outputs_made_for_a_higher_level_are_not_attached_to_a_wider_mailing(tmp
     assert attachable(tmp_path, "restricted")[0]  # a public map may go to anyone on the list
     (tmp_path / "summary.json").unlink()
     assert attachable(tmp_path, "secret")[0] == []  # nothing says what the files show: not sent
+
+
+def test_a_secret_written_into_the_configuration_is_named_as_such():
+    from sitewatch.config import parse_config
+    from sitewatch.errors import ConfigError
+
+    base = {"sites": "s.geojson", "db": "x.db", "out": "o", "start": "2024-03-04"}
+    with pytest.raises(ConfigError, match="put the SMTP password in an environment variable"):
+        parse_config({**base, "alerts": {"email": {"host": "h", "password": "hunter2"}}})
+    with pytest.raises(ConfigError, match="put the webhook token in an environment variable"):
+        parse_config({**base, "alerts": {"webhook": {"url": "https://g.example/x", "token": "t"}}})
