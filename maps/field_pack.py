@@ -49,12 +49,13 @@ def to_mgrs(lat: float, lon: float) -> str:
     return _MGRS.toMGRS(lat, lon, MGRSPrecision=5)
 
 
-def waypoint_label(order: int, detection_id: str) -> str:
+def waypoint_label(order: int | str, detection_id: str) -> str:
     """The name a GPS unit shows: the stop's number and the end of the detection id, e.g.
     ``03-a1b2c3`` (9 characters).  Hand-held units cut names to 10–14 characters, and full ids
     (the site id, the date, a hash) of one site and month would all read the same; the full id
-    is in the waypoint's comment and description and beside the label in the CSV."""
-    return f"{order:02d}-{detection_id[-6:]}"
+    is in the waypoint's comment and description and beside the label in the CSV.  A field
+    sheet, which does not know the stop, passes ``"NN"``."""
+    return f"{order:02d}-{detection_id[-6:]}" if isinstance(order, int) else f"{order}-{detection_id[-6:]}"
 
 
 def patrol_order(points: list[Waypoint], base: tuple[float, float] | None) -> list[Waypoint]:

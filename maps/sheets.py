@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .escape import file_name, text
+from .field_pack import waypoint_label
 
 
 def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chips_html: str, access: str,
                     access_notes: str = "") -> str:
     rows = [("Detection", det.detection_id),
-            ("GPS waypoint", f"NN-{det.detection_id[-6:]} (NN: its stop in the field pack's route)"), ("Site", site_name), ("Lat, lon (WGS 84)", f"{lat:.6f}, {lon:.6f}"),
+            ("GPS waypoint", f"{waypoint_label('NN', det.detection_id)} (NN: its stop in the field pack's route)"),
+            ("Site", site_name), ("Lat, lon (WGS 84)", f"{lat:.6f}, {lon:.6f}"),
             ("MGRS", mgrs), ("First seen", det.first_seen), ("Last seen", det.last_seen),
             ("Area", f"{det.area_m2:.0f} m²"), ("Confidence", det.confidence), ("Type hint", det.kind_hint.replace("_", " ")),
             *det.repeat_rows(),
