@@ -55,7 +55,7 @@ def waypoint_label(order: int | str, detection_id: str) -> str:
     (the site id, the date, a hash) of one site and month would all read the same; the full id
     is in the waypoint's comment and description and beside the label in the CSV.  A field
     sheet, which does not know the stop, passes ``"NN"``."""
-    return f"{order:02d}-{detection_id[-6:]}" if isinstance(order, int) else f"{order}-{detection_id[-6:]}"
+    return f"{order:>02}-{detection_id[-6:]}"
 
 
 def patrol_order(points: list[Waypoint], base: tuple[float, float] | None) -> list[Waypoint]:
