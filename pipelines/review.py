@@ -324,7 +324,7 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
     rows.  A row without a verdict is a place not visited and is skipped; a bad row is rejected
     with its reason and nothing else; a verdict already recorded is not recorded twice.
     """
-    from reports.ingest import EXTRA_CELLS, parse_date, read_rows
+    from reports.ingest import parse_date, pop_spill, read_rows
     from reports.privacy import phone_region, scrub_text
 
     region = phone_region()
@@ -337,13 +337,12 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
     first_seen = dict(zip(frame.detection_id, frame.first_seen)) if not frame.empty else {}
     res = VerdictImport()
     for i, raw in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
-        spill = raw.pop(EXTRA_CELLS, None)  # a note's own comma, unquoted, shifts the cells after it
+        spill = pop_spill(raw)  # a note's own comma, unquoted, shifts the cells after it
         row = {str(k).strip().lower(): ("" if v is None else str(v).strip()) for k, v in raw.items() if k}
         if row.get("field_note"):  # an informant the ranger met may be named by number: not kept
             row["field_note"] = scrub_text(row["field_note"], region=region)
         if spill is not None:  # the note ran on into the cells after it: any of them may hold its words
-            row[EXTRA_CELLS] = ",".join("" if c is None else str(c) for c in spill)
-            res.rejected.append((i, f"the row has {len(spill)} cell(s) more than the header "
+            res.rejected.append((i, f"the row has {spill} cell(s) more than the header "
                                     "(an unquoted comma in the note?)",
                                  {k: scrub_text(v, region=region) for k, v in row.items()}))
             continue

@@ -134,6 +134,16 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         raise InvalidReport(f"{path}: cannot read the file ({exc})") from exc
 
 
+def pop_spill(row: dict) -> int | None:
+    """How many cells a CSV row has past its header (an unquoted comma in free text), or None;
+    they are joined into the row's :data:`EXTRA_CELLS` cell, which the caller rejects and scrubs."""
+    spill = row.pop(EXTRA_CELLS, None)
+    if spill is None:
+        return None
+    row[EXTRA_CELLS] = ",".join("" if c is None else str(c) for c in spill)
+    return len(spill)
+
+
 def parse_date(text: str, today: date) -> date:
     """An observation day from ISO dates and timestamps, ``YYYY/MM/DD`` or ``YYYY.MM.DD``, a span
     (its start) or a month or year (its middle).  Day-first and month-first dates (``03/07/2011``)
@@ -258,9 +268,7 @@ def import_reports(
             res.contacts[pseudo] = contact
         # the reporter's own words lose any identity; identity columns are kept out of the row, and
         # the rejected-rows file (written out) holds the pseudonym or nothing in their place
-        spill = row.pop(EXTRA_CELLS, None)  # cells past the header, kept as one (scrubbed) cell
-        if spill is not None:
-            row[EXTRA_CELLS] = ",".join("" if c is None else str(c) for c in spill)
+        spill = pop_spill(row)  # cells past the header, kept as one (scrubbed) cell
         prose = {_column(row, "text"), _column(row, "photo_ref")} - {None}
         if spill is not None:  # the text ran on into the next columns: any cell may hold its words
             prose = set(row)
@@ -269,7 +277,7 @@ def import_reports(
         row = {k: v for k, v in clean.items() if k not in who}
         try:
             if spill is not None:
-                raise ValueError(f"the row has {len(spill)} cell(s) more than the header "
+                raise ValueError(f"the row has {spill} cell(s) more than the header "
                                  "(an unquoted comma or semicolon in the text?)")
             if short := [k for k, v in row.items() if v is None]:
                 raise ValueError(f"the row has fewer cells than the header (nothing under {', '.join(short)})")
