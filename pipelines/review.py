@@ -311,6 +311,8 @@ class VerdictImport:
     blank: int = 0
     """Rows without a verdict: places not visited yet."""
     rejected: list[tuple[int, str, dict]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the file holds but was deliberately not read (a KoBo repeat group's sheet)."""
 
 
 def import_verdicts(store: Store, path: str | Path, today: date | None = None) -> VerdictImport:
@@ -330,13 +332,13 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
     region = phone_region()
     path = Path(path)
     today = today or datetime.now(timezone.utc).date()
-    rows = read_rows(path)
-    if rows and "detection_id" not in {str(k).strip().lower() for k in rows[0] if k}:
+    res = VerdictImport()
+    rows = read_rows(path, res.notes)
+    if rows and "detection_id" not in {str(k).strip().lower() for k in rows[0][1] if k}:
         raise ValueError(f"{path}: no detection_id column; hand back the field pack's CSV with its columns")
     frame = store.detections()
     first_seen = dict(zip(frame.detection_id, frame.first_seen)) if not frame.empty else {}
-    res = VerdictImport()
-    for i, raw in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
+    for i, raw in rows:
         spill = pop_spill(raw)  # a note's own comma, unquoted, shifts the cells after it
         row = {str(k).strip().lower(): ("" if v is None else str(v).strip()) for k, v in raw.items() if k}
         if row.get("field_note"):  # an informant the ranger met may be named by number: not kept

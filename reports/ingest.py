@@ -1,4 +1,4 @@
-"""Take community and monitor reports in: CSV, GeoJSON and KoBoToolbox/ODK-style exports.
+"""Take community and monitor reports in: CSV, Excel workbooks, GeoJSON and KoBoToolbox/ODK-style exports.
 
 Every row ends up either accepted or rejected with its row number and reason; nothing is lost.
 The reporter's contact never leaves this module in clear: it is replaced by a keyed pseudonym
@@ -25,6 +25,7 @@ from shapely.geometry import Point, shape
 from maps.escape import csv_cell
 from sites import Site
 from sites.geo import parse_number
+from sites.tables import TableError, read_table
 from sitewatch.errors import InvalidReport
 
 from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, pseudonymise, scrub_text
@@ -74,6 +75,8 @@ class ImportResult:
     """(row number, reason, row with the contact replaced by its pseudonym, other identity columns withheld)."""
     contacts: dict[str, str] = field(default_factory=dict, repr=False)
     """pseudonym → raw contact, only under the ``restricted`` contact policy."""
+    notes: list[str] = field(default_factory=list)
+    """What the file holds but was deliberately not read (a KoBo repeat group's sheet)."""
 
 
 def _column(row: dict[str, str], key: str) -> str | None:
@@ -91,8 +94,12 @@ def _pick(row: dict[str, str], key: str) -> str:
     return str(row[k]).strip() if k is not None else ""
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """Rows of a CSV (comma or semicolon), GeoJSON, or KoBo JSON export, as dicts of strings."""
+def read_rows(path: Path, notes: list[str] | None = None) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a CSV (comma or semicolon), an Excel workbook (a KoBoToolbox XLSX download), GeoJSON,
+    or a KoBo JSON export, as dicts of strings, each with its row number: the spreadsheet's row
+    (the header is row 1), or the record's position in a JSON file.  A CSV row's cells past the
+    header are under :data:`EXTRA_CELLS`, missing ones are ``None``.  What a workbook holds but
+    is not read (a KoBo repeat group's sheet) is said in ``notes``."""
     suffix = path.suffix.lower()
     try:
         if suffix in (".geojson", ".json"):
@@ -111,27 +118,36 @@ def read_rows(path: Path) -> list[dict[str, str]]:
                         except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException):
                             props.setdefault("wkt", json.dumps(geom))  # rejected below as unreadable
                     rows.append(props)
-                return rows
+                return list(enumerate(rows, start=1))
             items = doc if isinstance(doc, list) else doc.get("results") if isinstance(doc, dict) else None
             if not isinstance(items, list) or not all(isinstance(it, dict) for it in items):
                 raise InvalidReport(
                     f"{path}: not a GeoJSON FeatureCollection, a KoBo export ({{\"results\": [...]}}) "
                     "or a list of records"
                 )
-            return [{k: json.dumps(v) if isinstance(v, (list, dict)) else ("" if v is None else str(v))
-                     for k, v in it.items()} for it in items]
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            sample = fh.read(4096)
-            fh.seek(0)
-            delim = ";" if sample.count(";") > sample.count(",") else ","
-            return list(csv.DictReader(fh, delimiter=delim, restkey=EXTRA_CELLS))
+            return list(enumerate(({k: json.dumps(v) if isinstance(v, (list, dict)) else ("" if v is None else str(v))
+                                    for k, v in it.items()} for it in items), start=1))
+        table = read_table(path)
     except UnicodeDecodeError as exc:
         raise InvalidReport(
             f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8' "
             "(sitewatch does not guess the encoding: a wrong guess garbles names without an error)"
         ) from exc
-    except (OSError, json.JSONDecodeError, csv.Error) as exc:
+    except TableError as exc:
+        raise InvalidReport(str(exc)) from exc
+    except (OSError, json.JSONDecodeError) as exc:
         raise InvalidReport(f"{path}: cannot read the file ({exc})") from exc
+    if notes is not None:
+        notes.extend(table.notes)
+    width = len(table.header)
+    out = []
+    for n, cells in table.rows:
+        row: dict = dict(zip(table.header, cells))
+        row.update({h: None for h in table.header[len(cells):]})  # fewer cells than the header
+        if len(cells) > width:
+            row[EXTRA_CELLS] = cells[width:]
+        out.append((n, row))
+    return out
 
 
 def pop_spill(row: dict) -> int | None:
@@ -256,10 +272,10 @@ def import_reports(
     path = Path(path)
     region = phone_region(region)
     today = today or datetime.now(timezone.utc).date()
-    rows = read_rows(path)
     res = ImportResult()
+    rows = read_rows(path, res.notes)
     seen: dict[tuple, int] = {}
-    for i, row in enumerate(rows, start=2 if path.suffix.lower() == ".csv" else 1):
+    for i, row in rows:
         who = {k: str(row[k]).strip() for k in identity_columns(row) if str(row[k] or "").strip()}
         # the contact, else any other column naming the reporter, is what gets the pseudonym
         contact = _pick(row, "contact") or next(iter(who.values()), "")

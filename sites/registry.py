@@ -1,8 +1,8 @@
 """Read and validate site registries.
 
-Accepted inputs: GeoJSON, GeoPackage, Shapefile (anything pyogrio reads), CSV with a WKT column or
-with latitude/longitude columns (or one ``"lat, lon"`` text column), and an Arches-style
-business-data JSON export.
+Accepted inputs: GeoJSON, GeoPackage, Shapefile (anything pyogrio reads), CSV or an Excel workbook
+(.xlsx, one sheet) with a WKT column or with latitude/longitude columns (or one ``"lat, lon"``
+text column), and an Arches-style business-data JSON export.
 
 Rules (each one raises with the offending row named; nothing is dropped silently):
 
@@ -25,7 +25,6 @@ Rules (each one raises with the offending row named; nothing is dropped silently
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -44,6 +43,7 @@ from sitewatch.errors import DuplicateSiteId, InvalidSiteFile, InvalidSiteGeomet
 
 from .geo import area_m2, buffer_m, parse_number
 from .model import SENSITIVITIES, Site
+from .tables import OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, is_workbook, read_table
 
 ID_COLUMNS = ("site_id", "id", "siteid", "resourceinstanceid")
 NAME_COLUMNS = ("name", "site_name", "name_en", "title", "displayname")
@@ -87,8 +87,8 @@ def read_sites(
         raise InvalidSiteFile(f"{path}: no such file")
     suffix = path.suffix.lower()
     warnings: list[str] = []
-    if suffix == ".csv":
-        frame = _read_csv(path, crs, warnings)
+    if suffix == ".csv" or suffix in WORKBOOK_SUFFIXES + OLD_WORKBOOK_SUFFIXES:
+        frame = _read_table(path, crs, warnings)
     elif suffix == ".json" and _is_arches(path):
         frame = _read_arches(path)
     else:
@@ -151,30 +151,30 @@ def _is_arches(path: Path) -> bool:
     return '"business_data"' in head or '"resourceinstance"' in head
 
 
-def _read_csv(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFrame:
+def _read_table(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFrame:
+    """A CSV or an Excel workbook (one sheet) with a WKT column or latitude/longitude columns."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            sample = fh.read(4096)
-            fh.seek(0)
-            sep = ";" if sample.count(";") > sample.count(",") else ","
-            lines = [(n, len(cells)) for n, cells in enumerate(csv.reader(fh, delimiter=sep), start=1) if cells]
-        if not lines:
-            raise InvalidSiteFile(f"{path}: the file is empty")
-        ragged = [f"line {n} has {k} cells" for n, k in lines[1:] if k != lines[0][1]]
-        if ragged:  # pandas would shift the columns or drop the extra cells without a word
-            raise InvalidSiteFile(
-                f"{path}: the header has {lines[0][1]} columns but " + "; ".join(ragged[:10])
-                + (f" and {len(ragged) - 10} more" if len(ragged) > 10 else "")
-                + " (an unquoted comma or semicolon in a name?)"
-            )
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig", index_col=False)
-    except UnicodeDecodeError as exc:
+        table = read_table(path)
+    except TableError as exc:
+        raise InvalidSiteFile(str(exc)) from exc
+    warnings.extend(f"{path.name}: {note}" for note in table.notes)
+    if not table.header:
+        raise InvalidSiteFile(f"{path}: the file is empty")
+    width = len(table.header)
+    ragged = [f"line {n} has {len(cells)} cells" for n, cells in table.rows if len(cells) != width]
+    if ragged:  # reading on would shift the columns or drop the extra cells without a word
         raise InvalidSiteFile(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8' "
-            "(sitewatch does not guess the encoding: a wrong guess garbles names without an error)"
-        ) from exc
-    except (OSError, csv.Error, pd.errors.ParserError) as exc:
-        raise InvalidSiteFile(f"{path}: cannot read as CSV ({exc})") from exc
+            f"{path}: the header has {width} columns but " + "; ".join(ragged[:10])
+            + (f" and {len(ragged) - 10} more" if len(ragged) > 10 else "")
+            + " (an unquoted comma or semicolon in a name?)"
+        )
+    names: list[str] = []
+    for i, h in enumerate(table.header):  # as pandas names them: blank → "Unnamed: i", repeats → "x.1"
+        name, k = h or f"Unnamed: {i}", 1
+        while name in names:
+            name, k = f"{h}.{k}", k + 1
+        names.append(name)
+    df = pd.DataFrame([cells for _, cells in table.rows], columns=names, dtype=object)
     cols = {c.lower().strip(): c for c in df.columns}
     geoms: list[BaseGeometry | None] = []
     wkt_col = next((cols[c] for c in WKT_COLUMNS if c in cols), None)
@@ -187,8 +187,7 @@ def _read_csv(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFr
             f"latitude/longitude columns, or a 'coordinates' column with 'lat, lon'"
         )
     errors = []
-    for i, row in df.iterrows():
-        rowno = i + 2  # header is line 1
+    for (rowno, _), (_, row) in zip(table.rows, df.iterrows()):  # the spreadsheet's row numbers
         try:
             if wkt_col is not None:
                 geoms.append(shapely_wkt.loads(row[wkt_col]) if row[wkt_col].strip() else None)
@@ -206,7 +205,8 @@ def _read_csv(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFr
     if crs:
         frame = frame.set_crs(crs)
     else:
-        warnings.append(f"{path.name}: CSV carries no CRS; assuming EPSG:4326 (lon/lat)")
+        kind = "a workbook" if is_workbook(path) else "CSV"
+        warnings.append(f"{path.name}: {kind} carries no CRS; assuming EPSG:4326 (lon/lat)")
         frame = frame.set_crs(4326)
     return frame
 

@@ -190,6 +190,8 @@ def cmd_reports_import(args) -> int:
     from pipelines.store import Store
 
     res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy, region=args.phone_region)
+    for note in res.notes:
+        print(f"note: {note}")
     print(f"{len(res.accepted)} accepted ({new} new), {len(res.rejected)} rejected")
     for row, reason, _ in res.rejected:
         print(f"  row {row}: {reason}")
@@ -233,6 +235,8 @@ def cmd_verdicts_import(args) -> int:
         res = import_verdicts(Store(args.db), args.path)
     except ValueError as exc:
         raise SitewatchError(str(exc)) from exc
+    for note in res.notes:
+        print(f"note: {note}")
     print(f"{len(res.recorded)} verdict(s) recorded, {res.unchanged} already recorded, "
           f"{res.blank} row(s) without a verdict (not visited), {len(res.rejected)} rejected")
     for row, det_id, label in res.recorded:
@@ -367,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("reports", help="community reports")
     rsub = sp.add_subparsers(dest="reports_command", required=True)
-    r2 = rsub.add_parser("import", help="import reports (CSV, GeoJSON, KoBo/ODK export)")
+    r2 = rsub.add_parser("import", help="import reports (CSV, Excel .xlsx, GeoJSON, KoBo/ODK export)")
     r2.add_argument("path")
     r2.add_argument("--contact-policy", default="pseudonym", choices=["pseudonym", "restricted", "drop"],
                     help="keep reporter contacts as a keyed pseudonym only (default), also raw in a restricted "
@@ -440,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("sites", help="site registry")
     ssub = sp.add_subparsers(dest="sites_command", required=True)
-    s2 = ssub.add_parser("import", help="import a registry file (GeoJSON, GPKG, SHP, CSV, Arches JSON)")
+    s2 = ssub.add_parser("import", help="import a registry file (GeoJSON, GPKG, SHP, CSV, Excel .xlsx, Arches JSON)")
     s2.add_argument("path")
     s2.add_argument("--crs", help="CRS of the file's coordinates, when it declares none or a wrong one (e.g. EPSG:32648)")
     s2.add_argument("--skip-invalid", action="store_true", help="import valid rows, list the invalid ones")

@@ -37,3 +37,49 @@ def _prefect_home(tmp_path_factory):
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     yield
+
+
+def _excel_value(text: str):
+    """What Excel makes of a CSV cell it opens: ISO dates become date cells, plain numbers become
+    numbers (a leading zero or ``+`` stays text, as Excel keeps a phone number it is told is text)."""
+    import re
+    from datetime import datetime
+
+    t = text.strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?", t):
+        try:
+            return datetime.fromisoformat(t)
+        except ValueError:
+            return text
+    if re.fullmatch(r"-?(0|[1-9]\d*)(\.\d+)?", t):
+        return float(t)
+    return text
+
+
+@pytest.fixture
+def as_workbook():
+    """Save rows (a CSV file or lists of cells) as an Excel workbook the way Excel would after
+    opening them: typed cells; ``extra`` sheets (name → rows) added after the first."""
+    import csv
+
+    import openpyxl
+
+    def save(rows, path: Path, extra: dict | None = None, typed: bool = True) -> Path:
+        if isinstance(rows, Path):
+            with rows.open(encoding="utf-8-sig", newline="") as fh:
+                head = fh.readline()
+                fh.seek(0)
+                rows = list(csv.reader(fh, delimiter=";" if head.count(";") > head.count(",") else ","))
+        book = openpyxl.Workbook()
+        sheet = book.active
+        sheet.title = "reports"
+        for k, row in enumerate(rows):
+            sheet.append([_excel_value(c) if typed and k and isinstance(c, str) else c for c in row])
+        for name, more in (extra or {}).items():
+            other = book.create_sheet(name)
+            for row in more:
+                other.append(row)
+        book.save(path)
+        return path
+
+    return save

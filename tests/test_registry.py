@@ -179,6 +179,24 @@ def test_real_heritage_list_points_are_buffered_and_gaps_listed(shared):
     assert any("point buffered" in r for r in chersonese.repairs)
 
 
+def test_real_heritage_list_as_a_workbook(shared, tmp_path, as_workbook):
+    """The same real list kept in Excel (ids and years as numbers): the same sites, the same
+    rejected rows; a blank row in the middle does not shift the row numbers a fix is asked for."""
+    path = shared / "reports" / "ukraine_world_heritage_and_tentative_sites.csv"
+    book = as_workbook(path, tmp_path / "ua.xlsx")
+    from_csv, from_book = read_sites(path, strict=False), read_sites(book, strict=False)
+    assert [(s.site_id, s.name, s.geometry.wkt, s.region, s.sensitivity) for s in from_book.sites] == [
+        (s.site_id, s.name, s.geometry.wkt, s.region, s.sensitivity) for s in from_csv.sites]
+    assert from_book.rejected == from_csv.rejected and from_book.sites[0].site_id == "1"  # not "1.0"
+    assert "ua.xlsx: a workbook carries no CRS; assuming EPSG:4326 (lon/lat)" in from_book.warnings
+    rows = [["site_id", "name", "lat", "lon"], [101, "Mound A", 47.9, 106.9], [None, None, None, None],
+            [102, "Mound B", "47,91", "106.91"], [103, "Mound C", "47°55'N", 106.92]]
+    with pytest.raises(InvalidSiteGeometry, match=r"row 5: unreadable geometry \(latitude \"47°55'N\" is not a number \(degrees, minutes"):
+        read_sites(as_workbook(rows, tmp_path / "mounds.xlsx", typed=False))
+    sites = read_sites(as_workbook(rows[:4], tmp_path / "two.xlsx", typed=False)).sites
+    assert [(s.site_id, round(s.geometry.centroid.y, 3)) for s in sites] == [("101", 47.9), ("102", 47.91)]
+
+
 def test_arches_export(tmp_path):
     doc = {"business_data": {"resources": [{
         "resourceinstance": {"resourceinstanceid": "5f1c-aa", "descriptors": {"en": {"name": "Tomb group"}},

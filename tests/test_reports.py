@@ -16,7 +16,7 @@ from reports import import_reports, reconcile
 from reports.ingest import Report
 from sites import read_sites
 from sitewatch.cli import main
-from sitewatch.errors import ConfigError
+from sitewatch.errors import ConfigError, InvalidReport
 
 CONTACT_A = "+976 9911 2233"
 CONTACT_B = "herder.bold@example.mn"
@@ -199,6 +199,71 @@ def test_real_incident_records_import_against_real_registry(shared, tmp_path):
     counts = {o: sum(i.outcome == o for i in items) for o in ("report_without_detection", "report_outside_sites")}
     assert counts["report_without_detection"] >= 1 and counts["report_outside_sites"] >= 1
     assert sum(counts.values()) == len(res.accepted)
+
+
+def test_rejections_name_the_row_the_spreadsheet_shows(case_2011, tmp_path):
+    """A blank line and a row of empty cells (as spreadsheets export them) are not reports and are
+    not rejected; the rows after them keep the numbers a spreadsheet shows (before, the blank
+    line was not counted and the row to fix was named one too high)."""
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    path = tmp_path / "r.csv"
+    path.write_text("date;lat;lon;comment\n2011-07-03;40.2929;-106.9177;pits\n\n;;;\n2011-07-04;95;-106.9;bad\n",
+                    encoding="utf-8")
+    res = import_reports(path, sites, key=None, policy="drop", today=__import__("datetime").date(2026, 1, 1))
+    assert [r.row for r in res.accepted] == [2]
+    assert [(n, why) for n, why, _ in res.rejected] == [(5, "coordinates 95.0, -106.9 are outside the globe")]
+
+
+def test_real_incident_records_as_a_kobo_workbook(shared, tmp_path, as_workbook):
+    """The same 396 real records downloaded as an Excel workbook (KoBoToolbox's default): dates
+    and coordinates as typed cells, a repeat group on a second sheet.  They give the same reports
+    and the same rejections, on the same row numbers, as the CSV; the repeat group is named,
+    not read as reports."""
+    sites = read_sites(shared / "reports" / "ukraine_world_heritage_and_tentative_sites.csv", strict=False).sites
+    path = shared / "reports" / "linked4resilience_cultural_site_damage.csv"
+    book = as_workbook(path, tmp_path / "l4r.xlsx",
+                       extra={"photos": [["photo", "_index", "_parent_index"], ["p1.jpg", 1, 1], ["p2.jpg", 2, 1]]})
+    from openpyxl import load_workbook
+
+    typed = {type(c.value).__name__ for row in load_workbook(book)["reports"].iter_rows(min_row=2) for c in row}
+    assert {"datetime", "float"} <= typed  # the workbook holds what Excel makes of the file, not text
+    csv_res, book_res = import_reports(path, sites, key=None), import_reports(book, sites, key=None)
+    key = [(r.row, r.observed_on, r.lat, r.lon, r.site_id, r.text, r.accuracy_m) for r in csv_res.accepted]
+    assert key and key == [(r.row, r.observed_on, r.lat, r.lon, r.site_id, r.text, r.accuracy_m)
+                           for r in book_res.accepted]
+    assert [(n, why) for n, why, _ in csv_res.rejected] == [(n, why) for n, why, _ in book_res.rejected]
+    assert book_res.notes == ["sheet 'photos' (2 rows) is a KoBoToolbox repeat group: its rows belong to the "
+                              "records of sheet 'reports' and were not read"]
+
+
+def test_workbooks_that_cannot_be_read_say_why(case_2011, tmp_path, as_workbook):
+    """An old .xls, a file that is not a workbook (or one locked by a password), a workbook with
+    two sheets of data, and one whose XML declares an entity (an XML bomb's tool) are refused
+    with what to do; nothing is read from a guess."""
+    import zipfile
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    with pytest.raises(InvalidReport, match=r"a \.xls spreadsheet; save it as an Excel workbook \(\.xlsx\)"):
+        import_reports(tmp_path / "old.xls", sites, key=None)
+    (tmp_path / "locked.xlsx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))  # encrypted: OLE
+    with pytest.raises(InvalidReport, match=r"not a readable Excel workbook \(File is not a zip file\).*password"):
+        import_reports(tmp_path / "locked.xlsx", sites, key=None)
+    rows = [["date", "lat", "lon", "comment"], ["2011-07-03", "40.2929", "-106.9177", "pits"]]
+    as_workbook(rows, tmp_path / "two.xlsx", extra={"2010": rows})
+    with pytest.raises(InvalidReport, match=r"2 sheets hold data \('reports', '2010'\); sitewatch reads one"):
+        import_reports(tmp_path / "two.xlsx", sites, key=None)
+    good = as_workbook(rows, tmp_path / "good.xlsx")
+    assert [r.observed_on.isoformat() for r in import_reports(good, sites, key=None).accepted] == ["2011-07-03"]
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(tmp_path / "bomb.xlsx", "w") as out:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "xl/worksheets/sheet1.xml":
+                data = (b'<?xml version="1.0"?><!DOCTYPE worksheet [<!ENTITY a "pits pits pits">]>'
+                        + data.replace(b"<t>pits</t>", b"<t>&a;</t>"))
+            out.writestr(name, data)
+    with pytest.raises(InvalidReport, match=r"declares entities or external references .*was not read"):
+        import_reports(tmp_path / "bomb.xlsx", sites, key=None)
 
 
 def test_reports_on_the_weekly_map_and_summary(world, keyed, tmp_path, case_2011):

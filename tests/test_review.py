@@ -254,6 +254,40 @@ def test_field_verdicts_come_back_in_the_field_pack_csv(scene):
         import_verdicts(store, tmp / "other.csv")
 
 
+def test_field_verdicts_come_back_in_a_workbook(scene, as_workbook):
+    """The ranger's laptop opened the pack's CSV in Excel and saved it as a workbook: the visit's
+    day is a date cell, coordinates are numbers.  Its verdict is recorded as from the CSV, and
+    the same verdict handed in again as CSV is not recorded twice."""
+    import csv
+
+    from pipelines.review import import_verdicts
+
+    ds, site, field, dig, store, tmp = scene
+    out = tmp / "o"
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    pack = out / "field" / "field_pack.csv"
+    with pack.open(encoding="utf-8", newline="") as fh:
+        cells = list(csv.reader(fh))
+    header = cells[0]
+    det = cells[1][header.index("detection_id")]
+    first = store.detections().set_index("detection_id").first_seen[det]
+    visit = str((pd.Timestamp(first) + pd.Timedelta(days=9)).date())
+    for name, value in (("verdict", "Confirmed looting"), ("checked_on", visit), ("checked_by", "Ranger Bold"),
+                        ("field_note", "4 pits, herder +976 9911 2233")):
+        cells[1][header.index(name)] = value
+    book = as_workbook(cells, tmp / "field_pack.xlsx")
+    from openpyxl import load_workbook
+
+    assert load_workbook(book).active.cell(2, header.index("checked_on") + 1).is_date
+    res = import_verdicts(store, book)
+    assert res.recorded == [(2, det, "looting")] and not res.rejected and res.blank == len(cells) - 2
+    (a,) = history(store, det)
+    assert (a["author"], a["note"]) == ("Ranger Bold", f"field check on {visit}: 4 pits, herder [withheld]")
+    with pack.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(cells)
+    assert import_verdicts(store, pack).unchanged == 1 and len(history(store, det)) == 1
+
+
 def test_verdicts_import_on_the_command_line(scene, capsys):
     import csv
 
