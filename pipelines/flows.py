@@ -97,7 +97,8 @@ def weekly_monitoring(
     counts = record_results(store, run_id, provider.name, results, pd.Timestamp(start), pd.Timestamp(end))
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base)
     summary = {**counts, "run_id": run_id, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
-               "outputs": {k: str(v) for k, v in vars(outputs).items()}, "fetched": list(getattr(provider, "fetched", []))}
+               "outputs": {k: str(v) for k, v in vars(outputs).items() if k != "kept_edited"},
+               "kept_edited": [str(p) for p in outputs.kept_edited], "fetched": list(getattr(provider, "fetched", []))}
     store.finish_run(run_id, "completed", summary)
     log.info("run %s: %d new, %d updated detection(s)", run_id, counts["new"], counts["updated"])
     return summary

@@ -28,7 +28,7 @@ from shapely import wkt
 from shapely.geometry import mapping
 
 from change_detection import DetectorParams
-from maps.access import generalise, may_see_exact, rank
+from maps.access import generalise, may_see_exact
 from maps.escape import file_name
 
 from .store import RETIRED_STATUSES, Store
@@ -271,8 +271,12 @@ def export_labelled(store: Store, out_dir: str | Path, access: str = "restricted
     """Annotated detections as GeoJSON (newest label, author, time, history) plus their chips, at
     an access level: where the reader may not see a site exactly (every site in a ``public``
     export) the outline becomes its generalised cell and no chip is written (a chip shows the place)."""
-    rank(access)
+    from .outputs import OutputFolder
+
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    folder = OutputFolder(out, ("labels.geojson", "chips"), access, level_file="labels.geojson")
+    folder.begin()  # a public export into last month's restricted one would keep its chips
     (out / "chips").mkdir(parents=True, exist_ok=True)
     frame = store.detections()
     labels = latest_labels(store)
@@ -299,6 +303,7 @@ def export_labelled(store: Store, out_dir: str | Path, access: str = "restricted
             "access_level": access}})
     path = out / "labels.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "access_level": access, "features": feats}, indent=1))
+    folder.finish()
     return path
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ from shapely import wkt
 from shapely.geometry import mapping
 
 from change_detection import DetectorParams
-from maps.access import generalise, may_see_exact, rank
+from maps.access import generalise, may_see_exact
 from maps.escape import file_name, text
 from maps.field_pack import Waypoint, to_mgrs, write_field_pack
 from maps.sheets import detection_sheet, write_sheet
@@ -27,6 +27,7 @@ from sitewatch.errors import TransientProviderError
 
 from .imagery.base import ImageryProvider
 from .monitoring import SiteResult, run_site
+from .outputs import OutputFolder
 from .review import apply_feedback, confirmed_sites, latest_labels, supersede
 from .store import RETIRED_STATUSES, Store, disturbed_before, evidence_summary
 
@@ -148,6 +149,13 @@ class Outputs:
     map_html: Path
     summary_json: Path
     field_dir: Path
+    kept_edited: list[Path] = field(default_factory=list)
+    """Files of the folder's last run that were changed since (verdicts filled in), kept renamed."""
+
+
+WEEKLY_OUTPUTS = ("map.html", "map_offline.html", "detections.geojson", "summary.json", "summary.html", "chips",
+                  "swipe", "field")
+"""What :func:`write_outputs` writes into its folder (and clears of its last run's files first)."""
 
 
 def _write_detections(dets: list[MapDetection], by_id: dict[str, Site], access: str, path: Path) -> Path:
@@ -204,9 +212,10 @@ def _write_field(dets: list[MapDetection], by_id: dict[str, Site], access: str, 
                     field_dir / "sheets", d.detection_id)
     all_wps = [w for ws in waypoints_by_region.values() for w in ws]
     write_field_pack(all_wps, field_dir, "field_pack", base, access)
+    folders = region_folders([r for r in waypoints_by_region if r != "all"])
     for region, wps in waypoints_by_region.items():
         if region != "all" and len(waypoints_by_region) > 1:
-            write_field_pack(wps, field_dir / _slug(region), "field_pack", base, access)
+            write_field_pack(wps, field_dir / folders[region], "field_pack", base, access)
 
 
 def write_outputs(
@@ -214,9 +223,10 @@ def write_outputs(
     access: str = "restricted", run_id: str = "", base: tuple[float, float] | None = None,
 ) -> Outputs:
     """detections.geojson, map.html, field/ and summary.json for the period's last week."""
-    rank(access)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    folder = OutputFolder(out, WEEKLY_OUTPUTS, access, level_file="summary.json")
+    kept = folder.begin()
     by_id = {s.site_id: s for s in sites}
     week_label, week_start, _ = weeks_between(start, end)[-1]
     lookback = max(120, (pd.Timestamp(end) - pd.Timestamp(start)).days)
@@ -275,7 +285,8 @@ def write_outputs(
     sum_path = out / "summary.json"
     sum_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
     (out / "summary.html").write_text(summary_html(summary), encoding="utf-8")
-    return Outputs(det_path, map_path, sum_path, field_dir)
+    folder.finish()
+    return Outputs(det_path, map_path, sum_path, field_dir, kept)
 
 
 def _unreadable(results: list[SiteResult]) -> list[dict]:
@@ -382,6 +393,21 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")[:60] or "region"
 
 
+def region_folders(regions: list[str]) -> dict[str, str]:
+    """A folder name per region, one folder per region: names that would share a folder
+    ("Bayan-Ölgii" and "Bayan Ölgii", "Tuv" and "TUV" on Windows or macOS, or past 60 characters)
+    or take the sheets' folder get the start of their name's SHA-1, so no region's pack overwrites
+    another's."""
+    import hashlib
+
+    slugs = {r: _slug(r) for r in regions}
+    taken: dict[str, int] = {}
+    for s in slugs.values():
+        taken[s.casefold()] = taken.get(s.casefold(), 0) + 1
+    return {r: (f"{s}-{hashlib.sha1(r.encode()).hexdigest()[:6]}" if taken[s.casefold()] > 1 or s.casefold() == "sheets"
+                else s) for r, s in slugs.items()}
+
+
 def run_period(
     store: Store, sites: list[Site], provider: ImageryProvider, start, end, out_dir,
     params: DetectorParams = DetectorParams(), access: str = "restricted", site_runner=None,
@@ -404,6 +430,6 @@ def run_period(
     counts = record_results(store, run_id, provider.name, results, start, end)
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
-               "fetched": list(getattr(provider, "fetched", []))}
+               "fetched": list(getattr(provider, "fetched", [])), "kept_edited": [str(p) for p in outputs.kept_edited]}
     store.finish_run(run_id, "completed", summary)
     return outputs, summary

@@ -96,6 +96,10 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
 
     if out.exists() and not out.is_dir():  # found now, not after every site has been scored
         raise SitewatchError(f"--out {out} is a file, not a folder")
+    from pipelines.outputs import OutputFolder
+    from pipelines.weekly import WEEKLY_OUTPUTS
+
+    OutputFolder(out, WEEKLY_OUTPUTS, args.access, level_file="summary.json").check()  # a lower level into a folder of higher-level files
 
     res = read_sites(sites_path)  # validate the registry before touching any provider
     for w in res.warnings:
@@ -118,6 +122,9 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         summary = flow(res.sites, provider, start, end, str(out), args.db, args.access, base=args.base)
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)")
     _say_unreadable(summary)
+    for kept in summary.get("kept_edited", []):
+        print(f"kept: {kept} (changed since the last run wrote it: verdicts filled in? import them with "
+              "`sitewatch verdicts import`)")
     for name in ("map.html", "map_offline.html", "detections.geojson", "summary.html", "field/field_pack.gpx"):
         print(f"  wrote {out / name}")
     return summary

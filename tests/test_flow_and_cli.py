@@ -220,4 +220,4 @@ def test_an_output_path_that_cannot_be_written_is_one_line(case_2010, tmp_path, 
     assert code == 2 and f"--out {a_file} is a file, not a folder" in capsys.readouterr().err
     code = main(["export-labels", "--out", str(a_file), "--db", str(tmp_path / "db.sqlite")])
     err = capsys.readouterr().err
-    assert code == 1 and f"Not a directory: {a_file / 'chips'}" in err and "Traceback" not in err
+    assert code == 1 and f"File exists: {a_file}" in err and "Traceback" not in err

@@ -155,6 +155,10 @@ def test_calibrate_and_export_labelled(scene):
         assert f["geometry"]["type"] == "Point" and f["properties"]["location_generalised"]
         assert f["properties"]["chips"] == {}
     assert not list((tmp / "public" / "chips").iterdir())
+    # the same folder as the restricted export, rewritten at public: its chips do not stay behind
+    assert main(["export-labels", "--out", str(tmp / "labels"), "--access", "public", "--db", store.url]) == 0
+    assert json.loads(path.read_text())["access_level"] == "public"
+    assert not [p for p in (tmp / "labels").rglob("*.png")]
 
 
 def test_provisional_detection_withdrawn_when_next_look_is_calm(tmp_path):
@@ -341,3 +345,107 @@ def test_a_verdict_on_a_replaced_detection_reaches_the_one_that_replaced_it(tmp_
     assert [a["label"] for a in history(store, "S-7-old")] == ["looting"]  # its own history keeps it too
     annotate(store, "S-7-gone", "confirmed looting", "Ranger Saraa")
     assert store.detections().set_index("detection_id").status["S-7-gone"] == "confirmed"
+
+
+def test_a_rerun_into_the_same_folder_leaves_no_file_of_the_last_run(scene):
+    """The same folder written again at ``public`` after ``restricted``: the restricted run's chips,
+    swipe views and field sheets (exact places) are gone, not left under a public label; files
+    sitewatch did not write stay."""
+    ds, site, field, dig, store, tmp = scene
+    out = tmp / "o"
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    exact = [p for p in (out / "chips", out / "swipe", out / "field" / "sheets") if p.is_dir() and any(p.iterdir())]
+    assert len(exact) == 3  # the restricted run wrote what shows the place
+    (out / "field" / "route notes.txt").write_text("water at the well", encoding="utf-8")
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out, access="public")
+    assert not any(f.is_file() for p in exact if p.exists() for f in p.rglob('*'))
+    assert json.loads((out / "summary.json").read_text())["access_level"] == "public"
+    assert (out / "field" / "route notes.txt").read_text(encoding="utf-8") == "water at the well"
+    left = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert "field/field_pack.csv" in left and not any(p.startswith(("chips/", "swipe/", "field/sheets/")) for p in left)
+
+
+def test_verdicts_filled_into_the_folder_survive_the_next_run(scene, capsys):
+    """A ranger filled in out/field/field_pack.csv; the next run into out/ keeps that file (renamed,
+    and named to the operator) instead of overwriting it, and it still imports.  A run at a lower
+    level into that folder is refused before any work, and nothing is deleted."""
+    import csv
+
+    from pipelines.outputs import OutputFolder
+    from pipelines.review import import_verdicts
+    from pipelines.weekly import WEEKLY_OUTPUTS
+    from sitewatch.errors import SitewatchError
+
+    ds, site, field, dig, store, tmp = scene
+    out = tmp / "o"
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    pack = out / "field" / "field_pack.csv"
+    rows = list(csv.DictReader(pack.open(encoding="utf-8")))
+    rows[0].update(verdict="nothing found", checked_by="Ranger Saraa")
+    with pack.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    before = sorted(p for p in out.rglob("*") if p.is_file())
+    with pytest.raises(SitewatchError, match=r"field/field_pack.csv \(edited after a run at a higher access level"):
+        OutputFolder(out, WEEKLY_OUTPUTS, "public", level_file="summary.json").check()
+    with pytest.raises(SitewatchError, match="import or move it first"):
+        run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out, access="public")
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == before
+    _, summary = run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    (kept,) = summary["kept_edited"]
+    assert kept.startswith(str(out / "field" / "field_pack.edited-")) and kept.endswith(".csv")
+    assert all(r["verdict"] == "" for r in csv.DictReader(pack.open(encoding="utf-8")))  # a fresh pack
+    assert import_verdicts(store, kept).recorded[0][2] == "no change"
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    assert Path(kept).exists()  # the ranger's file is never deleted by a later run
+
+
+def test_a_folder_written_before_manifests_is_not_lowered(scene, capsys):
+    from pipelines.outputs import MANIFEST
+    from sitewatch.errors import SitewatchError
+
+    ds, site, field, dig, store, tmp = scene
+    out = tmp / "o"
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    (out / MANIFEST).unlink()  # as an older sitewatch left it
+    with pytest.raises(SitewatchError, match=r"holds outputs written at 'restricted' \(by a sitewatch without"):
+        run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out, access="public")
+    from sitewatch.cli import main
+
+    # the command line refuses before reading the registry or scoring a site
+    assert main(["run", "--sites", str(tmp / "nowhere.geojson"), "--start", "2011-09-01", "--end", "2011-09-30",
+                 "--out", str(out), "--access", "public", "--db", store.url, "--no-prefect"]) == 2
+    assert "holds outputs written at 'restricted'" in capsys.readouterr().err
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out, access="secret")
+
+
+def test_each_region_keeps_its_own_field_pack(tmp_path):
+    """Regions spelt so that their folder names would meet ("Bayan-Ölgii" / "Bayan Ölgii", "Tuv" /
+    "TUV" on a Windows or macOS laptop) or that would take the sheets' folder each get a pack of
+    their own; before, the second overwrote the first's and its rangers got the other's route."""
+    import csv
+
+    from shapely.geometry import Point
+
+    from change_detection import Detection
+    from pipelines.weekly import region_folders, write_outputs
+
+    regions = ["Bayan-Ölgii", "Bayan Ölgii", "Tuv", "TUV", "sheets", "Arkhangai"]
+    sites, dets = [], []
+    for k, region in enumerate(regions):
+        c = Point(100.0 + k, 47.0)
+        sites.append(Site(f"S-{k}", f"Mound {k}", c.buffer(0.01), 50.0, "restricted", region))
+        t = pd.Timestamp("2011-06-01")
+        dets.append(Detection(f"S-{k}-d", f"S-{k}", c.buffer(0.0003), "EPSG:4326", t, t, t, 0.8, "medium", 2500.0, 3,
+                              "bare_soil_exposure", {"algorithm": "sw-seasonal-1"}))
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites(sites)
+    store.upsert_detections(dets, "run-1")
+    folders = region_folders(regions)
+    assert folders["Arkhangai"] == "Arkhangai" and len({f.casefold() for f in folders.values()}) == len(regions)
+    assert folders["sheets"] != "sheets"
+    out = write_outputs(store, sites, [], "2011-06-01", "2011-06-30", tmp_path / "o")
+    for k, region in enumerate(regions):
+        rows = list(csv.DictReader((out.field_dir / folders[region] / "field_pack.csv").open(encoding="utf-8")))
+        assert [r["detection_id"] for r in rows] == [f"S-{k}-d"]
