@@ -46,7 +46,12 @@ def status_for(label: str) -> str:
 
 
 def annotate(store: Store, detection_id: str, label: str, author: str, note: str = "") -> int:
-    """Append an annotation (or a ranger's field verdict) and update the detection's status."""
+    """Append an annotation (or a ranger's field verdict) and update the detection's status.  The
+    note keeps no e-mail address or phone number (an informant met in the field; with
+    ``SITEWATCH_PHONE_REGION`` set, also numbers written without ``+``)."""
+    from reports.privacy import phone_region, scrub_text
+
+    note = scrub_text(note or "", region=phone_region())
     label = FIELD_VERDICTS.get(label.strip().lower(), label.strip().lower())
     if label not in LABELS:
         raise ValueError(f"label must be one of {LABELS} (or a field verdict {tuple(FIELD_VERDICTS)}), not {label!r}")
@@ -307,6 +312,21 @@ def export_labelled(store: Store, out_dir: str | Path, access: str = "restricted
     return path
 
 
+def same_note(stored: str, note: str) -> bool:
+    """Whether ``note`` is ``stored`` as it was before spans of it were withheld: the same file
+    imported again, with the phone country set then and not now (or the other way round), is the
+    same verdict, not a new one."""
+    import re
+
+    from reports.privacy import WITHHELD
+
+    def covers(withheld: str, clear: str) -> bool:
+        parts = withheld.split(WITHHELD)
+        return len(parts) > 1 and re.fullmatch(".+?".join(map(re.escape, parts)), clear, flags=re.DOTALL) is not None
+
+    return stored == note or covers(stored, note) or covers(note, stored)
+
+
 @dataclass
 class VerdictImport:
     recorded: list[tuple[int, str, str]] = field(default_factory=list)
@@ -378,7 +398,8 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
         except ValueError as exc:
             res.rejected.append((i, str(exc), row))
             continue
-        if any(a["label"] == label and a["author"] == author and a["note"] == note for a in store.annotations(det_id)):
+        if any(a["label"] == label and a["author"] == author and same_note(a["note"], note)
+               for a in store.annotations(det_id)):
             res.unchanged += 1
             continue
         annotate(store, det_id, label, author, note)

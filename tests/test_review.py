@@ -449,3 +449,36 @@ def test_each_region_keeps_its_own_field_pack(tmp_path):
     for k, region in enumerate(regions):
         rows = list(csv.DictReader((out.field_dir / folders[region] / "field_pack.csv").open(encoding="utf-8")))
         assert [r["detection_id"] for r in rows] == [f"S-{k}-d"]
+
+
+def test_notes_keep_no_contact_and_a_file_imported_twice_is_one_verdict(scene, monkeypatch):
+    """An annotation's note loses an informant's e-mail and phone number however it is written
+    (`sitewatch annotate --note`, a notebook, a verdict file); a verdict file imported with the
+    phone country set and again without it (or the other way round) records its verdict once."""
+    import csv
+
+    from pipelines.review import import_verdicts, same_note
+
+    ds, site, field, dig, store, tmp = scene
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", tmp / "o")
+    det = store.detections().detection_id.iloc[0]
+    monkeypatch.delenv("SITEWATCH_PHONE_REGION", raising=False)
+    annotate(store, det, "unsure", "Dr. Enkhtuya", note="herder Bat (bat@example.mn, +976 9911 2233) saw a truck")
+    assert history(store, det)[-1]["note"] == "herder Bat ([withheld], [withheld]) saw a truck"
+    pack = tmp / "o" / "field" / "field_pack.csv"
+    rows = list(csv.DictReader(pack.open(encoding="utf-8")))
+    rows[0].update(verdict="confirmed looting", checked_by="Ranger Bold", field_note="herder at 9911 2233, 4 pits")
+    with pack.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    det = rows[0]["detection_id"]
+    n = len(history(store, det))
+    monkeypatch.setenv("SITEWATCH_PHONE_REGION", "MN")
+    assert len(import_verdicts(store, pack).recorded) == 1
+    assert history(store, det)[-1]["note"] == "herder at [withheld], 4 pits"
+    monkeypatch.delenv("SITEWATCH_PHONE_REGION")
+    again = import_verdicts(store, pack)
+    assert again.recorded == [] and again.unchanged == 1 and len(history(store, det)) == n + 1
+    assert same_note("at [withheld], 4 pits", "at 9911 2233, 4 pits") and same_note("at 9911, 4", "at [withheld], 4")
+    assert not same_note("at [withheld], 4 pits", "at 9911 2233, 6 pits") and not same_note("4 pits", "6 pits")
