@@ -99,13 +99,16 @@ def weekly_map(
     overviews: list | None = None,
     offline: bool = False,
     verdicts: list[tuple[MapDetection, str, str]] | None = None,
+    last_seen: dict[str, str] | None = None,
 ) -> folium.Map:
-    """Build the map; ``chips`` maps detection id → HTML ``<img>`` snippet made by sitewatch.
+    """Build the map; ``chips`` maps detection id → HTML ``<img>`` snippet made by sitewatch;
+    ``last_seen`` says per site when it last had a clear look (site popups, not-observed markers).
 
     ``overviews`` (:class:`maps.chips.Overview`) are the sites' own latest clear looks, added as
     image layers; with ``offline=True`` they are the only base layer (no web tiles, no CDN plugins).
     """
     unobserved = unobserved or {}
+    last_seen = last_seen or {}
     chips = chips or {}
     by_id = {s.site_id: s for s in sites}
     # Centre on what this reader may see: never on a secret site's exact position.
@@ -132,6 +135,8 @@ def weekly_map(
         rows = [("Site", s.name), ("Site id", s.site_id), ("Sensitivity", s.sensitivity), ("Buffer", f"{s.buffer_m:.0f} m")]
         if s.site_id in unobserved:
             rows.append(("This week", unobserved[s.site_id]))
+        if s.site_id in last_seen:
+            rows.append(("Last clear look", last_seen[s.site_id]))
         if may_see_exact(s.sensitivity, access):
             if s.buffer_m > 0:
                 from sites.geo import buffer_m
@@ -149,7 +154,9 @@ def weekly_map(
         if s.site_id in unobserved:
             c = s.geometry.centroid if may_see_exact(s.sensitivity, access) else generalise(s.geometry)
             folium.CircleMarker([c.y, c.x], radius=14, color="#888888", dash_array="4 4", fill=False,
-                                tooltip=folium.Tooltip(text(f"{s.name}: not observed ({unobserved[s.site_id]})"))).add_to(unobs_layer)
+                                tooltip=folium.Tooltip(text(f"{s.name}: not observed ({unobserved[s.site_id]})"
+                                                            + (f"; last clear look {last_seen[s.site_id]}"
+                                                               if s.site_id in last_seen else "")))).add_to(unobs_layer)
     site_layer.add_to(m)
 
     layers = {

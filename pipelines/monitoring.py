@@ -86,6 +86,9 @@ class SiteResult:
     """How many looks this run had to score (the rest came from the stored state)."""
     unreadable: list[dict] = field(default_factory=list)
     """Acquisitions left out because an asset could not be read (item, date, asset, href, error)."""
+    last_clear: str | None = None
+    """The latest look, up to the period's end and history included, on which at least half of
+    the watched area was usable: when the satellites last saw the site."""
 
 
 def watch_area(site: Site):
@@ -146,6 +149,7 @@ def detect_site(
     for k, t in enumerate(period.time.values):
         clear = usable.values[k][watch]
         result.clear_looks[str(pd.Timestamp(t).date())] = round(float(clear.mean()) if clear.size else 0.0, 3)
+    result.last_clear = last_clear_look(ds, watch)
     if not result.clear_looks:
         lost = [u for u in result.unreadable if pd.Timestamp(u["date"]) >= pd.Timestamp(start).normalize()]
         if lost:
@@ -167,6 +171,18 @@ def detect_site(
             result.chips[d.detection_id] = chips
     result.detections = detections_to_lonlat(dets)
     return result
+
+
+def last_clear_look(ds: xr.Dataset, watch: np.ndarray, share: float = 0.5) -> str | None:
+    """The date of the latest look on which at least ``share`` of the watched pixels are usable
+    (searched from the newest back, one look at a time: usually the first few decide)."""
+    if not watch.any():
+        return None
+    for k in range(ds.sizes["time"] - 1, -1, -1):
+        look = ds.isel(time=[k])
+        if float(usable_looks(look).values[0][watch].mean()) >= share:
+            return str(pd.Timestamp(look.time.values[0]).date())
+    return None
 
 
 def run_site(

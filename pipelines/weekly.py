@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -179,6 +180,44 @@ def _write_detections(dets: list[MapDetection], by_id: dict[str, Site], access: 
     return path
 
 
+BLIND_DAYS = 32
+"""A site without a clear look for this many days is listed as blind: twice Landsat's 16-day
+revisit and the detector's latency goal, so it has missed two chances to be seen, and only a
+patrol can look for now."""
+
+
+def last_clear_looks(store: Store, sites: list[Site], results: list[SiteResult], end) -> dict[str, dict]:
+    """Per site, when the satellites last saw it (at least half of it usable) by ``end``, and how
+    many days ago: from this run's imagery (history included), else from the weeks recorded in the
+    store (``week …``; the days then count from that week's Sunday, a lower bound)."""
+    end = pd.Timestamp(end).normalize()
+    by_site = {r.site_id: r for r in results}
+    weeks: dict[str, str] = {}
+    for w in store.site_weeks():
+        if (w.get("clear_looks") or 0) > 0 and w["week"] <= iso_week(end) and w["week"] > weeks.get(w["site_id"], ""):
+            weeks[w["site_id"]] = w["week"]
+    out = {}
+    for s in sites:
+        r = by_site.get(s.site_id)
+        if r is not None and r.last_clear:
+            out[s.site_id] = {"last_clear_look": r.last_clear, "days": int((end - pd.Timestamp(r.last_clear)).days)}
+        elif s.site_id in weeks:
+            year, week = weeks[s.site_id].split("-W")
+            sunday = pd.Timestamp(date.fromisocalendar(int(year), int(week), 7))
+            out[s.site_id] = {"last_clear_look": f"week {weeks[s.site_id]}", "days": max(0, int((end - sunday).days))}
+        else:
+            out[s.site_id] = {"last_clear_look": None, "days": None}
+    return out
+
+
+def seen_text(seen: dict) -> str:
+    if not seen or seen.get("last_clear_look") is None:
+        return "no clear look in the imagery read"
+    days = seen["days"]
+    ago = "the period's last day" if days == 0 else f"{days} day{'s' if days != 1 else ''} before the period's end"
+    return f"{seen['last_clear_look']} ({ago})"
+
+
 def _unobserved(sites: list[Site], results: list[SiteResult], week_start: pd.Timestamp) -> dict[str, str]:
     """Sites with no mostly-clear look in the week, and why."""
     results_by_site = {r.site_id: r for r in results}
@@ -235,6 +274,11 @@ def write_outputs(
 
     det_path = _write_detections(dets, by_id, access, out / "detections.geojson")
     unobserved = _unobserved(sites, results, week_start)
+    seen = last_clear_looks(store, sites, results, end)
+    blind = sorted(({"site_id": s.site_id, "name": s.name, "region": s.region, **seen[s.site_id],
+                     "seen": seen_text(seen[s.site_id])}
+                    for s in sites if seen[s.site_id]["days"] is None or seen[s.site_id]["days"] >= BLIND_DAYS),
+                   key=lambda b: -(b["days"] if b["days"] is not None else 10**6))
     # Imagery chips show the place: only for sites this output's reader may see exactly.
     visible = {r.site_id for r in results if r.site_id in by_id and may_see_exact(by_id[r.site_id].sensitivity, access)}
     chips = {k: c for r in results if r.site_id in visible for k, c in r.chips.items()}
@@ -251,11 +295,12 @@ def write_outputs(
     with_dets = {d.site_id for d in dets}
     overviews = [r.overview for r in results if r.overview is not None and r.site_id in visible & with_dets]
     verdicts = _verdicts(store, sites, end, week_start)
+    last_seen = {k: seen_text(v) for k, v in seen.items()}
     m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
-                   overviews=overviews, verdicts=verdicts)
+                   overviews=overviews, verdicts=verdicts, last_seen=last_seen)
     map_path = save_map(m, out / "map.html")
     offline = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
-                         overviews=overviews, offline=True, verdicts=verdicts)
+                         overviews=overviews, offline=True, verdicts=verdicts, last_seen=last_seen)
     save_map(offline, out / "map_offline.html", offline=True)
 
     field_dir = out / "field"
@@ -267,7 +312,12 @@ def write_outputs(
         "run_id": run_id, "period": {"start": str(pd.Timestamp(start).date()), "end": str(pd.Timestamp(end).date())},
         "week": week_label, "access_level": access,
         "sites": len(sites), "sites_observed_this_week": len(sites) - len(unobserved),
-        "not_observed_this_week": [{"site_id": k, "name": by_id[k].name, "reason": v} for k, v in unobserved.items()],
+        "not_observed_this_week": [{"site_id": k, "name": by_id[k].name, "reason": v,
+                                    "last_clear_look": seen[k]["last_clear_look"], "days_without_clear_look": seen[k]["days"]}
+                                   for k, v in unobserved.items()],
+        "blind_days": BLIND_DAYS,
+        "blind_sites": [{"site_id": b["site_id"], "name": b["name"], "region": b["region"],
+                         "last_clear_look": b["last_clear_look"], "days_without_clear_look": b["days"]} for b in blind],
         "detections_open": len(dets), "detections_new_this_week": sum(d.new_this_week for d in dets),
         "by_confidence": {c: sum(d.confidence == c for d in dets) for c in ("high", "medium", "low")},
         "by_region": _count_by_region(dets, by_id),
@@ -334,7 +384,11 @@ def summary_html(summary: dict) -> str:
         f"<b>{esc(summary['access_level'])}</b> · {summary['sites_observed_this_week']} of {summary['sites']} sites observed "
         f"this week · {summary['detections_new_this_week']} new, {summary['detections_open']} open detections ({conf})</p>"
         f"<h2>Detections by priority</h2>{rows(summary['ranked'], ['detection_id', 'site_id', 'priority', 'confidence', 'area_m2', 'first_seen', 'new_this_week'])}"
-        f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason'])}"
+        f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason', 'last_clear_look'])}"
+        + (f"<h2>Sites not seen for {summary['blind_days']} days or more</h2><p>No clear look for two revisits: the "
+           "satellites cannot tell whether the ground was dug there; send a patrol.</p>"
+           f"{rows(summary['blind_sites'], ['site_id', 'name', 'region', 'last_clear_look', 'days_without_clear_look'])}"
+           if summary.get("blind_sites") else "")
         + (f"<h2>Acquisitions that could not be read</h2><p>Left out of this run; re-download them.</p>"
            f"{rows(summary['acquisitions_unreadable'], ['item', 'date', 'asset', 'sites', 'error'])}"
            if summary.get("acquisitions_unreadable") else "")

@@ -482,3 +482,52 @@ def test_notes_keep_no_contact_and_a_file_imported_twice_is_one_verdict(scene, m
     assert again.recorded == [] and again.unchanged == 1 and len(history(store, det)) == n + 1
     assert same_note("at [withheld], 4 pits", "at 9911 2233, 4 pits") and same_note("at 9911, 4", "at [withheld], 4")
     assert not same_note("at [withheld], 4 pits", "at 9911 2233, 6 pits") and not same_note("4 pits", "6 pits")
+
+
+def test_sites_the_satellites_have_not_seen_are_listed_with_their_last_clear_look(scene):
+    """Cloud over the site from mid-August: a week in late September is not observed, and the
+    summary, its page and the map say when the site was last seen clearly (from the imagery's
+    history, not only this week's) and list it among the sites to patrol once that is 32 days or
+    more.  When the archive fails, the last observed week recorded in the store answers."""
+    from pipelines.weekly import BLIND_DAYS
+    from sitewatch.errors import TransientProviderError
+
+    ds, site, field, dig, store, tmp = scene
+    cloud_from = pd.Timestamp("2011-08-15")
+    cloudy = ds.time >= cloud_from.to_datetime64()
+    ds = ds.assign(clear=ds.clear.where(~cloudy, False).where(cloudy, True))
+    last = str(pd.Timestamp(ds.time.values[~cloudy.values][-1]).date())
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-08-14", tmp / "before")
+    out = tmp / "o"
+    run_period(store, [site], SyntheticProvider(ds), "2011-09-19", "2011-09-25", out)
+    days = (pd.Timestamp("2011-09-25") - pd.Timestamp(last)).days
+    assert days >= BLIND_DAYS
+    summary = json.loads((out / "summary.json").read_text())
+    (entry,) = summary["not_observed_this_week"]
+    assert (entry["last_clear_look"], entry["days_without_clear_look"]) == (last, days)
+    assert summary["blind_sites"] == [{"site_id": "SYN-1", "name": site.name, "region": "Test valley",
+                                       "last_clear_look": last, "days_without_clear_look": days}]
+    assert f"Sites not seen for {BLIND_DAYS} days or more" in (out / "summary.html").read_text()
+    assert f"{last} ({days} days before the period" in (out / "map.html").read_text()
+    seen_week = json.loads((tmp / "before" / "summary.json").read_text())
+    assert seen_week["blind_sites"] == [] and seen_week["not_observed_this_week"] == []
+
+    class Down:
+        name = "synthetic"
+
+        def load(self, request):
+            raise TransientProviderError("archive down")
+
+    other = Site("SYN-2", "Second mound", site.geometry, 0.0, "restricted", "Test valley")
+
+    def runner(s, provider, since, end, params, state):
+        if s.site_id == "SYN-1":
+            raise TransientProviderError("archive down")
+        from pipelines.weekly import monitor_site
+
+        return monitor_site(s, SyntheticProvider(ds), since, end, params, state)
+
+    run_period(store, [site, other], Down(), "2011-10-03", "2011-10-09", tmp / "down", site_runner=runner)
+    blind = {b["site_id"]: b for b in json.loads((tmp / "down" / "summary.json").read_text())["blind_sites"]}
+    assert blind["SYN-1"]["last_clear_look"] == f"week {pd.Timestamp(last).strftime('%G-W%V')}"
+    assert blind["SYN-1"]["days_without_clear_look"] >= BLIND_DAYS
