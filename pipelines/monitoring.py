@@ -6,6 +6,7 @@ No Prefect here: the flow in :mod:`pipelines.flows` wraps these in tasks, and th
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -187,9 +188,11 @@ def last_clear_look(ds: xr.Dataset, watch: np.ndarray, share: float = 0.5) -> st
 
 def run_site(
     site: Site, provider: ImageryProvider, start, end, params: DetectorParams = DetectorParams(), resolution=None,
-    state: bytes | None = None,
+    state: bytes | None = None, split: bool = True,
 ) -> SiteResult:
-    """Load a site's imagery (history included) and detect changes in [start, end]."""
+    """Load a site's imagery (history included) and detect changes in [start, end].  A site whose
+    imagery would not fit in memory is watched in parts (:func:`run_in_parts`) unless ``split`` is
+    off (a part is never split again)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     try:
         ds = provider.load(site_request(site, start, end, resolution=resolution))
@@ -197,11 +200,121 @@ def run_site(
         return SiteResult(site.site_id, status="no_imagery", message=str(exc))
     except NoClearObservations as exc:
         return SiteResult(site.site_id, status="all_cloud", message=str(exc))
-    except SiteTooLarge as exc:  # refused before reading: the other sites go on
-        return SiteResult(site.site_id, status="too_large", message=str(exc))
+    except SiteTooLarge as exc:  # refused before reading: in parts, or not at all; the other sites go on
+        if split and exc.n_looks:
+            return run_in_parts(site, provider, start, end, params, resolution, state, exc)
+        return SiteResult(site.site_id, status="too_large", message=f"{exc}; split the site into parts "
+                                                                    "(`sitewatch sites split`) or raise the limit")
     except CorruptRaster as exc:  # not one acquisition could be read: the other sites go on
         lost = list(exc.unreadable)
         message = (f"none of the {len(lost)} acquisition(s) over the site could be read; re-download them" if lost
                    else str(exc))
         return SiteResult(site.site_id, status="unreadable", message=message, unreadable=lost)
     return detect_site(site, ds, start, end, params, state)
+
+
+PARTS_KEY = "__sitewatch_parts__"
+CONFIDENCE_ORDER = ("low", "medium", "high")
+
+
+def pack_part_states(states: dict[str, bytes]) -> bytes:
+    """The detector states of a site's parts as one blob for the store (npz, no pickle)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{PARTS_KEY: np.array(sorted(states))},
+                        **{f"part_{k}": np.frombuffer(v, dtype=np.uint8) for k, v in enumerate(
+                            states[p] for p in sorted(states))})
+    return buf.getvalue()
+
+
+def unpack_part_states(blob: bytes | None) -> dict[str, bytes]:
+    """Part id → state; a site's state from before it was split (or none) gives nothing."""
+    if not blob:
+        return {}
+    try:
+        z = np.load(io.BytesIO(blob), allow_pickle=False)
+        if PARTS_KEY not in z.files:
+            return {}
+        return {str(p): z[f"part_{k}"].tobytes() for k, p in enumerate(z[PARTS_KEY])}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def run_in_parts(site: Site, provider: ImageryProvider, start: pd.Timestamp, end: pd.Timestamp,
+                 params: DetectorParams, resolution, state: bytes | None, exc: SiteTooLarge) -> SiteResult:
+    """Watch a site too large for memory as square parts that fit (:mod:`sites.split`), one after
+    the other, and answer for the site as a whole.
+
+    The part size is chosen for the next power of two above the refused load's number of looks,
+    so it stays the same from week to week while the archive grows (and with it the parts' ids
+    and stored states).  Each part has its own reference ring and detector state (stored together
+    under the site).  A dig on a seam, seen by both neighbours over their buffers, is one
+    detection: overlapping detections of different parts are merged (the earliest onset's record,
+    the union of the outlines, the highest confidence).
+    """
+    from sites.split import split_site
+
+    looks = 2 ** math.ceil(math.log2(max(exc.n_looks, 1)))
+    try:
+        km = part_km_that_fits(site.buffer_m, exc.resolution, looks)
+    except ConfigError as why:
+        return SiteResult(site.site_id, status="too_large", message=f"{exc}; it cannot be split to fit: {why}")
+    parts = split_site(site, km)
+    if len(parts) < 2:
+        return SiteResult(site.site_id, status="too_large", message=f"{exc}; raise the limit")
+    states = unpack_part_states(state)
+    results = [run_site(p, provider, start, end, params, resolution, states.get(p.site_id), split=False)
+               for p in parts]
+    return merge_parts(site, parts, results, km)
+
+
+def merge_parts(site: Site, parts: list[Site], results: list[SiteResult], km: float) -> SiteResult:
+    """One site's result from its parts' results."""
+    from shapely.ops import unary_union
+
+    from sites.geo import area_m2
+
+    ok = [r for r in results if r.status == "ok"]
+    res = SiteResult(site.site_id, status="ok" if ok else results[0].status)
+    lagging = [f"{p.site_id}: {r.status}" for p, r in zip(parts, results) if r.status != "ok"]
+    res.message = (f"watched in {len(parts)} parts of {km:g} km (its imagery does not fit in memory in one piece)"
+                   + (f"; {', '.join(lagging)}" if lagging else ""))
+    if not ok:
+        res.message = f"{results[0].message} ({res.message})"
+    res.acquisitions = sorted({a for r in results for a in r.acquisitions})
+    seen_unreadable = set()
+    for r in results:
+        for u in r.unreadable:
+            if (u.get("item"), u.get("asset")) not in seen_unreadable:
+                seen_unreadable.add((u.get("item"), u.get("asset")))
+                res.unreadable.append(u)
+    weight = {p.site_id: area_m2(watch_area(p)) for p in parts}
+    dates = sorted({d for r in results for d in r.clear_looks})
+    for d in dates:  # the share of the whole site that was clear: parts weighted by their area
+        have = [(weight[p.site_id], r.clear_looks[d]) for p, r in zip(parts, results) if d in r.clear_looks]
+        res.clear_looks[d] = round(sum(w * f for w, f in have) / sum(w for w, _ in have), 3)
+    lasts = [r.last_clear for r in results]
+    res.last_clear = None if any(v is None for v in lasts) else min(lasts)  # every part seen since
+    res.looks_scored = sum(r.looks_scored for r in results)
+    res.state = pack_part_states({p.site_id: r.state for p, r in zip(parts, results) if r.state is not None})
+    # a dig on a seam is seen by both parts: one detection
+    dets = sorted((d for r in results for d in r.detections), key=lambda d: (d.first_seen, -d.area_m2))
+    merged: list[Detection] = []
+    for d in dets:
+        d = replace(d, site_id=site.site_id, evidence={**d.evidence, "part": d.site_id})
+        hit = next((i for i, m in enumerate(merged) if m.geometry.intersects(d.geometry)
+                    and m.evidence.get("part") != d.evidence["part"]), None)
+        if hit is None:
+            merged.append(d)
+            continue
+        m = merged[hit]
+        geom = unary_union([m.geometry, d.geometry])
+        merged[hit] = replace(m, geometry=geom, area_m2=round(area_m2(geom), 1), last_seen=max(m.last_seen, d.last_seen),
+                              confidence=max(m.confidence, d.confidence, key=CONFIDENCE_ORDER.index),
+                              evidence={**m.evidence, "merged_across_seam": [*m.evidence.get("merged_across_seam", []),
+                                                                            d.detection_id]})
+    res.detections = merged
+    keep = {d.detection_id for d in merged}
+    res.chips = {k: c for r in results for k, c in r.chips.items() if k in keep}
+    with_dets = [r for r in ok if any(d.detection_id in keep for d in r.detections)]
+    res.overview = next((r.overview for r in with_dets + ok if r.overview is not None), None)
+    return res

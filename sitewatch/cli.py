@@ -157,8 +157,8 @@ def _say_unreadable(summary: dict) -> None:
             print(f"warning: site {site_id}: the imagery archive kept failing; it was not watched this run, and "
                   "its week will be asked again on the next run")
         elif status == "too_large":
-            print(f"warning: site {site_id}: too large to watch in one piece; it was not watched this run "
-                  "(split it with `sitewatch sites split`, or raise SITEWATCH_MAX_SITE_GB)")
+            print(f"warning: site {site_id}: too large to watch even in parts (its buffer and reference ring "
+                  "alone exceed SITEWATCH_MAX_SITE_GB); it was not watched this run: raise the limit")
 
 
 def cmd_run(args) -> int:

@@ -46,6 +46,11 @@ class CorruptRaster(ImageryError):
 class SiteTooLarge(ImageryError):
     """A site's imagery would not fit the memory allowed per site; split the site into parts."""
 
+    n_looks: int = 0
+    """How many looks the refused load had (the part size that fits depends on it)."""
+    resolution: float = 0.0
+    """Its pixel size in metres."""
+
 
 class ProviderAuthError(ImageryError):
     """The provider rejected the credentials; retrying will not help."""

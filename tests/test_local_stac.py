@@ -364,7 +364,8 @@ def test_site_whose_every_acquisition_is_unreadable_is_reported(site):
 
 
 def test_a_site_too_large_is_not_read_and_the_others_go_on(case_2010, tmp_path, monkeypatch):
-    """Over SITEWATCH_MAX_SITE_GB a site is refused before its imagery is read, also when most of
+    """Over SITEWATCH_MAX_SITE_GB a site that cannot be cut into parts that fit (its buffer and
+    reference ring alone are too large) is refused before its imagery is read, also when most of
     it comes from the pixel cache, and reported ``too_large``; the run's other sites are watched."""
     from pipelines.imagery import local_stac
     from pipelines.imagery.cache import CachedProvider
@@ -374,7 +375,7 @@ def test_a_site_too_large_is_not_read_and_the_others_go_on(case_2010, tmp_path, 
     from sites.geo import buffer_m
 
     sites = read_sites(case_2010 / "sites.geojson").sites[:2]
-    big = replace(sites[0], site_id="BIG", geometry=buffer_m(sites[0].geometry, 1500))
+    big = replace(sites[0], site_id="BIG", geometry=buffer_m(sites[0].geometry, 1500), buffer_m=1200.0)
     cached = CachedProvider(LocalStacProvider(case_2010 / "catalog"), tmp_path / "cache")
     cached.load(site_request(big, pd.Timestamp("2010-03-01"), pd.Timestamp("2010-06-30")))  # fills the cache
     monkeypatch.setenv("SITEWATCH_MAX_SITE_GB", "0.2")
@@ -384,8 +385,8 @@ def test_a_site_too_large_is_not_read_and_the_others_go_on(case_2010, tmp_path, 
     monkeypatch.setattr(local_stac, "_read", lambda items, kw: reads.append(len(items)) or real(items, kw))
     res = run_site(big, LocalStacProvider(case_2010 / "catalog"), "2010-03-01", "2010-12-31")
     assert res.status == "too_large" and reads == []
-    assert "63 looks of 157 × 158 pixels at 30 m (1.6 M pixel-looks, about 0.3 GB to score)" in res.message
-    assert "over the limit of 0.9 M (0.2 GB, SITEWATCH_MAX_SITE_GB); split the site into parts" in res.message
+    assert "63 looks of " in res.message and "over the limit of 0.9 M (0.2 GB, SITEWATCH_MAX_SITE_GB)" in res.message
+    assert "cannot be split to fit" in res.message and "leave no room for a part" in res.message
     # the cache holds most of its days, and asks the catalog only for the rest: still refused
     assert run_site(big, cached, "2010-03-01", "2010-12-31").status == "too_large"
     out, summary = run_period(Store(str(tmp_path / "sw.db")), [big, sites[1]], LocalStacProvider(case_2010 / "catalog"),
@@ -395,7 +396,49 @@ def test_a_site_too_large_is_not_read_and_the_others_go_on(case_2010, tmp_path, 
 
     written = _json.loads((tmp_path / "out" / "summary.json").read_text())
     [why] = [s["reason"] for s in written["not_observed_this_week"] if s["site_id"] == "BIG"]
-    assert "split the site into parts" in why
+    assert "cannot be split to fit" in why
     monkeypatch.setenv("SITEWATCH_MAX_SITE_GB", "lots")
     with pytest.raises(Exception, match="not a number of gigabytes"):
         max_pixel_looks()
+
+
+@pytest.mark.slow
+def test_a_landscape_too_large_for_memory_is_watched_in_parts(case_2010, tmp_path, monkeypatch):
+    """The five sites of the real 2010 case as one landscape, under a limit it does not fit: it is
+    watched in parts that fit, and finds the same disturbances, dated the same, as in one piece; a
+    dig on a seam seen by two parts is one detection.  Week by week, each part resumes its own
+    stored state, and the answer equals the backfill's."""
+    import shapely
+
+    from pipelines.monitoring import unpack_part_states
+    from pipelines.store import Store
+    from pipelines.weekly import run_period
+
+    sites = read_sites(case_2010 / "sites.geojson").sites
+    land = replace(sites[0], site_id="LAND", name="Valley", geometry=shapely.union_all([s.geometry for s in sites]).convex_hull)
+    catalog = LocalStacProvider(case_2010 / "catalog")
+    whole = run_site(land, catalog, "2010-03-01", "2010-12-31")
+    assert whole.status == "ok" and "parts" not in whole.message and len(whole.detections) >= 3
+    monkeypatch.setenv("SITEWATCH_MAX_SITE_GB", "0.1")
+    parts = run_site(land, catalog, "2010-03-01", "2010-12-31")
+    assert parts.status == "ok" and parts.message.startswith("watched in 4 parts of 1.2 km")
+    assert {d.site_id for d in parts.detections} == {"LAND"}
+    assert len(unpack_part_states(parts.state)) == 4
+    assert sorted(d.first_seen for d in parts.detections) == sorted(d.first_seen for d in whole.detections)
+    for d in whole.detections:  # each disturbance is found where it was found in one piece
+        assert any(p.geometry.intersects(d.geometry) and p.first_seen == d.first_seen for p in parts.detections)
+    assert any(d.evidence.get("merged_across_seam") for d in parts.detections)
+    assert parts.last_clear == whole.last_clear and set(parts.clear_looks) == set(whole.clear_looks)
+
+    weekly, backfill = Store(str(tmp_path / "w.db")), Store(str(tmp_path / "b.db"))
+    run_period(backfill, [land], catalog, "2010-03-01", "2010-12-31", tmp_path / "b")
+    run_period(weekly, [land], catalog, "2010-03-01", "2010-08-31", tmp_path / "w1")
+    _, later = run_period(weekly, [land], catalog, "2010-09-01", "2010-12-31", tmp_path / "w2")
+    assert later["statuses"] == {"LAND": "ok"} and 0 < later["looks_scored"] < parts.looks_scored
+
+    def answer(store):
+        f = store.detections()
+        f = f[~f.status.isin(["superseded", "withdrawn"])]
+        return sorted(zip(f.detection_id, f.first_seen, f.confidence))
+
+    assert answer(weekly) == answer(backfill)

@@ -92,12 +92,13 @@ def check_size(request: ImageryRequest, n_looks: int, height: int, width: int, r
         return
     from sitewatch.errors import SiteTooLarge
 
-    raise SiteTooLarge(
+    exc = SiteTooLarge(
         f"{provider}: the site's imagery is {n_looks} looks of {height} × {width} pixels at {resolution:g} m "
         f"({n / 1e6:.1f} M pixel-looks, about {n * BYTES_PER_PIXEL_LOOK / 1e9:.1f} GB to score), over the "
-        f"limit of {limit / 1e6:.1f} M ({limit * BYTES_PER_PIXEL_LOOK / 1e9:.1f} GB, SITEWATCH_MAX_SITE_GB); "
-        "split the site into parts (`sitewatch sites split`) or raise the limit"
+        f"limit of {limit / 1e6:.1f} M ({limit * BYTES_PER_PIXEL_LOOK / 1e9:.1f} GB, SITEWATCH_MAX_SITE_GB)"
     )
+    exc.n_looks, exc.resolution = n_looks, float(resolution)
+    raise exc
 
 
 @runtime_checkable
