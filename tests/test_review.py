@@ -56,6 +56,24 @@ def _ids(out):
     return {f["properties"]["detection_id"] for f in json.loads((out / "detections.geojson").read_text())["features"]}
 
 
+def _field_pack(store, ds, site, out):
+    """A run's field pack CSV and its rows, to fill in as a ranger would."""
+    import csv
+
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    pack = out / "field" / "field_pack.csv"
+    return pack, list(csv.DictReader(pack.open(encoding="utf-8")))
+
+
+def _write_pack(pack, rows):
+    import csv
+
+    with pack.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def test_annotations_are_append_only_with_author_and_time(scene):
     ds, site, field, dig, store, tmp = scene
     run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-07-10", tmp / "o")
@@ -211,9 +229,7 @@ def test_field_verdicts_come_back_in_the_field_pack_csv(scene):
 
     ds, site, field, dig, store, tmp = scene
     out = tmp / "o"
-    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
-    pack = out / "field" / "field_pack.csv"
-    rows = list(csv.DictReader(pack.open(encoding="utf-8")))
+    pack, rows = _field_pack(store, ds, site, out)
     assert rows and all(r["verdict"] == r["checked_by"] == "" for r in rows)  # empty, to fill in
     det = rows[0]["detection_id"]
     first = store.detections().set_index("detection_id").first_seen[det]
@@ -228,10 +244,7 @@ def test_field_verdicts_come_back_in_the_field_pack_csv(scene):
         {**rows[0], "detection_id": "SYN-1-20990101-000000", "verdict": "nothing found", "checked_by": "Ranger Bold"},
         *rows[1:],  # not visited: left blank
     ]
-    with pack.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(filled)
+    _write_pack(pack, filled)
     res = import_verdicts(store, pack)
     assert res.recorded == [(2, det, "looting")] and res.blank == len(rows) - 1 and res.unchanged == 0
     reasons = {n: why for n, why, _ in res.rejected}
@@ -293,21 +306,14 @@ def test_field_verdicts_come_back_in_a_workbook(scene, as_workbook):
 
 
 def test_verdicts_import_on_the_command_line(scene, capsys):
-    import csv
-
     from sitewatch.cli import main
 
     ds, site, field, dig, store, tmp = scene
     out = tmp / "o"
-    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
-    pack = out / "field" / "field_pack.csv"
-    rows = list(csv.DictReader(pack.open(encoding="utf-8")))
+    pack, rows = _field_pack(store, ds, site, out)
     rows[0].update(verdict="nothing found", checked_by="Ranger Saraa")
     rows.append({**rows[0], "verdict": "maybe"})
-    with pack.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    _write_pack(pack, rows)
     assert main(["verdicts", "import", str(pack), "--db", str(tmp / "sw.db")]) == 0
     said = capsys.readouterr().out
     assert f"{rows[0]['detection_id']} → no change" in said and "1 rejected" in said
@@ -378,14 +384,9 @@ def test_verdicts_filled_into_the_folder_survive_the_next_run(scene, capsys):
 
     ds, site, field, dig, store, tmp = scene
     out = tmp / "o"
-    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
-    pack = out / "field" / "field_pack.csv"
-    rows = list(csv.DictReader(pack.open(encoding="utf-8")))
+    pack, rows = _field_pack(store, ds, site, out)
     rows[0].update(verdict="nothing found", checked_by="Ranger Saraa")
-    with pack.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    _write_pack(pack, rows)
     before = sorted(p for p in out.rglob("*") if p.is_file())
     with pytest.raises(SitewatchError, match=r"field/field_pack.csv \(edited after a run at a higher access level"):
         OutputFolder(out, WEEKLY_OUTPUTS, "public", level_file="summary.json").check()
@@ -455,23 +456,16 @@ def test_notes_keep_no_contact_and_a_file_imported_twice_is_one_verdict(scene, m
     """An annotation's note loses an informant's e-mail and phone number however it is written
     (`sitewatch annotate --note`, a notebook, a verdict file); a verdict file imported with the
     phone country set and again without it (or the other way round) records its verdict once."""
-    import csv
-
     from pipelines.review import import_verdicts, same_note
 
     ds, site, field, dig, store, tmp = scene
-    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", tmp / "o")
+    pack, rows = _field_pack(store, ds, site, tmp / "o")
     det = store.detections().detection_id.iloc[0]
     monkeypatch.delenv("SITEWATCH_PHONE_REGION", raising=False)
     annotate(store, det, "unsure", "Dr. Enkhtuya", note="herder Bat (bat@example.mn, +976 9911 2233) saw a truck")
     assert history(store, det)[-1]["note"] == "herder Bat ([withheld], [withheld]) saw a truck"
-    pack = tmp / "o" / "field" / "field_pack.csv"
-    rows = list(csv.DictReader(pack.open(encoding="utf-8")))
     rows[0].update(verdict="confirmed looting", checked_by="Ranger Bold", field_note="herder at 9911 2233, 4 pits")
-    with pack.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    _write_pack(pack, rows)
     det = rows[0]["detection_id"]
     n = len(history(store, det))
     monkeypatch.setenv("SITEWATCH_PHONE_REGION", "MN")
