@@ -28,7 +28,7 @@ from sites.geo import parse_number
 from sites.tables import TableError, read_table
 from sitewatch.errors import InvalidReport
 
-from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, pseudonymise, scrub_text
+from .privacy import WITHHELD, ContactPolicy, column_key, identity_columns, phone_region, pseudonymise, scrub_text
 
 ALIASES = {
     "observed_on": ("observed_on", "date", "observationyear", "observation_date", "today", "start", "_submission_time",
@@ -79,11 +79,27 @@ class ImportResult:
     """What the file holds but was deliberately not read (a KoBo repeat group's sheet)."""
 
 
+GEOPOINT_PARTS = {"lat": "_latitude", "lon": "_longitude", "accuracy_m": "_precision"}
+"""KoBoToolbox splits a geopoint question ``where`` into ``_where_latitude``, ``_where_longitude``,
+``_where_altitude`` and ``_where_precision`` (metres), whatever the question is called."""
+
+
+def geopoints(row: dict[str, str]) -> list[str]:
+    """The geopoint questions a KoBo export split into columns (``_where`` for ``_where_latitude``)."""
+    return sorted({column_key(k)[: -len("_latitude")] for k in row if k and column_key(k).startswith("_")
+                   and column_key(k).endswith("_latitude") and len(column_key(k)) > len("__latitude")})
+
+
 def _column(row: dict[str, str], key: str) -> str | None:
-    """The row's column that answers for ``key`` (the first of its aliases with a value)."""
-    lower = {k.lower().split("/")[-1].strip(): k for k in row if k}
+    """The row's column that answers for ``key``: the first of its aliases with a value, else the
+    part of the form's one split geopoint (several are ambiguous, and one may be the reporter's)."""
+    keyed = {column_key(k): k for k in row if k}
     for alias in ALIASES[key]:
-        k = lower.get(alias)
+        k = keyed.get(alias)
+        if k is not None and row[k] not in (None, ""):
+            return k
+    if key in GEOPOINT_PARTS and len(points := geopoints(row)) == 1:
+        k = keyed.get(points[0] + GEOPOINT_PARTS[key])
         if k is not None and row[k] not in (None, ""):
             return k
     return None
@@ -216,6 +232,10 @@ def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, fl
             if not isinstance(g, Point) and abs(p.y) <= 90 and abs(p.x) <= 180:
                 extent = _extent_m(g, p)
     if not (lat_s and lon_s):
+        keyed = {column_key(k): v for k, v in row.items() if k}
+        if len(points := geopoints(row)) > 1 and any(keyed.get(p + "_latitude") for p in points):
+            raise ValueError(f"{len(points)} located questions ({', '.join(points)}) and no latitude/longitude "
+                             "column: name the report's location's columns latitude and longitude")
         return None, None, 0.0
     lat, lon = parse_number(lat_s, "latitude"), parse_number(lon_s, "longitude")
     if abs(lat) > 90 and abs(lon) <= 90:

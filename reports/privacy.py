@@ -79,7 +79,11 @@ IDENTITY_PARTS = ("reporter", "phone", "e_mail", "email", "whatsapp", "telegram"
 
 
 def column_key(name: str) -> str:
-    return name.lower().split("/")[-1].strip().replace("-", "_").replace(" ", "_")
+    """A column's name as a form's field name: the last part of a KoBo/ODK group path, lower case,
+    every run of other characters (spaces, ``-``, ``?``) as one ``_``, none at the end; so the
+    question labels a KoBoToolbox export can use as headers ("What did you see?") read like its
+    field names (``what_did_you_see``)."""
+    return re.sub(r"[\W_]+", "_", name.lower().split("/")[-1].strip()).rstrip("_")
 
 
 def identity_columns(names) -> list[str]:

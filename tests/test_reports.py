@@ -236,6 +236,31 @@ def test_real_incident_records_as_a_kobo_workbook(shared, tmp_path, as_workbook)
                               "records of sheet 'reports' and were not read"]
 
 
+def test_a_kobo_export_with_question_labels_as_headers(case_2011, tmp_path, as_workbook):
+    """KoBoToolbox can export its questions' labels as headers ("What did you see?") and splits a
+    location question into ``_<label>_latitude`` … ``_precision``: such a download is read like one
+    with field names; a form with two located questions (one may be the reporter's home) is not
+    guessed at."""
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    head = ["start", "When did you see it?", "Where?", "_Where?_latitude", "_Where?_longitude", "_Where?_altitude",
+            "_Where?_precision", "What did you see?", "Your phone number", "_id", "_submission_time"]
+    row = ["2011-07-03T09:12:00.000+08:00", "2011-07-02", "40.2929 -106.9177 1500 4.5", "40.2929", "-106.9177",
+           "1500", "4.5", "Fresh pits by the mound; call me on +976 9911 2233", "+976 9911 2233", "17",
+           "2011-07-03T01:20:00"]
+    res = import_reports(as_workbook([head, row], tmp_path / "kobo.xlsx"), sites, key=None, policy="drop",
+                         today=__import__("datetime").date(2026, 1, 1))
+    (r,) = res.accepted
+    assert (r.lat, r.lon, r.accuracy_m) == (40.2929, -106.9177, 4.5)
+    assert r.text == "Fresh pits by the mound; call me on [withheld]" and r.reporter == ""
+    assert not res.rejected
+    two = [*head, "_Home_latitude", "_Home_longitude"]
+    res = import_reports(as_workbook([two, [*row[:2], "", "40.2929", "-106.9177", *row[5:], "40.3", "-106.8"]],
+                                     tmp_path / "two.xlsx"), sites, key=None, policy="drop",
+                         today=__import__("datetime").date(2026, 1, 1))
+    assert not res.accepted
+    assert "2 located questions (_home, _where) and no latitude/longitude column" in res.rejected[0][1]
+
+
 def test_workbooks_that_cannot_be_read_say_why(case_2011, tmp_path, as_workbook):
     """An old .xls, a file that is not a workbook (or one locked by a password), a workbook with
     two sheets of data, and one whose XML declares an entity (an XML bomb's tool) are refused
