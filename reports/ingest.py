@@ -25,10 +25,10 @@ from shapely.geometry import Point, shape
 from maps.escape import csv_cell
 from sites import Site
 from sites.geo import parse_number
-from sites.tables import TableError, read_table
+from sites.tables import TableError, column_key, read_table
 from sitewatch.errors import InvalidReport
 
-from .privacy import WITHHELD, ContactPolicy, column_key, identity_columns, phone_region, pseudonymise, scrub_text
+from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, pseudonymise, scrub_text
 
 ALIASES = {
     "observed_on": ("observed_on", "date", "observationyear", "observation_date", "today", "start", "_submission_time",

@@ -26,6 +26,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from sites.tables import column_key
 from sitewatch.errors import ConfigError
 
 ContactPolicy = Literal["pseudonym", "restricted", "drop"]
@@ -76,14 +77,6 @@ IDENTITY_NAMES = frozenset({
 """Column names (lower case, after any KoBo group prefix ``group/``) that carry who reported."""
 IDENTITY_PARTS = ("reporter", "phone", "e_mail", "email", "whatsapp", "telegram", "informant", "surname")
 """A column whose name contains one of these carries who reported too (``reporter_mobile``...)."""
-
-
-def column_key(name: str) -> str:
-    """A column's name as a form's field name: the last part of a KoBo/ODK group path, lower case,
-    every run of other characters (spaces, ``-``, ``?``) as one ``_``, none at the end; so the
-    question labels a KoBoToolbox export can use as headers ("What did you see?") read like its
-    field names (``what_did_you_see``)."""
-    return re.sub(r"[\W_]+", "_", name.lower().split("/")[-1].strip()).rstrip("_")
 
 
 def identity_columns(names) -> list[str]:

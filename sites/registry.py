@@ -6,6 +6,8 @@ text column), and an Arches-style business-data JSON export.
 
 Rules (each one raises with the offending row named; nothing is dropped silently):
 
+* Column names are compared as field names ("Site ID" is ``site_id``, "Sensitivity"
+  ``sensitivity``, "Buffer (m)" ``buffer_m``).
 * ``site_id`` and ``name`` are required; ``site_id`` is unique, also ignoring case (both rows
   are named).  A numeric id read as a float (a column with a gap) keeps its integer form.
 * A CSV is UTF-8, comma or semicolon separated (decimal commas are read), and every row has
@@ -43,7 +45,7 @@ from sitewatch.errors import DuplicateSiteId, InvalidSiteFile, InvalidSiteGeomet
 
 from .geo import area_m2, buffer_m, parse_number
 from .model import SENSITIVITIES, Site
-from .tables import OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, is_workbook, read_table
+from .tables import OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, column_key, is_workbook, read_table
 
 ID_COLUMNS = ("site_id", "id", "siteid", "resourceinstanceid")
 NAME_COLUMNS = ("name", "site_name", "name_en", "title", "displayname")
@@ -175,12 +177,12 @@ def _read_table(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoData
             name, k = f"{h}.{k}", k + 1
         names.append(name)
     df = pd.DataFrame([cells for _, cells in table.rows], columns=names, dtype=object)
-    cols = {c.lower().strip(): c for c in df.columns}
+    cols = {column_key(c): c for c in df.columns}
     geoms: list[BaseGeometry | None] = []
     wkt_col = next((cols[c] for c in WKT_COLUMNS if c in cols), None)
     lat_col = next((cols[c] for c in LAT_COLUMNS if c in cols), None)
     lon_col = next((cols[c] for c in LON_COLUMNS if c in cols), None)
-    pair_col = next((cols[c] for c in cols if re.fullmatch(r"(coordinates|coords|lat[, ]*lon)", c)), None)
+    pair_col = next((cols[c] for c in cols if re.fullmatch(r"(coordinates|coords|lat_?lon)", c)), None)
     if wkt_col is None and (lat_col is None or lon_col is None) and pair_col is None:
         raise InvalidSiteFile(
             f"{path}: no geometry column; expected one of {WKT_COLUMNS} (WKT), "
@@ -259,8 +261,16 @@ def _read_arches(path: Path) -> gpd.GeoDataFrame:
 
 
 def _column(frame: pd.DataFrame, names: Iterable[str]) -> str | None:
-    lower = {str(c).lower(): c for c in frame.columns}
-    return next((lower[n] for n in names if n in lower), None)
+    keyed = {column_key(c): c for c in frame.columns}
+    return next((keyed[n] for n in names if n in keyed), None)
+
+
+def _keyed_columns(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Columns renamed to their keys ("Sensitivity" → ``sensitivity``, "Buffer (m)" → ``buffer_m``),
+    where no two share one: a "Sensitivity" column read as absent made a secret site restricted."""
+    keys = [column_key(c) if c != frame.geometry.name else c for c in frame.columns]
+    clash = {k for k in keys if keys.count(k) > 1}
+    return frame.rename(columns={c: k for c, k in zip(frame.columns, keys) if k not in clash and k})
 
 
 def _validate(
@@ -271,6 +281,7 @@ def _validate(
     warnings: list[str],
     rejected: list[str] | None,
 ) -> list[Site]:
+    frame = _keyed_columns(frame)
     id_col = _column(frame, ID_COLUMNS)
     name_col = _column(frame, NAME_COLUMNS)
     if id_col is None or name_col is None:

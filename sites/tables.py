@@ -17,6 +17,7 @@ XML entity bombs.
 from __future__ import annotations
 
 import csv
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -37,6 +38,15 @@ class Table:
     """(row number as the spreadsheet shows it, cells as text); rows without any text are left out."""
     notes: list[str] = field(default_factory=list)
     """What was deliberately not read (a KoBo repeat group's sheet)."""
+
+
+def column_key(name: str) -> str:
+    """A column's name as a form's field name: the last part of a KoBo/ODK group path, lower case,
+    every run of other characters (spaces, ``-``, ``?``, ``(``) as one ``_``, none at the end; so
+    a question label a KoBoToolbox export uses as header ("What did you see?") and a spreadsheet's
+    "Site ID" or "Buffer (m)" read like field names (``what_did_you_see``, ``site_id``,
+    ``buffer_m``)."""
+    return re.sub(r"[\W_]+", "_", str(name).lower().split("/")[-1].strip()).rstrip("_")
 
 
 def is_workbook(path: str | Path) -> bool:

@@ -197,6 +197,24 @@ def test_real_heritage_list_as_a_workbook(shared, tmp_path, as_workbook):
     assert [(s.site_id, round(s.geometry.centroid.y, 3)) for s in sites] == [("101", 47.9), ("102", 47.91)]
 
 
+def test_headers_as_people_write_them_keep_a_secret_site_secret(tmp_path, as_workbook):
+    """ "Sensitivity", "Site ID", "Buffer (m)", "Region": a registry kept by hand names its columns
+    like this.  Before, "Sensitivity" was not found and a secret site was imported as restricted
+    (its exact outline then in every restricted map and field pack), "Buffer_m" was not found
+    and the buffer fell back to 50 m, and "Site ID" was a missing column."""
+    props = {"Site ID": "MN-7", "Name": "Deer stones", "Sensitivity": "secret", "Buffer (m)": 200, "Region": "Khövsgöl"}
+    path = tmp_path / "hand.geojson"
+    path.write_text(json.dumps(_fc([_feat(SQUARE, **props)])), encoding="utf-8")
+    (site,) = read_sites(path).sites
+    assert (site.site_id, site.name, site.sensitivity, site.buffer_m, site.region) == (
+        "MN-7", "Deer stones", "secret", 200.0, "Khövsgöl")
+    book = as_workbook([[*props, "Lat, Lon"], [*props.values(), "47.905, 106.905"]], tmp_path / "hand.xlsx",
+                       typed=False)
+    (site,) = read_sites(book).sites
+    assert (site.sensitivity, site.buffer_m) == ("secret", 200.0)
+    assert site.geometry.centroid.y == pytest.approx(47.905, abs=1e-4)
+
+
 def test_arches_export(tmp_path):
     doc = {"business_data": {"resources": [{
         "resourceinstance": {"resourceinstanceid": "5f1c-aa", "descriptors": {"en": {"name": "Tomb group"}},
