@@ -273,11 +273,15 @@ def write_outputs(
     dets = _map_detections(period_detections(store, sites, start, end), week_start)
 
     det_path = _write_detections(dets, by_id, access, out / "detections.geojson")
-    unobserved = _unobserved(sites, results, week_start)
+    all_unobserved = _unobserved(sites, results, week_start)
+    # That a site is not being seen, and since when, tells a looter when to go there: it is named
+    # only where this output's reader may see the site exactly, and counted elsewhere.
+    exact = {s.site_id for s in sites if may_see_exact(s.sensitivity, access)}
+    unobserved = {k: v for k, v in all_unobserved.items() if k in exact}
     seen = last_clear_looks(store, sites, results, end)
-    blind = sorted(({"site_id": s.site_id, "name": s.name, "region": s.region, **seen[s.site_id],
-                     "seen": seen_text(seen[s.site_id])}
-                    for s in sites if seen[s.site_id]["days"] is None or seen[s.site_id]["days"] >= BLIND_DAYS),
+    all_blind = [s for s in sites if seen[s.site_id]["days"] is None or seen[s.site_id]["days"] >= BLIND_DAYS]
+    blind = sorted(({"site_id": s.site_id, "name": s.name, "region": s.region, **seen[s.site_id]}
+                    for s in all_blind if s.site_id in exact),
                    key=lambda b: -(b["days"] if b["days"] is not None else 10**6))
     # Imagery chips show the place: only for sites this output's reader may see exactly.
     visible = {r.site_id for r in results if r.site_id in by_id and may_see_exact(by_id[r.site_id].sensitivity, access)}
@@ -295,7 +299,7 @@ def write_outputs(
     with_dets = {d.site_id for d in dets}
     overviews = [r.overview for r in results if r.overview is not None and r.site_id in visible & with_dets]
     verdicts = _verdicts(store, sites, end, week_start)
-    last_seen = {k: seen_text(v) for k, v in seen.items()}
+    last_seen = {k: seen_text(v) for k, v in seen.items() if k in exact}
     m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
                    overviews=overviews, verdicts=verdicts, last_seen=last_seen)
     map_path = save_map(m, out / "map.html")
@@ -311,13 +315,15 @@ def write_outputs(
     summary = {
         "run_id": run_id, "period": {"start": str(pd.Timestamp(start).date()), "end": str(pd.Timestamp(end).date())},
         "week": week_label, "access_level": access,
-        "sites": len(sites), "sites_observed_this_week": len(sites) - len(unobserved),
+        "sites": len(sites), "sites_observed_this_week": len(sites) - len(all_unobserved),
+        "not_observed_not_named": len(all_unobserved) - len(unobserved),
         "not_observed_this_week": [{"site_id": k, "name": by_id[k].name, "reason": v,
                                     "last_clear_look": seen[k]["last_clear_look"], "days_without_clear_look": seen[k]["days"]}
                                    for k, v in unobserved.items()],
         "blind_days": BLIND_DAYS,
         "blind_sites": [{"site_id": b["site_id"], "name": b["name"], "region": b["region"],
                          "last_clear_look": b["last_clear_look"], "days_without_clear_look": b["days"]} for b in blind],
+        "blind_sites_not_named": len(all_blind) - len(blind),
         "detections_open": len(dets), "detections_new_this_week": sum(d.new_this_week for d in dets),
         "by_confidence": {c: sum(d.confidence == c for d in dets) for c in ("high", "medium", "low")},
         "by_region": _count_by_region(dets, by_id),
@@ -373,6 +379,10 @@ def summary_html(summary: dict) -> str:
         body = "".join("<tr>" + "".join(f"<td>{esc(i.get(c, ''))}</td>" for c in cols) + "</tr>" for i in items)
         return f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>{body}</table>" if items else "<p>none</p>"
 
+    def unnamed(n):
+        return (f"<p>and {n} site(s) above this output's access level, not named here (when a site is not seen "
+                "tells a looter when to go)</p>" if n else "")
+
     conf = ", ".join(f"{esc(k)}: {v}" for k, v in summary["by_confidence"].items())
     regions = ", ".join(f"{esc(k)}: {v}" for k, v in summary["by_region"].items()) or "none"
     recon = ", ".join(f"{esc(k.replace('_', ' '))}: {v}" for k, v in summary.get("reconciliation", {}).items())
@@ -385,10 +395,12 @@ def summary_html(summary: dict) -> str:
         f"this week · {summary['detections_new_this_week']} new, {summary['detections_open']} open detections ({conf})</p>"
         f"<h2>Detections by priority</h2>{rows(summary['ranked'], ['detection_id', 'site_id', 'priority', 'confidence', 'area_m2', 'first_seen', 'new_this_week'])}"
         f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason', 'last_clear_look'])}"
+        + unnamed(summary.get("not_observed_not_named", 0))
         + (f"<h2>Sites not seen for {summary['blind_days']} days or more</h2><p>No clear look for two revisits: the "
            "satellites cannot tell whether the ground was dug there; send a patrol.</p>"
            f"{rows(summary['blind_sites'], ['site_id', 'name', 'region', 'last_clear_look', 'days_without_clear_look'])}"
-           if summary.get("blind_sites") else "")
+           + unnamed(summary.get("blind_sites_not_named", 0))
+           if summary.get("blind_sites") or summary.get("blind_sites_not_named") else "")
         + (f"<h2>Acquisitions that could not be read</h2><p>Left out of this run; re-download them.</p>"
            f"{rows(summary['acquisitions_unreadable'], ['item', 'date', 'asset', 'sites', 'error'])}"
            if summary.get("acquisitions_unreadable") else "")

@@ -503,6 +503,13 @@ def test_sites_the_satellites_have_not_seen_are_listed_with_their_last_clear_loo
                                        "last_clear_look": last, "days_without_clear_look": days}]
     assert f"Sites not seen for {BLIND_DAYS} days or more" in (out / "summary.html").read_text()
     assert f"{last} ({days} days before the period" in (out / "map.html").read_text()
+    run_period(store, [site], SyntheticProvider(ds), "2011-09-19", "2011-09-25", tmp / "public", access="public")
+    public = json.loads((tmp / "public" / "summary.json").read_text())  # a restricted site, read at public
+    assert public["blind_sites"] == [] and public["blind_sites_not_named"] == 1
+    assert public["not_observed_this_week"] == [] and public["not_observed_not_named"] == 1
+    assert public["sites_observed_this_week"] == 0
+    assert last not in (tmp / "public" / "map.html").read_text() and last not in (tmp / "public" / "summary.html").read_text()
+    assert "1 site(s) above this output's access level, not named here" in (tmp / "public" / "summary.html").read_text()
     seen_week = json.loads((tmp / "before" / "summary.json").read_text())
     assert seen_week["blind_sites"] == [] and seen_week["not_observed_this_week"] == []
 
