@@ -52,6 +52,10 @@ NAME_COLUMNS = ("name", "site_name", "name_en", "title", "displayname")
 WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
 LAT_COLUMNS = ("lat", "latitude", "y")
 LON_COLUMNS = ("lon", "lng", "long", "longitude", "x")
+REGION_COLUMNS = ("region", "aimag", "province", "governorate", "oblast", "department", "departamento", "district",
+                  "location")
+"""The administrative area a site's patrols belong to (field packs are split by it): Mongolia's
+aimags, Egypt's and Jordan's governorates, Peru's departments, Ukraine's oblasts."""
 DEFAULT_BUFFER_M = 50.0
 DEFAULT_POINT_RADIUS_M = 250.0
 
@@ -341,7 +345,7 @@ def _validate(
             continue
         if assumed:
             repairs = ("CRS not declared; read as EPSG:4326", *repairs)
-        region_name = str(row.get("region") or row.get("oblast") or row.get("location") or "").strip()
+        region_name = str(next((row.get(c) for c in REGION_COLUMNS if row.get(c)), "") or "").strip()
         sites.append(Site(site_id, name, geom, buf, sens, region_name if region_name != "nan" else "", repairs))
     if problems and rejected is not None:
         rejected.extend(problems)

@@ -213,6 +213,8 @@ def test_headers_as_people_write_them_keep_a_secret_site_secret(tmp_path, as_wor
     (site,) = read_sites(book).sites
     assert (site.sensitivity, site.buffer_m) == ("secret", 200.0)
     assert site.geometry.centroid.y == pytest.approx(47.905, abs=1e-4)
+    path.write_text(json.dumps(_fc([_feat(SQUARE, site_id="MN-8", name="Khirigsuur", Aimag="Arkhangai")])))
+    assert read_sites(path).sites[0].region == "Arkhangai"  # field packs are split by it
 
 
 def test_arches_export(tmp_path):
