@@ -118,18 +118,29 @@ def detection_timeseries(store: Store, detection_id: str, provider, lookback_yea
     """Per clear look: the median NDVI inside the detection and over its site, and their difference.
 
     For archaeologists judging a detection: a dig shows as the inside line dropping away from the
-    site's; a field shows the same drop every year.
+    site's; a field shows the same drop every year.  At a site too large to load whole (watched in
+    parts) "the site" is its ground around the detection, as large as such a part.
     """
-    from change_detection import feature_stack, usable_looks
+    from dataclasses import replace
 
-    from .monitoring import rasterize_lonlat, site_request, watch_mask
+    from change_detection import feature_stack, usable_looks
+    from sites.geo import buffer_m
+    from sitewatch.errors import SiteTooLarge
+
+    from .monitoring import part_km_that_fits, rasterize_lonlat, site_request, watch_mask
 
     frame = store.detections()
     row = frame.set_index("detection_id").loc[detection_id]
     site = next(s for s in store.sites() if s.site_id == row.site_id)
     end = pd.Timestamp(row.last_seen) + pd.Timedelta(days=30)
     start = pd.Timestamp(row.first_seen) - pd.DateOffset(years=lookback_years)
-    ds = provider.load(site_request(site, start, end, history_years=0))
+    try:
+        ds = provider.load(site_request(site, start, end, history_years=0))
+    except SiteTooLarge as exc:  # the ground around the detection, as large as a part that fits
+        half = part_km_that_fits(site.buffer_m, exc.resolution, exc.n_looks) * 500.0
+        near = site.geometry.intersection(buffer_m(wkt.loads(row.geometry_wkt).centroid, half))
+        site = replace(site, geometry=near if not near.is_empty else wkt.loads(row.geometry_wkt))
+        ds = provider.load(site_request(site, start, end, history_years=0))
     feats = feature_stack(ds, texture=False)
     index = "ndvi" if "ndvi" in feats else "exg"
     values = feats[index].where(usable_looks(ds))  # the looks the detector used

@@ -442,3 +442,7 @@ def test_a_landscape_too_large_for_memory_is_watched_in_parts(case_2010, tmp_pat
         return sorted(zip(f.detection_id, f.first_seen, f.confidence))
 
     assert answer(weekly) == answer(backfill)
+    from pipelines.review import detection_timeseries
+
+    series = detection_timeseries(weekly, answer(weekly)[0][0], catalog)  # the landscape cannot load whole
+    assert len(series) > 10 and {"ndvi_inside", "ndvi_site", "difference"} <= set(series.columns)
