@@ -41,7 +41,8 @@ def part_km_that_fits(buffer: float = 50.0, resolution: float = 10.0, looks: int
     """The side of the square parts whose imagery (with the buffer and the reference ring) fits
     the per-site limit at ``resolution`` over ``looks`` looks (default: three years of
     Sentinel-2)."""
-    side_m = math.sqrt(max_pixel_looks() / looks) * resolution - 2 * (buffer + CONTEXT_M)
+    # a grid has a pixel more than its extent over the resolution, rounded up: two fewer per side
+    side_m = (math.floor(math.sqrt(max_pixel_looks() / looks)) - 2) * resolution - 2 * (buffer + CONTEXT_M)
     if side_m < 100:
         raise ConfigError(
             f"at {resolution:g} m over {looks} looks, the buffer and reference ring alone ({2 * (buffer + CONTEXT_M):.0f} m "

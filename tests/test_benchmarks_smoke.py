@@ -102,3 +102,12 @@ def test_memory_benchmark_measures_bytes_per_pixel_look(shared):
     assert res["runs"][1]["pixel_looks"] > res["runs"][0]["pixel_looks"]
     # the limit's figure (215) is what the numpy allocations cost, within a factor of two
     assert 0.5 < res["traced_bytes_per_pixel_look"] / res["assumed"] < 2
+
+
+def test_parts_benchmark_runs_at_tiny_size(shared):
+    """The landscape under a limit it does not fit is watched in parts (no timing is asserted)."""
+    mod = _benchmark("bench_parts")
+    mod.ROOT = shared / "benchmark"
+    res = mod.main(["--grow", "0", "--limit-gb", "0.1"])
+    assert res["whole"]["message"] == "" and res["parts"]["message"].startswith("watched in 4 parts")
+    assert res["parts"]["status"] == "ok" and res["whole"]["onsets"] and res["parts"]["onsets"]
