@@ -249,8 +249,9 @@ def run_in_parts(site: Site, provider: ImageryProvider, start: pd.Timestamp, end
     so it stays the same from week to week while the archive grows (and with it the parts' ids
     and stored states).  Each part has its own reference ring and detector state (stored together
     under the site).  A dig on a seam, seen by both neighbours over their buffers, is one
-    detection: overlapping detections of different parts are merged (the earliest onset's record,
-    the union of the outlines, the highest confidence).
+    detection: overlapping detections of different parts that start within the detector's
+    ``split_gap_days`` of each other are merged (the earliest onset's record, the union of the
+    outlines, the highest confidence).
     """
     from sites.split import split_site
 
@@ -265,11 +266,13 @@ def run_in_parts(site: Site, provider: ImageryProvider, start: pd.Timestamp, end
     states = unpack_part_states(state)
     results = [run_site(p, provider, start, end, params, resolution, states.get(p.site_id), split=False)
                for p in parts]
-    return merge_parts(site, parts, results, km)
+    return merge_parts(site, parts, results, km, params.split_gap_days)
 
 
-def merge_parts(site: Site, parts: list[Site], results: list[SiteResult], km: float) -> SiteResult:
-    """One site's result from its parts' results."""
+def merge_parts(site: Site, parts: list[Site], results: list[SiteResult], km: float,
+                gap_days: float = DetectorParams().split_gap_days) -> SiteResult:
+    """One site's result from its parts' results.  Detections of two parts that overlap and start
+    within ``gap_days`` of each other (the detector's own rule for one disturbance) are one."""
     from shapely.ops import unary_union
 
     from sites.geo import area_m2
@@ -303,7 +306,8 @@ def merge_parts(site: Site, parts: list[Site], results: list[SiteResult], km: fl
     for d in dets:
         d = replace(d, site_id=site.site_id, evidence={**d.evidence, "part": d.site_id})
         hit = next((i for i, m in enumerate(merged) if m.geometry.intersects(d.geometry)
-                    and m.evidence.get("part") != d.evidence["part"]), None)
+                    and m.evidence.get("part") != d.evidence["part"]
+                    and abs((d.first_seen - m.first_seen).days) <= gap_days), None)
         if hit is None:
             merged.append(d)
             continue

@@ -458,3 +458,32 @@ def test_a_landscape_too_large_for_memory_is_watched_in_parts(case_2010, tmp_pat
 
     series = detection_timeseries(weekly, answer(weekly)[0][0], catalog)  # the landscape cannot load whole
     assert len(series) > 10 and {"ndvi_inside", "ndvi_site", "difference"} <= set(series.columns)
+
+
+def test_parts_merge_a_dig_on_their_seam_but_not_two_digs():
+    """Two parts both see a dig on their seam (onsets 5 days apart): one detection, with both
+    outlines and the higher confidence.  A later dig overlapping it, 60 days on, stays its own,
+    as the detector splits onsets more than ``split_gap_days`` apart."""
+    from shapely.geometry import box
+
+    from change_detection import Detection
+    from pipelines.monitoring import SiteResult, merge_parts
+    from sites import Site
+
+    site = Site("L", "Landscape", box(106.0, 47.0, 106.2, 47.1), 50.0, "restricted", "Tuv")
+    parts = [replace(site, site_id="L-p1", geometry=box(106.0, 47.0, 106.1, 47.1)),
+             replace(site, site_id="L-p2", geometry=box(106.1, 47.0, 106.2, 47.1))]
+
+    def det(did, part, day, conf, x0):
+        t = pd.Timestamp(day)
+        return Detection(did, part, box(x0, 47.05, x0 + 0.002, 47.052), "EPSG:4326", t, t, t, 0.7, conf, 3000.0, 2,
+                         "bare_soil_exposure", {"algorithm": "sw-seasonal-1"})
+
+    a = SiteResult("L-p1", detections=[det("L-p1-a", "L-p1", "2011-06-01", "low", 106.099)])
+    b = SiteResult("L-p2", detections=[det("L-p2-b", "L-p2", "2011-06-06", "high", 106.1),
+                                       det("L-p2-c", "L-p2", "2011-08-05", "medium", 106.1005)])
+    res = merge_parts(site, parts, [a, b], 10.0)
+    assert [d.detection_id for d in res.detections] == ["L-p1-a", "L-p2-c"]
+    seam = res.detections[0]
+    assert seam.site_id == "L" and seam.confidence == "high" and seam.evidence["merged_across_seam"] == ["L-p2-b"]
+    assert seam.geometry.bounds[2] == pytest.approx(106.102) and res.detections[1].evidence["part"] == "L-p2"
