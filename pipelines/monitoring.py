@@ -82,6 +82,8 @@ class SiteResult:
     """Detection id → before/after imagery chips."""
     overview: Overview | None = None
     """The site's latest clear look, for the offline map's base layer."""
+    more_overviews: list[Overview] = field(default_factory=list)
+    """A site watched in parts: the latest clear looks of its other parts with a detection."""
     state: bytes | None = None
     """The detector state after this run (scores of every look since the epoch + the walk)."""
     looks_scored: int = 0
@@ -320,6 +322,8 @@ def merge_parts(site: Site, parts: list[Site], results: list[SiteResult], km: fl
     res.detections = merged
     keep = {d.detection_id for d in merged}
     res.chips = {k: c for r in results for k, c in r.chips.items() if k in keep}
-    with_dets = [r for r in ok if any(d.detection_id in keep for d in r.detections)]
-    res.overview = next((r.overview for r in with_dets + ok if r.overview is not None), None)
+    # imagery of every part with a detection (the offline map's base layers), else of one part
+    with_dets = [r.overview for r in ok if r.overview is not None and any(d.detection_id in keep for d in r.detections)]
+    shown = with_dets or [r.overview for r in ok if r.overview is not None][:1]
+    res.overview, res.more_overviews = (shown[0], shown[1:]) if shown else (None, [])
     return res

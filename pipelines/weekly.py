@@ -297,7 +297,8 @@ def write_outputs(
     # The site's own imagery as a base layer where there is something to look at (keeps a national
     # map small): sites with an open detection, visible exactly to this reader.
     with_dets = {d.site_id for d in dets}
-    overviews = [r.overview for r in results if r.overview is not None and r.site_id in visible & with_dets]
+    overviews = [ov for r in results if r.overview is not None and r.site_id in visible & with_dets
+                 for ov in (r.overview, *r.more_overviews)]
     verdicts = _verdicts(store, sites, end, week_start)
     last_seen = {k: seen_text(v) for k, v in seen.items() if k in exact}
     m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,

@@ -441,6 +441,8 @@ def test_a_landscape_too_large_for_memory_is_watched_in_parts(case_2010, tmp_pat
     assert many.false_alarms <= one.false_alarms
     assert any(d.evidence.get("merged_across_seam") for d in parts.detections)
     assert parts.last_clear == whole.last_clear and set(parts.clear_looks) == set(whole.clear_looks)
+    with_dets = {d.evidence["part"] for d in parts.detections}  # their imagery is the offline map's base
+    assert len(with_dets) >= 2 and {ov.site_id for ov in (parts.overview, *parts.more_overviews)} == with_dets
 
     weekly, backfill = Store(str(tmp_path / "w.db")), Store(str(tmp_path / "b.db"))
     run_period(backfill, [land], catalog, "2010-03-01", "2010-12-31", tmp_path / "b")
@@ -454,6 +456,8 @@ def test_a_landscape_too_large_for_memory_is_watched_in_parts(case_2010, tmp_pat
         return sorted(zip(f.detection_id, f.first_seen, f.confidence))
 
     assert answer(weekly) == answer(backfill)
+    offline = (tmp_path / "b" / "map_offline.html").read_text()
+    assert all(f"Site imagery {p}" in offline for p in with_dets)
     from pipelines.review import detection_timeseries
 
     series = detection_timeseries(weekly, answer(weekly)[0][0], catalog)  # the landscape cannot load whole
