@@ -17,11 +17,11 @@ import xarray as xr
 from rasterio import features as rio_features
 from shapely.geometry import mapping
 
-from change_detection import Detection, DetectorParams, grid_transform, usable_looks
+from change_detection import CONFIDENCES, Detection, DetectorParams, grid_transform, usable_looks
 from change_detection.incremental import detect_incremental, dump_state, load_state
 from maps.chips import Chips, Overview, detection_chips, site_overview
 from sites import Site
-from sites.geo import buffer_m, to_crs, utm_epsg
+from sites.geo import area_m2, buffer_m, to_crs, utm_epsg
 from sitewatch.errors import ConfigError, CorruptRaster, NoClearObservations, NoImagery, SiteTooLarge
 
 from .imagery.base import BYTES_PER_PIXEL_LOOK, ImageryProvider, ImageryRequest
@@ -217,7 +217,6 @@ def run_site(
 
 
 PARTS_KEY = "__sitewatch_parts__"
-CONFIDENCE_ORDER = ("low", "medium", "high")
 
 
 def pack_part_states(states: dict[str, bytes]) -> bytes:
@@ -277,8 +276,6 @@ def merge_parts(site: Site, parts: list[Site], results: list[SiteResult], km: fl
     within ``gap_days`` of each other (the detector's own rule for one disturbance) are one."""
     from shapely.ops import unary_union
 
-    from sites.geo import area_m2
-
     ok = [r for r in results if r.status == "ok"]
     res = SiteResult(site.site_id, status="ok" if ok else results[0].status)
     lagging = [f"{p.site_id}: {r.status}" for p, r in zip(parts, results) if r.status != "ok"]
@@ -316,7 +313,7 @@ def merge_parts(site: Site, parts: list[Site], results: list[SiteResult], km: fl
         m = merged[hit]
         geom = unary_union([m.geometry, d.geometry])
         merged[hit] = replace(m, geometry=geom, area_m2=round(area_m2(geom), 1), last_seen=max(m.last_seen, d.last_seen),
-                              confidence=max(m.confidence, d.confidence, key=CONFIDENCE_ORDER.index),
+                              confidence=max(m.confidence, d.confidence, key=CONFIDENCES.index),
                               evidence={**m.evidence, "merged_across_seam": [*m.evidence.get("merged_across_seam", []),
                                                                             d.detection_id]})
     res.detections = merged

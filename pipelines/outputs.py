@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from maps.access import rank
+from maps.access import LEVELS, rank
 from sitewatch.errors import SitewatchError
 
 MANIFEST = ".sitewatch-outputs.json"
@@ -76,10 +76,23 @@ class OutputFolder:
                                  "run's files cannot be told from others: remove the folder's outputs by hand") from None
         return doc if isinstance(doc, dict) else {}
 
+    def _inside(self, rel: str) -> Path | None:
+        """The recorded file ``rel``, if it is still there and inside the folder."""
+        f = self.root / rel
+        return f if f.is_file() and f.resolve().is_relative_to(self.root.resolve()) else None
+
+    def _edited(self, old: dict) -> set[str]:
+        """The last run's files changed since it wrote them."""
+        return {rel for rel, h in old.get("files", {}).items()
+                if isinstance(h, str) and (f := self._inside(rel)) is not None and _sha(f) != h}
+
     def check(self) -> None:
         """Refuse (before any work) a write that would leave more sensitive files in the folder."""
-        rank(self.access)
         old = self._manifest()
+        self._check(old, self._edited(old))
+
+    def _check(self, old: dict, edited: set[str]) -> None:
+        rank(self.access)
         if not old:
             legacy = self.root / (self.level_file or "")  # written before manifests: its level is in it
             if self.level_file and legacy.is_file():
@@ -87,18 +100,16 @@ class OutputFolder:
                     level = json.loads(legacy.read_text(encoding="utf-8")).get("access_level", "secret")
                 except (OSError, ValueError, AttributeError):
                     level = "secret"
-                if level in ("public", "restricted", "secret") and rank(level) > rank(self.access):
+                if level in LEVELS and rank(level) > rank(self.access):
                     raise SitewatchError(
                         f"{self.root} holds outputs written at {level!r} (by a sitewatch without a record of its "
                         f"files); writing {self.access!r} outputs there would leave them in a folder labelled "
                         f"{self.access!r}: choose another folder, or empty this one"
                     )
             return
-        files = {rel: h for rel, h in old.get("files", {}).items() if isinstance(h, str)}
-        edited = [rel for rel, h in files.items() if (self.root / rel).is_file() and _sha(self.root / rel) != h]
         above = [rel for rel, level in old.get("kept", {}).items()
-                 if (self.root / rel).is_file() and rank(level) > rank(self.access)]
-        if old.get("access") in ("public", "restricted", "secret") and rank(old["access"]) > rank(self.access):
+                 if self._inside(rel) is not None and level in LEVELS and rank(level) > rank(self.access)]
+        if old.get("access") in LEVELS and rank(old["access"]) > rank(self.access):
             above += edited
         if above:
             raise SitewatchError(
@@ -109,15 +120,16 @@ class OutputFolder:
 
     def begin(self) -> list[Path]:
         """Delete the last run's unchanged files, keep changed ones under a new name; returns those."""
-        self.check()
         old = self._manifest()
+        edited = self._edited(old)
+        self._check(old, edited)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        self._kept_levels = {rel: level for rel, level in old.get("kept", {}).items() if (self.root / rel).is_file()}
-        for rel, h in old.get("files", {}).items():
-            f = self.root / rel
-            if not f.is_file() or not f.resolve().is_relative_to(self.root.resolve()):
+        self._kept_levels = {rel: level for rel, level in old.get("kept", {}).items() if self._inside(rel) is not None}
+        for rel in old.get("files", {}):
+            f = self._inside(rel)
+            if f is None:
                 continue
-            if _sha(f) == h:
+            if rel not in edited:
                 f.unlink()
             else:
                 copy = f.with_name(f"{f.stem}.edited-{stamp}{f.suffix}")

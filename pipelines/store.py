@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from change_detection import Detection
+from change_detection import CONFIDENCES, Detection
 from sites import Site
 
 metadata = MetaData()
@@ -149,7 +149,6 @@ reporter_contacts_t = Table(
 )
 
 
-CONFIDENCE_ORDER = ("low", "medium", "high")
 RETIRED_STATUSES = ("superseded", "withdrawn")
 """Statuses of detections a later run no longer reports (replaced, or not repeated by the next look);
 one that reappears is open again."""
@@ -323,8 +322,8 @@ class Store:
                 "confirmed_on": str(d.confirmed_on.date()), "score": d.score,
                 # never lowered: a community report's corroboration (set_confidence) outlives the
                 # reconciliation's look-back, and a growing region's median looks may dip
-                "confidence": max(d.confidence, prev.confidence, key=CONFIDENCE_ORDER.index)
-                if prev and prev.confidence in CONFIDENCE_ORDER else d.confidence,
+                "confidence": max(d.confidence, prev.confidence, key=CONFIDENCES.index)
+                if prev and prev.confidence in CONFIDENCES else d.confidence,
                 "area_m2": d.area_m2, "n_looks": d.n_looks, "kind_hint": d.kind_hint,
                 "evidence": json.dumps(d.evidence), "geometry_wkt": d.geometry.wkt,
                 "status": prev.status if prev and prev.status not in RETIRED_STATUSES else "open",

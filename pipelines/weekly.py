@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +26,7 @@ from sites import Site
 from sitewatch.errors import TransientProviderError
 
 from .imagery.base import ImageryProvider
+from .community import apply_corroboration, reconcile_store, week_bounds
 from .monitoring import SiteResult, run_site
 from .outputs import OutputFolder
 from .review import apply_feedback, confirmed_sites, latest_labels, supersede
@@ -202,8 +202,7 @@ def last_clear_looks(store: Store, sites: list[Site], results: list[SiteResult],
         if r is not None and r.last_clear:
             out[s.site_id] = {"last_clear_look": r.last_clear, "days": int((end - pd.Timestamp(r.last_clear)).days)}
         elif s.site_id in weeks:
-            year, week = weeks[s.site_id].split("-W")
-            sunday = pd.Timestamp(date.fromisocalendar(int(year), int(week), 7))
+            sunday = pd.Timestamp(week_bounds(weeks[s.site_id])[1])
             out[s.site_id] = {"last_clear_look": f"week {weeks[s.site_id]}", "days": max(0, int((end - sunday).days))}
         else:
             out[s.site_id] = {"last_clear_look": None, "days": None}
@@ -359,8 +358,6 @@ def _unreadable(results: list[SiteResult]) -> list[dict]:
 
 def _reconciliation(store: Store, week_label: str, lookback_days: int):
     """Reconcile this week's reports (if any) and raise corroborated detections' confidence."""
-    from .community import apply_corroboration, reconcile_store
-
     if not store.reports():
         return [], []
     items = reconcile_store(store, week_label, lookback_days)

@@ -25,7 +25,7 @@ from shapely.geometry import Point, shape
 from maps.escape import csv_cell
 from sites import Site
 from sites.geo import parse_number
-from sites.tables import TableError, column_key, read_table
+from sites.tables import TableError, column_key, not_utf8, read_table
 from sitewatch.errors import InvalidReport
 
 from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, pseudonymise, scrub_text
@@ -86,8 +86,9 @@ GEOPOINT_PARTS = {"lat": "_latitude", "lon": "_longitude", "accuracy_m": "_preci
 
 def geopoints(row: dict[str, str]) -> list[str]:
     """The geopoint questions a KoBo export split into columns (``_where`` for ``_where_latitude``)."""
-    return sorted({column_key(k)[: -len("_latitude")] for k in row if k and column_key(k).startswith("_")
-                   and column_key(k).endswith("_latitude") and len(column_key(k)) > len("__latitude")})
+    keys = (column_key(k) for k in row if k)
+    return sorted({k[: -len("_latitude")] for k in keys if k.startswith("_") and k.endswith("_latitude")
+                   and len(k) > len("__latitude")})
 
 
 def _column(row: dict[str, str], key: str) -> str | None:
@@ -144,11 +145,8 @@ def read_rows(path: Path, notes: list[str] | None = None) -> list[tuple[int, dic
             return list(enumerate(({k: json.dumps(v) if isinstance(v, (list, dict)) else ("" if v is None else str(v))
                                     for k, v in it.items()} for it in items), start=1))
         table = read_table(path)
-    except UnicodeDecodeError as exc:
-        raise InvalidReport(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8' "
-            "(sitewatch does not guess the encoding: a wrong guess garbles names without an error)"
-        ) from exc
+    except UnicodeDecodeError as exc:  # a JSON file; a table's own reader says the same
+        raise InvalidReport(not_utf8(path, exc)) from exc
     except TableError as exc:
         raise InvalidReport(str(exc)) from exc
     except (OSError, json.JSONDecodeError) as exc:

@@ -62,6 +62,12 @@ def read_table(path: str | Path) -> Table:
     return _read_workbook(path) if suffix in WORKBOOK_SUFFIXES else _read_csv(path)
 
 
+def not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """Why a file that is not UTF-8 is refused, and what to do."""
+    return (f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8' "
+            "(sitewatch does not guess the encoding: a wrong guess garbles names without an error)")
+
+
 def _read_csv(path: Path) -> Table:
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
@@ -70,10 +76,7 @@ def _read_csv(path: Path) -> Table:
             delim = ";" if sample.count(";") > sample.count(",") else ","
             records = list(csv.reader(fh, delimiter=delim))  # a blank line is a record too, as in Excel
     except UnicodeDecodeError as exc:
-        raise TableError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as 'CSV UTF-8' "
-            "(sitewatch does not guess the encoding: a wrong guess garbles names without an error)"
-        ) from exc
+        raise TableError(not_utf8(path, exc)) from exc
     except (OSError, csv.Error) as exc:
         raise TableError(f"{path}: cannot read the file ({exc})") from exc
     return _numbered(records)

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
+from sites.model import SENSITIVITIES as LEVELS
+
 from .errors import ConfigError
 
 CONFIDENCES = ("low", "medium", "high")
@@ -104,7 +106,6 @@ def load_config(path: str | Path) -> Config:
     return parse_config(raw, base=path.parent)
 
 
-LEVELS = ("public", "restricted", "secret")
 PROVIDERS = ("local", "stac", "earthengine")
 
 
