@@ -15,10 +15,10 @@ from .store import Store
 
 
 def import_reports_file(store: Store, path: str | Path, policy: str = "pseudonym", rejected_dir: str | Path | None = None,
-                        region: str | None = None):
+                        region: str | None = None, dates: str | None = None):
     """Validate a report file against the registered sites and store the good rows atomically."""
     res = import_reports(path, store.sites(), key=load_key() if policy != "drop" else None, policy=policy,
-                         region=region)
+                         region=region, dates=dates)
     new = store.add_reports(res.accepted, res.contacts if policy == "restricted" else None)
     rejected = write_rejected(res, Path(rejected_dir or Path(path).parent) / f"{Path(path).stem}.rejected.csv")
     return res, new, rejected

@@ -351,7 +351,7 @@ class VerdictImport:
     """What the file holds but was deliberately not read (a KoBo repeat group's sheet)."""
 
 
-def import_verdicts(store: Store, path: str | Path, today: date | None = None) -> VerdictImport:
+def import_verdicts(store: Store, path: str | Path, today: date | None = None, dates: str | None = None) -> VerdictImport:
     """Record the verdicts a ranger wrote into a field pack's CSV (or its GeoJSON, or a KoBo export
     with the same columns) as annotations, append-only, by ``checked_by``.
 
@@ -361,8 +361,10 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
     less any e-mail address or phone number (an informant the ranger met), also in the rejected
     rows.  A row without a verdict is a place not visited and is skipped; a bad row is rejected
     with its reason and nothing else; a verdict already recorded is not recorded twice.
+    A visit day written day-first or month-first (Excel saves the pack's dates in its locale's
+    order) is read in the order the file's dates show, or that ``dates`` states.
     """
-    from reports.ingest import parse_date, pop_spill, read_rows
+    from reports.ingest import date_order, date_order_note, parse_date, pop_spill, read_rows
     from reports.privacy import phone_region, scrub_text
 
     region = phone_region()
@@ -374,6 +376,10 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
         raise ValueError(f"{path}: no detection_id column; hand back the field pack's CSV with its columns")
     frame = store.detections()
     first_seen = dict(zip(frame.detection_id, frame.first_seen)) if not frame.empty else {}
+    # the pack's own first_seen and last_seen, re-saved by Excel, show the order too
+    order = date_order([(i, str(v)) for i, raw in rows for k, v in raw.items()
+                        if k and str(k).strip().lower() in ("checked_on", "first_seen", "last_seen") and v], dates)
+    res.notes.extend(date_order_note(order))
     for i, raw in rows:
         spill = pop_spill(raw)  # a note's own comma, unquoted, shifts the cells after it
         row = {str(k).strip().lower(): ("" if v is None else str(v).strip()) for k, v in raw.items() if k}
@@ -400,7 +406,7 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None) -
                 raise ValueError("checked_by is empty: a verdict needs the name of whoever was there")
             note = ""
             if row.get("checked_on"):
-                visit = parse_date(row["checked_on"], today)
+                visit = parse_date(row["checked_on"], today, order)
                 if visit < date.fromisoformat(str(first_seen[det_id])[:10]):
                     raise ValueError(f"checked on {visit}, before the detection was first seen ({first_seen[det_id]})")
                 note = f"field check on {visit}"

@@ -60,7 +60,8 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
     store = Store(cfg.db)
     sites = read_sites(cfg.sites).sites
     provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache)
-    runner = runner or (lambda st, ss, pv, a, b, out: run_period(st, ss, pv, a, b, out, access=cfg.access)[1])
+    runner = runner or (lambda st, ss, pv, a, b, out: run_period(st, ss, pv, a, b, out, access=cfg.access,
+                                                                 blind_days=cfg.blind_days)[1])
     records = []
     for label, monday, sunday in pending_weeks(store, [s.site_id for s in sites], cfg.start, pd.Timestamp(now)):
         out = Path(cfg.out) / label
@@ -81,7 +82,8 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache)
     out = Path(cfg.out) / f"quick-look-{now.date()}"
     start = max(pd.Timestamp(cfg.start), now - pd.Timedelta(days=7))
-    _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access)
+    _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access,
+                            blind_days=cfg.blind_days)
     summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, clock)
     return summary
 

@@ -23,6 +23,7 @@ from maps.swipe import write_swipe
 from maps.weekly_map import MapDetection, MapReport, save_map, weekly_map
 from reports.reconcile import OUTCOMES
 from sites import Site
+from sitewatch.config import BLIND_DAYS
 from sitewatch.errors import TransientProviderError
 
 from .imagery.base import ImageryProvider
@@ -180,10 +181,6 @@ def _write_detections(dets: list[MapDetection], by_id: dict[str, Site], access: 
     return path
 
 
-BLIND_DAYS = 32
-"""A site without a clear look for this many days is listed as blind: twice Landsat's 16-day
-revisit and the detector's latency goal, so it has missed two chances to be seen, and only a
-patrol can look for now."""
 
 
 def last_clear_looks(store: Store, sites: list[Site], results: list[SiteResult], end) -> dict[str, dict]:
@@ -259,8 +256,10 @@ def _write_field(dets: list[MapDetection], by_id: dict[str, Site], access: str, 
 def write_outputs(
     store: Store, sites: list[Site], results: list[SiteResult], start, end, out_dir: str | Path,
     access: str = "restricted", run_id: str = "", base: tuple[float, float] | None = None,
+    blind_days: int = BLIND_DAYS,
 ) -> Outputs:
-    """detections.geojson, map.html, field/ and summary.json for the period's last week."""
+    """detections.geojson, map.html, field/ and summary.json for the period's last week; sites
+    without a clear look for ``blind_days`` or more are listed as blind."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     folder = OutputFolder(out, WEEKLY_OUTPUTS, access, level_file="summary.json")
@@ -278,7 +277,7 @@ def write_outputs(
     exact = {s.site_id for s in sites if may_see_exact(s.sensitivity, access)}
     unobserved = {k: v for k, v in all_unobserved.items() if k in exact}
     seen = last_clear_looks(store, sites, results, end)
-    all_blind = [s for s in sites if seen[s.site_id]["days"] is None or seen[s.site_id]["days"] >= BLIND_DAYS]
+    all_blind = [s for s in sites if seen[s.site_id]["days"] is None or seen[s.site_id]["days"] >= blind_days]
     blind = sorted(({"site_id": s.site_id, "name": s.name, "region": s.region, **seen[s.site_id]}
                     for s in all_blind if s.site_id in exact),
                    key=lambda b: -(b["days"] if b["days"] is not None else 10**6))
@@ -320,7 +319,7 @@ def write_outputs(
         "not_observed_this_week": [{"site_id": k, "name": by_id[k].name, "reason": v,
                                     "last_clear_look": seen[k]["last_clear_look"], "days_without_clear_look": seen[k]["days"]}
                                    for k, v in unobserved.items()],
-        "blind_days": BLIND_DAYS,
+        "blind_days": blind_days,
         "blind_sites": [{"site_id": b["site_id"], "name": b["name"], "region": b["region"],
                          "last_clear_look": b["last_clear_look"], "days_without_clear_look": b["days"]} for b in blind],
         "blind_sites_not_named": len(all_blind) - len(blind),
@@ -394,7 +393,7 @@ def summary_html(summary: dict) -> str:
         f"<h2>Detections by priority</h2>{rows(summary['ranked'], ['detection_id', 'site_id', 'priority', 'confidence', 'area_m2', 'first_seen', 'new_this_week'])}"
         f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason', 'last_clear_look'])}"
         + unnamed(summary.get("not_observed_not_named", 0))
-        + (f"<h2>Sites not seen for {summary['blind_days']} days or more</h2><p>No clear look for two revisits: the "
+        + (f"<h2>Sites not seen for {summary['blind_days']} days or more</h2><p>No clear look for that long: the "
            "satellites cannot tell whether the ground was dug there; send a patrol.</p>"
            f"{rows(summary['blind_sites'], ['site_id', 'name', 'region', 'last_clear_look', 'days_without_clear_look'])}"
            + unnamed(summary.get("blind_sites_not_named", 0))
@@ -475,7 +474,7 @@ def region_folders(regions: list[str]) -> dict[str, str]:
 def run_period(
     store: Store, sites: list[Site], provider: ImageryProvider, start, end, out_dir,
     params: DetectorParams = DetectorParams(), access: str = "restricted", site_runner=None,
-    base: tuple[float, float] | None = None,
+    base: tuple[float, float] | None = None, blind_days: int = BLIND_DAYS,
 ) -> tuple[Outputs, dict]:
     """The whole weekly job without Prefect (the flow does the same with tasks and retries)."""
     run_id = new_run_id()
@@ -492,7 +491,7 @@ def run_period(
             results.append(provider_failed(s.site_id, exc))
     give_up_if_all_failed(results)
     counts = record_results(store, run_id, provider.name, results, start, end)
-    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base)
+    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base, blind_days)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
                "fetched": list(getattr(provider, "fetched", [])), "kept_edited": [str(p) for p in outputs.kept_edited]}
     store.finish_run(run_id, "completed", summary)

@@ -24,8 +24,8 @@ from shapely.geometry import Point, shape
 
 from maps.escape import csv_cell
 from sites import Site
-from sites.geo import parse_number
-from sites.tables import TableError, column_key, not_utf8, read_table
+from sites.geo import parse_degrees, parse_number
+from sites.tables import TableError, column_key, coordinate_key, not_utf8, read_table
 from sitewatch.errors import InvalidReport
 
 from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, pseudonymise, scrub_text
@@ -95,6 +95,8 @@ def _column(row: dict[str, str], key: str) -> str | None:
     """The row's column that answers for ``key``: the first of its aliases with a value, else the
     part of the form's one split geopoint (several are ambiguous, and one may be the reporter's)."""
     keyed = {column_key(k): k for k in row if k}
+    if key in ("lat", "lon"):  # "Latitude (WGS84)", "Lon_DD"; the first such column wins
+        keyed = {coordinate_key(c): k for c, k in reversed(keyed.items())} | keyed
     for alias in ALIASES[key]:
         k = keyed.get(alias)
         if k is not None and row[k] not in (None, ""):
@@ -174,29 +176,82 @@ def pop_spill(row: dict) -> int | None:
     return len(spill)
 
 
-def parse_date(text: str, today: date) -> date:
+NUMERIC_DATE = re.compile(r"(\d{1,2})[-./](\d{1,2})[-./](\d{4}|\d{2})(?:[ T].*)?")
+"""A date written day-first or month-first (``25/07/2011``, ``07.25.11``, ``3-7-2011 14:05``)."""
+DATE_ORDERS = ("day-first", "month-first")
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """How a file writes its numeric dates: ``order`` is ``day-first``, ``month-first``, ``mixed``
+    (both are shown, so neither can be trusted) or ``None`` (nothing tells); ``why`` says how it is
+    known ("--dates", "row 4: 25/07/2011")."""
+
+    order: str | None = None
+    why: str = ""
+
+
+def date_order_note(order: DateOrder) -> list[str]:
+    """What an import says about how it read the file's numeric dates (nothing where none were
+    ambiguous, or where the operator stated the order)."""
+    if order.order == "mixed":
+        return [f"dates are written both day-first and month-first ({order.why}): no numeric date "
+                "such as 03/07/2011 is read; write them as YYYY-MM-DD"]
+    if order.order and order.why != "--dates":
+        return [f"numeric dates such as 03/07/2011 read {order.order}, as {order.why} shows "
+                f"(pass --dates {DATE_ORDERS[order.order == DATE_ORDERS[0]]} if that is wrong)"]
+    return []
+
+
+def date_order(cells: list[tuple[int, str]], stated: str | None = None) -> DateOrder:
+    """The order of a file's numeric dates, as the operator states it (``--dates``) or as the file
+    shows it: one of ``cells`` (row number, text) whose first number is over 12 is written
+    day-first (25/07/2011), one whose second is, month-first.  A spreadsheet writes every date of a
+    file in its locale's order, so one such date tells how to read the ambiguous ones (03/07/2011);
+    a file that shows both is ``mixed``, and then none of its numeric dates is read."""
+    if stated:
+        if stated not in DATE_ORDERS:
+            raise ValueError(f"date order {stated!r} is not one of {DATE_ORDERS}")
+        return DateOrder(stated, "--dates")
+    shown: dict[str, tuple[int, str]] = {}
+    for n, text in cells:
+        m = NUMERIC_DATE.fullmatch(_first_date(text or ""))
+        try:  # a date with one reading, and a real one (not a phone number's "99.11.2233")
+            order = _numeric_reading(m, DateOrder())[1] if m else None
+        except ValueError:
+            order = None
+        if order:
+            shown.setdefault(order, (n, text.strip()))
+    if len(shown) == 2:
+        return DateOrder("mixed", "; ".join(f"{o} in row {n} ({t})" for o, (n, t) in shown.items()))
+    if shown:
+        ((order, (n, text)),) = shown.items()
+        return DateOrder(order, f"row {n}: {text}")
+    return DateOrder()
+
+
+def _first_date(text: str) -> str:
+    # "2022-03-12/2022-03-27" (an ISO interval) or "2022-03-12 2022-03-27": a span; take its start
+    return re.split(r"\s+(?=\d{4}-)|/(?=\d{4}-|P)", text.strip())[0]
+
+
+def parse_date(text: str, today: date, order: DateOrder = DateOrder()) -> date:
     """An observation day from ISO dates and timestamps, ``YYYY/MM/DD`` or ``YYYY.MM.DD``, a span
-    (its start) or a month or year (its middle).  Day-first and month-first dates (``03/07/2011``)
-    are refused rather than guessed: a file does not say which it uses."""
+    (its start) or a month or year (its middle).  A day-first or month-first date (``03/07/2011``)
+    is read in the file's :class:`DateOrder` (a two-digit year as ``strptime``'s ``%y`` does:
+    69–99 are 1969–1999); where the file does not say which, only a date with one reading is
+    (25/07/2011, 05/05/2011) and the others are refused rather than guessed."""
     text = (text or "").strip()
     if not text:
         raise ValueError("no date")
-    # "2022-03-12/2022-03-27" (an ISO interval) or "2022-03-12 2022-03-27": a span; take its start
-    first = re.split(r"\s+(?=\d{4}-)|/(?=\d{4}-|P)", text)[0]
-    try:
-        ymd = re.fullmatch(r"(\d{4})[./](\d{1,2})[./](\d{1,2})(?:[ T].*)?", first)
-        if ymd:
-            d = date(*map(int, ymd.groups()))
-        else:
-            d = datetime.fromisoformat(first.replace("Z", "+00:00")).date()
-    except ValueError:
-        # Month or year precision ("2022-03", "2022/03", "2023"): the middle of the period.
-        m = re.fullmatch(r"(\d{4})(?:[-./](\d{1,2}))?", first)
-        if not m or not (1 <= int(m.group(2) or 7) <= 12):
-            if re.fullmatch(r"\d{1,2}[-./]\d{1,2}[-./]\d{2,4}(?:[ T].*)?", first):
-                raise ValueError(f"date {text!r} could be day-first or month-first; write it as YYYY-MM-DD") from None
-            raise ValueError(f"unreadable date {text!r}; write it as YYYY-MM-DD") from None
-        d = date(int(m.group(1)), int(m.group(2) or 7), 15 if m.group(2) else 1)
+    first = _first_date(text)
+    if numeric := NUMERIC_DATE.fullmatch(first):
+        try:
+            d = _numeric_date(numeric, order)
+        except ValueError as exc:
+            raise ValueError(f"date {text!r}: {exc}") from None
+    else:
+        d = _iso_date(text, first)
     # ``today`` is the server's UTC date; in Ulaanbaatar (UTC+8) it is already tomorrow from 16:00
     # UTC, and places run up to UTC+14: a day of grace, or this morning's reports were "future"
     if d > today + timedelta(days=1):
@@ -204,6 +259,46 @@ def parse_date(text: str, today: date) -> date:
     if d < EARLIEST:
         raise ValueError(f"date {d} is before 1970")
     return d
+
+
+def _iso_date(text: str, first: str) -> date:
+    try:
+        ymd = re.fullmatch(r"(\d{4})[./](\d{1,2})[./](\d{1,2})(?:[ T].*)?", first)
+        if ymd:
+            return date(*map(int, ymd.groups()))
+        return datetime.fromisoformat(first.replace("Z", "+00:00")).date()
+    except ValueError:
+        # Month or year precision ("2022-03", "2022/03", "2023"): the middle of the period.
+        m = re.fullmatch(r"(\d{4})(?:[-./](\d{1,2}))?", first)
+        if not m or not (1 <= int(m.group(2) or 7) <= 12):
+            raise ValueError(f"unreadable date {text!r}; write it as YYYY-MM-DD") from None
+        return date(int(m.group(1)), int(m.group(2) or 7), 15 if m.group(2) else 1)
+
+
+def _numeric_date(m: re.Match, order: DateOrder) -> date:
+    d, shown = _numeric_reading(m, order)
+    if not (shown or order.order or d.day == d.month):
+        raise ValueError("it could be day-first or month-first and no date in the file tells which; "
+                         "write it as YYYY-MM-DD, or state the file's order with --dates day-first "
+                         "or --dates month-first")
+    return d
+
+
+def _numeric_reading(m: re.Match, order: DateOrder) -> tuple[date, str | None]:
+    """The date a numeric date gives in ``order`` (day-first where none is known), and the order it
+    shows by itself (None where both readings are months)."""
+    a, b, y = int(m[1]), int(m[2]), int(m[3])
+    year = y if len(m[3]) == 4 else datetime.strptime(m[3], "%y").year
+    if order.order == "mixed":
+        raise ValueError(f"the file writes dates both day-first and month-first ({order.why}); "
+                         "write them as YYYY-MM-DD")
+    if a > 12 and b > 12:
+        raise ValueError("neither of its first two numbers is a month")
+    readings = {"day-first": (year, b, a), "month-first": (year, a, b)}
+    shown = "day-first" if a > 12 else "month-first" if b > 12 else None
+    if shown and order.order and shown != order.order:
+        raise ValueError(f"it is {shown}, but the file's dates are {order.order} ({order.why})")
+    return date(*readings[shown or order.order or "day-first"]), shown
 
 
 def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, float]:
@@ -235,7 +330,7 @@ def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, fl
             raise ValueError(f"{len(points)} located questions ({', '.join(points)}) and no latitude/longitude "
                              "column: name the report's location's columns latitude and longitude")
         return None, None, 0.0
-    lat, lon = parse_number(lat_s, "latitude"), parse_number(lon_s, "longitude")
+    lat, lon = parse_degrees(lat_s, "latitude"), parse_degrees(lon_s, "longitude")
     if abs(lat) > 90 and abs(lon) <= 90:
         raise ValueError(f"latitude {lat} is impossible; lat/lon look swapped")
     if abs(lat) > 90 or abs(lon) > 180:
@@ -282,16 +377,19 @@ def _match_site(name: str, sites: list[Site]) -> tuple[Site | None, list[str]]:
 
 def import_reports(
     path: str | Path, sites: list[Site], *, key: bytes | None, policy: ContactPolicy = "pseudonym",
-    today: date | None = None, region: str | None = None,
+    today: date | None = None, region: str | None = None, dates: str | None = None,
 ) -> ImportResult:
     """Validate every row; return accepted reports and rejected rows (row number, reason).
     ``region`` (or ``SITEWATCH_PHONE_REGION``) is the country whose phone numbers are also
-    recognised in the text without ``+``."""
+    recognised in the text without ``+``; ``dates`` (``day-first`` or ``month-first``) is how the
+    file writes numeric dates, where the file itself does not show it (:func:`date_order`)."""
     path = Path(path)
     region = phone_region(region)
     today = today or datetime.now(timezone.utc).date()
     res = ImportResult()
     rows = read_rows(path, res.notes)
+    order = date_order([(i, _pick(row, "observed_on")) for i, row in rows], dates)
+    res.notes.extend(date_order_note(order))
     seen: dict[tuple, int] = {}
     for i, row in rows:
         who = {k: str(row[k]).strip() for k in identity_columns(row) if str(row[k] or "").strip()}
@@ -315,7 +413,7 @@ def import_reports(
                                  "(an unquoted comma or semicolon in the text?)")
             if short := [k for k, v in row.items() if v is None]:
                 raise ValueError(f"the row has fewer cells than the header (nothing under {', '.join(short)})")
-            observed = parse_date(_pick(row, "observed_on"), today)
+            observed = parse_date(_pick(row, "observed_on"), today, order)
             lat, lon, extent = _parse_location(row)
             site_name = _pick(row, "site_name")
             site, suggestions = _match_site(site_name, sites)

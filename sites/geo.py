@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+from pygeodesy import ParseError, RangeError, parseDMS
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 import numpy as np
@@ -40,7 +41,7 @@ def area_m2(geom: BaseGeometry) -> float:
 def parse_number(text: str, what: str, *, unit: str = "") -> float:
     """A number as people type it: ``47.5``, ``47,5`` (a decimal comma, as in a semicolon CSV),
     for metres also ``20 m``.  Anything else is refused with its column's name: ``1,500`` for
-    metres could be 1.5 or 1 500, and ``47°30'N`` is not decimal degrees."""
+    metres could be 1.5 or 1 500.  Coordinates in degrees and minutes: :func:`parse_degrees`."""
     s = text.strip()
     if unit and s.lower().endswith(unit):
         s = s[: -len(unit)].strip()
@@ -54,3 +55,41 @@ def parse_number(text: str, what: str, *, unit: str = "") -> float:
     if not math.isfinite(value):
         raise ValueError(f"{what} {text!r} is not a number")
     return value
+
+
+HEMISPHERES = {"latitude": "NS", "longitude": "EW"}
+DMS_MARKS = "°º'\"′″’”"
+
+
+def parse_degrees(text: str, what: str) -> float:
+    """A latitude or longitude (``what``) as registries and people write it: decimal degrees as
+    :func:`parse_number` reads them, or degrees, minutes and seconds with their marks and an
+    optional hemisphere before or after (``47°30'15"N``, ``N 47° 30,5'``, ``106°50′20″ W``,
+    ``47.5 N``), converted by PyGeodesy's ``parseDMS``.  A hemisphere letter of the other axis
+    (``E`` under latitude) means the columns are swapped and is refused, as are minutes or seconds
+    of 60 or more; the range is left to the caller, which tells swapped columns from typos."""
+    s = text.strip()
+    try:
+        return parse_number(s, what)
+    except ValueError:
+        letters = re.findall(r"[A-Za-z]", s)
+        hemisphere = len(letters) == 1 and (s[0] in "NSEWnsew" or s[-1] in "NSEWnsew")
+        if not (re.search(f"[{DMS_MARKS}]", s) or hemisphere):
+            raise
+    own = HEMISPHERES[what]
+    if letters and (len(letters) > 1 or letters[0].upper() not in "NSEW"):
+        raise ValueError(f"{what} {text!r} is not degrees, minutes and seconds")
+    if letters and letters[0].upper() not in own:
+        raise ValueError(f"{what} {text!r} has hemisphere {letters[0].upper()}, which is a "
+                         f"{'longitude' if what == 'latitude' else 'latitude'}'s; lat/lon look swapped")
+    if letters and s[0].isalpha():  # "N 47°30'": parseDMS wants the hemisphere last
+        s = s[1:].strip() + s[0]
+    s = re.sub(r"(\d),(\d)", r"\1.\2", s.replace("º", "°"))  # a decimal comma; the ordinal º as °
+    parts = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", s)]
+    if any(x >= 60 for x in parts[1:3]):
+        raise ValueError(f"{what} {text!r} has minutes or seconds of 60 or more")
+    try:
+        return float(parseDMS(s, suffix=own, clip=0))
+    except (ParseError, RangeError, ValueError):
+        raise ValueError(f"{what} {text!r} is neither decimal degrees nor degrees, minutes and seconds "
+                         "(such as 47°30'15\"N)") from None

@@ -12,6 +12,10 @@ Rules (each one raises with the offending row named; nothing is dropped silently
   are named).  A numeric id read as a float (a column with a gap) keeps its integer form.
 * A CSV is UTF-8, comma or semicolon separated (decimal commas are read), and every row has
   as many cells as the header.
+* Coordinate columns may carry a datum, unit or axis word ("Latitude (WGS84)", "Lon_DD",
+  ArcGIS's ``POINT_X``/``POINT_Y``), and their values may be degrees, minutes and seconds
+  (``47°30'15"N``, ``N 47° 30,5'``, read by PyGeodesy); a hemisphere letter of the other axis
+  is refused as swapped columns, minutes or seconds of 60 or more as a typo.
 * A file without a CRS is read as EPSG:4326 and a warning is recorded on every site.
 * A file that declares a projected CRS (metres) but whose coordinates all lie within ±180, ±90 is
   rejected as degrees under the wrong CRS (its sites would land beside the projection's origin).
@@ -43,9 +47,9 @@ from shapely.geometry.base import BaseGeometry
 
 from sitewatch.errors import DuplicateSiteId, InvalidSiteFile, InvalidSiteGeometry
 
-from .geo import area_m2, buffer_m, parse_number
+from .geo import DMS_MARKS, area_m2, buffer_m, parse_degrees, parse_number
 from .model import SENSITIVITIES, Site
-from .tables import OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, column_key, is_workbook, read_table
+from .tables import OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, column_key, coordinate_key, is_workbook, read_table
 
 ID_COLUMNS = ("site_id", "id", "siteid", "resourceinstanceid")
 NAME_COLUMNS = ("name", "site_name", "name_en", "title", "displayname")
@@ -184,8 +188,9 @@ def _read_table(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoData
     cols = {column_key(c): c for c in df.columns}
     geoms: list[BaseGeometry | None] = []
     wkt_col = next((cols[c] for c in WKT_COLUMNS if c in cols), None)
-    lat_col = next((cols[c] for c in LAT_COLUMNS if c in cols), None)
-    lon_col = next((cols[c] for c in LON_COLUMNS if c in cols), None)
+    coords = {coordinate_key(k): c for k, c in reversed(cols.items())}  # the first such column wins
+    lat_col = next((coords[c] for c in LAT_COLUMNS if c in coords), None)
+    lon_col = next((coords[c] for c in LON_COLUMNS if c in coords), None)
     pair_col = next((cols[c] for c in cols if re.fullmatch(r"(coordinates|coords|lat_?lon)", c)), None)
     if wkt_col is None and (lat_col is None or lon_col is None) and pair_col is None:
         raise InvalidSiteFile(
@@ -200,7 +205,8 @@ def _read_table(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoData
             elif pair_col is not None:
                 geoms.append(_parse_lat_lon_pair(row[pair_col]))
             else:
-                geoms.append(Point(parse_number(row[lon_col], "longitude"), parse_number(row[lat_col], "latitude")))
+                lat = parse_degrees(row[lat_col], "latitude")
+                geoms.append(Point(parse_degrees(row[lon_col], "longitude"), lat))
         except (shapely.errors.GEOSException, ValueError) as exc:
             errors.append(f"row {rowno}: unreadable geometry ({exc})")
             geoms.append(None)
@@ -218,10 +224,13 @@ def _read_table(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoData
 
 
 def _parse_lat_lon_pair(text: str) -> Point | None:
-    """Parse ``"48.5, 31.2"`` (lat, lon) or ``"48.29 N 25.93 E"`` as used by heritage lists."""
+    """Parse ``"48.5, 31.2"`` (lat, lon), ``"48.29 N 25.93 E"`` as used by heritage lists, or the
+    same in degrees, minutes and seconds (``48°17'24"N 25°55'48"E``, ``N 48°17', E 25°56'``)."""
     text = text.strip()
     if not text:
         return None
+    if re.search(f"[{DMS_MARKS}]", text):
+        return _parse_dms_pair(text)
     parts = re.findall(r"([-+]?\d+(?:\.\d+)?)\s*°?\s*([NSEWnsew])?", text)
     if len(parts) != 2:
         raise ValueError(f"expected 'lat, lon', got {text!r}")
@@ -232,6 +241,21 @@ def _parse_lat_lon_pair(text: str) -> Point | None:
     (a, ha), (b, hb) = values
     lat, lon = (b, a) if ha in ("E", "W") or hb in ("N", "S") else (a, b)
     return Point(lon, lat)
+
+
+def _parse_dms_pair(text: str) -> Point:
+    """Two coordinates in degrees, minutes and seconds, split at their hemisphere letters (leading
+    or trailing) or else at a ``;`` or a comma that is not a decimal comma; latitude first unless
+    the letters say otherwise."""
+    at_letter = r"\s*[,;]?\s*(?=[NSEWnsew])" if text[0].isalpha() else r"(?<=[NSEWnsew])\s*[,;]?\s*"
+    parts = [p for p in re.split(at_letter, text) if p.strip()]
+    if len(parts) != 2:
+        parts = [p for p in re.split(r"\s*;\s*|\s*,\s+|(?<=\D),\s*", text) if p.strip()]
+    if len(parts) != 2:
+        raise ValueError(f"expected latitude and longitude, got {text!r}")
+    first_is_lon = bool(re.search(r"[EWew]", parts[0])) or bool(re.search(r"[NSns]", parts[1]))
+    lon_text, lat_text = parts if first_is_lon else parts[::-1]
+    return Point(parse_degrees(lon_text, "longitude"), parse_degrees(lat_text, "latitude"))
 
 
 def _read_arches(path: Path) -> gpd.GeoDataFrame:

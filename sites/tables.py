@@ -49,6 +49,18 @@ def column_key(name: str) -> str:
     return re.sub(r"[\W_]+", "_", str(name).lower().split("/")[-1].strip()).rstrip("_")
 
 
+COORDINATE_SUFFIX = re.compile(
+    r"(_(wgs_?84|epsg_?4326|4326|deg|degrees?|dd|dec|decimal|dms|n|s|e|w|north|east|coord|coordinates?))+$")
+
+
+def coordinate_key(key: str) -> str:
+    """A coordinate column's :func:`column_key` without the datum, unit or axis words spreadsheets
+    add: "Latitude (WGS84)", "Lat_DD", "Longitude (°E)" and "Y coord" read as ``latitude``, ``lat``,
+    ``longitude`` and ``y``; ArcGIS's ``POINT_X``/``POINT_Y`` as ``x``/``y``."""
+    key = COORDINATE_SUFFIX.sub("", key)
+    return {"point_x": "x", "point_y": "y"}.get(key, key)
+
+
 def is_workbook(path: str | Path) -> bool:
     return Path(path).suffix.lower() in WORKBOOK_SUFFIXES
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import BLIND_DAYS
 from .errors import SitewatchError
 
 log = logging.getLogger("sitewatch")
@@ -114,12 +115,14 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         from pipelines.store import Store
         from pipelines.weekly import run_period
 
-        _, summary = run_period(Store(args.db), res.sites, provider, start, end, out, access=args.access, base=args.base)
+        _, summary = run_period(Store(args.db), res.sites, provider, start, end, out, access=args.access, base=args.base,
+                                blind_days=args.blind_days)
     else:
         from pipelines.flows import make_task_runner, weekly_monitoring
 
         flow = weekly_monitoring.with_options(task_runner=make_task_runner(args.task_runner, args.dask_address))
-        summary = flow(res.sites, provider, start, end, str(out), args.db, args.access, base=args.base)
+        summary = flow(res.sites, provider, start, end, str(out), args.db, args.access, base=args.base,
+                       blind_days=args.blind_days)
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)")
     _say_unreadable(summary)
     for kept in summary.get("kept_edited", []):
@@ -196,7 +199,8 @@ def cmd_reports_import(args) -> int:
     from pipelines.community import import_reports_file
     from pipelines.store import Store
 
-    res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy, region=args.phone_region)
+    res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy, region=args.phone_region,
+                                             dates=args.dates)
     for note in res.notes:
         print(f"note: {note}")
     print(f"{len(res.accepted)} accepted ({new} new), {len(res.rejected)} rejected")
@@ -239,7 +243,7 @@ def cmd_verdicts_import(args) -> int:
     from reports.ingest import write_rejected
 
     try:
-        res = import_verdicts(Store(args.db), args.path)
+        res = import_verdicts(Store(args.db), args.path, dates=args.dates)
     except ValueError as exc:
         raise SitewatchError(str(exc)) from exc
     for note in res.notes:
@@ -338,6 +342,12 @@ def cmd_runs(args) -> int:
 DEFAULT_DB = "sitewatch.db"
 
 
+def _blind_days(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 366:
+        raise argparse.ArgumentTypeError(f"a whole number of days from 1 to 366, not {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sitewatch", description="Watch archaeological sites from space.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -356,6 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--task-runner", default="threads", choices=["threads", "dask"],
                             help="where site tasks run: Prefect's thread pool, or Dask (prefect-dask)")
             sp.add_argument("--dask-address", help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
+            sp.add_argument("--blind-days", type=_blind_days, default=BLIND_DAYS,
+                            help="list sites without a clear look for this many days as blind (default %(default)s)")
+
+    def date_order_option(sp):
+        sp.add_argument("--dates", choices=["day-first", "month-first"],
+                        help="how the file writes numeric dates such as 03/07/2011, where none of its dates "
+                             "shows it (25/07/2011 does); ISO dates (2011-07-03) need nothing")
 
     sp = sub.add_parser("run", help="monitor sites over a period and write map, detections and field pack")
     sp.add_argument("--sites", required=True, help="site registry file")
@@ -385,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "table, or drop them; the key comes from SITEWATCH_REPORTER_KEY")
     r2.add_argument("--phone-region", help="country (ISO code, e.g. MN) whose phone numbers written without + are "
                                            "also withheld from the report text (default: SITEWATCH_PHONE_REGION)")
+    date_order_option(r2)
     common(r2, provider=False)
     r2.set_defaults(func=cmd_reports_import)
 
@@ -409,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     v2 = vsub.add_parser("import", help="record the verdicts filled into a field pack's CSV (verdict, checked_on, "
                                         "checked_by, field_note) as annotations")
     v2.add_argument("path")
+    date_order_option(v2)
     common(v2, provider=False)
     v2.set_defaults(func=cmd_verdicts_import)
 

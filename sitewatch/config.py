@@ -14,6 +14,7 @@ access = "restricted"
 timezone = "Asia/Ulaanbaatar"
 cron = "0 6 * * 1"                 # Monday 06:00
 quick_look_cron = "0 7 * * *"      # optional daily look at secret sites
+blind_days = 32                    # list sites without a clear look for this many days
 
 [alerts]
 min_confidence = "medium"
@@ -51,6 +52,11 @@ from sites.model import SENSITIVITIES as LEVELS
 from .errors import ConfigError
 
 CONFIDENCES = ("low", "medium", "high")
+BLIND_DAYS = 32
+"""A site without a clear look for this many days is listed as blind: twice Landsat's 16-day
+revisit and the detector's latency goal, so it has missed two chances to be seen, and only a
+patrol can look for now.  Where a monsoon or a winter hides most sites for months, a unit sets
+a longer ``blind_days`` so that the list stays the places to go first."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class Config:
     timezone: str = "UTC"
     cron: str = "0 6 * * 1"
     quick_look_cron: str | None = None
+    blind_days: int = BLIND_DAYS
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
 
@@ -162,6 +169,9 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
     _schedule("cron", str(raw.get("cron", "0 6 * * 1")), str(raw.get("timezone", "UTC")))
     if raw.get("quick_look_cron"):
         _schedule("quick_look_cron", str(raw["quick_look_cron"]), str(raw.get("timezone", "UTC")))
+    blind_days = raw.get("blind_days", BLIND_DAYS)
+    if isinstance(blind_days, bool) or not isinstance(blind_days, int) or not 1 <= blind_days <= 366:
+        raise ConfigError(f"blind_days must be a whole number of days from 1 to 366, not {blind_days!r}")
     a = dict(raw.get("alerts", {}))
     email = a.pop("email", None)
     webhook = a.pop("webhook", None)
@@ -207,5 +217,5 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
         provider=raw.get("provider", "local"), stac=str(rel(raw["stac"])) if raw.get("stac") else None,
         cache=str(rel(raw.get("cache", ".sitewatch/cache"))), access=raw.get("access", "restricted"),
         timezone=raw.get("timezone", "UTC"), cron=raw.get("cron", "0 6 * * 1"),
-        quick_look_cron=raw.get("quick_look_cron"), alerts=alerts,
+        quick_look_cron=raw.get("quick_look_cron"), blind_days=blind_days, alerts=alerts,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import geopandas as gpd
@@ -118,7 +119,7 @@ def test_a_numeric_id_column_with_a_gap_keeps_integer_ids(tmp_path):
 
 def test_csv_as_spreadsheets_write_it(tmp_path):
     """Semicolons with decimal commas (a European spreadsheet) are read; a row with more or fewer
-    cells than the header, an empty file, another encoding and degrees-minutes are clear errors."""
+    cells than the header, an empty file, another encoding and 75 minutes are clear errors."""
     path = tmp_path / "semi.csv"
     path.write_text("site_id;name;lat;lon\nA;Alpha;47,905;106,905\n", encoding="utf-8")
     (site,) = read_sites(path).sites
@@ -128,11 +129,42 @@ def test_csv_as_spreadsheets_write_it(tmp_path):
          "header has 4 columns but line 2 has 5 cells; line 3 has 3 cells"),
         ("", "utf-8", InvalidSiteFile, "empty"),
         ("site_id,name,lat,lon\nA,Tömör,47.905,106.905\n", "cp1252", InvalidSiteFile, "not UTF-8 text.*CSV UTF-8"),
-        ("site_id,name,lat,lon\nA,Alpha,47°54'N,106.905\n", "utf-8", InvalidSiteGeometry,
-         "latitude .* is not a number \\(degrees, minutes, seconds"),
+        ("site_id,name,lat,lon\nA,Alpha,47°75'N,106.905\n", "utf-8", InvalidSiteGeometry,
+         "latitude .* has minutes or seconds of 60 or more"),
     ]:
         path.write_text(content, encoding=encoding)
         with pytest.raises(error, match=message):
+            read_sites(path)
+
+
+def test_degrees_minutes_seconds_and_coordinate_headers_with_units(tmp_path, as_workbook):
+    """A registry kept by hand writes coordinates in degrees, minutes and seconds (with the
+    ordinal º a Spanish keyboard gives for °, and a hemisphere before or after) and names their
+    columns with a datum or unit, as ArcGIS's POINT_X/POINT_Y do with the axis.  Before, every
+    such row was refused ("not a number"), and "Latitude (WGS84)" was not found at all."""
+    rows = [["Site ID", "Name", "Latitude (WGS84)", "Longitude (WGS84)"],
+            ["MN-1", "Deer stones", "47°30'15\"N", "106°50'20\"E"],
+            ["PE-1", "Huaca", "S 12º 2' 46\"", "W 77º 1' 42,5\""],
+            ["MN-2", "Khirigsuur", "47.5 N", "106.9 E"],
+            ["MN-3", "Mound", "47,25", "106,75"]]
+    sites = read_sites(as_workbook(rows, tmp_path / "dms.xlsx", typed=False)).sites
+    got = [(s.site_id, round(s.geometry.centroid.y, 5), round(s.geometry.centroid.x, 5)) for s in sites]
+    assert got == [("MN-1", 47.50417, 106.83889), ("PE-1", -12.04611, -77.02847), ("MN-2", 47.5, 106.9),
+                   ("MN-3", 47.25, 106.75)]
+    path = tmp_path / "arcgis.csv"
+    path.write_text("Site_ID,Name,POINT_X,POINT_Y\n7,Mound,106.9,47.9\n", encoding="utf-8")
+    (site,) = read_sites(path).sites
+    assert (site.site_id, round(site.geometry.centroid.x, 4), round(site.geometry.centroid.y, 4)) == ("7", 106.9, 47.9)
+    path = tmp_path / "pair.csv"
+    path.write_text('id,name,coordinates\nA,Alpha,"N 47°30\', E 106°50\'"\nB,Beta,"106°50\'E 47°30\'N"\n', encoding="utf-8")
+    assert [(round(s.geometry.centroid.y, 3), round(s.geometry.centroid.x, 3)) for s in read_sites(path).sites] == [
+        (47.5, 106.833), (47.5, 106.833)]
+    for lat, lon, message in [("47°30'15\"E", "106°50'20\"N", "latitude .* has hemisphere E.*lat/lon look swapped"),
+                              ("47°30'75\"N", "106.9", "minutes or seconds of 60 or more"),
+                              ("47°30'N 106°E", "106.9", "is not degrees, minutes and seconds")]:
+        with path.open("w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerows([["id", "name", "lat", "lon"], ["A", "Alpha", lat, lon]])
+        with pytest.raises(InvalidSiteGeometry, match=message):
             read_sites(path)
 
 
@@ -190,8 +222,9 @@ def test_real_heritage_list_as_a_workbook(shared, tmp_path, as_workbook):
     assert from_book.rejected == from_csv.rejected and from_book.sites[0].site_id == "1"  # not "1.0"
     assert "ua.xlsx: a workbook carries no CRS; assuming EPSG:4326 (lon/lat)" in from_book.warnings
     rows = [["site_id", "name", "lat", "lon"], [101, "Mound A", 47.9, 106.9], [None, None, None, None],
-            [102, "Mound B", "47,91", "106.91"], [103, "Mound C", "47°55'N", 106.92]]
-    with pytest.raises(InvalidSiteGeometry, match=r"row 5: unreadable geometry \(latitude \"47°55'N\" is not a number \(degrees, minutes"):
+            [102, "Mound B", "47,91", "106.91"], [103, "Mound C", "106°55'E", 47.92]]
+    with pytest.raises(InvalidSiteGeometry, match=r"row 5: unreadable geometry \(latitude \"106°55'E\" has hemisphere E, "
+                       r"which is a longitude's; lat/lon look swapped"):
         read_sites(as_workbook(rows, tmp_path / "mounds.xlsx", typed=False))
     sites = read_sites(as_workbook(rows[:4], tmp_path / "two.xlsx", typed=False)).sites
     assert [(s.site_id, round(s.geometry.centroid.y, 3)) for s in sites] == [("101", 47.9), ("102", 47.91)]

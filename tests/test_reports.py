@@ -425,6 +425,60 @@ def test_dates_numbers_and_rows_as_people_write_them(case_2011, tmp_path):
     assert "[withheld]" in kept[5]["accuracy_m"]
 
 
+def test_day_first_dates_are_read_where_the_file_shows_its_order(case_2011, tmp_path, capsys):
+    """A CSV saved by a spreadsheet in Mongolian, Russian or European settings writes 25.07.2011.
+    Such a date has one reading; one of them tells how the file writes the others (03.07.2011 is
+    3 July), and the import says so.  Before, every such date was refused.  A file that shows
+    both orders reads none of them; the operator can state the order with --dates."""
+    from datetime import date
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    path = tmp_path / "ru.csv"
+    lines = ["date;lat;lon;comment", "03.07.2011;40,2929;-106,9177;pits", "25.07.2011 14:05;40,2929;-106,9177;more pits",
+             "2011-07-04;40,2929;-106,9177;iso", "05/05/11;40,2929;-106,9177;two-digit year"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    res = import_reports(path, sites, key=None, policy="drop", today=date(2026, 1, 1))
+    assert [r.observed_on.isoformat() for r in res.accepted] == ["2011-07-03", "2011-07-25", "2011-07-04", "2011-05-05"]
+    assert res.notes == ["numeric dates such as 03/07/2011 read day-first, as row 3: 25.07.2011 14:05 shows "
+                         "(pass --dates month-first if that is wrong)"]
+    path.write_text("\n".join([*lines, "07/26/2011;40,2929;-106,9177;an American colleague"]) + "\n", encoding="utf-8")
+    mixed = import_reports(path, sites, key=None, policy="drop", today=date(2026, 1, 1))
+    assert [r.observed_on.isoformat() for r in mixed.accepted] == ["2011-07-04"]  # ISO only
+    assert [n for n, _, _ in mixed.rejected] == [2, 3, 5, 6]
+    assert "both day-first and month-first (day-first in row 3 (25.07.2011 14:05); month-first in row 6 (07/26/2011))" \
+        in mixed.rejected[0][1]
+    path.write_text("\n".join(lines[:2] + lines[3:]) + "\n", encoding="utf-8")  # nothing shows the order
+    assert "no date in the file tells which" in import_reports(path, sites, key=None, policy="drop").rejected[0][1]
+    stated = import_reports(path, sites, key=None, policy="drop", dates="month-first")
+    assert stated.accepted[0].observed_on == date(2011, 3, 7) and not stated.notes
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    wrong = import_reports(path, sites, key=None, policy="drop", dates="month-first")
+    assert [(n, why) for n, why, _ in wrong.rejected] == [
+        (3, "date '25.07.2011 14:05': it is day-first, but the file's dates are month-first (--dates)")]
+    db = str(tmp_path / "s.db")
+    Store(db).upsert_sites(sites)
+    assert main(["reports", "import", str(path), "--contact-policy", "drop", "--db", str(db), "--dates", "day-first"]) == 0
+    assert "4 accepted (4 new), 0 rejected" in capsys.readouterr().out
+
+
+def test_coordinates_in_degrees_minutes_seconds_under_headers_with_units(case_2011, tmp_path):
+    """A monitor copies a place from a map that shows degrees and minutes, into columns named
+    with their datum: the report is located; a hemisphere that belongs to the other axis is
+    rejected as swapped columns.  Before, the header was not found (no coordinates) and the
+    value was refused."""
+    from datetime import date
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    path = tmp_path / "dms.csv"
+    path.write_text('date,Latitude (WGS84),Longitude (WGS84),comment\n'
+                    '2011-07-03,"40°17\'34.4""N","106°55\'03.7""W",pits\n'
+                    '2011-07-04,"106°55\'03.7""W","40°17\'34.4""N",swapped\n', encoding="utf-8")
+    res = import_reports(path, sites, key=None, policy="drop", today=date(2026, 1, 1))
+    assert [(round(r.lat, 5), round(r.lon, 5)) for r in res.accepted] == [(40.29289, -106.91769)]
+    ((row, why, _),) = res.rejected
+    assert row == 3 and why.startswith("latitude ") and why.endswith("has hemisphere W, which is a longitude's; lat/lon look swapped")
+
+
 def test_a_site_name_several_sites_share_is_not_guessed(case_2011, tmp_path):
     from shapely.geometry import box
 

@@ -271,6 +271,33 @@ def test_field_verdicts_come_back_in_the_field_pack_csv(scene):
         import_verdicts(store, tmp / "other.csv")
 
 
+def test_a_field_pack_excel_saved_with_day_first_dates(scene):
+    """Excel in a day-first locale rewrites the pack's ISO dates as 15/06/2011 when it saves the
+    CSV, and the ranger types the visit's day the same way (03/09/2011).  The pack's own dates
+    show the order, so the visit is read as 3 September; before, it was refused as ambiguous."""
+    from pipelines.review import import_verdicts
+
+    ds, site, field, dig, store, tmp = scene
+    pack, rows = _field_pack(store, ds, site, tmp / "o")
+    det = rows[0]["detection_id"]
+    first = pd.Timestamp(store.detections().set_index("detection_id").first_seen[det]).date()
+    visit = next(first + pd.Timedelta(days=n) for n in range(1, 60)
+                 if (first + pd.Timedelta(days=n)).day <= 12 and (first + pd.Timedelta(days=n)).day != first.month)
+    visit = pd.Timestamp(visit).date()
+
+    def local(iso):  # as Excel writes a date in day-first settings
+        return pd.Timestamp(iso).strftime("%d/%m/%Y") if iso else iso
+
+    resaved = [{**r, "first_seen": local(r["first_seen"])} for r in rows]
+    assert any(int(r["first_seen"][:2]) > 12 for r in resaved)  # the order shows
+    resaved[0].update(verdict="nothing found", checked_by="Ranger Bold", checked_on=visit.strftime("%d/%m/%Y"))
+    _write_pack(pack, resaved)
+    res = import_verdicts(store, pack)
+    assert res.recorded == [(2, det, "no change")] and not res.rejected
+    assert res.notes and "read day-first" in res.notes[0]
+    assert history(store, det)[-1]["note"] == f"field check on {visit.isoformat()}"
+
+
 def test_field_verdicts_come_back_in_a_workbook(scene, as_workbook):
     """The ranger's laptop opened the pack's CSV in Excel and saved it as a workbook: the visit's
     day is a date cell, coordinates are numbers.  Its verdict is recorded as from the CSV, and
@@ -512,6 +539,11 @@ def test_sites_the_satellites_have_not_seen_are_listed_with_their_last_clear_loo
     assert "1 site(s) above this output's access level, not named here" in (tmp / "public" / "summary.html").read_text()
     seen_week = json.loads((tmp / "before" / "summary.json").read_text())
     assert seen_week["blind_sites"] == [] and seen_week["not_observed_this_week"] == []
+    # a unit whose sites are under monsoon cloud for months lists them only after a longer time
+    monsoon = tmp / "monsoon"
+    run_period(store, [site], SyntheticProvider(ds), "2011-09-19", "2011-09-25", monsoon, blind_days=days + 1)
+    assert json.loads((monsoon / "summary.json").read_text())["blind_sites"] == []
+    assert "days or more" not in (monsoon / "summary.html").read_text()
 
     class Down:
         name = "synthetic"

@@ -86,6 +86,7 @@ start = "2011-06-06"
 timezone = "Asia/Ulaanbaatar"
 cron = "0 6 * * 1"
 quick_look_cron = "30 7 * * *"
+blind_days = 45
 
 [alerts]
 min_confidence = "low"
@@ -114,6 +115,7 @@ def test_weekly_alerts_catch_up_and_escalation(config, smtp_server, receiver, ca
     # Monday 2011-06-20 06:00: weeks W23 and W24 are complete
     first = run_catch_up(config, now=datetime(2011, 6, 20, 6, 0))
     assert [r["week"] for r in first] == ["2011-W23", "2011-W24"]
+    assert json.loads((config.out / "2011-W24" / "summary.json").read_text())["blind_days"] == 45  # as configured
     # a herder reports the dig at S02-05 by phone: the contact must reach no alert
     from shapely import wkt
 
@@ -260,6 +262,8 @@ def test_a_ranger_sms_never_cuts_where_to_go():
     ({"timezone": "Mars/Olympus"}, "Invalid timezone"),
     ({"cron": "every monday"}, "Invalid cron string"),
     ({"quick_look_corn": "0 7 * * *"}, r"unknown setting\(s\) quick_look_corn"),
+    ({"blind_days": "a month"}, "blind_days must be a whole number of days from 1 to 366, not 'a month'"),
+    ({"blind_days": 0}, "blind_days must be a whole number"),
     ({"alerts": {"min_confidance": "high"}}, r"unknown setting\(s\) alerts.min_confidance"),
     ({"alerts": {"access": "secrt"}}, "alerts.access must be one of"),
     ({"alerts": {"sensitivities": ["secrte"]}}, "each of alerts.sensitivities"),
@@ -285,13 +289,13 @@ def test_a_full_configuration_is_accepted():
     cfg = parse_config({
         "sites": "s.geojson", "db": "x.db", "out": "o", "start": "2024-03-04", "provider": "local", "stac": "c.json",
         "cache": "cache", "access": "secret", "timezone": "Asia/Ulaanbaatar", "cron": "0 6 * * 1",
-        "quick_look_cron": "0 7 * * *",
+        "quick_look_cron": "0 7 * * *", "blind_days": 60,
         "alerts": {"min_confidence": "high", "sensitivities": ["secret"], "quiet_hours": [22, 6], "access": "secret",
                    "email": {"host": "h", "port": 587, "starttls": True, "user": "u", "password_env": "P",
                              "sender": "s@x", "to": ["a@b"]},
                    "webhook": {"url": "http://localhost:8080/hook", "token_env": "T"},  # a gateway on this machine
                    "rangers": {"North valley": "ranger-north"}}})
-    assert cfg.access == "secret" and cfg.alerts.webhook.url.startswith("http://localhost")
+    assert cfg.access == "secret" and cfg.alerts.webhook.url.startswith("http://localhost") and cfg.blind_days == 60
 
 
 def test_the_quick_look_judges_quiet_hours_at_the_hour_it_runs(config, tmp_path, monkeypatch):
