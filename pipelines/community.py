@@ -16,11 +16,18 @@ from .store import Store
 
 def import_reports_file(store: Store, path: str | Path, policy: str = "pseudonym", rejected_dir: str | Path | None = None,
                         region: str | None = None, dates: str | None = None):
-    """Validate a report file against the registered sites and store the good rows atomically."""
+    """Validate a report file against the registered sites and store the good rows atomically.
+    The rejected rows are written first (beside the file, or into ``rejected_dir``): where they
+    cannot be kept, nothing is imported, so that no row is lost between the two."""
     res = import_reports(path, store.sites(), key=load_key() if policy != "drop" else None, policy=policy,
                          region=region, dates=dates)
+    target = Path(rejected_dir or Path(path).parent) / f"{Path(path).stem}.rejected.csv"
+    try:
+        rejected = write_rejected(res, target)
+    except OSError as exc:
+        raise OSError(f"cannot keep the {len(res.rejected)} rejected row(s) in {target} ({exc.strerror or exc}); "
+                      "nothing was imported: choose a folder with --rejected-dir") from exc
     new = store.add_reports(res.accepted, res.contacts if policy == "restricted" else None)
-    rejected = write_rejected(res, Path(rejected_dir or Path(path).parent) / f"{Path(path).stem}.rejected.csv")
     return res, new, rejected
 
 

@@ -199,8 +199,11 @@ def cmd_reports_import(args) -> int:
     from pipelines.community import import_reports_file
     from pipelines.store import Store
 
-    res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy, region=args.phone_region,
-                                             dates=args.dates)
+    try:
+        res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy, args.rejected_dir,
+                                                 region=args.phone_region, dates=args.dates)
+    except OSError as exc:
+        raise SitewatchError(str(exc)) from exc
     for note in res.notes:
         print(f"note: {note}")
     print(f"{len(res.accepted)} accepted ({new} new), {len(res.rejected)} rejected")
@@ -254,7 +257,12 @@ def cmd_verdicts_import(args) -> int:
         print(f"  row {row}: {det_id} → {label}")
     for row, reason, _ in res.rejected:
         print(f"  row {row}: {reason}")
-    rejected = write_rejected(res, Path(args.path).with_suffix(".rejected.csv"))
+    target = Path(args.rejected_dir or Path(args.path).parent) / f"{Path(args.path).stem}.rejected.csv"
+    try:
+        rejected = write_rejected(res, target)
+    except OSError as exc:  # the verdicts are recorded; the rejected rows are listed above
+        raise SitewatchError(f"cannot keep the rejected rows in {target} ({exc.strerror or exc}); they are listed "
+                             "above: run the import again with --rejected-dir to keep them in a file") from exc
     if rejected:
         print(f"rejected rows kept in {rejected}")
     return 0
@@ -369,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--blind-days", type=_blind_days, default=BLIND_DAYS,
                             help="list sites without a clear look for this many days as blind (default %(default)s)")
 
+    def rejected_dir_option(sp):
+        sp.add_argument("--rejected-dir", help="folder for FILE.rejected.csv, the rejected rows and their reasons "
+                                               "(default: beside FILE)")
+
     def date_order_option(sp):
         sp.add_argument("--dates", choices=["day-first", "month-first"],
                         help="how the file writes numeric dates such as 03/07/2011, where none of its dates "
@@ -403,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     r2.add_argument("--phone-region", help="country (ISO code, e.g. MN) whose phone numbers written without + are "
                                            "also withheld from the report text (default: SITEWATCH_PHONE_REGION)")
     date_order_option(r2)
+    rejected_dir_option(r2)
     common(r2, provider=False)
     r2.set_defaults(func=cmd_reports_import)
 
@@ -428,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "checked_by, field_note) as annotations")
     v2.add_argument("path")
     date_order_option(v2)
+    rejected_dir_option(v2)
     common(v2, provider=False)
     v2.set_defaults(func=cmd_verdicts_import)
 

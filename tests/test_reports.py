@@ -461,6 +461,28 @@ def test_day_first_dates_are_read_where_the_file_shows_its_order(case_2011, tmp_
     assert "4 accepted (4 new), 0 rejected" in capsys.readouterr().out
 
 
+def test_rejected_rows_that_cannot_be_kept_stop_the_import(case_2011, tmp_path, capsys):
+    """The report file may sit on a read-only share or a stick: the rejected rows are written
+    first, and where they cannot be, nothing is imported and the operator is told where else to
+    keep them (--rejected-dir).  Before, the reports were stored and then the import crashed,
+    and the rejected rows were lost."""
+    db = str(tmp_path / "s.db")
+    Store(db).upsert_sites(read_sites(case_2011 / "sites.geojson").sites)
+    path = tmp_path / "r.csv"
+    path.write_text("date,lat,lon,comment\n2011-07-03,40.2929,-106.9177,pits\n2011-07-04,95,-106.9,bad\n",
+                    encoding="utf-8")
+    (tmp_path / "stick").write_text("a file, not a folder")
+    args = ["reports", "import", str(path), "--contact-policy", "drop", "--db", db]
+    assert main([*args, "--rejected-dir", str(tmp_path / "stick")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot keep the 1 rejected row(s) in" in err and "nothing was imported: choose a folder with --rejected-dir" in err
+    assert Store(db).reports() == []
+    (tmp_path / "kept").mkdir()
+    assert main([*args, "--rejected-dir", str(tmp_path / "kept")]) == 0
+    assert "1 accepted (1 new), 1 rejected" in capsys.readouterr().out and len(Store(db).reports()) == 1
+    assert (tmp_path / "kept" / "r.rejected.csv").exists() and not (tmp_path / "r.rejected.csv").exists()
+
+
 def test_coordinates_in_degrees_minutes_seconds_under_headers_with_units(case_2011, tmp_path):
     """A monitor copies a place from a map that shows degrees and minutes, into columns named
     with their datum: the report is located; a hemisphere that belongs to the other axis is
