@@ -31,3 +31,4 @@ bench: install
 	$(VENV)/bin/python benchmarks/short_history.py
 	$(VENV)/bin/python benchmarks/whole_scene.py
 	$(VENV)/bin/python benchmarks/distractors.py --fields 20
+	$(VENV)/bin/python benchmarks/radar_simulation.py --series 20

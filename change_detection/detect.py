@@ -476,8 +476,34 @@ def grid_transform(ds: xr.Dataset) -> tuple[Affine, float]:
     return Affine(dx, 0.0, float(x[0]) - dx / 2, 0.0, dy, float(y[0]) - dy / 2), abs(dx * dy)
 
 
+def _backscatter_kind(delta: dict[str, float]) -> str:
+    """Name a radar change from the median backscatter deltas in dB.  One dB is about the spread
+    that speckle leaves after :func:`~change_detection.features.multilook`; open water is a
+    mirror to the radar (a drop of several dB); a wall or roof raises co-polarised VV most (double
+    bounce), so the VH/VV ratio falls by dBs; losing plants loses VH's volume scattering; pits and spoil
+    heaps roughen the surface and raise both; bulldozing smooths it and lowers both."""
+    vv, vh = delta.get("vv_db", 0.0), delta.get("vh_db", 0.0)
+    ratio = delta.get("vh_vv_db", vh - vv)
+    # grassland's VV is near -12 dB, calm water's near -20 dB or below; the region's median
+    # change understates that by about half, since the multilook mixes its edge with the ground
+    # around it
+    if min(vv, vh) < -5:
+        return "water"
+    if vv > 3 and ratio < -2:
+        return "new_structure"
+    if vh < -1 and ratio < -1:
+        return "vegetation_loss"
+    if max(vv, vh) > 1:
+        return "surface_roughened"
+    if max(vv, vh) < -1:
+        return "surface_levelled"
+    return "other"
+
+
 def _kind_hint(delta: dict[str, float]) -> str:
     """Name the change from the median feature deltas (reflectance units, index units)."""
+    if "vv_db" in delta or "vh_db" in delta:
+        return _backscatter_kind(delta)
     d_ndvi = delta.get("ndvi", delta.get("exg", 0.0))
     bands = [delta[b] for b in ("red", "green", "blue", "nir", "swir16") if b in delta]
     brightness = float(np.mean(bands)) if bands else 0.0

@@ -152,3 +152,51 @@ def flag_snow(ds: xr.Dataset, when: str, mask: np.ndarray | None = None) -> xr.D
     ds["snow"].values[k][m] = True
     ds["clear"].values[k][m] = False
     return ds
+
+
+SAR_GRASS_DB = {"vv": -12.0, "vh": -19.0}
+"""Sentinel-1 backscatter of steppe grassland, dB (typical C-band values); VH rises with the
+season's plant volume, VV less."""
+
+
+def synthetic_sar_series(
+    ny: int = 32, nx: int = 32, start: str = "2008-01-01", end: str = "2011-12-31", revisit_days: int = 12,
+    seed: int = 0, looks: float = 4.4, moisture_db: float = 1.0, resolution: float = 10.0,
+) -> xr.Dataset:
+    """Sentinel-1 GRD-like backscatter (``vv``, ``vh`` as linear power) with a seasonal cycle, each
+    pixel's own mean, a soil-moisture offset per date common to the scene (rain wets everything;
+    standard deviation ``moisture_db``) and speckle: multiplicative gamma noise with ``looks``
+    equivalent looks (GRD IW has about 4.4), independent per pixel and look.  Radar sees through
+    cloud: every look is clear."""
+    rng = np.random.default_rng(seed)
+    times = pd.date_range(start, end, freq=f"{revisit_days}D")
+    doy = times.day_of_year.to_numpy()
+    green = np.clip(np.sin(2 * np.pi * (doy - 110) / 365.0), 0, None)
+    wet = rng.normal(0, moisture_db, size=times.size)
+    own = rng.normal(0, 1.5, size=(ny, nx))  # each pixel's roughness and slope
+    data = {}
+    for b, base in SAR_GRASS_DB.items():
+        season = (2.5 if b == "vh" else 1.0) * green
+        db = base + own[None] + season[:, None, None] + wet[:, None, None]
+        speckle = rng.gamma(looks, 1.0 / looks, size=db.shape)
+        data[b] = (10 ** (db / 10) * speckle).astype("float32")
+    x = 336_390.0 + resolution * np.arange(nx)
+    y = 4_462_410.0 - resolution * np.arange(ny)
+    ds = xr.Dataset({b: (("time", "y", "x"), a) for b, a in data.items()}, coords={"time": times, "y": y, "x": x})
+    ds["clear"] = xr.ones_like(ds["vv"], dtype=bool)
+    ds.attrs.update({"crs": "EPSG:32613", "resolution": resolution, "provider": "synthetic"})
+    return ds
+
+
+def add_sar_change(ds: xr.Dataset, mask: np.ndarray, onset: str, vv_db: float = 2.5, vh_db: float = 1.5,
+                   ramp_days: float = 0.0) -> xr.Dataset:
+    """Change the backscatter in ``mask`` from ``onset`` by ``vv_db``/``vh_db`` (pits and spoil
+    heaps roughen the surface and raise both; negative values level it), ramping up over
+    ``ramp_days``."""
+    ds = ds.copy(deep=True)
+    days = ((pd.DatetimeIndex(ds.time.values) - pd.Timestamp(onset)) / pd.Timedelta(days=1)).to_numpy()
+    frac = np.where(days < 0, 0.0, np.minimum(1.0, (days + 1) / max(ramp_days, 1.0)))
+    for b, d in (("vv", vv_db), ("vh", vh_db)):
+        if b in ds:
+            ds[b].values[:, mask] *= (10 ** (frac * d / 10))[:, None].astype("float32")
+    return ds

@@ -4,7 +4,9 @@ Colour: true colour (red, green, blue) where the source has it, otherwise the La
 false colour (SWIR, NIR, red) in which fresh bare soil shows bright magenta against green
 vegetation.  Reflectance 0–0.35 is stretched to 0–255 with a gamma of 0.8 (fixed, so chips from
 different dates compare).  The disturbance-index chip shows the NDVI change after − before
-(red: loss, green: gain).
+(red: loss, green: gain).  Sentinel-1 radar is shown in its usual false colour (VV, VH and the
+VV/VH ratio in dB, speckle averaged as the detector does) and its change chip is the VV change
+(red: less backscatter, green: more).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from shapely.geometry.base import BaseGeometry
 from change_detection import feature_stack, usable_looks
 
 STRETCH_MAX = 0.35
+RADAR_DB = {"vv_db": (-25.0, 0.0), "vh_db": (-32.0, -5.0), "vv_vh_db": (0.0, 15.0)}
+"""The dB ranges stretched to 0–255 for radar chips (fixed, so chips from different dates compare)."""
+RADAR_COLOUR = "radar (VV, VH, VV/VH)"
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,11 @@ class Chips:
     after_png: bytes
     index_png: bytes
     colour: str
-    """``true colour`` or ``false colour (SWIR, NIR, red)``."""
+    """``true colour``, ``false colour (SWIR, NIR, red)`` or :data:`RADAR_COLOUR`."""
+
+    @property
+    def index_name(self) -> str:
+        return "VV change" if self.colour == RADAR_COLOUR else "NDVI change"
 
     def html(self) -> str:
         def img(png: bytes, title: str) -> str:
@@ -40,10 +49,12 @@ class Chips:
                     f"src='data:image/png;base64,{base64.b64encode(png).decode()}'><figcaption style='font-size:10px'>"
                     f"{title}</figcaption></figure>")
         return ("<div class='sitewatch-chips'>" + img(self.before_png, f"before {self.before_date}")
-                + img(self.after_png, f"after {self.after_date}") + img(self.index_png, "NDVI change") + "</div>")
+                + img(self.after_png, f"after {self.after_date}") + img(self.index_png, self.index_name) + "</div>")
 
 
 def _rgb_bands(ds: xr.Dataset) -> tuple[list[str], str]:
+    if "vv" in ds.data_vars and "red" not in ds.data_vars:
+        return ["vv_db", "vh_db", "vv_vh_db"], RADAR_COLOUR
     if {"red", "green", "blue"} <= set(ds.data_vars):
         return ["red", "green", "blue"], "true colour"
     if {"swir16", "nir", "red"} <= set(ds.data_vars):
@@ -61,11 +72,26 @@ def to_png(rgb: np.ndarray, scale: int = 1) -> bytes:
     return buf.getvalue()
 
 
+def _radar_layers(ds_t: xr.Dataset) -> dict[str, np.ndarray]:
+    """A radar look's VV and VH in dB (speckle averaged, as the detector sees them) and their ratio;
+    with VV alone, VV stands in for all three."""
+    feats = feature_stack(ds_t.expand_dims("time") if "time" not in ds_t.dims else ds_t, texture=False)
+    vv = feats["vv_db"].values.reshape(ds_t["vv"].shape)
+    vh = feats["vh_db"].values.reshape(vv.shape) if "vh_db" in feats else vv
+    return {"vv_db": vv, "vh_db": vh, "vv_vh_db": vv - vh if "vh_db" in feats else vv}
+
+
 def composite(ds_t: xr.Dataset) -> np.ndarray:
     """One look → RGBA uint8; not-clear pixels transparent."""
-    bands, _ = _rgb_bands(ds_t)
-    arr = np.stack([ds_t[b].values for b in bands], axis=-1).astype("float32")
-    rgb = np.clip(np.nan_to_num(arr / STRETCH_MAX, nan=0.0), 0, 1) ** 0.8
+    bands, colour = _rgb_bands(ds_t)
+    if colour == RADAR_COLOUR:
+        layers = _radar_layers(ds_t)
+        arr = np.stack([(layers[b] - RADAR_DB[b][0]) / (RADAR_DB[b][1] - RADAR_DB[b][0]) for b in bands], axis=-1)
+        arr = arr.astype("float32")
+        rgb = np.clip(np.nan_to_num(arr, nan=0.0), 0, 1)
+    else:
+        arr = np.stack([ds_t[b].values for b in bands], axis=-1).astype("float32")
+        rgb = np.clip(np.nan_to_num(arr / STRETCH_MAX, nan=0.0), 0, 1) ** 0.8
     alpha = (usable_looks(ds_t).values & np.isfinite(arr).all(-1)).astype("uint8") * 255
     return np.dstack([(rgb * 255).astype("uint8"), alpha])
 
@@ -100,13 +126,16 @@ def detection_chips(ds: xr.Dataset, geom_utm: BaseGeometry, first_seen: pd.Times
 
 
 def ndvi_change(before: xr.Dataset, after: xr.Dataset) -> np.ndarray:
-    """Change of the detector's vegetation index (NDVI, or ExG for RGB-only) as a red/green image."""
-    def index(d):
-        feats = feature_stack(d, texture=False)
-        return feats["ndvi"] if "ndvi" in feats else feats["exg"]
+    """Change of the detector's vegetation index (NDVI, or ExG for RGB-only) as a red/green image;
+    for radar, the change of VV backscatter (±6 dB full scale)."""
+    if _rgb_bands(before)[1] == RADAR_COLOUR:
+        v = np.clip(np.nan_to_num(_radar_layers(after)["vv_db"] - _radar_layers(before)["vv_db"], nan=0.0) / 6, -1, 1)
+    else:
+        def index(d):
+            feats = feature_stack(d, texture=False)
+            return feats["ndvi"] if "ndvi" in feats else feats["exg"]
 
-    diff = np.nan_to_num((index(after) - index(before)).values, nan=0.0)
-    v = np.clip(diff / 0.4, -1, 1)
+        v = np.clip(np.nan_to_num((index(after) - index(before)).values, nan=0.0) / 0.4, -1, 1)
     out = np.zeros((*v.shape, 4), dtype="uint8")
     out[..., 0] = (255 * np.clip(-v, 0, 1)).astype("uint8")
     out[..., 1] = (255 * np.clip(v, 0, 1)).astype("uint8")

@@ -101,7 +101,7 @@ def watch_area(site: Site):
 
 
 def site_request(
-    site: Site, start: pd.Timestamp, end: pd.Timestamp, bands=("red", "nir", "swir16", "green", "blue"),
+    site: Site, start: pd.Timestamp, end: pd.Timestamp, bands=("red", "nir", "swir16", "green", "blue", "vv", "vh"),
     history_years: int = HISTORY_YEARS, context_m: float = CONTEXT_M, resolution: float | None = None,
 ) -> ImageryRequest:
     area = buffer_m(site.geometry, site.buffer_m + context_m)

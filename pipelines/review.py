@@ -115,7 +115,8 @@ def list_detections(store: Store, site_id: str | None = None, week: str | None =
 
 
 def detection_timeseries(store: Store, detection_id: str, provider, lookback_years: int = 2) -> pd.DataFrame:
-    """Per clear look: the median NDVI inside the detection and over its site, and their difference.
+    """Per clear look: the median NDVI (ExG on RGB mosaics, VV in dB on radar) inside the detection
+    and over its site, and their difference.
 
     For archaeologists judging a detection: a dig shows as the inside line dropping away from the
     site's; a field shows the same drop every year.  At a site too large to load whole (watched in
@@ -142,7 +143,7 @@ def detection_timeseries(store: Store, detection_id: str, provider, lookback_yea
         site = replace(site, geometry=near if not near.is_empty else wkt.loads(row.geometry_wkt))
         ds = provider.load(site_request(site, start, end, history_years=0))
     feats = feature_stack(ds, texture=False)
-    index = "ndvi" if "ndvi" in feats else "exg"
+    index = next(i for i in ("ndvi", "exg", "vv_db") if i in feats)  # radar: VV backscatter, dB
     values = feats[index].where(usable_looks(ds))  # the looks the detector used
     inside = rasterize_lonlat(ds, wkt.loads(row.geometry_wkt))
     site_mask = watch_mask(ds, site) & ~inside

@@ -59,7 +59,8 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
     now = local_now(cfg, now)
     store = Store(cfg.db)
     sites = read_sites(cfg.sites).sites
-    provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache)
+    provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache, collection=cfg.collection,
+                             orbit_pass=cfg.orbit_pass)
     runner = runner or (lambda st, ss, pv, a, b, out: run_period(st, ss, pv, a, b, out, access=cfg.access,
                                                                  blind_days=cfg.blind_days)[1])
     records = []
@@ -79,7 +80,8 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     sites = [s for s in read_sites(cfg.sites).sites if s.sensitivity == "secret"]
     if not sites:
         return {"sites": 0}
-    provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache)
+    provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache, collection=cfg.collection,
+                             orbit_pass=cfg.orbit_pass)
     out = Path(cfg.out) / f"quick-look-{now.date()}"
     start = max(pd.Timestamp(cfg.start), now - pd.Timedelta(days=7))
     _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access,

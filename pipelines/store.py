@@ -181,7 +181,8 @@ def disturbed_before(evidence: str | None) -> str:
 
 
 FEATURE_NAMES = {"ndvi": "NDVI", "ndmi": "NDMI", "exg": "ExG", "red": "red", "green": "green", "blue": "blue",
-                 "nir": "NIR", "swir16": "SWIR", "swir22": "SWIR2", "texture": "texture"}
+                 "nir": "NIR", "swir16": "SWIR", "swir22": "SWIR2", "texture": "texture",
+                 "vv_db": "VV dB", "vh_db": "VH dB", "vh_vv_db": "VH/VV dB"}
 
 
 def evidence_summary(evidence: str | None) -> str:

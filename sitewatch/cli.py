@@ -38,7 +38,8 @@ def _latlon(text: str) -> tuple[float, float]:
 def _provider(args):
     from pipelines.imagery import make_provider
 
-    return make_provider(args.provider, catalog=getattr(args, "stac", None), cache_dir=args.cache)
+    return make_provider(args.provider, catalog=getattr(args, "stac", None), cache_dir=args.cache,
+                         collection=args.collection, orbit_pass=args.orbit_pass)
 
 
 def cmd_sites_import(args) -> int:
@@ -366,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
         if provider:
             sp.add_argument("--provider", default="local", choices=["local", "stac", "earthengine"],
                             help="imagery provider (default: local static STAC catalog)")
+            sp.add_argument("--collection", help="earthengine: sentinel-2 (default), landsat or sentinel-1 (radar, "
+                                                 "through cloud); stac: a collection id (default sentinel-2-l2a)")
+            sp.add_argument("--orbit-pass", choices=["ascending", "descending"],
+                            help="earthengine sentinel-1: one viewing geometry only (default: both)")
             sp.add_argument("--cache", default=".sitewatch/cache", help="pixel and download cache directory")
             sp.add_argument("--access", default="restricted", choices=["public", "restricted", "secret"],
                             help="access level of the outputs (default %(default)s)")

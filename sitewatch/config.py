@@ -9,6 +9,8 @@ db = "sitewatch.db"
 out = "out"
 provider = "local"                 # local | stac | earthengine
 stac = "catalog/catalog.json"      # for provider = "local"
+# collection = "sentinel-1"        # earthengine: sentinel-2 (default), landsat, sentinel-1; stac: an id
+# orbit_pass = "descending"        # earthengine sentinel-1: one viewing geometry
 start = "2024-03-04"               # first week to monitor (catch-up starts here)
 access = "restricted"
 timezone = "Asia/Ulaanbaatar"
@@ -95,6 +97,8 @@ class Config:
     start: str
     provider: str = "local"
     stac: str | None = None
+    collection: str | None = None
+    orbit_pass: str | None = None
     cache: str = ".sitewatch/cache"
     access: str = "restricted"
     timezone: str = "UTC"
@@ -114,6 +118,8 @@ def load_config(path: str | Path) -> Config:
 
 
 PROVIDERS = ("local", "stac", "earthengine")
+EE_COLLECTIONS = ("sentinel-2", "landsat", "sentinel-1")
+"""As ``pipelines.imagery.earthengine.COLLECTIONS`` (not imported: reading the configuration loads no provider)."""
 
 
 def _known(section: str, given: dict, allowed) -> None:
@@ -161,6 +167,14 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
         raise ConfigError(f"configuration lacks {', '.join(missing)}")
     _known("", raw, [f.name for f in fields(Config)])
     _one_of("provider", raw.get("provider", "local"), PROVIDERS)
+    if raw.get("provider", "local") == "earthengine" and "collection" in raw:
+        _one_of("collection", raw["collection"], EE_COLLECTIONS)
+    if "orbit_pass" in raw:
+        _one_of("orbit_pass", raw["orbit_pass"], ("ascending", "descending"))
+        if raw.get("provider") != "earthengine" or raw.get("collection") != "sentinel-1":
+            raise ConfigError("orbit_pass is for provider = \"earthengine\" with collection = \"sentinel-1\"")
+    if raw.get("provider", "local") == "local" and "collection" in raw:
+        raise ConfigError("the local provider serves what its catalog holds; collection is for earthengine or stac")
     _one_of("access", raw.get("access", "restricted"), LEVELS)
     try:
         date.fromisoformat(str(raw["start"]))
@@ -215,6 +229,7 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
     return Config(
         sites=rel(raw["sites"]), db=str(raw["db"]), out=rel(raw["out"]), start=str(raw["start"]),
         provider=raw.get("provider", "local"), stac=str(rel(raw["stac"])) if raw.get("stac") else None,
+        collection=raw.get("collection"), orbit_pass=raw.get("orbit_pass"),
         cache=str(rel(raw.get("cache", ".sitewatch/cache"))), access=raw.get("access", "restricted"),
         timezone=raw.get("timezone", "UTC"), cron=raw.get("cron", "0 6 * * 1"),
         quick_look_cron=raw.get("quick_look_cron"), blind_days=blind_days, alerts=alerts,

@@ -111,3 +111,8 @@ def test_parts_benchmark_runs_at_tiny_size(shared):
     res = mod.main(["--grow", "0", "--limit-gb", "0.1"])
     assert res["whole"]["message"] == "" and res["parts"]["message"].startswith("watched in 4 parts")
     assert res["parts"]["status"] == "ok" and res["whole"]["onsets"] and res["parts"]["onsets"]
+
+
+def test_radar_simulation_runs_at_tiny_size():
+    res = _benchmark("radar_simulation").main(["--series", "1"])
+    assert res["series"] == 1 and res["site_weeks"] == 35 and set(res["found"]) >= {"+4.0,+3.0", "-8.0,-8.0"}

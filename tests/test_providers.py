@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -232,7 +233,7 @@ def stac_api(shared):
                "conformsTo": ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search",
                               "https://api.stacspec.org/v1.0.0/item-search#query"],
                "links": []}
-    hits = []
+    hits, bodies = [], []
 
     class Handler(SimpleHTTPRequestHandler):
         def log_message(self, *a):
@@ -248,6 +249,8 @@ def stac_api(shared):
 
         def do_GET(self):  # noqa: N802
             hits.append(self.path)
+            if self.command == "POST":
+                bodies.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"))
             if self.path.startswith("/search"):
                 return self._send({"type": "FeatureCollection", "features": items, "links": []})
             base = f"http://127.0.0.1:{self.server.server_port}"
@@ -259,12 +262,12 @@ def stac_api(shared):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/", hits, items
+    yield f"http://127.0.0.1:{server.server_port}/", hits, items, bodies
     server.shutdown()
 
 
 def test_stac_api_provider_against_recorded_response(stac_api, shared):
-    url, hits, _ = stac_api
+    url, hits, _, bodies = stac_api
     sites = json.loads((shared / "benchmark" / "oscd-bercy" / "sites.geojson").read_text())
     from shapely.geometry import shape
 
@@ -272,6 +275,9 @@ def test_stac_api_provider_against_recorded_response(stac_api, shared):
     req = ImageryRequest(geom, pd.Timestamp("2016-11-01"), pd.Timestamp("2017-09-30"), bands=("red", "nir", "swir16"))
     ds = StacApiProvider(url=url).load(req)
     assert any(h.startswith("/search") for h in hits)
+    assert bodies[-1]["query"] == {"eo:cloud_cover": {"lt": 80.0}} and bodies[-1]["collections"] == ["sentinel-2-l2a"]
+    StacApiProvider(url=url, collection="sentinel-1-rtc").search(req)  # radar carries no cloud cover
+    assert "query" not in bodies[-1] and bodies[-1]["collections"] == ["sentinel-1-rtc"]
     local = LocalStacProvider(shared / "benchmark" / "oscd-bercy" / "catalog").load(
         ImageryRequest(geom, req.start, req.end, req.bands, resolution=10.0))
     # one contract: same grid, bands, dtypes and values from both providers
@@ -287,7 +293,7 @@ def test_stac_api_planetary_computer_asset_names(stac_api, shared):
     """Planetary Computer keys Sentinel-2 bands B04/B08/B11 (no common-name keys): same pixels."""
     import copy
 
-    url, hits, items = stac_api
+    url, hits, items, _ = stac_api
     saved = copy.deepcopy(items)
     try:
         for d in items:
@@ -359,3 +365,35 @@ def test_landsat_expression_masks_the_qa_pixel_flags(ee_offline):
             masks.add(value.get("constantValue"))
     assert masks == {0b111111, 0b100000, 0b011111}
     assert bands == ["red", "nir", "swir16"]
+
+
+def test_sentinel1_expression_and_backscatter_as_power(ee_offline):
+    """Sentinel-1 GRD: interferometric wide swath with both polarisations, one orbit pass if
+    asked, dB turned into linear power server-side; every pixel the swath has is clear (radar
+    sees through cloud), none is snow.  What comes back is a dataset the detector scores."""
+    req = replace(REQ, bands=("red", "nir", "swir16", "vv", "vh"))  # what the weekly run asks for
+
+    def swath(params):  # as the expression returns it: power, 0 with clear 0 beyond the swath's edge
+        out = fake_pixels(params)
+        x = params["grid"]["affineTransform"]["translateX"] + 10 * (np.arange(out.shape[1]) + 0.5)
+        edge = np.broadcast_to(x < 453_900, out.shape)
+        out["vv"], out["vh"] = np.where(edge, 0, 0.05), np.where(edge, 0, 0.01)
+        out["clear"], out["snow"] = np.where(edge, 0.0, 1.0), 0.0
+        return out
+
+    p = EarthEngineProvider(initialize=lambda: None, collection="sentinel-1", orbit_pass="descending",
+                            pixels_getter=swath, value_getter=_millis)
+    col, bands = p.collection_expression(req)
+    assert bands == ["vv", "vh"]
+    graph = ee.serializer.encode(p.daily_image(col, DAYS[0]), for_cloud_api=True)
+    text = json.dumps(graph)
+    assert '"COPERNICUS/S1_GRD"' in text and '"IW"' in text and '"DESCENDING"' in text
+    calls = {c["functionName"] for c in _walk(graph["values"], [])}
+    assert {"Image.pow", "Image.divide", "Filter.listContains"} <= calls
+    ds = p.load(req)
+    assert set(ds.data_vars) == {"vv", "vh", "clear", "snow"} and ds.attrs["resolution"] == 10.0
+    edge = (ds.x < 453_900).broadcast_like(ds.clear)
+    assert bool((ds.clear == ~edge).all()) and not bool(ds.snow.any())
+    assert float(ds.vv.where(ds.clear).max()) == pytest.approx(0.05) and bool(ds.vv.where(edge).isnull().all())
+    with pytest.raises(ValueError, match="orbit_pass must be ascending or descending"):
+        EarthEngineProvider(initialize=lambda: None, collection="sentinel-1", orbit_pass="sideways")

@@ -264,6 +264,10 @@ def test_a_ranger_sms_never_cuts_where_to_go():
     ({"quick_look_corn": "0 7 * * *"}, r"unknown setting\(s\) quick_look_corn"),
     ({"blind_days": "a month"}, "blind_days must be a whole number of days from 1 to 366, not 'a month'"),
     ({"blind_days": 0}, "blind_days must be a whole number"),
+    ({"provider": "earthengine", "collection": "sentinel-3"}, "collection must be one of"),
+    ({"provider": "earthengine", "orbit_pass": "descending"}, "orbit_pass is for provider = \"earthengine\" with"),
+    ({"provider": "earthengine", "collection": "sentinel-1", "orbit_pass": "sideways"}, "orbit_pass must be one of"),
+    ({"collection": "sentinel-1"}, "the local provider serves what its catalog holds"),
     ({"alerts": {"min_confidance": "high"}}, r"unknown setting\(s\) alerts.min_confidance"),
     ({"alerts": {"access": "secrt"}}, "alerts.access must be one of"),
     ({"alerts": {"sensitivities": ["secrte"]}}, "each of alerts.sensitivities"),
@@ -285,6 +289,7 @@ def test_a_configuration_mistake_is_found_when_it_is_read(change, message):
 
 def test_a_full_configuration_is_accepted():
     from sitewatch.config import parse_config
+    from sitewatch.errors import ConfigError
 
     cfg = parse_config({
         "sites": "s.geojson", "db": "x.db", "out": "o", "start": "2024-03-04", "provider": "local", "stac": "c.json",
@@ -296,6 +301,18 @@ def test_a_full_configuration_is_accepted():
                    "webhook": {"url": "http://localhost:8080/hook", "token_env": "T"},  # a gateway on this machine
                    "rangers": {"North valley": "ranger-north"}}})
     assert cfg.access == "secret" and cfg.alerts.webhook.url.startswith("http://localhost") and cfg.blind_days == 60
+    radar = parse_config({"sites": "s.geojson", "db": "x.db", "out": "o", "start": "2024-03-04",
+                          "provider": "earthengine", "collection": "sentinel-1", "orbit_pass": "descending"})
+    assert (radar.collection, radar.orbit_pass) == ("sentinel-1", "descending")
+    from pipelines.imagery import make_provider
+    from pipelines.imagery.earthengine import COLLECTIONS
+    from sitewatch.config import EE_COLLECTIONS
+
+    assert EE_COLLECTIONS == COLLECTIONS  # the configuration checks what the provider accepts
+    ee = make_provider("earthengine", collection=radar.collection, orbit_pass=radar.orbit_pass)
+    assert (ee.collection, ee.orbit_pass) == ("sentinel-1", "DESCENDING")
+    with pytest.raises(ConfigError, match="the local provider serves what its catalog holds; collection is for"):
+        make_provider("local", catalog="c.json", collection="sentinel-1")
 
 
 def test_the_quick_look_judges_quiet_hours_at_the_hour_it_runs(config, tmp_path, monkeypatch):

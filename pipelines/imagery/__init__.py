@@ -9,21 +9,33 @@ __all__ = ["ImageryProvider", "ImageryRequest", "LocalStacProvider", "make_provi
 
 
 def make_provider(kind: str = "local", catalog: str | None = None, cache_dir: str | None = None, **options) -> ImageryProvider:
-    """``local`` (static catalog, the default), ``stac`` (public STAC API) or ``earthengine``."""
+    """``local`` (static catalog, the default), ``stac`` (public STAC API) or ``earthengine``.
+    ``options`` go to the provider: ``collection`` (Earth Engine: ``sentinel-2``, ``landsat`` or
+    ``sentinel-1``; STAC: a collection id), ``orbit_pass`` (Earth Engine Sentinel-1); None is the
+    provider's default."""
     from sitewatch.errors import ConfigError
 
+    options = {k: v for k, v in options.items() if v is not None}
     if kind == "local":
         if not catalog:
             raise ConfigError("the local provider needs --stac PATH/TO/catalog.json")
+        if options:
+            raise ConfigError(f"the local provider serves what its catalog holds; {', '.join(options)} is for "
+                              "--provider earthengine or stac")
         provider: ImageryProvider = LocalStacProvider(catalog)
     elif kind == "stac":
         from .stac_api import StacApiProvider
 
+        if "orbit_pass" in options:
+            raise ConfigError("orbit_pass is for --provider earthengine --collection sentinel-1")
         provider = StacApiProvider(**options)
     elif kind == "earthengine":
         from .earthengine import EarthEngineProvider
 
-        provider = EarthEngineProvider(**options)
+        try:
+            provider = EarthEngineProvider(**options)
+        except ValueError as exc:  # an unknown collection or orbit pass
+            raise ConfigError(f"earthengine: {exc}") from exc
     else:
         raise ConfigError(f"unknown provider {kind!r}; use local, stac or earthengine")
     if cache_dir:

@@ -25,6 +25,8 @@ import pandas as pd
 import xarray as xr
 from shapely.geometry.base import BaseGeometry
 
+from change_detection.features import BACKSCATTER_BANDS
+
 # Names of mask classes that do *not* count as a clear look, across Fmask, Sentinel-2 SCL and others.
 NOT_CLEAR_CLASSES = frozenset(
     {
@@ -141,9 +143,12 @@ def finish_dataset(
         else:
             scale, offset = np.float32(scale), np.float32(offset)
         refl = da.astype("float32") * scale + offset
-        # Surface reflectance outside [-0.05, 1] is saturation or a processing flag (LEDAPS writes
-        # 16000 for saturated pixels), not a measurement.
-        bad = bad | (refl > VALID_REFLECTANCE[1]) | (refl < VALID_REFLECTANCE[0])
+        if b in BACKSCATTER_BANDS:  # radar power: any positive value (a roof's corner reflector
+            bad = bad | ~(refl > 0)  # returns many times the power sent); 0 is the swath's fill
+        else:
+            # Surface reflectance outside [-0.05, 1] is saturation or a processing flag (LEDAPS
+            # writes 16000 for saturated pixels), not a measurement.
+            bad = bad | (refl > VALID_REFLECTANCE[1]) | (refl < VALID_REFLECTANCE[0])
         out[b] = refl.where(~bad).astype("float32")
     if not out:
         raise ValueError(f"none of the bands {bands} is in the source (has {list(raw.data_vars)})")

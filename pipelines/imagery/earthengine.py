@@ -4,7 +4,9 @@ Compositing and masking run server-side: Sentinel-2 SR (``COPERNICUS/S2_SR_HARMO
 linked to Cloud Score+ (``GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED``), pixels with ``cs_cdf``
 below the threshold are masked (snow, SCL 11, which Cloud Score+ can pass as seen, is flagged), same-day tiles are mosaicked, reflectance is scaled to 0-1 and a
 ``clear`` band and a ``snow`` flag are computed — all in the expression graph.  Landsat 8/9
-Collection 2 L2 is the alternative (QA_PIXEL cloud, shadow, snow, fill bits).  Pixels come back through
+Collection 2 L2 is the alternative (QA_PIXEL cloud, shadow, snow, fill bits), and Sentinel-1 GRD
+radar backscatter (VV, VH; interferometric wide swath, optionally one orbit pass), which clouds do
+not stop.  Pixels come back through
 ``ee.data.computePixels`` as NumPy structured arrays on the site's UTM grid, split into requests
 under EE's limits (:func:`plan_tiles`); quota/429/5xx errors are retried with backoff, auth errors
 fail fast.  ``ee.Initialize`` is never called at import; it runs once, with a timeout, on the
@@ -39,8 +41,12 @@ S2_BANDS = {"blue": "B2", "green": "B3", "red": "B4", "nir": "B8", "swir16": "B1
 MASK_BANDS = ("clear", "snow")
 """Computed server-side with the reflectance: the clear mask and the provider's snow/ice flag
 (Sentinel-2 SCL 11, Landsat QA_PIXEL bit 5), which the detector checks against the spectrum."""
+S1_BANDS = {"vv": "VV", "vh": "VH"}
+"""Sentinel-1 GRD (``COPERNICUS/S1_GRD``): EE has calibrated, terrain-corrected and border-noise
+masked it, in dB; it is delivered as linear power, which the detector averages over speckle."""
 L89_BANDS = {"blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir": "SR_B5", "swir16": "SR_B6", "swir22": "SR_B7"}
 INIT_TIMEOUT_S = 60.0
+COLLECTIONS = ("sentinel-2", "landsat", "sentinel-1")
 LANDSAT_NOT_CLEAR = 0b111111
 """QA_PIXEL bits that make a Landsat 8/9 pixel not clear: fill, dilated cloud, cirrus, cloud, shadow, snow."""
 LANDSAT_SNOW = 0b100000
@@ -108,11 +114,14 @@ class EarthEngineProvider:
         self, *, collection: str = "sentinel-2", cloud_score_threshold: float = 0.6, project: str | None = None,
         high_volume: bool = False, pixels_getter: Callable | None = None, value_getter: Callable | None = None,
         initialize: Callable[[], None] | None = None, attempts: int = 5, sleep: Callable[[float], None] | None = None,
-        max_request_bytes: int = MAX_REQUEST_BYTES,
+        max_request_bytes: int = MAX_REQUEST_BYTES, orbit_pass: str | None = None,
     ):
-        if collection not in ("sentinel-2", "landsat"):
-            raise ValueError("collection must be 'sentinel-2' or 'landsat'")
+        if collection not in COLLECTIONS:
+            raise ValueError(f"collection must be one of {COLLECTIONS}, not {collection!r}")
+        if orbit_pass is not None and orbit_pass.upper() not in ("ASCENDING", "DESCENDING"):
+            raise ValueError(f"orbit_pass must be ascending or descending, not {orbit_pass!r}")
         self.collection = collection
+        self.orbit_pass = orbit_pass.upper() if orbit_pass else None
         self.threshold = float(cloud_score_threshold)
         self._init = initialize or (lambda: _initialize(project, high_volume))
         self._pixels = pixels_getter
@@ -146,6 +155,26 @@ class EarthEngineProvider:
                         .copyProperties(img, ["system:time_start"]))
 
             col = s2.linkCollection(csp, ["cs_cdf"]).map(prep)
+        elif self.collection == "sentinel-1":
+            names = {k: v for k, v in S1_BANDS.items() if k in request.bands}
+            s1 = (ee.ImageCollection("COPERNICUS/S1_GRD").filterBounds(region).filterDate(start, end)
+                  .filter(ee.Filter.eq("instrumentMode", "IW")))
+            for pol in names.values():
+                s1 = s1.filter(ee.Filter.listContains("transmitterReceiverPolarisation", pol))
+            if self.orbit_pass:  # one viewing geometry: ascending and descending looks differ on slopes
+                s1 = s1.filter(ee.Filter.eq("orbitProperties_pass", self.orbit_pass))
+
+            def prep(img):
+                # radar sees through cloud: a pixel is clear where the swath has it (EE masks the
+                # border noise); there is no snow flag
+                db = img.select(list(names.values()), list(names))
+                clear = db.mask().reduce(ee.Reducer.min()).gt(0).unmask(0)
+                power = ee.Image(10).pow(db.divide(10)).unmask(0).toFloat()
+                return (power.addBands(clear.rename("clear").toFloat())
+                        .addBands(ee.Image(0).rename("snow").toFloat())
+                        .copyProperties(img, ["system:time_start"]))
+
+            col = s1.map(prep)
         else:
             names = {k: v for k, v in L89_BANDS.items() if k in request.bands}
             l8 = ee.ImageCollection("LANDSAT/LC08/C02/T1_L2").merge(ee.ImageCollection("LANDSAT/LC09/C02/T1_L2"))
@@ -196,7 +225,7 @@ class EarthEngineProvider:
         from sites.geo import to_crs
 
         epsg = request.output_epsg
-        res = request.resolution or (10.0 if self.collection == "sentinel-2" else 30.0)
+        res = request.resolution or (30.0 if self.collection == "landsat" else 10.0)
         minx, miny, maxx, maxy = to_crs(request.geometry, 4326, epsg).bounds
         x0, y1 = math.floor(minx / res) * res, math.ceil(maxy / res) * res
         width, height = int(math.ceil((maxx - x0) / res)), int(math.ceil((y1 - miny) / res))

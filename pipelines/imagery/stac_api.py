@@ -4,7 +4,9 @@ Searches with ``pystac-client``, reads with ``odc-stac`` onto the same UTM grid 
 providers, through the same :func:`~.local_stac.load_items`: bands, scales and the mask (SCL,
 QA_PIXEL…) are found as :mod:`.stac_assets` says, so Planetary Computer's ``B04``/``SCL`` keys
 answer to the common names.  Planetary Computer hrefs are signed with
-``planetary_computer.sign_inplace`` when that package is installed.
+``planetary_computer.sign_inplace`` when that package is installed.  A Sentinel-1 collection
+(Planetary Computer's ``sentinel-1-rtc``: ``vv``/``vh`` as linear power) is searched without a
+cloud filter.
 """
 
 from __future__ import annotations
@@ -47,10 +49,12 @@ class StacApiProvider:
         def call():
             self.calls += 1
             client = Client.open(self.url, modifier=self.modifier)
+            # radar items (Sentinel-1) carry no cloud cover, and a cloud filter would drop them all
+            radar = "sentinel-1" in self.collection
             search = client.search(
                 collections=[self.collection], intersects=request.geometry.__geo_interface__,
                 datetime=f"{request.start.date()}/{request.end.date()}",
-                query={"eo:cloud_cover": {"lt": self.max_cloud}},
+                query=None if radar else {"eo:cloud_cover": {"lt": self.max_cloud}},
             )
             return list(search.items())
 
