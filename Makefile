@@ -24,6 +24,7 @@ test: install
 bench: install
 	$(VENV)/bin/python benchmarks/bench_core.py
 	$(VENV)/bin/python benchmarks/bench_core.py --rgb
+	$(VENV)/bin/python benchmarks/bench_core.py --radar
 	$(VENV)/bin/python benchmarks/bench_incremental.py
 	$(VENV)/bin/python benchmarks/bench_memory.py
 	$(VENV)/bin/python benchmarks/bench_parts.py

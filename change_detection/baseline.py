@@ -100,21 +100,30 @@ def seasonal_baseline(
             sel = np.flatnonzero(in_years & (off <= w))
             if sel.size == 0:
                 continue
-            med, mad, cnt = _masked_median_mad(values[sel])
-            take = (~done) & (cnt >= params.min_obs)
-            median[k][:, take] = med[:, take]
-            spread[k][:, take] = mad[:, take]
-            count[k, take] = cnt[take]
+            # a wider window only for the pixels still without a baseline (each pixel's median is
+            # its own, so this changes no value; pixels never valid, such as a radar grid's
+            # corners, no longer cost every window for the whole site)
+            take = _fill(median[k], spread[k], count[k], values, sel, np.flatnonzero(~done), params.min_obs)
             seasonal[k, take] = True
-            done |= take
+            done[take] = True
             if done.all():
                 break
         if not done.all():
             sel = np.flatnonzero((lag >= params.fallback_gap_days) & (lag <= params.fallback_days))
             if sel.size:
-                med, mad, cnt = _masked_median_mad(values[sel])
-                take = (~done) & (cnt >= 1)
-                median[k][:, take] = med[:, take]
-                spread[k][:, take] = mad[:, take]
-                count[k, take] = cnt[take]
+                _fill(median[k], spread[k], count[k], values, sel, np.flatnonzero(~done), 1)
     return Baseline(median, spread, count, seasonal)
+
+
+def _fill(median: np.ndarray, spread: np.ndarray, count: np.ndarray, values: np.ndarray, sel: np.ndarray,
+          pixels: np.ndarray, min_obs: int) -> np.ndarray:
+    """Set one target's baseline (``median``/``spread`` (feature, pixel), ``count`` (pixel)) from
+    the looks ``sel`` for those of ``pixels`` with at least ``min_obs`` of them; returns those."""
+    sub = values[sel] if pixels.size == values.shape[2] else values[sel][:, :, pixels]  # no copy of all
+    med, mad, cnt = _masked_median_mad(sub)
+    ok = cnt >= min_obs
+    take = pixels[ok]
+    median[:, take] = med[:, ok]
+    spread[:, take] = mad[:, ok]
+    count[take] = cnt[ok]
+    return take

@@ -19,6 +19,8 @@ def test_core_benchmark_runs_at_tiny_size():
     assert res["pixel_observations"] == 64 * res["looks"]
     rgb = mod.main(["--size", "8", "--repeat", "1", "--rgb"])
     assert rgb["bands"] == ["red", "green", "blue"] and rgb["ratio_texture_to_without"] > 0
+    radar = mod.main(["--size", "8", "--repeat", "1", "--radar"])
+    assert radar["bands"] == ["vv", "vh"] and radar["pixel_observations"] == 64 * radar["looks"]
 
 
 def test_incremental_benchmark_runs_at_tiny_size():
