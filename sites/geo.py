@@ -42,7 +42,7 @@ def parse_number(text: str, what: str, *, unit: str = "") -> float:
     """A number as people type it: ``47.5``, ``47,5`` (a decimal comma, as in a semicolon CSV),
     for metres also ``20 m``.  Anything else is refused with its column's name: ``1,500`` for
     metres could be 1.5 or 1 500.  Coordinates in degrees and minutes: :func:`parse_degrees`."""
-    s = text.strip()
+    s = text.strip().replace("\u2212", "-")  # the minus sign a word processor puts in
     if unit and s.lower().endswith(unit):
         s = s[: -len(unit)].strip()
     if re.fullmatch(r"[-+]?\d+,\d+", s) and not (unit and re.fullmatch(r"[-+]?\d{1,3},\d{3}", s)):
@@ -82,8 +82,9 @@ def parse_degrees(text: str, what: str) -> float:
     if letters and letters[0].upper() not in own:
         raise ValueError(f"{what} {text!r} has hemisphere {letters[0].upper()}, which is a "
                          f"{'longitude' if what == 'latitude' else 'latitude'}'s; lat/lon look swapped")
-    if letters and s[0].isalpha():  # "N 47°30'": parseDMS wants the hemisphere last
+    if letters and s[0].isalpha():  # "N 47°30'": parseDMS wants the hemisphere last, in capitals
         s = s[1:].strip() + s[0]
+    s = s[:-1] + s[-1].upper() if letters else s
     s = re.sub(r"(\d),(\d)", r"\1.\2", s.replace("º", "°"))  # a decimal comma; the ordinal º as °
     parts = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", s)]
     if any(x >= 60 for x in parts[1:3]):

@@ -146,11 +146,12 @@ def test_degrees_minutes_seconds_and_coordinate_headers_with_units(tmp_path, as_
             ["MN-1", "Deer stones", "47°30'15\"N", "106°50'20\"E"],
             ["PE-1", "Huaca", "S 12º 2' 46\"", "W 77º 1' 42,5\""],
             ["MN-2", "Khirigsuur", "47.5 N", "106.9 E"],
-            ["MN-3", "Mound", "47,25", "106,75"]]
+            ["MN-3", "Mound", "47,25", "106,75"],
+            ["PE-2", "Typed", "s 12°30'", "\u221277.5"]]  # a lower-case hemisphere, a word processor's minus
     sites = read_sites(as_workbook(rows, tmp_path / "dms.xlsx", typed=False)).sites
     got = [(s.site_id, round(s.geometry.centroid.y, 5), round(s.geometry.centroid.x, 5)) for s in sites]
     assert got == [("MN-1", 47.50417, 106.83889), ("PE-1", -12.04611, -77.02847), ("MN-2", 47.5, 106.9),
-                   ("MN-3", 47.25, 106.75)]
+                   ("MN-3", 47.25, 106.75), ("PE-2", -12.5, -77.5)]
     path = tmp_path / "arcgis.csv"
     path.write_text("Site_ID,Name,POINT_X,POINT_Y\n7,Mound,106.9,47.9\n", encoding="utf-8")
     (site,) = read_sites(path).sites
