@@ -76,12 +76,17 @@ def _masked_median_mad(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def seasonal_baseline(
-    days: np.ndarray, values: np.ndarray, targets: np.ndarray, params: BaselineParams = BaselineParams()
+    days: np.ndarray, values: np.ndarray, targets: np.ndarray, params: BaselineParams = BaselineParams(),
+    geometry: np.ndarray | None = None,
 ) -> Baseline:
     """Compute the baseline for each target observation.
 
     ``days``: (time,) observation dates as float days; ``values``: (time, feature, pixel) with NaN
-    where not clear; ``targets``: indices into ``days`` to build a baseline for.
+    where not clear; ``targets``: indices into ``days`` to build a baseline for.  ``geometry``
+    (time,), where given, is each look's viewing geometry (a radar's orbit pass and track): a
+    look's baseline then comes from earlier looks of the same geometry only, as OPERA's DIST-S1
+    builds its radar baselines per track, since a slope seen from the other side of the orbit
+    returns a different power whatever happened on it.  An empty label means unknown: any look.
     """
     n_feat, n_pix = values.shape[1], values.shape[2]
     shape = (len(targets), n_feat, n_pix)
@@ -92,6 +97,8 @@ def seasonal_baseline(
     windows = (params.window_days, *params.widen_days)
     for k, t in enumerate(targets):
         lag = days[t] - days
+        same = np.ones(days.shape, dtype=bool) if geometry is None or not geometry[t] else geometry == geometry[t]
+        lag = np.where(same, lag, np.nan)  # another geometry's looks are in no window
         years = np.round(lag / YEAR_DAYS)
         off = np.abs(lag - years * YEAR_DAYS)
         in_years = (years >= 1) & (years <= params.max_years)

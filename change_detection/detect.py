@@ -209,9 +209,11 @@ def anomaly_scores(
 ) -> AnomalyCube:
     """Score every clear look on or after ``since`` against its seasonal baseline.
 
-    ``ds`` has reflectance bands (float, 0-1, NaN where invalid) and a boolean ``clear`` variable
-    on (time, y, x).  Every pixel of ``ds`` serves as reference area for the normalisation between
-    dates; the watched area is applied later.
+    ``ds`` has reflectance bands (float, 0-1, NaN where invalid) or radar backscatter, and a
+    boolean ``clear`` variable on (time, y, x).  Every pixel of ``ds`` serves as reference area for
+    the normalisation between dates; the watched area is applied later.  An ``orbit`` coordinate
+    (time; a radar look's pass and track, "" where unknown) keeps each look's baseline to looks
+    of the same geometry (:func:`~change_detection.baseline.seasonal_baseline`).
     """
     ds = ds.sortby("time")
     times = pd.DatetimeIndex(ds.time.values)
@@ -235,7 +237,8 @@ def anomaly_scores(
         return AnomalyCube(times[:0], np.zeros((0, values.shape[2]), "float32"),
                            np.zeros((0, n_f, values.shape[2]), "float32"), names, [],
                            np.zeros((0, n_f, values.shape[2]), "float16"))
-    base = seasonal_baseline(_days(times), values, targets, params.baseline)
+    geometry = ds["orbit"].values.astype(str) if "orbit" in ds.coords else None  # radar: pass and track
+    base = seasonal_baseline(_days(times), values, targets, params.baseline, geometry)
     obs = values[targets]
     resid = obs - base.median
     ref_t = ref[targets]

@@ -161,29 +161,37 @@ season's plant volume, VV less."""
 
 def synthetic_sar_series(
     ny: int = 32, nx: int = 32, start: str = "2008-01-01", end: str = "2011-12-31", revisit_days: int = 12,
-    seed: int = 0, looks: float = 4.4, moisture_db: float = 1.0, resolution: float = 10.0,
+    seed: int = 0, looks: float = 4.4, moisture_db: float = 1.0, resolution: float = 10.0, slopes_db: float = 0.0,
 ) -> xr.Dataset:
     """Sentinel-1 GRD-like backscatter (``vv``, ``vh`` as linear power) with a seasonal cycle, each
     pixel's own mean, a soil-moisture offset per date common to the scene (rain wets everything;
     standard deviation ``moisture_db``) and speckle: multiplicative gamma noise with ``looks``
     equivalent looks (GRD IW has about 4.4), independent per pixel and look.  Radar sees through
-    cloud: every look is clear."""
+    cloud: every look is clear.  With ``slopes_db``, looks alternate between an ascending and a
+    descending track (``orbit`` coordinate), and each pixel returns a different power on each, by a
+    pixel's own offset of that standard deviation (a slope faces one track and turns from the
+    other)."""
     rng = np.random.default_rng(seed)
     times = pd.date_range(start, end, freq=f"{revisit_days}D")
     doy = times.day_of_year.to_numpy()
     green = np.clip(np.sin(2 * np.pi * (doy - 110) / 365.0), 0, None)
     wet = rng.normal(0, moisture_db, size=times.size)
     own = rng.normal(0, 1.5, size=(ny, nx))  # each pixel's roughness and slope
+    ascending = np.arange(times.size) % 2 == 0
+    facing = rng.normal(0, slopes_db, size=(ny, nx)) if slopes_db else np.zeros((ny, nx))
+    side = np.where(ascending, 0.5, -0.5)[:, None, None] * facing[None]
     data = {}
     for b, base in SAR_GRASS_DB.items():
         season = (2.5 if b == "vh" else 1.0) * green
-        db = base + own[None] + season[:, None, None] + wet[:, None, None]
+        db = base + own[None] + season[:, None, None] + wet[:, None, None] + side
         speckle = rng.gamma(looks, 1.0 / looks, size=db.shape)
         data[b] = (10 ** (db / 10) * speckle).astype("float32")
     x = 336_390.0 + resolution * np.arange(nx)
     y = 4_462_410.0 - resolution * np.arange(ny)
     ds = xr.Dataset({b: (("time", "y", "x"), a) for b, a in data.items()}, coords={"time": times, "y": y, "x": x})
     ds["clear"] = xr.ones_like(ds["vv"], dtype=bool)
+    if slopes_db:
+        ds = ds.assign_coords(orbit=("time", np.where(ascending, "ascending 33", "descending 106")))
     ds.attrs.update({"crs": "EPSG:32613", "resolution": resolution, "provider": "synthetic"})
     return ds
 

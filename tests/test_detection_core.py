@@ -672,3 +672,23 @@ def test_radar_finds_a_change_that_no_cloud_hides(vv, vh, kinds):
     assert len(dets) == 1 and str(hit.first_seen.date()) == "2011-06-14"  # the first look after the onset
     assert (hit.confirmed_on - hit.first_seen).days in (12, 24) and hit.kind_hint in kinds
     assert hit.evidence["features"] == list(SAR_FEATURES) and 2_500 < hit.area_m2 < 6_000  # 0.42 ha dug
+
+
+def test_a_radar_look_is_compared_with_looks_from_its_own_track():
+    """A slope faces one orbit track and turns from the other, so it returns a different power on
+    each.  With the tracks labelled (``orbit``), each look's baseline holds only its own track's
+    looks: the spread is the speckle's, not the slope's; without labels (or with ""), any look."""
+    from change_detection.baseline import seasonal_baseline
+
+    rng = np.random.default_rng(0)
+    days = np.arange(0, 4 * 365, 6, dtype=float)
+    track = np.where(np.arange(days.size) % 2 == 0, "ascending 33", "descending 106")
+    values = (np.where(track == "ascending 33", 3.0, -3.0)[:, None, None]
+              + rng.normal(0, 0.3, (days.size, 1, 50))).astype("float32")
+    targets = np.flatnonzero(days >= 3 * 365)
+    own = seasonal_baseline(days, values, targets, geometry=track)
+    mixed = seasonal_baseline(days, values, targets)
+    assert np.nanmedian(own.spread) < 0.5 < 3 < np.nanmedian(mixed.spread)
+    np.testing.assert_allclose(own.median[:, 0, :].mean(axis=1), np.where(track[targets] == "ascending 33", 3, -3), atol=0.2)
+    unknown = seasonal_baseline(days, values, targets, geometry=np.full(days.size, ""))
+    np.testing.assert_array_equal(unknown.spread, mixed.spread)

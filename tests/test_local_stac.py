@@ -508,8 +508,10 @@ def _radar_catalog(ds, root: Path) -> Path:
     cat = pystac.Catalog("s1", "Sentinel-1 GRD backscatter, made by the test")
     (root / "assets").mkdir(parents=True)
     for k, t in enumerate(pd.DatetimeIndex(ds.time.values)):
+        ascending = k % 2 == 0  # two tracks, as the sat extension names them
         item = pystac.Item(f"S1-{t:%Y%m%d}", mapping(footprint), list(footprint.bounds), t.to_pydatetime(),
-                           {"platform": "sentinel-1a", "proj:epsg": 32613})
+                           {"platform": "sentinel-1a", "proj:epsg": 32613, "sat:relative_orbit": 33 if ascending else 106,
+                            "sat:orbit_state": "ascending" if ascending else "descending"})
         for b in ("vv", "vh"):
             path = root / "assets" / f"{item.id}_{b}.tif"
             with rasterio.open(path, "w", driver="GTiff", width=ds.sizes["x"], height=ds.sizes["y"], count=1,
@@ -532,7 +534,7 @@ def test_a_radar_catalog_runs_through_the_same_pipeline(tmp_path):
     from sites import Site
     from sites.geo import to_crs
 
-    ds = synthetic_sar_series(ny=40, nx=40, seed=5, start="2008-01-01", end="2011-10-31")
+    ds = synthetic_sar_series(ny=40, nx=40, seed=5, start="2008-01-01", end="2011-10-31", slopes_db=3.0)
     dig = box_mask(ds, 20, 27, 20, 27)
     ds = add_sar_change(ds, dig, "2011-07-20", 4.0, 3.0)
     ds["vv"].values[:, :, :3] = 0  # beyond the swath's edge on every look
@@ -543,6 +545,7 @@ def test_a_radar_catalog_runs_through_the_same_pipeline(tmp_path):
     loaded = LocalStacProvider(catalog).load(site_request(site, pd.Timestamp("2011-03-01"), pd.Timestamp("2011-10-31")))
     assert {"vv", "vh", "clear"} <= set(loaded.data_vars) and loaded.attrs["resolution"] == 10.0
     assert not bool(loaded.clear.sel(x=slice(None, x[2] + 1)).any())  # the swath's edge is not clear
+    assert set(loaded.orbit.values) == {"ascending 33", "descending 106"}  # each look's track, for its baseline
     res = run_site(site, LocalStacProvider(catalog), "2011-03-01", "2011-10-31")
     assert res.status == "ok"
     (hit,) = res.detections

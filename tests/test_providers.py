@@ -381,8 +381,13 @@ def test_sentinel1_expression_and_backscatter_as_power(ee_offline):
         out["clear"], out["snow"] = np.where(edge, 0.0, 1.0), 0.0
         return out
 
+    def values(obj):  # the acquisition times, or each image's pass and track
+        if isinstance(obj, ee.Dictionary):
+            return {"pass": ["DESCENDING", "DESCENDING"], "orbit": [106, 33]}
+        return _millis(obj)
+
     p = EarthEngineProvider(initialize=lambda: None, collection="sentinel-1", orbit_pass="descending",
-                            pixels_getter=swath, value_getter=_millis)
+                            pixels_getter=swath, value_getter=values)
     col, bands = p.collection_expression(req)
     assert bands == ["vv", "vh"]
     graph = ee.serializer.encode(p.daily_image(col, DAYS[0]), for_cloud_api=True)
@@ -395,5 +400,6 @@ def test_sentinel1_expression_and_backscatter_as_power(ee_offline):
     edge = (ds.x < 453_900).broadcast_like(ds.clear)
     assert bool((ds.clear == ~edge).all()) and not bool(ds.snow.any())
     assert float(ds.vv.where(ds.clear).max()) == pytest.approx(0.05) and bool(ds.vv.where(edge).isnull().all())
+    assert list(ds.orbit.values) == ["descending 106", "descending 33"]  # the detector's baseline follows the track
     with pytest.raises(ValueError, match="orbit_pass must be ascending or descending"):
         EarthEngineProvider(initialize=lambda: None, collection="sentinel-1", orbit_pass="sideways")

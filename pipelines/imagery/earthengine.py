@@ -271,7 +271,27 @@ class EarthEngineProvider:
                        for m in MASK_BANDS)
         ds = finish_dataset(raw, tuple(bands), {}, clear, epsg, res, self.name, snow=snow)
         ids = [f"{self.collection}:{d.date()}" for d in days]
-        return ds.assign_coords(item_id=("time", ids), platform=("time", [self.collection] * len(days)))
+        ds = ds.assign_coords(item_id=("time", ids), platform=("time", [self.collection] * len(days)))
+        if self.collection == "sentinel-1":
+            ds = ds.assign_coords(orbit=("time", self._orbits(col, millis, days)))
+        return ds
+
+    def _orbits(self, col, millis: list, days: list[pd.Timestamp]) -> list[str]:
+        """Each day's viewing geometry (``descending 106``: orbit pass and relative orbit), so that
+        the detector compares a look with earlier looks from the same track; "" for a day whose
+        images come from more than one, or when EE's answer is malformed."""
+        import ee
+
+        meta = self._retry(lambda: self._get_value(ee.Dictionary({
+            "pass": col.aggregate_array("orbitProperties_pass"),
+            "orbit": col.aggregate_array("relativeOrbitNumber_start")})))
+        passes, tracks = (meta.get("pass"), meta.get("orbit")) if isinstance(meta, dict) else (None, None)
+        if not isinstance(passes, list) or not isinstance(tracks, list) or not len(passes) == len(tracks) == len(millis):
+            return [""] * len(days)
+        labels: dict[pd.Timestamp, set[str]] = {}
+        for m, ps, tr in zip(millis, passes, tracks):
+            labels.setdefault(pd.Timestamp(int(m), unit="ms").normalize(), set()).add(f"{str(ps).lower()} {tr}")
+        return [next(iter(labels[d])) if len(labels.get(d, ())) == 1 else "" for d in days]
 
     @staticmethod
     def _check(arr, bands: list[str], t: Tile) -> None:

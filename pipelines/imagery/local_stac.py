@@ -222,7 +222,20 @@ def load_items(
         item_id=("time", [by_day.get(d).id if d in by_day else "" for d in days]),
         platform=("time", [str(by_day[d].properties.get("platform", "")) if d in by_day else "" for d in days]),
     )
+    orbits = {}  # radar: each day's pass and track (STAC sat extension), "" where a day mixes them
+    for it in items:
+        orbits.setdefault(item_time(it).tz_localize(None).normalize(), set()).add(orbit_label(it.properties))
+    if any(label for labels in orbits.values() for label in labels):
+        ds = ds.assign_coords(orbit=("time", [next(iter(orbits[d])) if len(orbits.get(d, ())) == 1 else ""
+                                              for d in days]))
     return ds
+
+
+def orbit_label(properties: dict) -> str:
+    """A radar acquisition's viewing geometry from the STAC ``sat`` extension: orbit pass and
+    relative orbit (track), e.g. ``descending 106``; "" where the item does not say."""
+    state, track = properties.get("sat:orbit_state"), properties.get("sat:relative_orbit")
+    return f"{state} {track}".strip() if state or track else ""
 
 
 class LocalStacProvider:
