@@ -19,7 +19,7 @@ from pipelines.imagery.base import ImageryRequest
 from pipelines.imagery.earthengine import EarthEngineProvider, _initialize, plan_tiles
 from pipelines.imagery.local_stac import LocalStacProvider
 from pipelines.imagery.stac_api import StacApiProvider
-from sitewatch.errors import ImageryError, NoImagery, ProviderAuthError, TransientProviderError
+from sitewatch.errors import ConfigError, ImageryError, NoImagery, ProviderAuthError, TransientProviderError
 
 ee = pytest.importorskip("ee")
 
@@ -278,6 +278,8 @@ def test_stac_api_provider_against_recorded_response(stac_api, shared):
     assert bodies[-1]["query"] == {"eo:cloud_cover": {"lt": 80.0}} and bodies[-1]["collections"] == ["sentinel-2-l2a"]
     StacApiProvider(url=url, collection="sentinel-1-rtc").search(req)  # radar carries no cloud cover
     assert "query" not in bodies[-1] and bodies[-1]["collections"] == ["sentinel-1-rtc"]
+    with pytest.raises(ConfigError, match="sentinel-1-grd holds uncalibrated"):
+        StacApiProvider(url=url, collection="sentinel-1-grd")
     local = LocalStacProvider(shared / "benchmark" / "oscd-bercy" / "catalog").load(
         ImageryRequest(geom, req.start, req.end, req.bands, resolution=10.0))
     # one contract: same grid, bands, dtypes and values from both providers

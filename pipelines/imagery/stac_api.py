@@ -31,6 +31,10 @@ class StacApiProvider:
 
     def __init__(self, url: str = EARTH_SEARCH, collection: str = "sentinel-2-l2a", max_cloud: float = 80.0,
                  modifier: Callable | None = None, attempts: int = 4, sleep: Callable[[float], None] | None = None):
+        if collection == "sentinel-1-grd":  # Earth Search's: digital numbers, not backscatter
+            raise ConfigError("sentinel-1-grd holds uncalibrated, not terrain-corrected amplitudes, which the "
+                              "detector cannot compare between dates; use Planetary Computer's sentinel-1-rtc "
+                              "(--collection sentinel-1-rtc) or --provider earthengine --collection sentinel-1")
         self.url, self.collection, self.max_cloud = url, collection, max_cloud
         self.modifier = modifier
         if modifier is None and "planetarycomputer" in url:
