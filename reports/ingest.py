@@ -220,8 +220,8 @@ def date_order(cells: list[tuple[int, str]], stated: str | None = None) -> DateO
             order = _numeric_reading(m, DateOrder())[1] if m else None
         except ValueError:
             order = None
-        if order:
-            shown.setdefault(order, (n, text.strip()))
+        if order:  # quoted in a note, which no scrubbing passes: the date alone, not the rest of the cell
+            shown.setdefault(order, (n, m.string[:m.end(3)]))
     if len(shown) == 2:
         return DateOrder("mixed", "; ".join(f"{o} in row {n} ({t})" for o, (n, t) in shown.items()))
     if shown:
