@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from PIL import Image
+from rasterio.errors import NotGeoreferencedWarning
 from shapely.geometry.base import BaseGeometry
 
 from change_detection import feature_stack, usable_looks
+
+# rasterio's array-to-array reproject warns "Dataset has no geotransform" at random when several
+# threads warp at once (sites run in threads; a known spurious warning, opendatacube/odc-geo#131):
+# the warp uses the transforms it is given, and tests/test_maps.py gets the same image in 16
+# threads as alone.  Only that message, only from rasterio.warp, set once at import (filters set
+# inside threads are not thread-safe), so operators are not told their imagery lacks a position.
+warnings.filterwarnings("ignore", message="Dataset has no geotransform", category=NotGeoreferencedWarning,
+                        module="rasterio.warp")
 
 STRETCH_MAX = 0.35
 RADAR_DB = {"vv_db": (-25.0, 0.0), "vh_db": (-32.0, -5.0), "vv_vh_db": (0.0, 15.0)}
