@@ -11,6 +11,7 @@ that was down), runs them in order — each one idempotent per site-week — and
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -108,16 +109,21 @@ def next_runs(cfg: Config, n: int = 5) -> dict[str, list[str]]:
 
 
 def build_deployments(config_path: str | Path):
-    """Prefect deployments with cron schedules (built without a server)."""
+    """Prefect deployments with cron schedules (built without a server), named after the
+    configuration file: ``sitewatch.toml`` serves ``sitewatch-weekly`` (and
+    ``sitewatch-quick-look``), ``sitewatch-radar.toml`` ``sitewatch-radar-weekly``.  Two
+    configurations served on one Prefect server (radar beside optical, two regions) keep their
+    own deployments; under one name, the second would replace the first's configuration."""
     from prefect.schedules import Cron
 
     from .flows import quick_look, scheduled_monitoring
 
     cfg = load_config(config_path)
     path = str(Path(config_path).resolve())
-    deps = [scheduled_monitoring.to_deployment(name="sitewatch-weekly", parameters={"config_path": path},
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(config_path).stem).strip("-") or "sitewatch"
+    deps = [scheduled_monitoring.to_deployment(name=f"{stem}-weekly", parameters={"config_path": path},
                                                schedules=[Cron(cfg.cron, timezone=cfg.timezone)])]
     if cfg.quick_look_cron:
-        deps.append(quick_look.to_deployment(name="sitewatch-quick-look", parameters={"config_path": path},
+        deps.append(quick_look.to_deployment(name=f"{stem}-quick-look", parameters={"config_path": path},
                                              schedules=[Cron(cfg.quick_look_cron, timezone=cfg.timezone)]))
     return deps

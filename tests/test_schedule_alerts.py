@@ -205,6 +205,12 @@ def test_cron_schedule_is_registered_as_configured(config, tmp_path):
     assert quick.schedules[0].schedule.cron == "30 7 * * *"
     runs = next_runs(config, 3)["weekly"]
     assert all(pd.Timestamp(r).day_of_week == 0 and pd.Timestamp(r).hour == 6 for r in runs)
+    # a second configuration served on the same Prefect server (radar beside optical) keeps its
+    # own deployment; under the same name it replaced the first one's configuration
+    (tmp_path / "sitewatch-radar.toml").write_text((tmp_path / "sitewatch.toml").read_text())
+    radar = build_deployments(tmp_path / "sitewatch-radar.toml")
+    assert [d.name for d in radar] == ["sitewatch-radar-weekly", "sitewatch-radar-quick-look"]
+    assert radar[0].parameters["config_path"].endswith("sitewatch-radar.toml")
 
 
 def test_a_repeat_dig_is_alerted_as_repeat(tmp_path):
