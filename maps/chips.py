@@ -25,13 +25,15 @@ from shapely.geometry.base import BaseGeometry
 
 from change_detection import feature_stack, usable_looks
 
-# rasterio's array-to-array reproject warns "Dataset has no geotransform" at random when several
-# threads warp at once (sites run in threads; a known spurious warning, opendatacube/odc-geo#131):
-# the warp uses the transforms it is given, and tests/test_maps.py gets the same image in 16
-# threads as alone.  Only that message, only from rasterio.warp, set once at import (filters set
-# inside threads are not thread-safe), so operators are not told their imagery lacks a position.
+# rasterio's array-to-array reproject, shapes and rasterize warn "Dataset has no geotransform" at
+# random when several threads call them at once (sites run in threads; a known spurious warning,
+# opendatacube/odc-geo#131): they use the transforms they are given (tests/test_maps.py gets the
+# same image in 16 threads as alone; every polygon test checks positions).  Only that message,
+# only from rasterio.warp and rasterio.features, set once at import (filters set inside threads
+# are not thread-safe; the weekly run imports this module), so operators are not told their
+# imagery lacks a position.
 warnings.filterwarnings("ignore", message="Dataset has no geotransform", category=NotGeoreferencedWarning,
-                        module="rasterio.warp")
+                        module=r"rasterio\.(warp|features)")
 
 STRETCH_MAX = 0.35
 RADAR_DB = {"vv_db": (-25.0, 0.0), "vh_db": (-32.0, -5.0), "vv_vh_db": (0.0, 15.0)}
