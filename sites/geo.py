@@ -68,7 +68,7 @@ def parse_degrees(text: str, what: str) -> float:
     ``47.5 N``), converted by PyGeodesy's ``parseDMS``.  A hemisphere letter of the other axis
     (``E`` under latitude) means the columns are swapped and is refused, as are minutes or seconds
     of 60 or more; the range is left to the caller, which tells swapped columns from typos."""
-    s = text.strip()
+    s = text.strip().replace("\u2212", "-")
     try:
         return parse_number(s, what)
     except ValueError:

@@ -147,7 +147,7 @@ def test_degrees_minutes_seconds_and_coordinate_headers_with_units(tmp_path, as_
             ["PE-1", "Huaca", "S 12º 2' 46\"", "W 77º 1' 42,5\""],
             ["MN-2", "Khirigsuur", "47.5 N", "106.9 E"],
             ["MN-3", "Mound", "47,25", "106,75"],
-            ["PE-2", "Typed", "s 12°30'", "\u221277.5"]]  # a lower-case hemisphere, a word processor's minus
+            ["PE-2", "Typed", "s 12°30'", "\u221277°30'"]]  # a lower-case hemisphere, a word processor's minus
     sites = read_sites(as_workbook(rows, tmp_path / "dms.xlsx", typed=False)).sites
     got = [(s.site_id, round(s.geometry.centroid.y, 5), round(s.geometry.centroid.x, 5)) for s in sites]
     assert got == [("MN-1", 47.50417, 106.83889), ("PE-1", -12.04611, -77.02847), ("MN-2", 47.5, 106.9),
