@@ -405,3 +405,20 @@ def test_sentinel1_expression_and_backscatter_as_power(ee_offline):
     assert list(ds.orbit.values) == ["descending 106", "descending 33"]  # the detector's baseline follows the track
     with pytest.raises(ValueError, match="orbit_pass must be ascending or descending"):
         EarthEngineProvider(initialize=lambda: None, collection="sentinel-1", orbit_pass="sideways")
+
+
+def test_the_pixel_cache_keeps_each_collection_apart(ee_offline, tmp_path):
+    """Earth Engine's Sentinel-2 and Sentinel-1 over the same site share the provider's name and
+    the request; with one cache folder, the radar run was answered with the optical pixels."""
+    from pipelines.imagery.cache import CachedProvider
+
+    def values(obj):
+        return {"pass": ["ASCENDING"] * 2, "orbit": [33, 33]} if isinstance(obj, ee.Dictionary) else _millis(obj)
+
+    req = replace(REQ, bands=("red", "nir", "swir16", "vv", "vh"))  # what the weekly run asks for
+    optical, radar = (CachedProvider(EarthEngineProvider(initialize=lambda: None, collection=c, pixels_getter=fake_pixels,
+                                                         value_getter=values), tmp_path / "cache")
+                      for c in ("sentinel-2", "sentinel-1"))
+    assert "red" in optical.load(req) and "vv" not in optical.load(req)
+    again = radar.load(req)
+    assert "vv" in again and "red" not in again and radar.fetched  # fetched, not taken from the optical run

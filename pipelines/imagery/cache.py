@@ -32,7 +32,8 @@ PUBLICATION_LAG_DAYS = 5
 
 
 CACHE_FORMAT = "2"
-"""Bumped when the dataset contract changes (2: the ``snow`` flag), so old entries are not mixed in."""
+"""Bumped when the dataset contract changes (2: the ``snow`` flag), so old entries are not mixed in.
+The key also holds the provider's ``source`` (its collection, API or catalog) where it has one."""
 
 
 def cache_key(provider: str, request: ImageryRequest) -> str:
@@ -85,7 +86,10 @@ class CachedProvider:
         """What this provider object fetched from the source: key, period, acquisitions."""
 
     def _folder(self, request: ImageryRequest) -> Path:
-        return self.root / cache_key(self.name, request)
+        # keyed by where the pixels come from, not only the provider's kind: Earth Engine's
+        # Sentinel-2 and Sentinel-1, two STAC APIs or two local catalogs over the same area must
+        # not answer for each other
+        return self.root / cache_key(getattr(self.inner, "source", self.name), request)
 
     def _index(self, folder: Path) -> dict:
         try:

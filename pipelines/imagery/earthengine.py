@@ -131,6 +131,11 @@ class EarthEngineProvider:
         self.max_request_bytes = max_request_bytes
         self.calls = 0
 
+    @property
+    def source(self) -> str:
+        """What the pixels are, for the pixel cache's key: the collection and how it is masked."""
+        return f"{self.name}|{self.collection}|{self.orbit_pass or ''}|{self.threshold}"
+
     # --- the server-side expression -------------------------------------------------------------
     def collection_expression(self, request: ImageryRequest):
         """The masked, scaled, daily-mosaicked ``ee.ImageCollection`` for the request."""

@@ -252,6 +252,11 @@ class LocalStacProvider:
         self._items: list[pystac.Item] | None = None
 
     @property
+    def source(self) -> str:
+        """Which catalog, for the pixel cache's key."""
+        return f"{self.name}|{self.catalog_path.resolve()}"
+
+    @property
     def items(self) -> list[pystac.Item]:
         if self._items is None:
             cat = pystac.Catalog.from_file(str(self.catalog_path))

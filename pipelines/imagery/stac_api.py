@@ -47,6 +47,11 @@ class StacApiProvider:
         self.attempts, self._sleep = attempts, sleep
         self.calls = 0
 
+    @property
+    def source(self) -> str:
+        """Where the pixels come from, for the pixel cache's key."""
+        return f"{self.name}|{self.url}|{self.collection}|{self.max_cloud}"
+
     def search(self, request: ImageryRequest) -> list[pystac.Item]:
         from pystac_client import Client
 
