@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from shapely import wkt
 
-from reports import ReconDetection, ReconItem, import_reports, load_key, reconcile, write_rejected
+from reports import ReconDetection, ReconItem, import_reports, load_key, reconcile, rejected_file, write_rejected
 from reports.export import write_reconciliation
 
 from .store import Store
@@ -21,7 +21,7 @@ def import_reports_file(store: Store, path: str | Path, policy: str = "pseudonym
     cannot be kept, nothing is imported, so that no row is lost between the two."""
     res = import_reports(path, store.sites(), key=load_key() if policy != "drop" else None, policy=policy,
                          region=region, dates=dates)
-    target = Path(rejected_dir or Path(path).parent) / f"{Path(path).stem}.rejected.csv"
+    target = rejected_file(path, rejected_dir)
     try:
         rejected = write_rejected(res, target)
     except OSError as exc:

@@ -181,8 +181,6 @@ def _write_detections(dets: list[MapDetection], by_id: dict[str, Site], access: 
     return path
 
 
-
-
 def last_clear_looks(store: Store, sites: list[Site], results: list[SiteResult], end) -> dict[str, dict]:
     """Per site, when the satellites last saw it (at least half of it usable) by ``end``, and how
     many days ago: from this run's imagery (history included), else from the weeks recorded in the

@@ -461,6 +461,13 @@ def _site_radius_m(site: Site) -> float:
     return round(math.sqrt(area_m2(site.geometry) / math.pi) + site.buffer_m, 1)
 
 
+def rejected_file(path: str | Path, folder: str | Path | None = None) -> Path:
+    """Where an import keeps the rows it rejected: ``FILE.rejected.csv`` beside ``path``, or in
+    ``folder`` (``--rejected-dir``)."""
+    path = Path(path)
+    return Path(folder or path.parent) / f"{path.stem}.rejected.csv"
+
+
 def write_rejected(result, path: str | Path) -> Path | None:
     """``result.rejected`` (row number, reason, row) as CSV: rejected reports (their contacts already
     replaced by pseudonyms) or rejected field verdicts."""

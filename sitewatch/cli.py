@@ -244,7 +244,7 @@ def cmd_annotate(args) -> int:
 def cmd_verdicts_import(args) -> int:
     from pipelines.review import import_verdicts
     from pipelines.store import Store
-    from reports.ingest import write_rejected
+    from reports.ingest import rejected_file, write_rejected
 
     try:
         res = import_verdicts(Store(args.db), args.path, dates=args.dates)
@@ -258,7 +258,7 @@ def cmd_verdicts_import(args) -> int:
         print(f"  row {row}: {det_id} → {label}")
     for row, reason, _ in res.rejected:
         print(f"  row {row}: {reason}")
-    target = Path(args.rejected_dir or Path(args.path).parent) / f"{Path(args.path).stem}.rejected.csv"
+    target = rejected_file(args.path, args.rejected_dir)
     try:
         rejected = write_rejected(res, target)
     except OSError as exc:  # the verdicts are recorded; the rejected rows are listed above

@@ -136,6 +136,20 @@ def _one_of(name: str, value, allowed) -> None:
         raise ConfigError(f"{name} must be one of {tuple(allowed)}, not {value!r}")
 
 
+def check_provider_options(provider: str, collection: str | None, orbit_pass: str | None) -> None:
+    """The provider options that go together, from ``sitewatch.toml`` or the command line (None:
+    not given): a local catalog holds what it holds; Earth Engine's collections are
+    :data:`EE_COLLECTIONS`; an orbit pass is for Earth Engine's Sentinel-1."""
+    if provider == "local" and collection is not None:
+        raise ConfigError("the local provider serves what its catalog holds; collection is for earthengine or stac")
+    if provider == "earthengine" and collection is not None:
+        _one_of("collection", collection, EE_COLLECTIONS)
+    if orbit_pass is not None:
+        _one_of("orbit_pass", orbit_pass, ("ascending", "descending"))
+        if provider != "earthengine" or collection != "sentinel-1":
+            raise ConfigError("orbit_pass is for provider = \"earthengine\" with collection = \"sentinel-1\"")
+
+
 def _webhook_url(url: str) -> None:
     """Detections travel in the webhook's body, exact locations included: https only, except to
     a gateway on this machine."""
@@ -167,14 +181,7 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
         raise ConfigError(f"configuration lacks {', '.join(missing)}")
     _known("", raw, [f.name for f in fields(Config)])
     _one_of("provider", raw.get("provider", "local"), PROVIDERS)
-    if raw.get("provider", "local") == "earthengine" and "collection" in raw:
-        _one_of("collection", raw["collection"], EE_COLLECTIONS)
-    if "orbit_pass" in raw:
-        _one_of("orbit_pass", raw["orbit_pass"], ("ascending", "descending"))
-        if raw.get("provider") != "earthengine" or raw.get("collection") != "sentinel-1":
-            raise ConfigError("orbit_pass is for provider = \"earthengine\" with collection = \"sentinel-1\"")
-    if raw.get("provider", "local") == "local" and "collection" in raw:
-        raise ConfigError("the local provider serves what its catalog holds; collection is for earthengine or stac")
+    check_provider_options(raw.get("provider", "local"), raw.get("collection"), raw.get("orbit_pass"))
     _one_of("access", raw.get("access", "restricted"), LEVELS)
     try:
         date.fromisoformat(str(raw["start"]))

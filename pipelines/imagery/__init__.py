@@ -13,29 +13,23 @@ def make_provider(kind: str = "local", catalog: str | None = None, cache_dir: st
     ``options`` go to the provider: ``collection`` (Earth Engine: ``sentinel-2``, ``landsat`` or
     ``sentinel-1``; STAC: a collection id), ``orbit_pass`` (Earth Engine Sentinel-1); None is the
     provider's default."""
+    from sitewatch.config import check_provider_options
     from sitewatch.errors import ConfigError
 
     options = {k: v for k, v in options.items() if v is not None}
+    check_provider_options(kind, options.get("collection"), options.get("orbit_pass"))
     if kind == "local":
         if not catalog:
             raise ConfigError("the local provider needs --stac PATH/TO/catalog.json")
-        if options:
-            raise ConfigError(f"the local provider serves what its catalog holds; {', '.join(options)} is for "
-                              "--provider earthengine or stac")
         provider: ImageryProvider = LocalStacProvider(catalog)
     elif kind == "stac":
         from .stac_api import StacApiProvider
 
-        if "orbit_pass" in options:
-            raise ConfigError("orbit_pass is for --provider earthengine --collection sentinel-1")
         provider = StacApiProvider(**options)
     elif kind == "earthengine":
         from .earthengine import EarthEngineProvider
 
-        try:
-            provider = EarthEngineProvider(**options)
-        except ValueError as exc:  # an unknown collection or orbit pass
-            raise ConfigError(f"earthengine: {exc}") from exc
+        provider = EarthEngineProvider(**options)
     else:
         raise ConfigError(f"unknown provider {kind!r}; use local, stac or earthengine")
     if cache_dir:

@@ -103,6 +103,21 @@ def check_size(request: ImageryRequest, n_looks: int, height: int, width: int, r
     raise exc
 
 
+def orbit_label(state, track) -> str:
+    """A radar look's viewing geometry: its orbit pass and relative orbit (track), such as
+    ``descending 106``; "" where neither is known."""
+    return " ".join(str(v).lower() for v in (state, track) if v not in (None, ""))
+
+
+def orbits_by_day(looks, days) -> list[str]:
+    """Each of ``days``' label from ``looks`` ((day, label) pairs); "" for a day mosaicked from
+    looks of more than one geometry, or with none."""
+    labels: dict = {}
+    for day, label in looks:
+        labels.setdefault(day, set()).add(label)
+    return [next(iter(labels[d])) if len(labels.get(d, ())) == 1 else "" for d in days]
+
+
 @runtime_checkable
 class ImageryProvider(Protocol):
     """Anything that can answer an :class:`ImageryRequest`."""

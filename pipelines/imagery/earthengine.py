@@ -32,7 +32,7 @@ import xarray as xr
 
 from sitewatch.errors import ImageryError, NoImagery, ProviderAuthError, TransientProviderError
 
-from .base import ImageryRequest, check_size, finish_dataset
+from .base import ImageryRequest, check_size, finish_dataset, orbit_label, orbits_by_day
 from .retries import with_retries
 
 MAX_REQUEST_BYTES = 48 * 1024 * 1024  # computePixels limit on uncompressed bytes
@@ -293,10 +293,8 @@ class EarthEngineProvider:
         passes, tracks = (meta.get("pass"), meta.get("orbit")) if isinstance(meta, dict) else (None, None)
         if not isinstance(passes, list) or not isinstance(tracks, list) or not len(passes) == len(tracks) == len(millis):
             return [""] * len(days)
-        labels: dict[pd.Timestamp, set[str]] = {}
-        for m, ps, tr in zip(millis, passes, tracks):
-            labels.setdefault(pd.Timestamp(int(m), unit="ms").normalize(), set()).add(f"{str(ps).lower()} {tr}")
-        return [next(iter(labels[d])) if len(labels.get(d, ())) == 1 else "" for d in days]
+        return orbits_by_day(((pd.Timestamp(int(m), unit="ms").normalize(), orbit_label(ps, tr))
+                              for m, ps, tr in zip(millis, passes, tracks)), days)
 
     @staticmethod
     def _check(arr, bands: list[str], t: Tile) -> None:

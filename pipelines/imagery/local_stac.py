@@ -22,7 +22,7 @@ from odc.geo.geom import Geometry
 from sitewatch.errors import CorruptRaster, NoImagery, TransientProviderError
 
 from .base import (ImageryRequest, check_size, clear_from_bitfields, clear_from_classes, finish_dataset, grid_size,
-                   snow_from_bitfields, snow_from_classes)
+                   orbit_label, orbits_by_day, snow_from_bitfields, snow_from_classes)
 from .retries import classify
 from .stac_assets import alias_band_assets, mask_asset_key, mask_nodata, mask_scheme, series_scales
 
@@ -222,20 +222,12 @@ def load_items(
         item_id=("time", [by_day.get(d).id if d in by_day else "" for d in days]),
         platform=("time", [str(by_day[d].properties.get("platform", "")) if d in by_day else "" for d in days]),
     )
-    orbits = {}  # radar: each day's pass and track (STAC sat extension), "" where a day mixes them
-    for it in items:
-        orbits.setdefault(item_time(it).tz_localize(None).normalize(), set()).add(orbit_label(it.properties))
-    if any(label for labels in orbits.values() for label in labels):
-        ds = ds.assign_coords(orbit=("time", [next(iter(orbits[d])) if len(orbits.get(d, ())) == 1 else ""
-                                              for d in days]))
+    # radar: each day's pass and track (STAC sat extension), "" where a day mixes them
+    looks = [(item_time(it).tz_localize(None).normalize(),
+              orbit_label(it.properties.get("sat:orbit_state"), it.properties.get("sat:relative_orbit"))) for it in items]
+    if any(label for _, label in looks):
+        ds = ds.assign_coords(orbit=("time", orbits_by_day(looks, days)))
     return ds
-
-
-def orbit_label(properties: dict) -> str:
-    """A radar acquisition's viewing geometry from the STAC ``sat`` extension: orbit pass and
-    relative orbit (track), e.g. ``descending 106``; "" where the item does not say."""
-    state, track = properties.get("sat:orbit_state"), properties.get("sat:relative_orbit")
-    return f"{state} {track}".strip() if state or track else ""
 
 
 class LocalStacProvider:
