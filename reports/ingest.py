@@ -176,8 +176,17 @@ def pop_spill(row: dict) -> int | None:
     return len(spill)
 
 
-NUMERIC_DATE = re.compile(r"(\d{1,2})[-./](\d{1,2})[-./](\d{4}|\d{2})(?:[ T].*)?")
-"""A date written day-first or month-first (``25/07/2011``, ``07.25.11``, ``3-7-2011 14:05``)."""
+NUMERIC_DATE = re.compile(r"(\d{1,2})[-./](\d{1,2})[-./](\d{4}|\d{2})(?:\D.*)?")
+"""A date written day-first or month-first (``25/07/2011``, ``07.25.11``, ``3-7-2011 14:05``,
+``25.07.2011г.``)."""
+MONGOLIAN_MONTHS = ("нэг", "хоёр", "гурав", "дөрөв", "тав", "зургаа", "дол", "найм", "ес", "арав",
+                    "арван нэг", "арван хоёр")
+"""Mongolian months are numbered: долдугаар сар, "the seventh month", is July."""
+MONGOLIAN_DATE = re.compile(
+    r"(\d{4})\s*(?:оны|он)\s*(\d{1,2}|" + "|".join(sorted(MONGOLIAN_MONTHS, key=len, reverse=True))
+    + r")\s*(?:-?р|-?(?:д[уү]г[аэ]{2}р))?\s*сар(?:ын)?\s*(\d{1,2})(?:\D.*)?", re.IGNORECASE)
+"""A date as Mongolian writes it: year, month, day (``2011 оны 7 сарын 25``, ``2011 оны 07 дугаар
+сарын 25-ны өдөр``, ``2011 оны долдугаар сарын 25``)."""
 DATE_ORDERS = ("day-first", "month-first")
 
 
@@ -263,16 +272,48 @@ def parse_date(text: str, today: date, order: DateOrder = DateOrder()) -> date:
 
 def _iso_date(text: str, first: str) -> date:
     try:
-        ymd = re.fullmatch(r"(\d{4})[./](\d{1,2})[./](\d{1,2})(?:[ T].*)?", first)
+        ymd = re.fullmatch(r"(\d{4})[./](\d{1,2})[./](\d{1,2})(?:\D.*)?", first)
         if ymd:
             return date(*map(int, ymd.groups()))
+        if mn := MONGOLIAN_DATE.fullmatch(text):
+            month = mn[2].lower()
+            return date(int(mn[1]), int(month) if month.isdigit() else MONGOLIAN_MONTHS.index(month) + 1,
+                        int(mn[3]))
         return datetime.fromisoformat(first.replace("Z", "+00:00")).date()
     except ValueError:
+        if named := _named_month_date(text):
+            return named
         # Month or year precision ("2022-03", "2022/03", "2023"): the middle of the period.
         m = re.fullmatch(r"(\d{4})(?:[-./](\d{1,2}))?", first)
         if not m or not (1 <= int(m.group(2) or 7) <= 12):
             raise ValueError(f"unreadable date {text!r}; write it as YYYY-MM-DD") from None
         return date(int(m.group(1)), int(m.group(2) or 7), 15 if m.group(2) else 1)
+
+
+NAMED_MONTH_SETTINGS = {"PARSERS": ["absolute-time"], "RETURN_AS_TIMEZONE_AWARE": False,
+                        "PREFER_DAY_OF_MONTH": "first"}
+"""dateparser's settings for a date with its month in words: only absolute dates ("yesterday" and
+"3 weeks ago" depend on when the file was written, which the import does not know)."""
+
+
+def _named_month_date(text: str) -> date | None:
+    """A date with its month written in words, in any language dateparser knows (``25 July 2011``,
+    ``25-Jul-11``, ``July 25, 2011``, ``25 июля 2011 г.``, ``12 березня 2022 р.``, ``25 de julio de
+    2011``, ``٢٥ يوليو ٢٠١١``); a month and year alone (``березень 2022``) is its middle, as
+    ``2022-03`` is.  The month's name tells which number is the day, so no order is assumed; text
+    holding a numeric date (``03/07/2011 ...``) is never handed over, since dateparser would read
+    that in its own order, not the file's."""
+    if not re.search(r"[^\W\d_]{3}", text) or re.search(r"\d[-./]\d{1,2}[-./]\d", text):
+        return None
+    import dateparser  # Prefect's dependency; imported here, the first date it reads loads its languages
+
+    full = dateparser.parse(text, settings={**NAMED_MONTH_SETTINGS, "STRICT_PARSING": True})
+    if full:
+        return full.date()
+    if not re.search(r"(?<!\d)\d{4}(?!\d)", text):  # "25 Jul" is not July 2025
+        return None
+    month = dateparser.parse(text, settings={**NAMED_MONTH_SETTINGS, "REQUIRE_PARTS": ["month", "year"]})
+    return month.date().replace(day=15) if month else None
 
 
 def _numeric_date(m: re.Match, order: DateOrder) -> date:

@@ -462,6 +462,31 @@ def test_day_first_dates_are_read_where_the_file_shows_its_order(case_2011, tmp_
     assert "4 accepted (4 new), 0 rejected" in capsys.readouterr().out
 
 
+def test_dates_with_the_month_in_words_in_the_reporters_language(case_2011, tmp_path):
+    """Reports typed by hand name the month: in English, in Russian or Ukrainian, in Arabic, in
+    Excel's 25-Jul-11, or in Mongolian, which numbers its months (2011 оны 7 сарын 25).  The
+    name says which number is the day, so they are read whatever the file's numeric order; a
+    month and year alone is its middle, as 2011-07 is.  Before, all were refused.  What has no
+    year ("25 Jul") or is relative ("yesterday") is still refused, never guessed."""
+    from datetime import date
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    path = tmp_path / "named.csv"
+    cells = ["25 July 2011", "July 26, 2011", "27-Jul-11", "28 июля 2011 г.", "29 липня 2011 р.",
+             "٣٠ يوليو ٢٠١١", "2011 оны 7 сарын 31", "2011 оны наймдугаар сарын 1-ний өдөр",
+             "2011 оны 08 дугаар сарын 2", "September 2011", "25 Jul", "yesterday", "31 June 2011",
+             "03/07/2011 July"]
+    path.write_text("date;lat;lon;comment\n" + "".join(f"{c};40,2929;-106,9177;pits\n" for c in cells),
+                    encoding="utf-8")
+    res = import_reports(path, sites, key=None, policy="drop", today=date(2026, 1, 1))
+    assert [r.observed_on.isoformat() for r in res.accepted] == [
+        "2011-07-25", "2011-07-26", "2011-07-27", "2011-07-28", "2011-07-29", "2011-07-30", "2011-07-31",
+        "2011-08-01", "2011-08-02", "2011-09-15"]
+    assert [n for n, _, _ in res.rejected] == [12, 13, 14, 15]
+    assert "no date in the file tells which" in res.rejected[-1][1]  # a numeric date keeps its rules
+    assert not res.notes
+
+
 def test_rejected_rows_that_cannot_be_kept_stop_the_import(case_2011, tmp_path, capsys):
     """The report file may sit on a read-only share or a stick: the rejected rows are written
     first, and where they cannot be, nothing is imported and the operator is told where else to
