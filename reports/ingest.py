@@ -32,17 +32,25 @@ from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, ps
 
 ALIASES = {
     "observed_on": ("observed_on", "date", "observationyear", "observation_date", "today", "start", "_submission_time",
-                    "time", "datetime", "reported_on"),
-    "lat": ("lat", "latitude", "_gps_latitude", "_location_latitude", "gps_latitude", "y"),
-    "lon": ("lon", "lng", "longitude", "_gps_longitude", "_location_longitude", "gps_longitude", "x"),
+                    "time", "datetime", "reported_on", "огноо", "дата", "fecha", "التاريخ", "تاريخ"),
+    "lat": ("lat", "latitude", "_gps_latitude", "_location_latitude", "gps_latitude", "y",
+            "өргөрөг", "широта", "latitud", "خط_العرض"),
+    "lon": ("lon", "lng", "longitude", "_gps_longitude", "_location_longitude", "gps_longitude", "x",
+            "уртраг", "долгота", "довгота", "longitud", "خط_الطول"),
     "geolocation": ("_geolocation", "geolocation", "location", "gps"),
     "wkt": ("wkt", "geometry"),
-    "site_name": ("site_name", "name", "site", "place", "site_id", "site_code"),
-    "text": ("text", "comment", "description", "notes", "what_did_you_see", "report"),
-    "photo_ref": ("photo_ref", "photo", "image", "picture", "_attachments"),
-    "contact": ("contact", "reporter", "reporter_contact", "phone", "email", "reporter_phone", "telephone"),
+    "site_name": ("site_name", "name", "site", "place", "site_id", "site_code", "дурсгалын_нэр", "дурсгал", "объект",
+                  "памятник", "пам_ятка", "sitio", "lugar", "site_nom"),
+    "text": ("text", "comment", "description", "notes", "what_did_you_see", "report", "тайлбар", "мэдээлэл",
+             "описание", "комментарий", "опис", "коментар", "descripción", "descripcion", "comentario",
+             "الوصف", "ملاحظات"),
+    "photo_ref": ("photo_ref", "photo", "image", "picture", "_attachments", "зураг", "фото", "foto", "صورة"),
+    "contact": ("contact", "reporter", "reporter_contact", "phone", "email", "reporter_phone", "telephone",
+                "утас", "утасны_дугаар", "телефон", "teléfono", "telefono", "celular", "هاتف", "الهاتف"),
     "accuracy_m": ("accuracy_m", "location_accuracy", "_gps_precision", "accuracy", "precision_m"),
 }
+"""Column names (as :func:`sites.tables.column_key` writes them) for each field: the English ones
+and KoBoToolbox's, then Mongolian, Russian, Ukrainian, Spanish and Arabic ones."""
 DEFAULT_ACCURACY_M = 100.0
 EXTRA_CELLS = "_extra_cells"
 """Where a CSV row's cells beyond the header go (an unquoted comma in the text, usually)."""

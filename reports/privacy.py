@@ -73,9 +73,15 @@ IDENTITY_NAMES = frozenset({
     "simserial", "informant", "informant_name", "witness_name", "national_id", "passport", "reported_by",
     "submitter", "submitter_name", "observer", "observer_name", "enumerator", "enumerator_name", "collector",
     "collector_name",
+    # Mongolian, Russian, Ukrainian, Spanish, French, Arabic: a reporter's phone, e-mail, name
+    "утас", "утасны_дугаар", "и_мэйл", "имэйл", "мэдээлэгч", "овог", "ургийн_овог", "телефон", "фио", "фамилия",
+    "прізвище", "піб", "почта", "электронная_почта", "teléfono", "telefono", "celular", "correo",
+    "correo_electrónico", "correo_electronico", "informante", "apellido", "nombre_del_informante", "téléphone",
+    "courriel", "هاتف", "الهاتف", "جوال", "البريد_الإلكتروني", "المبلغ", "اسم_المبلغ",
 })
 """Column names (lower case, after any KoBo group prefix ``group/``) that carry who reported."""
-IDENTITY_PARTS = ("reporter", "phone", "e_mail", "email", "whatsapp", "telegram", "informant", "surname")
+IDENTITY_PARTS = ("reporter", "phone", "e_mail", "email", "whatsapp", "telegram", "informant", "surname",
+                  "утас", "телефон", "мэдээлэгч", "teléfono", "telefono", "correo", "هاتف")
 """A column whose name contains one of these carries who reported too (``reporter_mobile``...)."""
 
 

@@ -51,15 +51,22 @@ from .geo import DMS_MARKS, area_m2, buffer_m, parse_degrees, parse_number
 from .model import SENSITIVITIES, Site
 from .tables import OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, column_key, coordinate_key, is_workbook, read_table
 
-ID_COLUMNS = ("site_id", "id", "siteid", "resourceinstanceid")
-NAME_COLUMNS = ("name", "site_name", "name_en", "title", "displayname")
+ID_COLUMNS = ("site_id", "id", "siteid", "resourceinstanceid",
+              "код", "дугаар", "código", "codigo", "code", "identifiant", "الرمز", "رمز")
+NAME_COLUMNS = ("name", "site_name", "name_en", "title", "displayname",
+                "нэр", "дурсгалын_нэр", "название", "наименование", "назва", "nombre", "nom", "الاسم", "اسم",
+                "اسم_الموقع", "nombre_del_sitio", "nombre_sitio", "nom_du_site", "название_объекта",
+                "название_памятника")
 WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
-LAT_COLUMNS = ("lat", "latitude", "y")
-LON_COLUMNS = ("lon", "lng", "long", "longitude", "x")
+LAT_COLUMNS = ("lat", "latitude", "y", "өргөрөг", "широта", "latitud", "خط_العرض")
+LON_COLUMNS = ("lon", "lng", "long", "longitude", "x", "уртраг", "долгота", "довгота", "longitud", "خط_الطول")
 REGION_COLUMNS = ("region", "aimag", "province", "governorate", "oblast", "department", "departamento", "district",
-                  "location")
+                  "location", "аймаг", "область", "регион", "región", "provincia", "محافظة", "المحافظة")
 """The administrative area a site's patrols belong to (field packs are split by it): Mongolia's
 aimags, Egypt's and Jordan's governorates, Peru's departments, Ukraine's oblasts."""
+HEADER_LANGUAGES = "English, Mongolian, Russian, Ukrainian, Spanish, French and Arabic"
+"""Whose words for the id, name, latitude, longitude and region columns are known (a registry
+kept in Mongolian has Нэр, Өргөрөг, Уртраг; one from Peru nombre, latitud, longitud)."""
 DEFAULT_BUFFER_M = 50.0
 DEFAULT_POINT_RADIUS_M = 250.0
 
@@ -194,8 +201,9 @@ def _read_table(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoData
     pair_col = next((cols[c] for c in cols if re.fullmatch(r"(coordinates|coords|lat_?lon)", c)), None)
     if wkt_col is None and (lat_col is None or lon_col is None) and pair_col is None:
         raise InvalidSiteFile(
-            f"{path}: no geometry column; expected one of {WKT_COLUMNS} (WKT), "
-            f"latitude/longitude columns, or a 'coordinates' column with 'lat, lon'"
+            f"{path}: no geometry column among {_listed(table.header)}; expected one of {WKT_COLUMNS} (WKT), "
+            f"latitude/longitude columns ({HEADER_LANGUAGES} names are known), or a 'coordinates' "
+            "column with 'lat, lon'; rename the file's columns if they are called otherwise"
         )
     errors = []
     for (rowno, _), (_, row) in zip(table.rows, df.iterrows()):  # the spreadsheet's row numbers
@@ -288,6 +296,13 @@ def _read_arches(path: Path) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
 
 
+def _listed(columns: Iterable[object], most: int = 12) -> str:
+    """A file's column names as an error quotes them (the first ``most``)."""
+    names = [str(c) for c in columns]
+    return ", ".join(repr(n) for n in names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "") \
+        if names else "no columns"
+
+
 def _column(frame: pd.DataFrame, names: Iterable[str]) -> str | None:
     keyed = {column_key(c): c for c in frame.columns}
     return next((keyed[n] for n in names if n in keyed), None)
@@ -314,7 +329,10 @@ def _validate(
     name_col = _column(frame, NAME_COLUMNS)
     if id_col is None or name_col is None:
         missing = [n for n, c in (("site_id", id_col), ("name", name_col)) if c is None]
-        raise InvalidSiteFile(f"{source}: required column(s) missing: {', '.join(missing)}")
+        found = [c for c in frame.columns if c != frame.geometry.name and c != "_layer"]
+        raise InvalidSiteFile(f"{source}: required column(s) missing: {', '.join(missing)} (the file has "
+                              f"{_listed(found)}; {HEADER_LANGUAGES} names are known; rename the columns "
+                              "if they are called otherwise)")
     if frame.crs is not None and frame.crs.is_projected and len(frame.geometry.dropna()):
         x0, y0, x1, y1 = frame.geometry.dropna().total_bounds
         if max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:

@@ -179,6 +179,33 @@ def test_missing_required_column_and_empty_name(tmp_path):
         read_sites(path)
 
 
+def test_registries_kept_in_the_units_language(tmp_path, as_workbook):
+    """Mongolia's registry names its columns in Mongolian, Peru's in Spanish, Egypt's and Jordan's
+    in Arabic: their id, name, coordinate and region columns are found.  Before, every such file
+    had "no geometry column".  A column still not known is named in the error, with the file's
+    own columns, so the operator knows what to rename."""
+    rows = [["Код", "Дурсгалын нэр", "Өргөрөг", "Уртраг", "Аймаг"],
+            ["MN-001", "Хүннүгийн булш", "47°30'15\"N", "106°55'03\"E", "Архангай"]]
+    (site,) = read_sites(as_workbook(rows, tmp_path / "mn.xlsx", typed=False)).sites
+    assert (site.site_id, site.name, site.region) == ("MN-001", "Хүннүгийн булш", "Архангай")
+    assert (round(site.geometry.centroid.y, 4), round(site.geometry.centroid.x, 4)) == (47.5042, 106.9175)
+    path = tmp_path / "pe.csv"
+    path.write_text("Código;Nombre del sitio;Latitud;Longitud;Departamento\nPE-1;Huaca;-12,05;-77,03;Lima\n",
+                    encoding="utf-8")
+    (site,) = read_sites(path).sites
+    assert (site.site_id, site.name, site.region, round(site.geometry.centroid.x, 2)) == ("PE-1", "Huaca", "Lima", -77.03)
+    path = tmp_path / "ar.csv"
+    path.write_text("الرمز,الاسم,خط العرض,خط الطول,المحافظة\nEG-1,تل,26.5,31.7,سوهاج\n", encoding="utf-8")
+    (site,) = read_sites(path).sites
+    assert (site.site_id, site.name, site.region, round(site.geometry.centroid.y, 1)) == ("EG-1", "تل", "سوهاج", 26.5)
+    path.write_text("ref,label,N,E\nA,Alpha,47.5,106.9\n", encoding="utf-8")
+    with pytest.raises(InvalidSiteFile, match=r"no geometry column among 'ref', 'label', 'N', 'E'.*rename"):
+        read_sites(path)
+    path.write_text("ref,label,lat,lon\nA,Alpha,47.5,106.9\n", encoding="utf-8")
+    with pytest.raises(InvalidSiteFile, match=r"missing: site_id, name \(the file has 'ref', 'label', 'lat', 'lon'"):
+        read_sites(path)
+
+
 @pytest.mark.filterwarnings("ignore:Could not parse column")
 def test_bad_buffer_and_sensitivity_name_the_row(tmp_path):
     path = tmp_path / "bad.geojson"

@@ -487,6 +487,28 @@ def test_dates_with_the_month_in_words_in_the_reporters_language(case_2011, tmp_
     assert not res.notes
 
 
+def test_a_report_form_in_mongolian_is_read_and_its_reporter_protected(case_2011, keyed, tmp_path):
+    """A form a Mongolian unit builds names its columns in Mongolian (Огноо, Өргөрөг, Уртраг,
+    Тайлбар, Утас) and its dates the Mongolian way.  The report is read, its phone column is the
+    reporter's contact (pseudonymised), and the reporter's name column is withheld in the rejected
+    rows.  Before, no column was found and every row was rejected with the phone number in clear."""
+    from datetime import date
+
+    from reports.ingest import write_rejected
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    path = tmp_path / "mn.csv"
+    path.write_text("Огноо,Өргөрөг,Уртраг,Тайлбар,Утас,Мэдээлэгчийн нэр\n"
+                    "2011 оны 7 сарын 3,40.2929,-106.9177,Шинэ нүх ухсан,99112233,Бат\n"
+                    "2011 оны 7 сарын 4,95,-106.9177,буруу,99112233,Бат\n", encoding="utf-8")
+    res = import_reports(path, sites, key=KEY.encode(), today=date(2026, 1, 1))
+    (rep,) = res.accepted
+    assert (rep.observed_on, rep.text) == (date(2011, 7, 3), "Шинэ нүх ухсан") and rep.reporter.startswith("rp-")
+    written = write_rejected(res, tmp_path / "rejected.csv").read_text(encoding="utf-8")
+    assert "99112233" not in written and "Бат" not in written and "буруу" in written
+    assert "99112233" not in json.dumps(rep.__dict__, default=str)
+
+
 def test_rejected_rows_that_cannot_be_kept_stop_the_import(case_2011, tmp_path, capsys):
     """The report file may sit on a read-only share or a stick: the rejected rows are written
     first, and where they cannot be, nothing is imported and the operator is told where else to
