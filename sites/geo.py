@@ -50,8 +50,7 @@ def parse_number(text: str, what: str, *, unit: str = "") -> float:
     try:
         value = float(s)
     except ValueError:
-        hint = " (degrees, minutes, seconds: convert to decimal degrees)" if re.search(r"[°'\"′″]", s) else ""
-        raise ValueError(f"{what} {text!r} is not a number{hint}") from None
+        raise ValueError(f"{what} {text!r} is not a number") from None
     if not math.isfinite(value):
         raise ValueError(f"{what} {text!r} is not a number")
     return value
