@@ -47,7 +47,8 @@ ALIASES = {
     "photo_ref": ("photo_ref", "photo", "image", "picture", "_attachments", "зураг", "фото", "foto", "صورة"),
     "contact": ("contact", "reporter", "reporter_contact", "phone", "email", "reporter_phone", "telephone",
                 "утас", "утасны_дугаар", "телефон", "teléfono", "telefono", "celular", "هاتف", "الهاتف"),
-    "accuracy_m": ("accuracy_m", "location_accuracy", "_gps_precision", "accuracy", "precision_m"),
+    "accuracy_m": ("accuracy_m", "location_accuracy", "_gps_precision", "accuracy", "precision_m", "нарийвчлал",
+                   "точность", "точність", "precisión", "precision", "الدقة"),
 }
 """Column names (as :func:`sites.tables.column_key` writes them) for each field: the English ones
 and KoBoToolbox's, then Mongolian, Russian, Ukrainian, Spanish and Arabic ones."""

@@ -38,13 +38,20 @@ def area_m2(geom: BaseGeometry) -> float:
     return float(to_crs(geom, 4326, utm_epsg(geom)).area)
 
 
+UNIT_SPELLINGS = {"m": ("metres", "meters", "metros", "метров", "метр", "m", "м")}
+"""How a unit is written after a number, longest first (``м`` is Cyrillic, as Mongolian and
+Russian write metres)."""
+
+
 def parse_number(text: str, what: str, *, unit: str = "") -> float:
     """A number as people type it: ``47.5``, ``47,5`` (a decimal comma, as in a semicolon CSV),
-    for metres also ``20 m``.  Anything else is refused with its column's name: ``1,500`` for
+    for metres also ``20 m`` or ``20 м``.  Anything else is refused with its column's name: ``1,500`` for
     metres could be 1.5 or 1 500.  Coordinates in degrees and minutes: :func:`parse_degrees`."""
     s = text.strip().replace("\u2212", "-")  # the minus sign a word processor puts in
-    if unit and s.lower().endswith(unit):
-        s = s[: -len(unit)].strip()
+    for spelling in UNIT_SPELLINGS.get(unit, (unit,)) if unit else ():
+        if s.lower().endswith(spelling):
+            s = s[: -len(spelling)].strip()
+            break
     if re.fullmatch(r"[-+]?\d+,\d+", s) and not (unit and re.fullmatch(r"[-+]?\d{1,3},\d{3}", s)):
         s = s.replace(",", ".")
     try:

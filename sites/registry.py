@@ -57,7 +57,7 @@ NAME_COLUMNS = ("name", "site_name", "name_en", "title", "displayname",
                 "нэр", "дурсгалын_нэр", "название", "наименование", "назва", "nombre", "nom", "الاسم", "اسم",
                 "اسم_الموقع", "nombre_del_sitio", "nombre_sitio", "nom_du_site", "название_объекта",
                 "название_памятника")
-WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
+WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom", "геометр", "геометрия", "геометрія", "geometría", "geometria", "géométrie")
 LAT_COLUMNS = ("lat", "latitude", "y", "өргөрөг", "широта", "latitud", "خط_العرض")
 LON_COLUMNS = ("lon", "lng", "long", "longitude", "x", "уртраг", "долгота", "довгота", "longitud", "خط_الطول")
 REGION_COLUMNS = ("region", "aimag", "province", "governorate", "oblast", "department", "departamento", "district",

@@ -194,6 +194,10 @@ def test_registries_kept_in_the_units_language(tmp_path, as_workbook):
                     encoding="utf-8")
     (site,) = read_sites(path).sites
     assert (site.site_id, site.name, site.region, round(site.geometry.centroid.x, 2)) == ("PE-1", "Huaca", "Lima", -77.03)
+    path = tmp_path / "ru.csv"
+    path.write_text('Код,Название,Геометрия\nRU-1,Курган,"POLYGON ((106.9 47.5, 106.901 47.5, 106.901 47.501, 106.9 47.5))"\n',
+                    encoding="utf-8")
+    assert [(s.site_id, s.name) for s in read_sites(path).sites] == [("RU-1", "Курган")]
     path = tmp_path / "ar.csv"
     path.write_text("الرمز,الاسم,خط العرض,خط الطول,المحافظة\nEG-1,تل,26.5,31.7,سوهاج\n", encoding="utf-8")
     (site,) = read_sites(path).sites

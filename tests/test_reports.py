@@ -498,12 +498,13 @@ def test_a_report_form_in_mongolian_is_read_and_its_reporter_protected(case_2011
 
     sites = read_sites(case_2011 / "sites.geojson").sites
     path = tmp_path / "mn.csv"
-    path.write_text("Огноо,Өргөрөг,Уртраг,Тайлбар,Утас,Мэдээлэгчийн нэр\n"
-                    "2011 оны 7 сарын 3,40.2929,-106.9177,Шинэ нүх ухсан,99112233,Бат\n"
-                    "2011 оны 7 сарын 4,95,-106.9177,буруу,99112233,Бат\n", encoding="utf-8")
+    path.write_text("Огноо,Өргөрөг,Уртраг,Тайлбар,Утас,Мэдээлэгчийн нэр,Нарийвчлал\n"
+                    "2011 оны 7 сарын 3,40.2929,-106.9177,Шинэ нүх ухсан,99112233,Бат,20 м\n"
+                    "2011 оны 7 сарын 4,95,-106.9177,буруу,99112233,Бат,\n", encoding="utf-8")
     res = import_reports(path, sites, key=KEY.encode(), today=date(2026, 1, 1))
     (rep,) = res.accepted
-    assert (rep.observed_on, rep.text) == (date(2011, 7, 3), "Шинэ нүх ухсан") and rep.reporter.startswith("rp-")
+    assert (rep.observed_on, rep.text, rep.accuracy_m) == (date(2011, 7, 3), "Шинэ нүх ухсан", 20.0)
+    assert rep.reporter.startswith("rp-")
     written = write_rejected(res, tmp_path / "rejected.csv").read_text(encoding="utf-8")
     assert "99112233" not in written and "Бат" not in written and "буруу" in written
     assert "99112233" not in json.dumps(rep.__dict__, default=str)
