@@ -15,6 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import shapely.errors
@@ -305,6 +306,7 @@ NAMED_MONTH_SETTINGS = {"PARSERS": ["absolute-time"], "RETURN_AS_TIMEZONE_AWARE"
 "3 weeks ago" depend on when the file was written, which the import does not know)."""
 
 
+@lru_cache(maxsize=4096)  # a file repeats its words ("unknown"); each costs dateparser a pass over its languages
 def _named_month_date(text: str) -> date | None:
     """A date with its month written in words, in any language dateparser knows (``25 July 2011``,
     ``25-Jul-11``, ``July 25, 2011``, ``25 июля 2011 г.``, ``12 березня 2022 р.``, ``25 de julio de
