@@ -51,8 +51,44 @@ def local_now(cfg: Config, now: datetime | None = None) -> datetime:
     return now.astimezone(zone).replace(tzinfo=None) if now.tzinfo is not None else now
 
 
+WEEKLY_CATCH_UP = 8
+"""How many of the latest pending weeks a catch-up runs one by one, each with its own folder and
+alerts; older pending weeks are back-filled (:func:`plan_catch_up`)."""
+BACKFILL_WEEKS = 13
+"""The longest back-filled span run as one period: a quarter.  A run loads the period with its
+three history years, so a quarter adds about 8 % to a site's memory over a week's run (a year
+would add a third, and push a site sized for the per-site limit into being run in parts)."""
+
+
+def plan_catch_up(pending: list[tuple[str, pd.Timestamp, pd.Timestamp]], weekly: int = WEEKLY_CATCH_UP,
+                  span: int = BACKFILL_WEEKS) -> list[tuple[str, pd.Timestamp, pd.Timestamp, bool]]:
+    """What a catch-up runs: the last ``weekly`` pending weeks one by one, and the older ones as
+    back-fill periods of consecutive weeks (at most ``span`` each), oldest first, each as
+    ``(label, monday, sunday, backfill)``.  A unit that sets ``start`` years back, or a server
+    that was off all winter, would otherwise get one output folder, one run and one alert e-mail
+    per week of the gap; a back-fill finds the same detections (the detector's state carries
+    over, as between weeks) and its alerts go out once, with the first recent week's."""
+    old, recent = pending[:max(len(pending) - weekly, 0)], pending[max(len(pending) - weekly, 0):]
+    plan: list[tuple[str, pd.Timestamp, pd.Timestamp, bool]] = []
+    run: list[tuple[str, pd.Timestamp, pd.Timestamp]] = []
+
+    def close() -> None:
+        if run:
+            label = run[0][0] if len(run) == 1 else f"{run[0][0]}_{run[-1][0]}"
+            plan.append((f"backfill-{label}", run[0][1], run[-1][2], True))
+            run.clear()
+
+    for week in old:
+        if run and (week[1] - run[-1][1] != pd.Timedelta(days=7) or len(run) >= span):
+            close()
+        run.append(week)
+    close()
+    return plan + [(label, monday, sunday, False) for label, monday, sunday in recent]
+
+
 def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[dict]:
-    """Run every pending week in order, then send the alerts; returns one record per week.
+    """Run every pending week in order (older ones back-filled, :func:`plan_catch_up`), then send
+    the alerts; returns one record per week or back-filled span.
 
     ``runner(store, sites, provider, start, end, out)`` defaults to :func:`run_period` (no Prefect);
     the flow passes the Prefect weekly flow.
@@ -65,12 +101,16 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
     runner = runner or (lambda st, ss, pv, a, b, out: run_period(st, ss, pv, a, b, out, access=cfg.access,
                                                                  blind_days=cfg.blind_days)[1])
     records = []
-    for label, monday, sunday in pending_weeks(store, [s.site_id for s in sites], cfg.start, pd.Timestamp(now)):
+    pending = pending_weeks(store, [s.site_id for s in sites], cfg.start, pd.Timestamp(now))
+    for label, monday, sunday, backfill in plan_catch_up(pending):
         out = Path(cfg.out) / label
         summary = runner(store, sites, provider, str(monday.date()), str(sunday.date()), out)
-        sent = send_alerts(store, sites, cfg.alerts, label, out, now)
-        records.append({"week": label, "new": summary.get("new"), "updated": summary.get("updated"), "alerts": sent})
+        sent = ({"alerts": 0, "email": 0, "webhook": 0, "dispatch": 0, "errors": []} if backfill  # sent with the next week's
+                else send_alerts(store, sites, cfg.alerts, label, out, now))
+        records.append({"week": label, "new": summary.get("new"), "updated": summary.get("updated"), "alerts": sent,
+                        "backfill": backfill})
     return records
+
 
 
 def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:

@@ -322,6 +322,9 @@ def cmd_catch_up(args) -> int:
         print("nothing pending: every complete week since the start has been run")
     for r in records:
         a = r["alerts"]
+        if r.get("backfill"):
+            print(f"{r['week']}: {r['new']} new, {r['updated']} updated (back-filled; alerts go out with the latest weeks')")
+            continue
         print(f"{r['week']}: {r['new']} new, {r['updated']} updated; alerts {a['alerts']} "
               f"(email {a['email']}, webhook {a['webhook']}){' errors: ' + ', '.join(a['errors']) if a['errors'] else ''}")
     return 0

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from pipelines.schedule import build_deployments, next_runs, pending_weeks, run_catch_up
+from pipelines.schedule import build_deployments, next_runs, pending_weeks, plan_catch_up, run_catch_up
 from pipelines.store import Store
 from sitewatch.config import load_config
 
@@ -165,6 +165,40 @@ def test_weekly_alerts_catch_up_and_escalation(config, smtp_server, receiver, ca
     assert CONTACT not in everything and "88001122" not in everything and "t0ken-not-logged" not in caplog.text
     summary = json.loads((config.out / "2011-W26" / "summary.json").read_text())
     assert summary["reconciliation"]["corroborated"] >= 1  # the report was used, its sender was not shown
+
+
+def test_a_long_gap_is_back_filled_not_run_and_alerted_week_by_week(config, smtp_server, receiver):
+    """A unit that sets `start` months back (or a server off all summer) gets the old weeks
+    back-filled in spans of at most a quarter, one folder each and no alert of their own, and the
+    latest 8 weeks run one by one with their alerts, which carry what the back-fill found.
+    Before, every week of the gap had its own run, folder and alert e-mail (800 of them for a
+    `start` 15 years back)."""
+    _, mails = smtp_server
+    _, posts = receiver
+    store = Store(config.db)
+    records = run_catch_up(config, now=datetime(2011, 9, 20, 6, 0))  # W23..W37 complete: 15 weeks
+    assert [(r["week"], r["backfill"]) for r in records] == [("backfill-2011-W23_2011-W29", True)] + [
+        (f"2011-W{w}", False) for w in range(30, 38)]
+    assert records[0]["alerts"]["alerts"] == 0 and records[0]["new"] >= 1
+    assert (config.out / "backfill-2011-W23_2011-W29" / "map.html").exists()
+    assert sorted({r["week"] for r in store.site_weeks()}) == [f"2011-W{w}" for w in range(23, 38)]
+    alerted = [d for p in posts for d in p["body"]["detections"]]
+    assert posts[0]["body"]["week"] == "2011-W30" and len(mails) <= 8
+    early = {d["detection_id"] for d in alerted if d["first_seen"] <= "2011-07-24"}  # found by the back-fill
+    assert early, "what the back-fill found goes out with the first recent week's alerts"
+
+
+def test_catch_up_plan():
+    weeks = [(f"W{i:02d}", pd.Timestamp("2011-01-03") + pd.Timedelta(weeks=i), pd.Timestamp("2011-01-09")
+              + pd.Timedelta(weeks=i)) for i in range(40)]
+    plan = plan_catch_up(weeks[:5] + weeks[10:40])  # a gap after W04 (those weeks were run)
+    assert [(label, backfill) for label, _, _, backfill in plan] == [
+        ("backfill-W00_W04", True), ("backfill-W10_W22", True), ("backfill-W23_W31", True)] + [
+        (f"W{i}", False) for i in range(32, 40)]
+    assert (plan[1][1], plan[1][2]) == (weeks[10][1], weeks[22][2])
+    assert [label for label, *_ in plan_catch_up(weeks[:8])] == [f"W{i:02d}" for i in range(8)]
+    assert [label for label, *_ in plan_catch_up(weeks[:9])] == ["backfill-W00"] + [f"W{i:02d}" for i in range(1, 9)]
+    assert plan_catch_up([]) == []
 
 
 def test_pending_weeks_and_quiet_hours(config):
