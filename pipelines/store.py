@@ -203,6 +203,10 @@ def evidence_summary(evidence: str | None) -> str:
         return ""
 
 
+CHANGES = ("first_seen", "last_seen", "confidence", "area_m2", "n_looks", "geometry_wkt", "status")
+"""What makes a detection reported again "updated" rather than unchanged."""
+
+
 class Store:
     """Thin repository over SQLAlchemy Core."""
 
@@ -310,10 +314,14 @@ class Store:
 
     # --- detections ---------------------------------------------------------------------------
     def upsert_detections(self, dets: Iterable[Detection], run_id: str) -> dict[str, int]:
-        """Insert new detections, update known ones; returns counts of ``new`` and ``updated``."""
+        """Insert new detections, update known ones; returns counts of ``new``, ``updated`` (a known
+        detection whose dates, confidence, area, looks, outline or status changed) and ``unchanged``
+        (reported again as it was: a quiet week is not "4 updated")."""
         dets = list(dets)
-        known = {r.detection_id: r for r in self._rows(select(detections_t.c.detection_id, detections_t.c.first_run,
-                                                              detections_t.c.status, detections_t.c.confidence))}
+        c = detections_t.c
+        known = {r.detection_id: r for r in self._rows(select(
+            c.detection_id, c.first_run, c.status, c.confidence, c.first_seen, c.last_seen, c.area_m2, c.n_looks,
+            c.geometry_wkt))}
         rows = []
         for d in dets:
             prev = known.get(d.detection_id)
@@ -333,7 +341,9 @@ class Store:
             })
         _upsert(self.engine, detections_t, rows, ["detection_id"])
         new = sum(1 for d in dets if d.detection_id not in known)
-        return {"new": new, "updated": len(dets) - new}
+        same = sum(1 for row in rows if (prev := known.get(row["detection_id"])) is not None
+                   and all(getattr(prev, k) == row[k] for k in CHANGES))
+        return {"new": new, "updated": len(dets) - new - same, "unchanged": same}
 
     def detections(self, site_ids: Iterable[str] | None = None) -> pd.DataFrame:
         q = select(detections_t).order_by(detections_t.c.first_seen, detections_t.c.detection_id)

@@ -89,7 +89,7 @@ def give_up_if_all_failed(results: list[SiteResult]) -> None:
 
 def record_results(store: Store, run_id: str, provider: str, results: list[SiteResult], start, end) -> dict:
     """Write one run's results; idempotent per site-week and per detection."""
-    counts = {"new": 0, "updated": 0, "acquisitions_new": 0, "looks_scored": 0, "superseded": []}
+    counts = {"new": 0, "updated": 0, "unchanged": 0, "acquisitions_new": 0, "looks_scored": 0, "superseded": []}
     week_rows = []
     counts["suppressed"] = []
     counts["unreadable"] = {r.site_id: r.unreadable for r in results if r.unreadable}
@@ -97,6 +97,7 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
         c = store.upsert_detections(r.detections, run_id)
         counts["new"] += c["new"]
         counts["updated"] += c["updated"]
+        counts["unchanged"] += c["unchanged"]
         if r.status == "ok":
             counts["superseded"] += supersede(store, r.site_id, [d.detection_id for d in r.detections],
                                               str(pd.Timestamp(end).date()))

@@ -124,7 +124,8 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         flow = weekly_monitoring.with_options(task_runner=make_task_runner(args.task_runner, args.dask_address))
         summary = flow(res.sites, provider, start, end, str(out), args.db, args.access, base=args.base,
                        blind_days=args.blind_days)
-    print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)")
+    print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)"
+          + (f"; {summary['unchanged']} unchanged" if summary.get("unchanged") else ""))
     _say_unreadable(summary)
     for kept in summary.get("kept_edited", []):
         print(f"kept: {kept} (changed since the last run wrote it: verdicts filled in? import them with "
@@ -325,8 +326,12 @@ def cmd_catch_up(args) -> int:
         if r.get("backfill"):
             print(f"{r['week']}: {r['new']} new, {r['updated']} updated (back-filled; alerts go out with the latest weeks')")
             continue
-        print(f"{r['week']}: {r['new']} new, {r['updated']} updated; alerts {a['alerts']} "
-              f"(email {a['email']}, webhook {a['webhook']}){' errors: ' + ', '.join(a['errors']) if a['errors'] else ''}")
+        if a["alerts"] and not (a["email"] or a["webhook"] or a["errors"]):
+            sent = f"{a['alerts']} alert(s) due, none sent: no e-mail or webhook under [alerts] in {args.config}"
+        else:
+            sent = (f"alerts {a['alerts']} (email {a['email']}, webhook {a['webhook']})"
+                    + (" errors: " + ", ".join(a["errors"]) if a["errors"] else ""))
+        print(f"{r['week']}: {r['new']} new, {r['updated']} updated; {sent}")
     return 0
 
 

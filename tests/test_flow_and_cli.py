@@ -221,3 +221,23 @@ def test_an_output_path_that_cannot_be_written_is_one_line(case_2010, tmp_path, 
     code = main(["export-labels", "--out", str(a_file), "--db", str(tmp_path / "db.sqlite")])
     err = capsys.readouterr().err
     assert code == 1 and f"File exists: {a_file}" in err and "Traceback" not in err
+
+
+def test_catch_up_says_what_was_back_filled_and_why_no_alert_went_out(monkeypatch, capsys):
+    """A unit without an alert channel saw "alerts 4 (email 0, webhook 0)" every week and could
+    not tell whether anything had been sent; it is now told that nothing was, and why."""
+    import pipelines.schedule
+    import sitewatch.config
+
+    nothing = {"alerts": 0, "email": 0, "webhook": 0, "dispatch": 0, "errors": []}
+    records = [{"week": "backfill-2011-W22_2011-W34", "new": 3, "updated": 1, "alerts": nothing, "backfill": True},
+               {"week": "2011-W35", "new": 0, "updated": 0, "alerts": {**nothing, "alerts": 4}, "backfill": False},
+               {"week": "2011-W36", "new": 1, "updated": 0, "alerts": {**nothing, "alerts": 5, "email": 5},
+                "backfill": False}]
+    monkeypatch.setattr(sitewatch.config, "load_config", lambda path: None)
+    monkeypatch.setattr(pipelines.schedule, "run_catch_up", lambda cfg: records)
+    assert main(["catch-up", "--config", "unit.toml"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "backfill-2011-W22_2011-W34: 3 new, 1 updated (back-filled; alerts go out with the latest weeks')",
+        "2011-W35: 0 new, 0 updated; 4 alert(s) due, none sent: no e-mail or webhook under [alerts] in unit.toml",
+        "2011-W36: 1 new, 0 updated; alerts 5 (email 5, webhook 0)"]

@@ -72,7 +72,7 @@ def test_rerun_of_the_same_period_duplicates_nothing(case_run):
     weeks_before = len(store.site_weeks())
     _, again = run_period(store, sites, provider, meta["monitor_start"], meta["monitor_end"], out)
     after = store.detections()
-    assert again["new"] == 0 and again["updated"] == len(before)
+    assert (again["new"], again["updated"], again["unchanged"]) == (0, 0, len(before))  # nothing changed: not "updated"
     assert sorted(after.detection_id) == sorted(before.detection_id)
     assert len(store.site_weeks()) == weeks_before == len(sites) * len(weeks_between(meta["monitor_start"], meta["monitor_end"]))
     assert again["acquisitions_new"] == 0  # every acquisition was recorded by the first run
