@@ -25,7 +25,8 @@ Rules (each one raises with the offending row named; nothing is dropped silently
   |lon| <= 90, or the site falls outside the declared region but its mirror falls inside), or the
   file holds projected metres without a CRS.
 * Invalid polygons are repaired with ``shapely.make_valid``; the repair is recorded on the site.
-* Points are buffered into circles of ``buffer_m`` (or ``point_radius_m``) and that is recorded.
+* Points are buffered into circles of their ``radius_m`` column, or of their area's
+  (``area_ha``, ``area_m2``), or else of ``point_radius_m`` (250 m), and that is recorded.
 * A polygon spanning more than 180 degrees of longitude is rejected (antimeridian).
 """
 
@@ -381,7 +382,8 @@ def _validate(
             sens = str(raw_sens).strip().lower() or "restricted"
             if sens not in SENSITIVITIES:
                 raise ValueError(f"sensitivity {sens!r} is not one of {SENSITIVITIES}")
-            geom, repairs = _check_geometry(row.geometry, region, point_radius_m)
+            radius, why = _point_radius(row, point_radius_m)
+            geom, repairs = _check_geometry(row.geometry, region, radius, why)
         except (ValueError, InvalidSiteGeometry) as exc:
             problems.append(f"{label}: {exc}")
             continue
@@ -422,8 +424,41 @@ def _number(value: object, default: float) -> float:
     return number
 
 
+RADIUS_COLUMNS = ("radius_m", "radius", "радиус_м", "радиус", "radio_m", "radio", "rayon_m", "نصف_القطر")
+"""A point site's extent as the registry gives it: a radius in metres …"""
+AREA_COLUMNS = {"area_ha": 1e4, "hectares": 1e4, "ha": 1e4, "талбай_га": 1e4, "площадь_га": 1e4, "площа_га": 1e4,
+                "superficie_ha": 1e4, "área_ha": 1e4, "area_m2": 1.0, "area_sq_m": 1.0, "талбай_м2": 1.0,
+                "площадь_м2": 1.0, "superficie_m2": 1.0, "área_m2": 1.0}
+"""… or an area, with its unit in the column's name (square metres per unit): the point becomes a
+circle of that area.  A bare "area" column is not read: hectares or square metres?"""
+
+
+def _point_radius(row: pd.Series, default: float) -> tuple[float, str]:
+    """The radius a point site is buffered by, and where it comes from: the row's radius or area
+    column where it has a value, else ``default``."""
+    for col in RADIUS_COLUMNS:
+        if (r := _extent(row.get(col), col)) is not None:
+            return r, f"its {col}"
+    for col, unit in AREA_COLUMNS.items():
+        if (a := _extent(row.get(col), col)) is not None:
+            return math.sqrt(a * unit / math.pi), f"the area in its {col}, {a:g}"
+    return default, "registry gave no outline"
+
+
+def _extent(value: object, col: str) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or not str(value).strip():
+        return None
+    try:
+        x = parse_number(str(value), col)
+    except ValueError:
+        raise ValueError(f"{col} {value!r} is not a number") from None
+    if not 0 < x <= 50_000 * (1 if col in RADIUS_COLUMNS else 1e5):
+        raise ValueError(f"{col} {x:g} is not a site's size")
+    return x
+
+
 def _check_geometry(
-    geom: BaseGeometry | None, region: Polygon | None, point_radius_m: float
+    geom: BaseGeometry | None, region: Polygon | None, point_radius_m: float, why: str = "registry gave no outline"
 ) -> tuple[BaseGeometry, tuple[str, ...]]:
     if not isinstance(geom, BaseGeometry) or geom.is_empty:
         raise InvalidSiteGeometry("geometry is missing or empty")
@@ -451,7 +486,7 @@ def _check_geometry(
         )
     repairs: list[str] = []
     if geom.geom_type in ("Point", "MultiPoint"):
-        repairs.append(f"point buffered to a {point_radius_m:.0f} m circle (registry gave no outline)")
+        repairs.append(f"point buffered to a {point_radius_m:.0f} m circle ({why})")
         geom = buffer_m(geom, point_radius_m)
     if geom.geom_type not in ("Polygon", "MultiPolygon", "GeometryCollection"):
         raise InvalidSiteGeometry(f"{geom.geom_type} is not an area; give a polygon or a point")

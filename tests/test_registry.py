@@ -179,6 +179,27 @@ def test_missing_required_column_and_empty_name(tmp_path):
         read_sites(path)
 
 
+def test_a_point_site_takes_the_size_its_registry_gives(tmp_path):
+    """A registry of points often says how big each site is: a burial of 40 m, a town of 80 ha.
+    Each point becomes a circle of its radius, or of its area, and the repair says which; only a
+    point without either gets the default 250 m.  Before, every point got 250 m: a small burial
+    was watched with 20 ha of fields around it, a large town only in its middle.  A size that is
+    not a number rejects the row, naming it."""
+    from sites.geo import area_m2
+
+    path = tmp_path / "points.csv"
+    path.write_text("id,name,lat,lon,Radius (m),Area (ha)\nA,Burial,47.5,106.9,40,\nB,Town,47.6,106.9,,80\n"
+                    "C,Unknown,47.7,106.9,,\n", encoding="utf-8")
+    a, b, c = read_sites(path).sites
+    assert [round(area_m2(s.geometry) / 1e4, 1) for s in (a, b, c)] == [0.5, 79.9, 19.6]
+    assert a.repairs[-1] == "point buffered to a 40 m circle (its radius_m)"
+    assert b.repairs[-1] == "point buffered to a 505 m circle (the area in its area_ha, 80)"
+    assert c.repairs[-1] == "point buffered to a 250 m circle (registry gave no outline)"
+    path.write_text("id,name,lat,lon,Радиус (м)\nA,Булш,47.5,106.9,много\n", encoding="utf-8")
+    with pytest.raises(InvalidSiteGeometry, match=r"row 1 \(site_id 'A'\): радиус_м 'много' is not a number"):
+        read_sites(path)
+
+
 def test_registries_kept_in_the_units_language(tmp_path, as_workbook):
     """Mongolia's registry names its columns in Mongolian, Peru's in Spanish, Egypt's and Jordan's
     in Arabic: their id, name, coordinate and region columns are found.  Before, every such file
