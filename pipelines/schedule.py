@@ -112,7 +112,6 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
     return records
 
 
-
 def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     """The daily look at secret sites: the last seven days, alerts for what is new or escalated."""
     clock = local_now(cfg, now)  # quiet hours are judged at this hour, not at midnight

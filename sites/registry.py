@@ -438,10 +438,10 @@ def _point_radius(row: pd.Series, default: float) -> tuple[float, str]:
     column where it has a value, else ``default``."""
     for col in RADIUS_COLUMNS:
         if (r := _extent(row.get(col), col)) is not None:
-            return r, f"its {col}"
+            return _at_most_50_km(r, f"{col} {r:g}"), f"its {col}"
     for col, unit in AREA_COLUMNS.items():
         if (a := _extent(row.get(col), col)) is not None:
-            return math.sqrt(a * unit / math.pi), f"the area in its {col}, {a:g}"
+            return _at_most_50_km(math.sqrt(a * unit / math.pi), f"{col} {a:g}"), f"the area in its {col}, {a:g}"
     return default, "registry gave no outline"
 
 
@@ -452,9 +452,15 @@ def _extent(value: object, col: str) -> float | None:
         x = parse_number(str(value), col)
     except ValueError:
         raise ValueError(f"{col} {value!r} is not a number") from None
-    if not 0 < x <= 50_000 * (1 if col in RADIUS_COLUMNS else 1e5):
+    if not x > 0:
         raise ValueError(f"{col} {x:g} is not a site's size")
     return x
+
+
+def _at_most_50_km(radius: float, what: str) -> float:
+    if radius > 50_000:  # as buffer_m: a landscape is a polygon of its own, or parts (`sitewatch sites split`)
+        raise ValueError(f"{what} makes a circle of {radius / 1000:.0f} km radius; over 50 km is not one site's size")
+    return radius
 
 
 def _check_geometry(

@@ -198,6 +198,9 @@ def test_a_point_site_takes_the_size_its_registry_gives(tmp_path):
     path.write_text("id,name,lat,lon,Радиус (м)\nA,Булш,47.5,106.9,много\n", encoding="utf-8")
     with pytest.raises(InvalidSiteGeometry, match=r"row 1 \(site_id 'A'\): радиус_м 'много' is not a number"):
         read_sites(path)
+    path.write_text("id,name,lat,lon,area_m2\nA,Typo,47.5,106.9,9000000000000\n", encoding="utf-8")
+    with pytest.raises(InvalidSiteGeometry, match="circle of 1693 km radius; over 50 km is not one site's size"):
+        read_sites(path)
 
 
 def test_registries_kept_in_the_units_language(tmp_path, as_workbook):
