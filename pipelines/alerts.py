@@ -192,12 +192,17 @@ def post_webhook(cfg: AlertConfig, body: dict) -> None:
             raise OSError(f"webhook answered {resp.status}")
 
 
+def alert_report(due: int = 0) -> dict:
+    """What a week's alerting did, per channel: ``due`` alerts, how many each channel took."""
+    return {"alerts": due, "email": 0, "webhook": 0, "dispatch": 0, "errors": []}
+
+
 def send_alerts(store: Store, sites: list[Site], cfg: AlertConfig, week: str, out_dir: Path,
                 now: datetime | None = None) -> dict:
     """Send what is due; record it; return what was sent per channel."""
     now = now or datetime.now()
     alerts = due_alerts(store, sites, cfg, now)
-    report = {"alerts": len(alerts), "email": 0, "webhook": 0, "dispatch": 0, "errors": []}
+    report = alert_report(len(alerts))
     if not alerts:
         return report
     body = {**payload(alerts, week, cfg.access), "dispatch": dispatch_messages(alerts, cfg.rangers)}

@@ -23,7 +23,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 from sites import read_sites  # noqa: E402
 from sitewatch.config import Config, load_config  # noqa: E402
 
-from .alerts import send_alerts  # noqa: E402
+from .alerts import alert_report, send_alerts  # noqa: E402
 from .imagery import make_provider  # noqa: E402
 from .store import Store  # noqa: E402
 from .weekly import run_period, weeks_between  # noqa: E402
@@ -105,8 +105,8 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
     for label, monday, sunday, backfill in plan_catch_up(pending):
         out = Path(cfg.out) / label
         summary = runner(store, sites, provider, str(monday.date()), str(sunday.date()), out)
-        sent = ({"alerts": 0, "email": 0, "webhook": 0, "dispatch": 0, "errors": []} if backfill  # sent with the next week's
-                else send_alerts(store, sites, cfg.alerts, label, out, now))
+        # what a back-fill finds goes out with the next week's alerts
+        sent = alert_report() if backfill else send_alerts(store, sites, cfg.alerts, label, out, now)
         records.append({"week": label, "new": summary.get("new"), "updated": summary.get("updated"), "alerts": sent,
                         "backfill": backfill})
     return records

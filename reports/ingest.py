@@ -26,7 +26,7 @@ from shapely.geometry import Point, shape
 from maps.escape import csv_cell
 from sites import Site
 from sites.geo import parse_degrees, parse_number
-from sites.tables import TableError, column_key, coordinate_key, not_utf8, read_table
+from sites.tables import LATITUDE_WORDS, LONGITUDE_WORDS, TableError, column_key, coordinate_key, not_utf8, read_table
 from sitewatch.errors import InvalidReport
 
 from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, pseudonymise, scrub_text
@@ -34,10 +34,8 @@ from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, ps
 ALIASES = {
     "observed_on": ("observed_on", "date", "observationyear", "observation_date", "today", "start", "_submission_time",
                     "time", "datetime", "reported_on", "огноо", "дата", "fecha", "التاريخ", "تاريخ"),
-    "lat": ("lat", "latitude", "_gps_latitude", "_location_latitude", "gps_latitude", "y",
-            "өргөрөг", "широта", "latitud", "خط_العرض"),
-    "lon": ("lon", "lng", "longitude", "_gps_longitude", "_location_longitude", "gps_longitude", "x",
-            "уртраг", "долгота", "довгота", "longitud", "خط_الطول"),
+    "lat": ("lat", "latitude", "_gps_latitude", "_location_latitude", "gps_latitude", "y", *LATITUDE_WORDS),
+    "lon": ("lon", "lng", "longitude", "_gps_longitude", "_location_longitude", "gps_longitude", "x", *LONGITUDE_WORDS),
     "geolocation": ("_geolocation", "geolocation", "location", "gps"),
     "wkt": ("wkt", "geometry"),
     "site_name": ("site_name", "name", "site", "place", "site_id", "site_code", "дурсгалын_нэр", "дурсгал", "объект",
@@ -256,7 +254,8 @@ def _first_date(text: str) -> str:
 
 def parse_date(text: str, today: date, order: DateOrder = DateOrder()) -> date:
     """An observation day from ISO dates and timestamps, ``YYYY/MM/DD`` or ``YYYY.MM.DD``, a span
-    (its start) or a month or year (its middle).  A day-first or month-first date (``03/07/2011``)
+    (its start), a month or year (its middle), a date with its month in words
+    (:func:`_named_month_date`) or a Mongolian date (:data:`MONGOLIAN_DATE`).  A day-first or month-first date (``03/07/2011``)
     is read in the file's :class:`DateOrder` (a two-digit year as ``strptime``'s ``%y`` does:
     69–99 are 1969–1999); where the file does not say which, only a date with one reading is
     (25/07/2011, 05/05/2011) and the others are refused rather than guessed."""

@@ -50,7 +50,8 @@ from sitewatch.errors import DuplicateSiteId, InvalidSiteFile, InvalidSiteGeomet
 
 from .geo import DMS_MARKS, area_m2, buffer_m, parse_degrees, parse_number
 from .model import SENSITIVITIES, Site
-from .tables import OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, column_key, coordinate_key, is_workbook, read_table
+from .tables import (LATITUDE_WORDS, LONGITUDE_WORDS, OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, column_key,
+                     coordinate_key, is_workbook, read_table)
 
 ID_COLUMNS = ("site_id", "id", "siteid", "resourceinstanceid",
               "код", "дугаар", "código", "codigo", "code", "identifiant", "الرمز", "رمز")
@@ -59,8 +60,8 @@ NAME_COLUMNS = ("name", "site_name", "name_en", "title", "displayname",
                 "اسم_الموقع", "nombre_del_sitio", "nombre_sitio", "nom_du_site", "название_объекта",
                 "название_памятника")
 WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom", "геометр", "геометрия", "геометрія", "geometría", "geometria", "géométrie")
-LAT_COLUMNS = ("lat", "latitude", "y", "өргөрөг", "широта", "latitud", "خط_العرض")
-LON_COLUMNS = ("lon", "lng", "long", "longitude", "x", "уртраг", "долгота", "довгота", "longitud", "خط_الطول")
+LAT_COLUMNS = ("lat", "latitude", "y", *LATITUDE_WORDS)
+LON_COLUMNS = ("lon", "lng", "long", "longitude", "x", *LONGITUDE_WORDS)
 REGION_COLUMNS = ("region", "aimag", "province", "governorate", "oblast", "department", "departamento", "district",
                   "location", "аймаг", "область", "регион", "región", "provincia", "محافظة", "المحافظة")
 """The administrative area a site's patrols belong to (field packs are split by it): Mongolia's

@@ -49,6 +49,12 @@ def column_key(name: str) -> str:
     return re.sub(r"[\W_]+", "_", str(name).lower().split("/")[-1].strip()).rstrip("_")
 
 
+LATITUDE_WORDS = ("өргөрөг", "широта", "latitud", "خط_العرض")
+LONGITUDE_WORDS = ("уртраг", "долгота", "довгота", "longitud", "خط_الطول")
+"""Latitude and longitude as Mongolian, Russian, Ukrainian, Spanish and Arabic column names call
+them (French and English share ``latitude``), for registries and report forms alike."""
+
+
 COORDINATE_SUFFIX = re.compile(
     r"(_(wgs_?84|epsg_?4326|4326|deg|degrees?|dd|dec|decimal|dms|n|s|e|w|north|east|coord|coordinates?))+$")
 
