@@ -26,8 +26,8 @@ def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chip
         "<h3>Record on site</h3><p>Verdict: ☐ confirmed looting ☐ other disturbance ☐ nothing found</p>"
         "<p>Checked on: ____________ by: ______________________</p>"
         "<p>Notes / photo numbers: ______________________________________________</p>"
-        "<p style='font-size:10px'>Back at base: write the verdict into field_pack.csv (verdict, checked_on, "
-        "checked_by, field_note) and run <code>sitewatch verdicts import</code>.</p>"
+        "<p style='font-size:10px'>Back at base: write the verdict into field_pack.xlsx or field_pack.csv (verdict, "
+        "checked_on, checked_by, field_note) and run <code>sitewatch verdicts import</code>.</p>"
         f"<p style='font-size:10px'>Access level: {text(access)}. Do not share this sheet outside the unit.</p>"
         "</body></html>"
     )

@@ -30,13 +30,16 @@ from shapely.geometry import mapping
 from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact
 from maps.escape import file_name
+from maps.field_pack import FIELD_VERDICT_WORDS
 
 from .store import RETIRED_STATUSES, Store
 
 LABELS = ("looting", "bulldozing", "construction", "agriculture", "natural", "cloud/shadow artefact", "no change", "unsure")
 CONFIRMED = {"looting", "bulldozing", "construction"}
 FALSE_POSITIVE = {"agriculture", "natural", "cloud/shadow artefact", "no change"}
-FIELD_VERDICTS = {"confirmed looting": "looting", "other disturbance": "construction", "nothing found": "no change"}
+FIELD_VERDICTS = dict(zip(FIELD_VERDICT_WORDS, ("looting", "construction", "no change")))
+"""A ranger's words (``confirmed looting``, ``other disturbance``, ``nothing found``; the field
+pack's workbook offers them as a list) → the review label they record."""
 SEASON_DAYS = 45
 OVERLAP = 0.5
 

