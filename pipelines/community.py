@@ -15,12 +15,12 @@ from .store import Store
 
 
 def import_reports_file(store: Store, path: str | Path, policy: str = "pseudonym", rejected_dir: str | Path | None = None,
-                        region: str | None = None, dates: str | None = None):
+                        region: str | None = None, dates: str | None = None, columns: dict[str, str] | None = None):
     """Validate a report file against the registered sites and store the good rows atomically.
     The rejected rows are written first (beside the file, or into ``rejected_dir``): where they
     cannot be kept, nothing is imported, so that no row is lost between the two."""
     res = import_reports(path, store.sites(), key=load_key() if policy != "drop" else None, policy=policy,
-                         region=region, dates=dates)
+                         region=region, dates=dates, columns=columns)
     target = rejected_file(path, rejected_dir)
     try:
         rejected = write_rejected(res, target)

@@ -95,7 +95,7 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
     """
     now = local_now(cfg, now)
     store = Store(cfg.db)
-    sites = read_sites(cfg.sites).sites
+    sites = read_sites(cfg.sites, columns=cfg.columns).sites
     provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache, collection=cfg.collection,
                              orbit_pass=cfg.orbit_pass)
     runner = runner or (lambda st, ss, pv, a, b, out: run_period(st, ss, pv, a, b, out, access=cfg.access,
@@ -117,7 +117,7 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     clock = local_now(cfg, now)  # quiet hours are judged at this hour, not at midnight
     now = pd.Timestamp(clock).normalize()
     store = Store(cfg.db)
-    sites = [s for s in read_sites(cfg.sites).sites if s.sensitivity == "secret"]
+    sites = [s for s in read_sites(cfg.sites, columns=cfg.columns).sites if s.sensitivity == "secret"]
     if not sites:
         return {"sites": 0}
     provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache, collection=cfg.collection,

@@ -26,7 +26,8 @@ from shapely.geometry import Point, shape
 from maps.escape import csv_cell
 from sites import Site
 from sites.geo import parse_degrees, parse_number
-from sites.tables import LATITUDE_WORDS, LONGITUDE_WORDS, TableError, column_key, coordinate_key, not_utf8, read_table
+from sites.tables import (LATITUDE_WORDS, LONGITUDE_WORDS, TableError, chosen_columns, column_key, coordinate_key, not_utf8,
+                          read_table)
 from sitewatch.errors import InvalidReport
 
 from .privacy import WITHHELD, ContactPolicy, identity_columns, phone_region, pseudonymise, scrub_text
@@ -51,6 +52,8 @@ ALIASES = {
 }
 """Column names (as :func:`sites.tables.column_key` writes them) for each field: the English ones
 and KoBoToolbox's, then Mongolian, Russian, Ukrainian, Spanish and Arabic ones."""
+REPORT_FIELDS = tuple(ALIASES)
+"""What ``columns`` (``--column FIELD=COLUMN``) can name a report file's column for."""
 DEFAULT_ACCURACY_M = 100.0
 EXTRA_CELLS = "_extra_cells"
 """Where a CSV row's cells beyond the header go (an unquoted comma in the text, usually)."""
@@ -99,9 +102,12 @@ def geopoints(row: dict[str, str]) -> list[str]:
                    and len(k) > len("__latitude")})
 
 
-def _column(row: dict[str, str], key: str) -> str | None:
-    """The row's column that answers for ``key``: the first of its aliases with a value, else the
-    part of the form's one split geopoint (several are ambiguous, and one may be the reporter's)."""
+def _column(row: dict[str, str], key: str, chosen: dict[str, str] | None = None) -> str | None:
+    """The row's column that answers for ``key``: the column ``chosen`` for it (``--column``), else
+    the first of its aliases with a value, else the part of the form's one split geopoint (several
+    are ambiguous, and one may be the reporter's)."""
+    if chosen and key in chosen:
+        return chosen[key] if row.get(chosen[key]) not in (None, "") else None
     keyed = {column_key(k): k for k in row if k}
     if key in ("lat", "lon"):  # "Latitude (WGS84)", "Lon_DD"; the first such column wins
         keyed = {coordinate_key(c): k for c, k in reversed(keyed.items())} | keyed
@@ -116,8 +122,8 @@ def _column(row: dict[str, str], key: str) -> str | None:
     return None
 
 
-def _pick(row: dict[str, str], key: str) -> str:
-    k = _column(row, key)
+def _pick(row: dict[str, str], key: str, chosen: dict[str, str] | None = None) -> str:
+    k = _column(row, key, chosen)
     return str(row[k]).strip() if k is not None else ""
 
 
@@ -352,23 +358,23 @@ def _numeric_reading(m: re.Match, order: DateOrder) -> tuple[date, str | None]:
     return date(*readings[shown or order.order or "day-first"]), shown
 
 
-def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, float]:
+def _parse_location(row: dict[str, str], chosen: dict[str, str] | None = None) -> tuple[float | None, float | None, float]:
     """(lat, lon, extent in metres): a point has no extent; an area or a track the reporter drew
     is located at a point inside it, and its extent (the farthest of its vertices from that point)
     widens the report's location accuracy."""
-    lat_s, lon_s = _pick(row, "lat"), _pick(row, "lon")
+    lat_s, lon_s = _pick(row, "lat", chosen), _pick(row, "lon", chosen)
     extent = 0.0
     if not (lat_s and lon_s):
-        geo = _pick(row, "geolocation")
+        geo = _pick(row, "geolocation", chosen)
         # "47.5 106.9 1500 5" (KoBo), "[47.5, 106.9]"; without a dot, "47,5 106,9" has decimal commas
         nums = re.findall(r"[-+]?\d+(?:\.\d+)?" if "." in geo else r"[-+]?\d+(?:,\d+)?", geo)
         if len(nums) >= 2:
             lat_s, lon_s = nums[0], nums[1]  # KoBo writes [lat, lon]
-        elif _pick(row, "wkt"):
+        elif _pick(row, "wkt", chosen):
             try:
-                g = shapely_wkt.loads(_pick(row, "wkt"))
+                g = shapely_wkt.loads(_pick(row, "wkt", chosen))
             except shapely.errors.GEOSException as exc:
-                raise ValueError(f"unreadable geometry {_pick(row, 'wkt')!r}") from exc
+                raise ValueError(f"unreadable geometry {_pick(row, 'wkt', chosen)!r}") from exc
             if g.is_empty:
                 raise ValueError("the geometry is empty")
             p = g if isinstance(g, Point) else g.representative_point()
@@ -394,8 +400,8 @@ def _parse_location(row: dict[str, str]) -> tuple[float | None, float | None, fl
     return lat, lon, extent
 
 
-def _accuracy(row: dict[str, str], default: float) -> float:
-    text = _pick(row, "accuracy_m")
+def _accuracy(row: dict[str, str], default: float, chosen: dict[str, str] | None = None) -> float:
+    text = _pick(row, "accuracy_m", chosen)
     return parse_number(text, "location accuracy", unit="m") if text else default
 
 
@@ -429,30 +435,42 @@ def _match_site(name: str, sites: list[Site]) -> tuple[Site | None, list[str]]:
 def import_reports(
     path: str | Path, sites: list[Site], *, key: bytes | None, policy: ContactPolicy = "pseudonym",
     today: date | None = None, region: str | None = None, dates: str | None = None,
+    columns: dict[str, str] | None = None,
 ) -> ImportResult:
     """Validate every row; return accepted reports and rejected rows (row number, reason).
     ``region`` (or ``SITEWATCH_PHONE_REGION``) is the country whose phone numbers are also
     recognised in the text without ``+``; ``dates`` (``day-first`` or ``month-first``) is how the
-    file writes numeric dates, where the file itself does not show it (:func:`date_order`)."""
+    file writes numeric dates, where the file itself does not show it (:func:`date_order`).
+    ``columns`` names the file's column for a field (:data:`REPORT_FIELDS`) where its name is not
+    one sitewatch knows: only that column is read for the field; a chosen ``contact`` column is
+    the reporter's identity whatever it is called, and another chosen column is not taken for one."""
     path = Path(path)
     region = phone_region(region)
     today = today or datetime.now(timezone.utc).date()
     res = ImportResult()
     rows = read_rows(path, res.notes)
-    order = date_order([(i, _pick(row, "observed_on")) for i, row in rows], dates)
+    chosen = _chosen(rows, columns or {}, path)
+    if unread := _unread(rows, chosen):  # a text column called otherwise would leave every report without its words
+        listed = ", ".join(map(repr, unread[:10])) + (f" and {len(unread) - 10} more" if len(unread) > 10 else "")
+        res.notes.append(f"column(s) not read: {listed}; if one holds the reports' date, "
+                         f"place, text or photo, name it with --column FIELD=COLUMN ({', '.join(REPORT_FIELDS)})")
+    order = date_order([(i, _pick(row, "observed_on", chosen)) for i, row in rows], dates)
     res.notes.extend(date_order_note(order))
     seen: dict[tuple, int] = {}
     for i, row in rows:
-        who = {k: str(row[k]).strip() for k in identity_columns(row) if str(row[k] or "").strip()}
+        named = [k for k in identity_columns(row) if k not in set(chosen.values()) - {chosen.get("contact")}]
+        if "contact" in chosen and chosen["contact"] not in named:
+            named.append(chosen["contact"])
+        who = {k: str(row[k]).strip() for k in named if str(row.get(k) or "").strip()}
         # the contact, else any other column naming the reporter, is what gets the pseudonym
-        contact = _pick(row, "contact") or next(iter(who.values()), "")
+        contact = _pick(row, "contact", chosen) or next(iter(who.values()), "")
         pseudo = pseudonymise(contact, key, policy) if contact else ""
         if contact and policy == "restricted":
             res.contacts[pseudo] = contact
         # the reporter's own words lose any identity; identity columns are kept out of the row, and
         # the rejected-rows file (written out) holds the pseudonym or nothing in their place
         spill = pop_spill(row)  # cells past the header, kept as one (scrubbed) cell
-        prose = {_column(row, "text"), _column(row, "photo_ref")} - {None}
+        prose = {_column(row, "text", chosen), _column(row, "photo_ref", chosen)} - {None}
         if spill is not None:  # the text ran on into the next columns: any cell may hold its words
             prose = set(row)
         clean = {k: ((pseudo if v.strip() == contact else WITHHELD) if k in who
@@ -464,9 +482,9 @@ def import_reports(
                                  "(an unquoted comma or semicolon in the text?)")
             if short := [k for k, v in row.items() if v is None]:
                 raise ValueError(f"the row has fewer cells than the header (nothing under {', '.join(short)})")
-            observed = parse_date(_pick(row, "observed_on"), today, order)
-            lat, lon, extent = _parse_location(row)
-            site_name = _pick(row, "site_name")
+            observed = parse_date(_pick(row, "observed_on", chosen), today, order)
+            lat, lon, extent = _parse_location(row, chosen)
+            site_name = _pick(row, "site_name", chosen)
             site, suggestions = _match_site(site_name, sites)
             if lat is None and site is None:
                 if len(same := [s.site_id for s in sites if s.name.casefold() == site_name.casefold()]) > 1:
@@ -479,13 +497,13 @@ def import_reports(
             if lat is None:
                 c = site.geometry.representative_point()
                 lat, lon = round(c.y, 6), round(c.x, 6)
-                accuracy = max(_accuracy(row, 0.0), _site_radius_m(site))
+                accuracy = max(_accuracy(row, 0.0, chosen), _site_radius_m(site))
             else:
-                accuracy = max(_accuracy(row, DEFAULT_ACCURACY_M), extent)
+                accuracy = max(_accuracy(row, DEFAULT_ACCURACY_M, chosen), extent)
             if not (0 <= accuracy <= 100_000):
                 raise ValueError(f"location accuracy {accuracy} m is not plausible")
-            text = _pick(row, "text")
-            place = site.site_id if site and not _pick(row, "lat") else f"{lat:.3f},{lon:.3f}"
+            text = _pick(row, "text", chosen)
+            place = site.site_id if site and not _pick(row, "lat", chosen) else f"{lat:.3f},{lon:.3f}"
             dup_key = (pseudo or "anon", place, observed, "" if pseudo else text.casefold())
             if dup_key in seen:
                 raise ValueError(f"duplicate of row {seen[dup_key]} (same reporter, place and day)")
@@ -500,10 +518,40 @@ def import_reports(
         ident = hashlib.sha256(json.dumps([pseudo, str(observed), lat, lon, site_name, text]).encode()).hexdigest()[:16]
         res.accepted.append(Report(
             report_id=f"rep-{ident}", observed_on=observed, lat=lat, lon=lon, site_id=site.site_id if site else None,
-            site_name=site_name, text=text, photo_ref=_pick(row, "photo_ref"), reporter=pseudo,
+            site_name=site_name, text=text, photo_ref=_pick(row, "photo_ref", chosen), reporter=pseudo,
             accuracy_m=accuracy, source=path.name, row=i,
         ))
     return res
+
+
+FORM_METADATA = {"start", "end", "today", "deviceid", "username", "simserial", "subscriberid", "phonenumber",
+                 "instanceid", "instancename", "version", "audit", "uuid", "id", "index", "status", "submitted_by",
+                 "tags", "validation_status", "submission_time"}
+"""KoBoToolbox's and ODK's own columns (without their leading ``_``): not a report's words."""
+
+
+def _unread(rows: list[tuple[int, dict]], chosen: dict[str, str]) -> list[str]:
+    """The columns no field was read from in any row, other than identity columns and a form's
+    own metadata."""
+    header = list(dict.fromkeys(k for _, row in rows for k in row if k and k != EXTRA_CELLS))
+    used = {_column(row, key, chosen) for _, row in rows for key in REPORT_FIELDS}
+    used |= set(identity_columns(header)) | set(chosen.values())
+    return [h for h in header if h not in used and column_key(h).lstrip("_") not in FORM_METADATA
+            and not column_key(h).startswith("_") and any(str(row.get(h) or "").strip() for _, row in rows)]
+
+
+def _chosen(rows: list[tuple[int, dict]], columns: dict[str, str], path: Path) -> dict[str, str]:
+    """{field: the file's column} for the columns ``--column`` names (a JSON file's records may
+    each have their own keys: any record's will do)."""
+    if not columns:
+        return {}
+    if unknown := sorted(set(columns) - set(REPORT_FIELDS)):
+        raise InvalidReport(f"no report field {unknown[0]!r}; the fields are {', '.join(REPORT_FIELDS)}")
+    header = list(dict.fromkeys(k for _, row in rows for k in row if k and k != EXTRA_CELLS))
+    try:
+        return chosen_columns(header, columns, path.name)
+    except TableError as exc:
+        raise InvalidReport(str(exc)) from exc
 
 
 def _site_radius_m(site: Site) -> float:
@@ -525,6 +573,7 @@ def write_rejected(result, path: str | Path) -> Path | None:
     if not result.rejected:
         return None
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # a --rejected-dir named for this import
     keys: list[str] = []
     for _, _, row in result.rejected:
         keys.extend(k for k in row if k not in keys)

@@ -50,8 +50,8 @@ from sitewatch.errors import DuplicateSiteId, InvalidSiteFile, InvalidSiteGeomet
 
 from .geo import DMS_MARKS, area_m2, buffer_m, parse_degrees, parse_number
 from .model import SENSITIVITIES, Site
-from .tables import (LATITUDE_WORDS, LONGITUDE_WORDS, OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, column_key,
-                     coordinate_key, is_workbook, read_table)
+from .tables import (LATITUDE_WORDS, LONGITUDE_WORDS, OLD_WORKBOOK_SUFFIXES, WORKBOOK_SUFFIXES, TableError, chosen_columns,
+                     column_key, coordinate_key, is_workbook, read_table)
 
 ID_COLUMNS = ("site_id", "id", "siteid", "resourceinstanceid",
               "код", "дугаар", "código", "codigo", "code", "identifiant", "الرمز", "رمز")
@@ -94,34 +94,58 @@ def read_sites(
     point_radius_m: float = DEFAULT_POINT_RADIUS_M,
     crs: str | None = None,
     strict: bool = True,
+    columns: dict[str, str] | None = None,
 ) -> RegistryResult:
     """Read a site registry file and validate every row.
 
     ``region_bbox`` (lon_min, lat_min, lon_max, lat_max) is the area the registry should fall in
     (e.g. Mongolia); sites outside it whose mirrored coordinates fall inside are reported as
-    swapped lat/lon.  ``crs`` overrides a missing or wrong CRS in the file.
+    swapped lat/lon.  ``crs`` overrides a missing or wrong CRS in the file.  ``columns`` names the
+    file's column for a field (:data:`REGISTRY_FIELDS`: ``{"site_id": "Дурсгалт газрын код"}``)
+    where its name is not one sitewatch knows; another column that would answer for that field
+    is then not read for it (a warning names it).
     """
     path = Path(path)
     if not path.exists():
         raise InvalidSiteFile(f"{path}: no such file")
     suffix = path.suffix.lower()
     warnings: list[str] = []
+    columns = dict(columns or {})
+    if unknown := sorted(set(columns) - set(REGISTRY_FIELDS)):
+        raise InvalidSiteFile(f"no registry field {unknown[0]!r}; the fields are {', '.join(REGISTRY_FIELDS)}")
     if suffix == ".csv" or suffix in WORKBOOK_SUFFIXES + OLD_WORKBOOK_SUFFIXES:
-        frame = _read_table(path, crs, warnings)
+        frame = _read_table(path, crs, warnings, columns)
     elif suffix == ".json" and _is_arches(path):
+        if columns:
+            raise InvalidSiteFile(f"{path}: an Arches export's fields are fixed; --column is for tables and vector files")
         frame = _read_arches(path)
     else:
-        frame = _read_vector(path, crs, warnings)
+        if geometry := sorted(set(columns) & {"wkt", "lat", "lon"}):
+            raise InvalidSiteFile(f"{path}: a vector file carries its own geometry; --column {geometry[0]} is for "
+                                  "CSV and Excel registries")
+        frame = _read_vector(path, crs, warnings, columns)
     rejected: list[str] = []
     sites = _validate(frame, path.name, region_bbox, point_radius_m, warnings, None if strict else rejected)
     return RegistryResult(sites, warnings, rejected)
 
 
-def _read_layer(path: Path, layer: str | None, crs: str | None, warnings: list[str]) -> gpd.GeoDataFrame:
+def _read_layer(path: Path, layer: str | None, crs: str | None, warnings: list[str],
+                columns: dict[str, str]) -> gpd.GeoDataFrame | None:
+    """One layer, its chosen columns renamed to their fields; None for one of several layers that
+    lacks a chosen column (it is named as left out)."""
     try:
         frame = gpd.read_file(path, layer=layer)
     except Exception as exc:  # pyogrio raises its own DataSourceError family
         raise InvalidSiteFile(f"{path}: cannot read as a vector file ({exc})") from exc
+    if columns:
+        names = [c for c in frame.columns if c != frame.geometry.name]
+        try:
+            chosen = _chosen_names(names, columns, f"{path.name}" + (f" (layer {layer})" if layer else ""), warnings)
+        except InvalidSiteFile:
+            if layer is None:
+                raise
+            return None
+        frame = frame.rename(columns=dict(zip(names, chosen)))
     if crs:
         frame = frame.set_crs(crs, allow_override=True)
     if frame.crs is None:
@@ -131,7 +155,7 @@ def _read_layer(path: Path, layer: str | None, crs: str | None, warnings: list[s
     return frame
 
 
-def _read_vector(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFrame:
+def _read_vector(path: Path, crs: str | None, warnings: list[str], columns: dict[str, str]) -> gpd.GeoDataFrame:
     """A vector file; a GeoPackage (or any source) with several layers is read whole: every layer
     with a geometry and site_id and name columns, the others named in a warning, never dropped
     without a word (GDAL alone reads the first layer)."""
@@ -142,10 +166,10 @@ def _read_vector(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDat
     except Exception as exc:  # noqa: BLE001 - pyogrio's DataSourceError family
         raise InvalidSiteFile(f"{path}: cannot read as a vector file ({exc})") from exc
     if len(layers) <= 1:
-        return _read_layer(path, None, crs, warnings)
+        return _read_layer(path, None, crs, warnings, columns)
     frames, read, left_out = [], [], []
     for name, gtype in layers:
-        frame = _read_layer(path, name, crs, warnings) if gtype else None
+        frame = _read_layer(path, name, crs, warnings, columns) if gtype else None
         if frame is None or _column(frame, ID_COLUMNS) is None or _column(frame, NAME_COLUMNS) is None:
             left_out.append(name)
             continue
@@ -170,7 +194,7 @@ def _is_arches(path: Path) -> bool:
     return '"business_data"' in head or '"resourceinstance"' in head
 
 
-def _read_table(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoDataFrame:
+def _read_table(path: Path, crs: str | None, warnings: list[str], columns: dict[str, str]) -> gpd.GeoDataFrame:
     """A CSV or an Excel workbook (one sheet) with a WKT column or latitude/longitude columns."""
     try:
         table = read_table(path)
@@ -193,6 +217,8 @@ def _read_table(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoData
         while name in names:
             name, k = f"{h}.{k}", k + 1
         names.append(name)
+    if columns:
+        names = _chosen_names(names, columns, path.name, warnings)
     df = pd.DataFrame([cells for _, cells in table.rows], columns=names, dtype=object)
     cols = {column_key(c): c for c in df.columns}
     geoms: list[BaseGeometry | None] = []
@@ -200,12 +226,18 @@ def _read_table(path: Path, crs: str | None, warnings: list[str]) -> gpd.GeoData
     coords = {coordinate_key(k): c for k, c in reversed(cols.items())}  # the first such column wins
     lat_col = next((coords[c] for c in LAT_COLUMNS if c in coords), None)
     lon_col = next((coords[c] for c in LON_COLUMNS if c in coords), None)
+    for name, col, known in (("lat", lat_col, LAT_COLUMNS), ("lon", lon_col, LON_COLUMNS)):
+        others = [c for c in df.columns if c != col and coordinate_key(column_key(c)) in known]
+        if col is not None and wkt_col is None and others:  # "Latitude (WGS84)" and "Latitude (Pulkovo)"?
+            warnings.append(f"{path.name}: {name} read from {col!r}, not from {_listed(others)}; "
+                            f"to read another, give --column {name}=COLUMN")
     pair_col = next((cols[c] for c in cols if re.fullmatch(r"(coordinates|coords|lat_?lon)", c)), None)
     if wkt_col is None and (lat_col is None or lon_col is None) and pair_col is None:
         raise InvalidSiteFile(
             f"{path}: no geometry column among {_listed(table.header)}; expected one of {WKT_COLUMNS} (WKT), "
             f"latitude/longitude columns ({HEADER_LANGUAGES} names are known), or a 'coordinates' "
-            "column with 'lat, lon'; rename the file's columns if they are called otherwise"
+            "column with 'lat, lon'; if they are called otherwise, name them, e.g. --column lat=\"N (deg)\" "
+            "--column lon=\"E (deg)\", or rename them"
         )
     errors = []
     for (rowno, _), (_, row) in zip(table.rows, df.iterrows()):  # the spreadsheet's row numbers
@@ -333,8 +365,8 @@ def _validate(
         missing = [n for n, c in (("site_id", id_col), ("name", name_col)) if c is None]
         found = [c for c in frame.columns if c != frame.geometry.name and c != "_layer"]
         raise InvalidSiteFile(f"{source}: required column(s) missing: {', '.join(missing)} (the file has "
-                              f"{_listed(found)}; {HEADER_LANGUAGES} names are known; rename the columns "
-                              "if they are called otherwise)")
+                              f"{_listed(found)}; {HEADER_LANGUAGES} names are known; if they are called "
+                              f"otherwise, name them, e.g. --column {missing[0]}=\"{'Site code' if missing[0] == 'site_id' else 'Site'}\", or rename them)")
     if frame.crs is not None and frame.crs.is_projected and len(frame.geometry.dropna()):
         x0, y0, x1, y1 = frame.geometry.dropna().total_bounds
         if max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:
@@ -456,6 +488,47 @@ def _extent(value: object, col: str) -> float | None:
     if not x > 0:
         raise ValueError(f"{col} {x:g} is not a site's size")
     return x
+
+
+REGISTRY_FIELDS = ("site_id", "name", "wkt", "lat", "lon", "region", "buffer_m", "sensitivity", "radius_m", "area_ha",
+                   "area_m2")
+"""What ``columns`` (``--column FIELD=COLUMN``) can name a registry's column for."""
+
+
+def _aliases(name: str) -> set[str]:
+    """The column names that answer for a registry field without ``--column``."""
+    size = {*RADIUS_COLUMNS, *AREA_COLUMNS}  # one size per point: a chosen one is the only one read
+    return set({"site_id": ID_COLUMNS, "name": NAME_COLUMNS, "wkt": WKT_COLUMNS, "lat": LAT_COLUMNS,
+                "lon": LON_COLUMNS, "region": REGION_COLUMNS, "buffer_m": ("buffer_m",),
+                "sensitivity": ("sensitivity", "sensitivit"), "radius_m": size, "area_ha": size, "area_m2": size}[name])
+
+
+def _chosen_names(names: list[str], columns: dict[str, str], source: str, warnings: list[str]) -> list[str]:
+    """The file's column names with each chosen column renamed to its field, and any other column
+    that would answer for that field renamed ``<name> (not read)``, with a warning.  A chosen
+    latitude and longitude set a WKT column aside too (it would be read before them)."""
+    try:
+        found = chosen_columns(names, columns, source)
+    except TableError as exc:
+        raise InvalidSiteFile(str(exc)) from exc
+    rename = {column: name for name, column in found.items()}
+    aside = set().union(*(_aliases(f) for f in found))
+    coordinates = set().union(*(_aliases(f) for f in found if f in ("lat", "lon")))
+    if coordinates and "wkt" not in found:
+        aside |= _aliases("wkt")
+    out = []
+    for n in names:
+        key = column_key(n)
+        if n in rename:
+            out.append(rename[n])
+        elif key in aside or coordinate_key(key) in coordinates or key in found:
+            why = next((f for f in found if key == f or key in _aliases(f)), None)
+            why = why or next(f for f in ("lat", "lon") if f in found)  # a WKT or coordinate column
+            out.append(f"{n} (not read)")
+            warnings.append(f"{source}: column {n!r} not read, since --column {why}={found[why]!r} was given")
+        else:
+            out.append(n)
+    return out
 
 
 def _at_most_50_km(radius: float, what: str) -> float:

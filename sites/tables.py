@@ -21,6 +21,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from collections.abc import Iterable
 from pathlib import Path
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
@@ -56,15 +57,56 @@ them (French and English share ``latitude``), for registries and report forms al
 
 
 COORDINATE_SUFFIX = re.compile(
-    r"(_(wgs_?84|epsg_?4326|4326|deg|degrees?|dd|dec|decimal|dms|n|s|e|w|north|east|coord|coordinates?))+$")
+    r"(_(wgs_?84|epsg_?4326|4326|deg|degrees?|dd|dec|decimal|dms|n|s|e|w|north|east|coord|coordinates?|градус\w*|grados?|degr[eé]s))+$")
 
 
 def coordinate_key(key: str) -> str:
     """A coordinate column's :func:`column_key` without the datum, unit or axis words spreadsheets
-    add: "Latitude (WGS84)", "Lat_DD", "Longitude (°E)" and "Y coord" read as ``latitude``, ``lat``,
-    ``longitude`` and ``y``; ArcGIS's ``POINT_X``/``POINT_Y`` as ``x``/``y``."""
+    add: "Latitude (WGS84)", "Lat_DD", "Longitude (°E)", "Y coord" and "Өргөрөг (градус)" read as ``latitude``, ``lat``,
+    ``longitude``, ``y`` and ``өргөрөг``; ArcGIS's ``POINT_X``/``POINT_Y`` as ``x``/``y``."""
     key = COORDINATE_SUFFIX.sub("", key)
     return {"point_x": "x", "point_y": "y"}.get(key, key)
+
+
+def column_choices(pairs: Iterable[str], fields: Iterable[str], option: str = "--column") -> dict[str, str]:
+    """``FIELD=COLUMN`` pairs (``--column site_id="Дурсгалт газрын код"``) as {field: column}: for
+    a file whose column for a field has a name sitewatch does not know, without renaming it."""
+    fields = tuple(fields)
+    chosen: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, column = str(pair).partition("=")
+        name, column = name.strip(), column.strip()
+        if not sep or not name or not column:
+            raise TableError(f"{option} {pair!r}: expected FIELD=COLUMN, e.g. {option} {fields[0]}=\"Site code\"")
+        if name not in fields:
+            raise TableError(f"{option} {pair!r}: no field {name!r}; the fields are {', '.join(fields)}")
+        if name in chosen and chosen[name] != column:
+            raise TableError(f"{option} gives {name} twice ({chosen[name]!r} and {column!r})")
+        chosen[name] = column
+    twice = {c for c in chosen.values() if list(chosen.values()).count(c) > 1}
+    if twice:
+        raise TableError(f"{option}: column {sorted(twice)[0]!r} is given for "
+                         f"{' and '.join(f for f, c in chosen.items() if c in twice)}; one column answers one field")
+    return chosen
+
+
+def chosen_columns(header: Iterable[object], chosen: dict[str, str], source: str,
+                   option: str = "--column") -> dict[str, str]:
+    """{field: the file's column} for each column in ``chosen``: the header written exactly so, else
+    the one column whose :func:`column_key` is the same ("site code" for "Site Code")."""
+    names = [str(h) for h in header if h is not None]
+    found = {}
+    for name, column in chosen.items():
+        if column in names:
+            found[name] = column
+            continue
+        like = [h for h in names if column_key(h) == column_key(column)]
+        if len(like) != 1:
+            listed = ", ".join(repr(h) for h in names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+            why = f"{len(like)} columns match it ({', '.join(map(repr, like))})" if like else "no such column"
+            raise TableError(f"{source}: {option} {name}={column!r}: {why}; its columns are {listed or 'none'}")
+        found[name] = like[0]
+    return found
 
 
 def is_workbook(path: str | Path) -> bool:

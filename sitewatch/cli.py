@@ -42,11 +42,26 @@ def _provider(args):
                          collection=args.collection, orbit_pass=args.orbit_pass)
 
 
+def _column_choices(args, fields) -> dict[str, str]:
+    from sites.tables import TableError, column_choices
+
+    try:
+        return column_choices(getattr(args, "column", None) or [], fields)
+    except TableError as exc:
+        raise SitewatchError(str(exc)) from None
+
+
+def _registry_columns(args) -> dict[str, str]:
+    from sites.registry import REGISTRY_FIELDS
+
+    return _column_choices(args, REGISTRY_FIELDS)
+
+
 def cmd_sites_import(args) -> int:
     from pipelines.store import Store
     from sites import read_sites
 
-    res = read_sites(args.path, crs=args.crs, strict=not args.skip_invalid)
+    res = read_sites(args.path, crs=args.crs, strict=not args.skip_invalid, columns=_registry_columns(args))
     for w in res.warnings:
         print(f"warning: {w}")
     for r in res.repairs:
@@ -67,7 +82,7 @@ def cmd_sites_split(args) -> int:
 
     if args.km is not None and not args.km > 0:
         raise SitewatchError(f"--km must be a positive number of kilometres, not {args.km:g}")
-    res = read_sites(args.path, crs=args.crs)
+    res = read_sites(args.path, crs=args.crs, columns=_registry_columns(args))
     out, part_of = [], {}
     for s in res.sites:
         km = args.km or part_km_that_fits(s.buffer_m, args.resolution, args.looks)
@@ -103,7 +118,7 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
 
     OutputFolder(out, WEEKLY_OUTPUTS, args.access, level_file="summary.json").check()  # a lower level into a folder of higher-level files
 
-    res = read_sites(sites_path)  # validate the registry before touching any provider
+    res = read_sites(sites_path, columns=_registry_columns(args))  # before touching any provider
     for w in res.warnings:
         print(f"warning: {w}")
     if args.base and res.sites:
@@ -200,10 +215,12 @@ def cmd_evaluate(args) -> int:
 def cmd_reports_import(args) -> int:
     from pipelines.community import import_reports_file
     from pipelines.store import Store
+    from reports.ingest import REPORT_FIELDS
 
     try:
         res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy, args.rejected_dir,
-                                                 region=args.phone_region, dates=args.dates)
+                                                 region=args.phone_region, dates=args.dates,
+                                                 columns=_column_choices(args, REPORT_FIELDS))
     except OSError as exc:
         raise SitewatchError(str(exc)) from exc
     for note in res.notes:
@@ -394,6 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--rejected-dir", help="folder for FILE.rejected.csv, the rejected rows and their reasons "
                                                "(default: beside FILE)")
 
+    from reports.ingest import REPORT_FIELDS
+    from sites.registry import REGISTRY_FIELDS
+
+    def column_option(sp, fields, example: str):
+        sp.add_argument("--column", action="append", metavar="FIELD=COLUMN",
+                        help=f"the file's column for a field, where its name is not one sitewatch knows (repeat "
+                             f"for each; e.g. {example}); fields: {', '.join(fields)}")
+
+    registry_fields, registry_example = REGISTRY_FIELDS, '--column site_id="Дурсгалт газрын код"'
+
     def date_order_option(sp):
         sp.add_argument("--dates", choices=["day-first", "month-first"],
                         help="how the file writes numeric dates such as 03/07/2011, where none of its dates "
@@ -401,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("run", help="monitor sites over a period and write map, detections and field pack")
     sp.add_argument("--sites", required=True, help="site registry file")
+    column_option(sp, registry_fields, registry_example)
     sp.add_argument("--stac", help="local STAC catalog.json (provider local)")
     sp.add_argument("--start", required=True, type=_date)
     sp.add_argument("--end", required=True, type=_date)
@@ -428,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     r2.add_argument("--phone-region", help="country (ISO code, e.g. MN) whose phone numbers written without + are "
                                            "also withheld from the report text (default: SITEWATCH_PHONE_REGION)")
     date_order_option(r2)
+    column_option(r2, REPORT_FIELDS, '--column observed_on="Үзсэн огноо"')
     rejected_dir_option(r2)
     common(r2, provider=False)
     r2.set_defaults(func=cmd_reports_import)
@@ -501,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     s2.add_argument("path")
     s2.add_argument("--crs", help="CRS of the file's coordinates, when it declares none or a wrong one (e.g. EPSG:32648)")
     s2.add_argument("--skip-invalid", action="store_true", help="import valid rows, list the invalid ones")
+    column_option(s2, registry_fields, registry_example)
     common(s2, provider=False)
     s2.set_defaults(func=cmd_sites_import)
     s2 = ssub.add_parser("split", help="cut sites larger than a square of --km into parts, written as a new "
@@ -514,6 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="looks loaded per run (default %(default)s: three years of Sentinel-2 and the period)")
     s2.add_argument("--out", required=True, help="the new registry (GeoJSON)")
     s2.add_argument("--crs", help="CRS of the file's coordinates, when it declares none or a wrong one")
+    column_option(s2, registry_fields, registry_example)
     s2.set_defaults(func=cmd_sites_split)
     s2 = ssub.add_parser("list", help="list registered sites")
     common(s2, provider=False)

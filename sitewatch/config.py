@@ -18,6 +18,9 @@ cron = "0 6 * * 1"                 # Monday 06:00
 quick_look_cron = "0 7 * * *"      # optional daily look at secret sites
 blind_days = 32                    # list sites without a clear look for this many days
 
+[columns]                          # the registry's columns whose names sitewatch does not know
+site_id = "Дурсгалт газрын код"
+
 [alerts]
 min_confidence = "medium"
 sensitivities = ["public", "restricted", "secret"]
@@ -106,6 +109,8 @@ class Config:
     quick_look_cron: str | None = None
     blind_days: int = BLIND_DAYS
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    columns: dict[str, str] = field(default_factory=dict)
+    """The registry's column for a field (``sites.registry.REGISTRY_FIELDS``), as ``--column``."""
 
 
 def load_config(path: str | Path) -> Config:
@@ -193,6 +198,7 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
     blind_days = raw.get("blind_days", BLIND_DAYS)
     if isinstance(blind_days, bool) or not isinstance(blind_days, int) or not 1 <= blind_days <= 366:
         raise ConfigError(f"blind_days must be a whole number of days from 1 to 366, not {blind_days!r}")
+    columns = _columns(raw.get("columns", {}))
     a = dict(raw.get("alerts", {}))
     email = a.pop("email", None)
     webhook = a.pop("webhook", None)
@@ -239,5 +245,18 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
         collection=raw.get("collection"), orbit_pass=raw.get("orbit_pass"),
         cache=str(rel(raw.get("cache", ".sitewatch/cache"))), access=raw.get("access", "restricted"),
         timezone=raw.get("timezone", "UTC"), cron=raw.get("cron", "0 6 * * 1"),
-        quick_look_cron=raw.get("quick_look_cron"), blind_days=blind_days, alerts=alerts,
+        quick_look_cron=raw.get("quick_look_cron"), blind_days=blind_days, alerts=alerts, columns=columns,
     )
+
+
+def _columns(raw) -> dict[str, str]:
+    """``[columns]``: field = "the registry's column", checked as ``--column`` is."""
+    from sites.registry import REGISTRY_FIELDS
+    from sites.tables import TableError, column_choices
+
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigError('columns must be a table of field = "column name", e.g. [columns] site_id = "Site code"')
+    try:
+        return column_choices([f"{k}={v}" for k, v in raw.items()], REGISTRY_FIELDS, option="columns")
+    except TableError as exc:
+        raise ConfigError(str(exc)) from None

@@ -418,3 +418,65 @@ def test_every_site_layer_of_a_geopackage_is_read(tmp_path):
     gpd.GeoDataFrame({"id": ["A"], "name": ["again"]}, geometry=[Point(106.98, 47.9)], crs=4326).to_file(path, layer="more")
     with pytest.raises(DuplicateSiteId, match="'A' appears in row 1 and row 4"):
         read_sites(path)
+
+
+def test_columns_the_registry_names_otherwise_are_chosen_with_column(tmp_path, as_workbook, capsys):
+    """A unit's registry calls its id "Дурсгалт газрын код" and its coordinates "N (deg)" and
+    "E (deg)": no name sitewatch knows.  Naming them (``--column FIELD=COLUMN``, or ``[columns]``
+    in sitewatch.toml) reads the file as it is; another column that would answer for a chosen
+    field is not read, and a warning says so.  A chosen column the file lacks, a field that does
+    not exist, or a column given twice is an error that lists the file's columns."""
+    from sitewatch.cli import main
+    from sitewatch.config import parse_config
+    from sitewatch.errors import ConfigError
+
+    rows = [["Дурсгалт газрын код", "Дурсгалын нэр", "N (deg)", "E (deg)", "latitude", "Хамгаалалтын бүс (м)"],
+            ["MN-001", "Хүннүгийн булш", "47.5042", "106.9175", "0", "120"],
+            ["MN-002", "Хиргисүүр", "47.6", "106.8", "0", "80"]]
+    path = as_workbook(rows, tmp_path / "mn.xlsx", typed=False)
+    with pytest.raises(InvalidSiteFile, match=r"no geometry column among 'Дурсгалт газрын код'.*name them, e.g. --column lat="):
+        read_sites(path)
+    with pytest.raises(InvalidSiteFile, match=r"missing: site_id \(the file has .*name them, e.g. --column site_id="):
+        read_sites(path, columns={"lat": "N (deg)", "lon": "E (deg)"})
+    columns = {"site_id": "Дурсгалт газрын код", "lat": "N (deg)", "lon": "e (DEG)",  # case and spaces aside
+               "buffer_m": "Хамгаалалтын бүс (м)"}
+    res = read_sites(path, columns=columns)
+    assert [(s.site_id, s.name, s.buffer_m) for s in res.sites] == [("MN-001", "Хүннүгийн булш", 120.0),
+                                                                    ("MN-002", "Хиргисүүр", 80.0)]
+    assert (round(res.sites[0].geometry.centroid.y, 4), round(res.sites[0].geometry.centroid.x, 4)) == (47.5042, 106.9175)
+    assert "mn.xlsx: column 'latitude' not read, since --column lat='N (deg)' was given" in res.warnings
+    # without the choice the file's own "latitude" column (all zeros) would be read: said, not silent
+    plain = tmp_path / "two.csv"
+    plain.write_text("site_id,name,latitude,Өргөрөг (градус),lon\nA,Alpha,0,47.5,106.9\n", encoding="utf-8")
+    assert any("lat read from 'latitude', not from 'Өргөрөг (градус)'" in w for w in read_sites(plain).warnings)
+    (site,) = read_sites(plain, columns={"lat": "Өргөрөг (градус)"}).sites
+    assert round(site.geometry.centroid.y, 1) == 47.5
+
+    with pytest.raises(InvalidSiteFile, match=r"--column site_id='Код': no such column; its columns are "
+                                              r"'Дурсгалт газрын код', 'Дурсгалын нэр'"):
+        read_sites(path, columns={"site_id": "Код"})
+    with pytest.raises(InvalidSiteFile, match="no registry field 'code'; the fields are site_id, name"):
+        read_sites(path, columns={"code": "Дурсгалт газрын код"})
+    gj = tmp_path / "mn.geojson"
+    gj.write_text(json.dumps(_fc([_feat(SQUARE, **{"Дурсгалт газрын код": "MN-9", "name": "Булш"})])), encoding="utf-8")
+    assert [s.site_id for s in read_sites(gj, columns={"site_id": "Дурсгалт газрын код"}).sites] == ["MN-9"]
+    with pytest.raises(InvalidSiteFile, match="a vector file carries its own geometry; --column lat"):
+        read_sites(gj, columns={"lat": "y"})
+
+    db = tmp_path / "sw.db"
+    args = ["sites", "import", str(path), "--db", str(db), "--column", "site_id=Дурсгалт газрын код",
+            "--column", "lat=N (deg)", "--column", "lon=E (deg)"]
+    assert main(args) == 0 and "2 site(s) imported" in capsys.readouterr().out
+    assert main([*args, "--column", "name=N (deg)"]) == 2
+    assert "column 'N (deg)' is given for lat and name" in capsys.readouterr().err
+    assert main([*args[:5], "--column", "site_id"]) == 2
+    assert "expected FIELD=COLUMN" in capsys.readouterr().err
+
+    base = {"sites": "mn.xlsx", "db": "sw.db", "out": "out", "start": "2024-03-04"}
+    cfg = parse_config({**base, "columns": {"site_id": "Дурсгалт газрын код", "lat": "N (deg)", "lon": "E (deg)"}},
+                       base=tmp_path)
+    assert [s.site_id for s in read_sites(cfg.sites, columns=cfg.columns).sites] == ["MN-001", "MN-002"]
+    with pytest.raises(ConfigError, match="columns .*no field 'siteid'"):
+        parse_config({**base, "columns": {"siteid": "Код"}}, base=tmp_path)
+    with pytest.raises(ConfigError, match="columns must be a table"):
+        parse_config({**base, "columns": {"site_id": 3}}, base=tmp_path)

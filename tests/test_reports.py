@@ -232,8 +232,11 @@ def test_real_incident_records_as_a_kobo_workbook(shared, tmp_path, as_workbook)
     assert key and key == [(r.row, r.observed_on, r.lat, r.lon, r.site_id, r.text, r.accuracy_m)
                            for r in book_res.accepted]
     assert [(n, why) for n, why, _ in csv_res.rejected] == [(n, why) for n, why, _ in book_res.rejected]
-    assert book_res.notes == ["sheet 'photos' (2 rows) is a KoBoToolbox repeat group: its rows belong to the "
-                              "records of sheet 'reports' and were not read"]
+    assert book_res.notes[0] == ("sheet 'photos' (2 rows) is a KoBoToolbox repeat group: its rows belong to the "
+                                 "records of sheet 'reports' and were not read")
+    # the file's other columns (the source's URL, addresses, links) are named as not read, as from the CSV
+    assert book_res.notes[1:] == csv_res.notes and len(csv_res.notes) == 1
+    assert csv_res.notes[0].startswith("column(s) not read: 'site', 'altName', 'address', 'wikiUA', 'newsLink'")
 
 
 def test_a_kobo_export_with_question_labels_as_headers(case_2011, tmp_path, as_workbook):
@@ -526,8 +529,7 @@ def test_rejected_rows_that_cannot_be_kept_stop_the_import(case_2011, tmp_path, 
     err = capsys.readouterr().err
     assert "cannot keep the 1 rejected row(s) in" in err and "nothing was imported: choose a folder with --rejected-dir" in err
     assert Store(db).reports() == []
-    (tmp_path / "kept").mkdir()
-    assert main([*args, "--rejected-dir", str(tmp_path / "kept")]) == 0
+    assert main([*args, "--rejected-dir", str(tmp_path / "kept")]) == 0  # a folder not there yet is made
     assert "1 accepted (1 new), 1 rejected" in capsys.readouterr().out and len(Store(db).reports()) == 1
     assert (tmp_path / "kept" / "r.rejected.csv").exists() and not (tmp_path / "r.rejected.csv").exists()
 
@@ -637,3 +639,47 @@ def test_a_report_dated_today_east_of_greenwich_is_not_in_the_future(case_2011, 
     res = import_reports(_write(tmp_path / "r.csv", rows), sites, key=None, policy="drop", today=date(2026, 11, 28))
     assert [r.text for r in res.accepted] == ["this morning"]
     assert res.rejected[0][1] == "date 2026-11-30 is in the future"
+
+
+def test_report_columns_named_otherwise_are_chosen_with_column(case_2011, keyed, tmp_path, capsys):
+    """A form whose date, text and reply-number columns have names sitewatch does not know
+    ("Үзсэн огноо", "Юу харсан", "Хариу өгөх дугаар"): the import names them as not read, so the
+    officer learns the reports came in without their words.  Naming them with ``--column`` reads
+    them: the chosen date column, not the form's submission "date"; the chosen contact column is
+    the reporter's identity (pseudonymised, withheld from the rejected rows) though its name says
+    nothing of a phone."""
+    from datetime import date
+
+    from reports.ingest import write_rejected
+
+    sites = read_sites(case_2011 / "sites.geojson").sites
+    path = tmp_path / "form.csv"
+    path.write_text("date,Үзсэн огноо,Өргөрөг,Уртраг,Юу харсан,Хариу өгөх дугаар\n"
+                    "2011-08-30,2011-07-03,40.2929,-106.9177,Шинэ нүх ухсан,99112233\n"
+                    "2011-08-30,2011-07-04,95,-106.9177,буруу,99112233\n", encoding="utf-8")
+    plain = import_reports(path, sites, key=KEY.encode(), today=date(2026, 1, 1))
+    assert [(r.observed_on, r.text, r.reporter) for r in plain.accepted] == [(date(2011, 8, 30), "", "")]
+    assert plain.notes[0].startswith("column(s) not read: 'Үзсэн огноо', 'Юу харсан', 'Хариу өгөх дугаар'; "
+                                     "if one holds the reports' date, place, text or photo, name it with --column")
+    columns = {"observed_on": "Үзсэн огноо", "text": "юу харсан", "contact": "Хариу өгөх дугаар"}
+    res = import_reports(path, sites, key=KEY.encode(), today=date(2026, 1, 1), columns=columns)
+    (rep,) = res.accepted
+    assert (rep.observed_on, rep.text) == (date(2011, 7, 3), "Шинэ нүх ухсан") and rep.reporter.startswith("rp-")
+    assert res.notes[0].startswith("column(s) not read: 'date';")
+    written = write_rejected(res, tmp_path / "rejected.csv").read_text(encoding="utf-8")
+    assert "буруу" in written and "99112233" not in written
+    with pytest.raises(InvalidReport, match=r"--column text='Тайлбар': no such column; its columns are 'date', "):
+        import_reports(path, sites, key=KEY.encode(), columns={"text": "Тайлбар"})
+    with pytest.raises(InvalidReport, match="no report field 'comment'; the fields are observed_on, lat, lon"):
+        import_reports(path, sites, key=KEY.encode(), columns={"comment": "Юу харсан"})
+
+    db = tmp_path / "sw.db"
+    assert main(["sites", "import", str(case_2011 / "sites.geojson"), "--db", str(db)]) == 0
+    assert main(["reports", "import", str(path), "--db", str(db), "--rejected-dir", str(tmp_path / "rej"),
+                 "--column", "observed_on=Үзсэн огноо", "--column", "text=Юу харсан",
+                 "--column", "contact=Хариу өгөх дугаар"]) == 0
+    said = capsys.readouterr().out
+    assert "1 accepted (1 new), 1 rejected" in said and "99112233" not in said
+    (stored,) = Store(str(db)).reports()
+    assert (stored.observed_on, stored.text) == (date(2011, 7, 3), "Шинэ нүх ухсан")
+    assert "99112233" not in (tmp_path / "rej" / "form.rejected.csv").read_text(encoding="utf-8")
