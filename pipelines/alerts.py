@@ -146,7 +146,7 @@ def attachable(out_dir: Path, access: str) -> tuple[list[Path], str]:
     """The offline map and field pack to attach, unless the run made them at a higher access level
     than the alerts' readers have (``access = "secret"`` for the run, ``alerts.access =
     "restricted"`` for a wider list): those would carry exact locations of secret sites."""
-    files = [out_dir / "map_offline.html", out_dir / "field" / "field_pack.gpx", out_dir / "field" / "field_pack.csv"]
+    files = [out_dir / "map_offline.html", *(out_dir / "field" / f"field_pack.{k}" for k in ("gpx", "csv", "xlsx"))]
     level = outputs_access(out_dir)
     if level in LEVELS and rank(level) <= rank(access):
         return files, "The offline map and the field pack are attached."

@@ -145,7 +145,8 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
     for kept in summary.get("kept_edited", []):
         print(f"kept: {kept} (changed since the last run wrote it: verdicts filled in? import them with "
               "`sitewatch verdicts import`)")
-    for name in ("map.html", "map_offline.html", "detections.geojson", "summary.html", "field/field_pack.gpx"):
+    for name in ("map.html", "map_offline.html", "detections.geojson", "summary.html", "field/field_pack.gpx",
+                 "field/field_pack.xlsx"):
         print(f"  wrote {out / name}")
     return summary
 

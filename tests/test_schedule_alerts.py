@@ -384,7 +384,8 @@ def test_outputs_made_for_a_higher_level_are_not_attached_to_a_wider_mailing(tmp
     assert files == [] and "not attached: they were made at access level secret, above this message's (restricted)" in said
     assert "not attached" in digest_html([], "2024-W23", said)
     files, said = attachable(tmp_path, "secret")
-    assert [f.name for f in files] == ["map_offline.html", "field_pack.gpx", "field_pack.csv"] and "are attached" in said
+    assert [f.name for f in files] == ["map_offline.html", "field_pack.gpx", "field_pack.csv", "field_pack.xlsx"]
+    assert "are attached" in said
     (tmp_path / "summary.json").write_text(json.dumps({"access_level": "public"}))
     assert attachable(tmp_path, "restricted")[0]  # a public map may go to anyone on the list
     (tmp_path / "summary.json").unlink()
