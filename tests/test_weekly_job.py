@@ -113,6 +113,9 @@ def test_public_export_generalises_everything(case_run, tmp_path):
         assert abs((lon / 0.1) % 1 - 0.5) < 1e-6 and abs((lat / 0.1) % 1 - 0.5) < 1e-6  # a 0.1° cell centre
         assert (lat, lon) != (exact[p["detection_id"]]["properties"]["lat"], exact[p["detection_id"]]["properties"]["lon"])
     assert len(gpxpy.parse((tmp_path / "public" / "field" / "field_pack.gpx").read_text()).waypoints) == 0
+    from openpyxl import load_workbook
+
+    assert load_workbook(tmp_path / "public" / "field" / "field_pack.xlsx").active.max_row == 1  # the header only
     html = pub.map_html.read_text()
     for f in exact.values():
         assert f"{f['properties']['lat']:.6f}" not in html and f['properties']['mgrs'] not in html
