@@ -534,7 +534,10 @@ def _unread(rows: list[tuple[int, dict]], chosen: dict[str, str]) -> list[str]:
     """The columns no field was read from in any row, other than identity columns and a form's
     own metadata."""
     header = list(dict.fromkeys(k for _, row in rows for k in row if k and k != EXTRA_CELLS))
-    used = {_column(row, key, chosen) for _, row in rows for key in REPORT_FIELDS}
+    shapes: dict[tuple, dict] = {}  # which column answers depends only on the row's columns and which are filled
+    for _, row in rows:
+        shapes.setdefault((tuple(row), frozenset(k for k, v in row.items() if v not in (None, ""))), row)
+    used = {_column(row, key, chosen) for row in shapes.values() for key in REPORT_FIELDS}
     used |= set(identity_columns(header)) | set(chosen.values())
     return [h for h in header if h not in used and column_key(h).lstrip("_") not in FORM_METADATA
             and not column_key(h).startswith("_") and any(str(row.get(h) or "").strip() for _, row in rows)]
