@@ -1,7 +1,8 @@
 """The police unit's weekly change map (folium).
 
 Layers: site outlines (styled by sensitivity), this week's detections and older open detections
-(coloured by confidence), sites not observed this week.  Every data string goes through
+(coloured by confidence), another deployment's open detections (the radar watch beside the
+optical one), sites not observed this week.  Every data string goes through
 :func:`maps.escape.text`; no folium GeoJson popup/tooltip helper is used, because those put raw
 property values into ``innerHTML``.
 """
@@ -100,9 +101,12 @@ def weekly_map(
     offline: bool = False,
     verdicts: list[tuple[MapDetection, str, str]] | None = None,
     last_seen: dict[str, str] | None = None,
+    companions: dict[str, list[MapDetection]] | None = None,
 ) -> folium.Map:
     """Build the map; ``chips`` maps detection id → HTML ``<img>`` snippet made by sitewatch;
-    ``last_seen`` says per site when it last had a clear look (site popups, not-observed markers).
+    ``last_seen`` says per site when it last had a clear look (site popups, not-observed markers);
+    ``companions`` are other deployments' open detections (label → detections: the radar watch
+    on the optical map), each a layer of its own, at this map's access level.
 
     ``overviews`` (:class:`maps.chips.Overview`) are the sites' own latest clear looks, added as
     image layers; with ``offline=True`` they are the only base layer (no web tiles, no CDN plugins).
@@ -168,18 +172,7 @@ def weekly_map(
         site = by_id.get(d.site_id)
         exact = site is not None and may_see_exact(site.sensitivity, access)
         c = d.geometry.centroid if exact else generalise(d.geometry)
-        rows = [
-            ("Detection", d.detection_id), ("Site", site.name if site else d.site_id),
-            ("First seen", d.first_seen), ("Last seen", d.last_seen), ("Confirmed", d.confirmed_on),
-            ("Area", f"{d.area_m2:.0f} m²"), ("Score", f"{d.score:.2f}"), ("Confidence", d.confidence),
-            ("Type hint", d.kind_hint), ("Status", d.status),
-            *([("Clear looks", f"{d.n_looks}" + (" (provisional: awaiting a second look)" if d.n_looks == 1 else ""))]
-              if d.n_looks else []),
-            *([("Evidence", d.evidence)] if d.evidence else []),
-            *d.repeat_rows(),
-            ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
-            ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),
-        ]
+        rows = _detection_rows(d, site, exact, c)
         colour = CONFIDENCE_COLOURS.get(d.confidence, "#999999")
         popup = _popup(rows, chips.get(d.detection_id, "") if exact else "")
         tip = folium.Tooltip(text(f"{d.detection_id} · {d.confidence} · first seen {d.first_seen}"))
@@ -190,6 +183,22 @@ def weekly_map(
                             tooltip=tip).add_to(clusters[d.new_this_week])
     for layer in layers.values():
         layer.add_to(m)
+    for label, others in (companions or {}).items():
+        # another deployment's open detections (radar beside optical): outlines dashed, markers hollow
+        c_layer = folium.FeatureGroup(name=text(f"{label}: open detections"), show=True)
+        for d in others:
+            site = by_id.get(d.site_id)
+            exact = site is not None and may_see_exact(site.sensitivity, access)
+            c = d.geometry.centroid if exact else generalise(d.geometry)
+            colour = CONFIDENCE_COLOURS.get(d.confidence, "#999999")
+            popup = _popup([("Source", label), *_detection_rows(d, site, exact, c)])
+            tip = folium.Tooltip(text(f"{label}: {d.detection_id} · {d.confidence} · first seen {d.first_seen}"))
+            if exact:
+                folium.GeoJson(mapping(d.geometry), style_function=_style(colour, "5 5", 0.15), popup=popup,
+                               tooltip=tip).add_to(c_layer)
+            folium.CircleMarker([c.y, c.x], radius=7, color=colour, weight=3, fill=False, dash_array="3 3",
+                                popup=popup, tooltip=tip).add_to(c_layer)
+        c_layer.add_to(m)
     unobs_layer.add_to(m)
     if verdicts:
         v_layer = folium.FeatureGroup(name="Reviews and field verdicts", show=True)
@@ -236,6 +245,24 @@ def weekly_map(
         maxx = max(b[2] for b in bounds); maxy = max(b[3] for b in bounds)
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
+
+
+def _detection_rows(d: MapDetection, site: Site | None, exact: bool, c: Point) -> list[tuple[str, object]]:
+    """A detection's popup rows; its position generalised and MGRS withheld where not ``exact``."""
+    return [
+        ("Detection", d.detection_id), ("Site", site.name if site else d.site_id),
+        # where this reader may not see the site, when the satellites last saw the change is not said:
+        # on an open detection under weeks of cloud it is when the site was last seen at all
+        ("First seen", d.first_seen), ("Last seen", d.last_seen if exact else "withheld"), ("Confirmed", d.confirmed_on),
+        ("Area", f"{d.area_m2:.0f} m²"), ("Score", f"{d.score:.2f}"), ("Confidence", d.confidence),
+        ("Type hint", d.kind_hint), ("Status", d.status),
+        *([("Clear looks", f"{d.n_looks}" + (" (provisional: awaiting a second look)" if d.n_looks == 1 else ""))]
+          if d.n_looks else []),
+        *([("Evidence", d.evidence)] if d.evidence else []),
+        *d.repeat_rows(),
+        ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
+        ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),
+    ]
 
 
 def save_map(m: folium.Map, path: str | Path, offline: bool = False) -> Path:

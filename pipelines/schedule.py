@@ -99,7 +99,8 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
     provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache, collection=cfg.collection,
                              orbit_pass=cfg.orbit_pass)
     runner = runner or (lambda st, ss, pv, a, b, out: run_period(st, ss, pv, a, b, out, access=cfg.access,
-                                                                 blind_days=cfg.blind_days)[1])
+                                                                 blind_days=cfg.blind_days,
+                                                                 companions=cfg.companions)[1])
     records = []
     pending = pending_weeks(store, [s.site_id for s in sites], cfg.start, pd.Timestamp(now))
     for label, monday, sunday, backfill in plan_catch_up(pending):
@@ -125,7 +126,7 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     out = Path(cfg.out) / f"quick-look-{now.date()}"
     start = max(pd.Timestamp(cfg.start), now - pd.Timedelta(days=7))
     _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access,
-                            blind_days=cfg.blind_days)
+                            blind_days=cfg.blind_days, companions=cfg.companions)
     summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, clock)
     return summary
 

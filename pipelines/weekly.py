@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 from shapely import wkt
 from shapely.geometry import mapping
+from sqlalchemy.exc import SQLAlchemyError
 
 from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact
@@ -129,14 +130,54 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDe
     ]
 
 
+OPEN_STATUSES = ("open", "review")
+"""A detection no verdict has closed: nobody has been there, or an archaeologist was unsure."""
+OPEN_DAYS = DetectorParams().rearm_days
+"""How long an open detection stays on the maps and in the field pack after it was last seen: as
+long as the detector holds its ground as one disturbance (a year of calm re-arms it)."""
+
+
 def period_detections(store: Store, sites: list[Site], start, end) -> pd.DataFrame:
-    """Detections known by ``end`` that were still seen on or after ``start``."""
+    """Detections known by ``end`` that were still seen on or after ``start``, and every open one
+    (no verdict yet) seen within :data:`OPEN_DAYS` of ``end``: a dig not yet visited stays on the
+    week's map and in its field pack through a week of cloud or a winter, until a verdict closes
+    it.  (Before, a week without a clear look emptied the map and the rangers' pack.)"""
     frame = store.detections([s.site_id for s in sites])
     if frame.empty:
         return frame
-    keep = (frame.confirmed_on <= str(pd.Timestamp(end).date())) & (frame.last_seen >= str(pd.Timestamp(start).date()))
+    end = pd.Timestamp(end)
+    seen = frame.last_seen >= str(pd.Timestamp(start).date())
+    still_open = frame.status.isin(OPEN_STATUSES) & (frame.last_seen >= str((end - pd.Timedelta(days=OPEN_DAYS)).date()))
+    keep = (frame.confirmed_on <= str(end.date())) & (seen | still_open)
     keep &= ~frame.status.isin(HIDDEN_STATUSES)  # annotated false positives and their repeats
     return frame[keep].reset_index(drop=True)
+
+
+COMPANION_WEEKS = 4
+"""Another deployment's detections shown on this map: those it saw in the four weeks to this
+week's end (it may run on another day, or later on the same Monday)."""
+
+
+def companion_detections(companions: dict[str, str] | None, sites: list[Site], end) -> tuple[dict, dict]:
+    """Other deployments' open detections at ``sites`` (label → store URL or SQLite path; a radar
+    watch beside the optical one), for the map: ({label: [MapDetection]}, {label: what it gave}).
+    A store that is not there or cannot be read is said in the second, not raised: this week's
+    own map does not wait on another deployment."""
+    shown: dict[str, list[MapDetection]] = {}
+    said: dict[str, dict] = {}
+    window = pd.Timestamp(end).normalize() - pd.Timedelta(weeks=COMPANION_WEEKS) + pd.Timedelta(days=1)
+    for label, db in (companions or {}).items():
+        if "://" not in db and not Path(db).expanduser().is_file():
+            said[label] = {"error": f"no store at {db}"}
+            continue
+        try:
+            frame = period_detections(Store(db), sites, window, end)
+        except SQLAlchemyError as exc:
+            said[label] = {"error": f"cannot read the store at {db} ({type(exc).__name__})"}
+            continue
+        shown[label] = _map_detections(frame, window)
+        said[label] = {"open": len(shown[label]), "seen_since": str(window.date())}
+    return shown, said
 
 
 def priority(det: MapDetection, site: Site | None, confirmed_sites: set[str] = frozenset()) -> float:
@@ -171,7 +212,7 @@ def _write_detections(dets: list[MapDetection], by_id: dict[str, Site], access: 
         c = geom.centroid
         features.append({"type": "Feature", "geometry": mapping(geom), "properties": {
             "detection_id": d.detection_id, "site_id": d.site_id, "first_seen": d.first_seen,
-            "last_seen": d.last_seen, "confirmed_on": d.confirmed_on, "score": d.score,
+            "last_seen": d.last_seen if exact else None, "confirmed_on": d.confirmed_on, "score": d.score,
             "confidence": d.confidence, "area_m2": d.area_m2, "kind_hint": d.kind_hint, "status": d.status,
             "new_this_week": d.new_this_week, "lat": round(c.y, 6), "lon": round(c.x, 6),
             "mgrs": to_mgrs(c.y, c.x) if exact else None, "location_generalised": not exact,
@@ -255,10 +296,11 @@ def _write_field(dets: list[MapDetection], by_id: dict[str, Site], access: str, 
 def write_outputs(
     store: Store, sites: list[Site], results: list[SiteResult], start, end, out_dir: str | Path,
     access: str = "restricted", run_id: str = "", base: tuple[float, float] | None = None,
-    blind_days: int = BLIND_DAYS,
+    blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None,
 ) -> Outputs:
     """detections.geojson, map.html, field/ and summary.json for the period's last week; sites
-    without a clear look for ``blind_days`` or more are listed as blind."""
+    without a clear look for ``blind_days`` or more are listed as blind; ``companions`` (label →
+    store) are other deployments whose open detections the maps show beside this one's."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     folder = OutputFolder(out, WEEKLY_OUTPUTS, access, level_file="summary.json")
@@ -298,11 +340,12 @@ def write_outputs(
                  for ov in (r.overview, *r.more_overviews)]
     verdicts = _verdicts(store, sites, end, week_start)
     last_seen = {k: seen_text(v) for k, v in seen.items() if k in exact}
+    others, companion_said = companion_detections(companions, sites, end)
     m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
-                   overviews=overviews, verdicts=verdicts, last_seen=last_seen)
+                   overviews=overviews, verdicts=verdicts, last_seen=last_seen, companions=others)
     map_path = save_map(m, out / "map.html")
     offline = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
-                         overviews=overviews, offline=True, verdicts=verdicts, last_seen=last_seen)
+                         overviews=overviews, offline=True, verdicts=verdicts, last_seen=last_seen, companions=others)
     save_map(offline, out / "map_offline.html", offline=True)
 
     field_dir = out / "field"
@@ -322,6 +365,7 @@ def write_outputs(
         "blind_sites": [{"site_id": b["site_id"], "name": b["name"], "region": b["region"],
                          "last_clear_look": b["last_clear_look"], "days_without_clear_look": b["days"]} for b in blind],
         "blind_sites_not_named": len(all_blind) - len(blind),
+        **({"companions": companion_said} if companion_said else {}),
         "detections_open": len(dets), "detections_new_this_week": sum(d.new_this_week for d in dets),
         "by_confidence": {c: sum(d.confidence == c for d in dets) for c in ("high", "medium", "low")},
         "by_region": _count_by_region(dets, by_id),
@@ -473,7 +517,7 @@ def region_folders(regions: list[str]) -> dict[str, str]:
 def run_period(
     store: Store, sites: list[Site], provider: ImageryProvider, start, end, out_dir,
     params: DetectorParams = DetectorParams(), access: str = "restricted", site_runner=None,
-    base: tuple[float, float] | None = None, blind_days: int = BLIND_DAYS,
+    base: tuple[float, float] | None = None, blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None,
 ) -> tuple[Outputs, dict]:
     """The whole weekly job without Prefect (the flow does the same with tasks and retries)."""
     run_id = new_run_id()
@@ -490,7 +534,7 @@ def run_period(
             results.append(provider_failed(s.site_id, exc))
     give_up_if_all_failed(results)
     counts = record_results(store, run_id, provider.name, results, start, end)
-    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base, blind_days)
+    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base, blind_days, companions)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
                "fetched": list(getattr(provider, "fetched", [])), "kept_edited": [str(p) for p in outputs.kept_edited]}
     store.finish_run(run_id, "completed", summary)

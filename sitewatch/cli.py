@@ -51,6 +51,15 @@ def _column_choices(args, fields) -> dict[str, str]:
         raise SitewatchError(str(exc)) from None
 
 
+def _companions(args) -> dict[str, str]:
+    from .config import companion_stores
+
+    pairs = [c.partition("=") for c in getattr(args, "companion", None) or []]
+    if bad := [label for label, sep, db in pairs if not sep]:
+        raise SitewatchError(f"--companion {bad[0]!r}: expected LABEL=DB, e.g. --companion \"Sentinel-1 radar=sitewatch-radar.db\"")
+    return companion_stores({label: db for label, _, db in pairs}, args.db)
+
+
 def _registry_columns(args) -> dict[str, str]:
     from sites.registry import REGISTRY_FIELDS
 
@@ -118,6 +127,7 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
 
     OutputFolder(out, WEEKLY_OUTPUTS, args.access, level_file="summary.json").check()  # a lower level into a folder of higher-level files
 
+    companions = _companions(args)
     res = read_sites(sites_path, columns=_registry_columns(args))  # before touching any provider
     for w in res.warnings:
         print(f"warning: {w}")
@@ -132,13 +142,13 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         from pipelines.weekly import run_period
 
         _, summary = run_period(Store(args.db), res.sites, provider, start, end, out, access=args.access, base=args.base,
-                                blind_days=args.blind_days)
+                                blind_days=args.blind_days, companions=companions)
     else:
         from pipelines.flows import make_task_runner, weekly_monitoring
 
         flow = weekly_monitoring.with_options(task_runner=make_task_runner(args.task_runner, args.dask_address))
         summary = flow(res.sites, provider, start, end, str(out), args.db, args.access, base=args.base,
-                       blind_days=args.blind_days)
+                       blind_days=args.blind_days, companions=companions)
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)"
           + (f"; {summary['unchanged']} unchanged" if summary.get("unchanged") else ""))
     _say_unreadable(summary)
@@ -430,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("run", help="monitor sites over a period and write map, detections and field pack")
     sp.add_argument("--sites", required=True, help="site registry file")
     column_option(sp, registry_fields, registry_example)
+    sp.add_argument("--companion", action="append", metavar="LABEL=DB",
+                    help="another deployment's store whose open detections the maps show as a layer of their own, "
+                         "e.g. \"Sentinel-1 radar=sitewatch-radar.db\" (repeat for each)")
     sp.add_argument("--stac", help="local STAC catalog.json (provider local)")
     sp.add_argument("--start", required=True, type=_date)
     sp.add_argument("--end", required=True, type=_date)

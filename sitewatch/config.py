@@ -21,6 +21,9 @@ blind_days = 32                    # list sites without a clear look for this ma
 [columns]                          # the registry's columns whose names sitewatch does not know
 site_id = "Дурсгалт газрын код"
 
+[companions]                       # other deployments whose open detections the map shows too
+"Sentinel-1 radar" = "sitewatch-radar.db"
+
 [alerts]
 min_confidence = "medium"
 sensitivities = ["public", "restricted", "secret"]
@@ -111,6 +114,8 @@ class Config:
     alerts: AlertConfig = field(default_factory=AlertConfig)
     columns: dict[str, str] = field(default_factory=dict)
     """The registry's column for a field (``sites.registry.REGISTRY_FIELDS``), as ``--column``."""
+    companions: dict[str, str] = field(default_factory=dict)
+    """Other deployments (label → store) whose open detections this one's maps show as layers."""
 
 
 def load_config(path: str | Path) -> Config:
@@ -199,6 +204,7 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
     if isinstance(blind_days, bool) or not isinstance(blind_days, int) or not 1 <= blind_days <= 366:
         raise ConfigError(f"blind_days must be a whole number of days from 1 to 366, not {blind_days!r}")
     columns = _columns(raw.get("columns", {}))
+    companions = companion_stores(raw.get("companions", {}), str(raw["db"]), "companions")
     a = dict(raw.get("alerts", {}))
     email = a.pop("email", None)
     webhook = a.pop("webhook", None)
@@ -246,7 +252,22 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
         cache=str(rel(raw.get("cache", ".sitewatch/cache"))), access=raw.get("access", "restricted"),
         timezone=raw.get("timezone", "UTC"), cron=raw.get("cron", "0 6 * * 1"),
         quick_look_cron=raw.get("quick_look_cron"), blind_days=blind_days, alerts=alerts, columns=columns,
+        companions=companions,
     )
+
+
+def companion_stores(raw, own_db: str, where: str = "--companion") -> dict[str, str]:
+    """Other deployments' stores, label → SQLAlchemy URL or SQLite path (``companions`` in the
+    file, ``--companion LABEL=DB`` on the command line): not this deployment's own store."""
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip()
+                                            for k, v in raw.items()):
+        raise ConfigError(f'{where} must name each store with a label, e.g. "Sentinel-1 radar" = "sitewatch-radar.db"')
+    same = [k for k, v in raw.items() if Path(v).expanduser().resolve() == Path(own_db).expanduser().resolve()
+            or v == own_db]
+    if same:
+        raise ConfigError(f"{where} {same[0]!r} is this deployment's own store ({own_db}); a companion is another "
+                          "deployment's (the radar watch's store beside the optical one's)")
+    return {k.strip(): v.strip() for k, v in raw.items()}
 
 
 def _columns(raw) -> dict[str, str]:

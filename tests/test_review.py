@@ -636,3 +636,36 @@ def test_a_radar_week_writes_the_same_outputs(tmp_path):
     series = detection_timeseries(store, det.detection_id, SyntheticProvider(ds)).set_index("date")
     assert list(series.columns) == ["vv_db_inside", "vv_db_site", "difference"]
     assert series.difference[:"2011-07-10"].median() < 1 < 2.5 < series.difference["2011-07-20":].median()
+
+
+def test_an_open_detection_stays_on_the_map_through_cloud_until_a_verdict(scene):
+    """Cloud over the site from mid-August.  The detections found before it stay on a cloudy
+    September week's map, in its summary and in its field pack, since nobody has been there yet.
+    Before, a week without a clear look emptied all three.  A verdict that dismisses one takes
+    it off; an archaeologist's "unsure" keeps it; a year after it was last seen, it goes."""
+    import csv
+
+    ds, site, field, dig, store, tmp = scene
+    cloudy = ds.time >= pd.Timestamp("2011-08-15").to_datetime64()
+    ds = ds.assign(clear=ds.clear.where(~cloudy, False).where(cloudy, True))
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-08-14", tmp / "before")
+    found = store.detections()
+    assert len(found) >= 2 and set(found.status) == {"open"} and (found.last_seen < "2011-08-15").all()
+    out = tmp / "w38"
+    run_period(store, [site], SyntheticProvider(ds), "2011-09-19", "2011-09-25", out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sites_observed_this_week"] == 0 and summary["detections_open"] == len(found)
+    assert _ids(out) == set(found.detection_id)
+    pack = {r["detection_id"] for r in csv.DictReader((out / "field" / "field_pack.csv").open(encoding="utf-8"))}
+    assert pack == set(found.detection_id)
+    html = (out / "map.html").read_text()
+    assert all(d in html for d in found.detection_id)
+
+    gone, unsure = found.detection_id.iloc[0], found.detection_id.iloc[1]
+    annotate(store, gone, "nothing found", "Ranger Saraa")
+    annotate(store, unsure, "unsure", "Dr. Enkhtuya")
+    run_period(store, [site], SyntheticProvider(ds), "2011-09-26", "2011-10-02", tmp / "w39")
+    assert _ids(tmp / "w39") == set(found.detection_id) - {gone}
+    later = tmp / "a-year-on"
+    run_period(store, [site], SyntheticProvider(ds), "2012-08-27", "2012-09-02", later)
+    assert _ids(later) == set()

@@ -109,6 +109,7 @@ def test_public_export_generalises_everything(case_run, tmp_path):
     for f in fc["features"]:
         p = f["properties"]
         assert f["geometry"]["type"] == "Point" and p["location_generalised"] and p["mgrs"] is None
+        assert p["last_seen"] is None  # on an open detection under cloud, when the site was last seen at all
         lon, lat = f["geometry"]["coordinates"]
         assert abs((lon / 0.1) % 1 - 0.5) < 1e-6 and abs((lat / 0.1) % 1 - 0.5) < 1e-6  # a 0.1° cell centre
         assert (lat, lon) != (exact[p["detection_id"]]["properties"]["lat"], exact[p["detection_id"]]["properties"]["lon"])
@@ -173,3 +174,53 @@ def test_all_cloud_and_empty_imagery_are_reported_not_silent(tmp_path):
     assert b[0]["site_id"] == "EMPTY" and "no acquisition" in b[0]["reason"]
     weeks = {(r["site_id"], r["status"]) for r in store.site_weeks()}
     assert ("CLOUDY", "all_cloud") in weeks and ("EMPTY", "no_imagery") in weeks
+
+
+def test_another_deployments_detections_are_a_layer_of_their_own(case_run, tmp_path, capsys):
+    """The radar watch runs as a deployment of its own, with its own store.  The optical map shows
+    its open detections (those it saw in the four weeks to the map's week) as a layer of their
+    own, named by the label, at the map's access level; they stay out of this deployment's
+    detections.geojson and field pack.  A companion store that is not there is said in the
+    summary (the map is made without it), and none is created in its place."""
+    from pipelines.weekly import write_outputs
+    from sitewatch.cli import main
+    from sitewatch.config import parse_config
+    from sitewatch.errors import ConfigError
+
+    meta, sites, radar, provider, out, outputs, summary = case_run
+    end = pd.Timestamp(meta["monitor_end"])
+    frame = radar.detections()
+    recent = frame[(frame.status == "open") & (frame.confirmed_on <= str(end.date()))]  # none visited yet
+    assert len(recent) >= 1
+    own = Store(str(tmp_path / "optical.db"))
+    missing = tmp_path / "not-yet.db"
+    got = write_outputs(own, sites, [], meta["monitor_start"], meta["monitor_end"], tmp_path / "o",
+                        companions={"Sentinel-1 radar": radar.url, "Landsat": str(missing)})
+    html = got.map_html.read_text()
+    assert "Sentinel-1 radar: open detections" in html
+    assert all(d in html for d in recent.detection_id)
+    s = json.loads(got.summary_json.read_text())
+    assert s["companions"]["Sentinel-1 radar"]["open"] == len(recent)
+    assert s["companions"]["Landsat"] == {"error": f"no store at {missing}"} and not missing.exists()
+    assert json.loads(got.detections_geojson.read_text())["features"] == []
+    assert len(gpxpy.parse((tmp_path / "o" / "field" / "field_pack.gpx").read_text()).waypoints) == 0
+    assert "Sentinel-1 radar: open detections" in (tmp_path / "o" / "map_offline.html").read_text()
+
+    pub = write_outputs(own, sites, [], meta["monitor_start"], meta["monitor_end"], tmp_path / "p", access="public",
+                        companions={"Sentinel-1 radar": radar.url})
+    html = pub.map_html.read_text()
+    exact = {f["properties"]["detection_id"]: f["properties"] for f in json.loads(outputs.detections_geojson.read_text())["features"]}
+    for det in recent.detection_id:
+        if det in exact:
+            assert f"{exact[det]['lat']:.6f}" not in html and exact[det]["mgrs"] not in html
+
+    base = {"sites": "s.geojson", "db": "optical.db", "out": "out", "start": "2024-03-04"}
+    assert parse_config({**base, "companions": {"Sentinel-1 radar": "radar.db"}}).companions == {"Sentinel-1 radar": "radar.db"}
+    with pytest.raises(ConfigError, match="is this deployment's own store"):
+        parse_config({**base, "companions": {"radar": "optical.db"}})
+    with pytest.raises(ConfigError, match="must name each store with a label"):
+        parse_config({**base, "companions": ["radar.db"]})
+    args = ["run", "--sites", str(tmp_path / "nowhere.geojson"), "--start", "2011-09-01", "--end", "2011-09-07",
+            "--out", str(tmp_path / "c"), "--no-prefect", "--db", str(tmp_path / "optical.db")]
+    assert main([*args, "--companion", "radar"]) == 2
+    assert "expected LABEL=DB" in capsys.readouterr().err
