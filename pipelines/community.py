@@ -11,7 +11,7 @@ from shapely import wkt
 from reports import ReconDetection, ReconItem, import_reports, load_key, reconcile, rejected_file, write_rejected
 from reports.export import write_reconciliation
 
-from .store import Store
+from .store import HIDDEN_STATUSES, OPEN_DAYS, OPEN_STATUSES, Store
 
 
 def import_reports_file(store: Store, path: str | Path, policy: str = "pseudonym", rejected_dir: str | Path | None = None,
@@ -42,17 +42,26 @@ def week_bounds(week: str) -> tuple[date, date]:
 
 
 def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 120) -> list[ReconItem]:
-    """Reconcile the stored reports and open detections (of one week's review, if given)."""
+    """Reconcile the stored reports and detections (of one week's review, if given: those seen in
+    its look-back, and every open one, as the week's map shows them).  A detection a verdict
+    dismissed, or a later run retired, is left out: it is nobody's errand, and a report at its
+    place is news to check."""
     frame = store.detections()
     reports = store.reports()
+    if not frame.empty:
+        frame = frame[~frame.status.isin(HIDDEN_STATUSES)]
     if week:
         monday, sunday = week_bounds(week)
         lo = monday - timedelta(days=lookback_days)
         reports = [r for r in reports if lo <= r.observed_on <= sunday]
         if not frame.empty:
-            frame = frame[(frame.confirmed_on <= str(sunday)) & (frame.last_seen >= str(lo))]
+            still_open = frame.status.isin(OPEN_STATUSES) & (frame.last_seen >= str(sunday - timedelta(days=OPEN_DAYS)))
+            frame = frame[(frame.confirmed_on <= str(sunday)) & ((frame.last_seen >= str(lo)) | still_open)]
     dets = [ReconDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen),
-                           date.fromisoformat(r.last_seen), r.confidence) for r in frame.itertuples()]
+                           date.fromisoformat(r.last_seen), r.confidence,
+                           date.fromisoformat(r.last_seen) + timedelta(days=OPEN_DAYS) if r.status in OPEN_STATUSES
+                           else None)
+            for r in frame.itertuples()]
     return reconcile(reports, dets, store.sites())
 
 

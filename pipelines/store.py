@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from change_detection import CONFIDENCES, Detection
+from change_detection import CONFIDENCES, Detection, DetectorParams
 from sites import Site
 
 metadata = MetaData()
@@ -152,6 +152,15 @@ reporter_contacts_t = Table(
 RETIRED_STATUSES = ("superseded", "withdrawn")
 """Statuses of detections a later run no longer reports (replaced, or not repeated by the next look);
 one that reappears is open again."""
+HIDDEN_STATUSES = ("dismissed", "suppressed", *RETIRED_STATUSES)
+"""Detections no map, field pack or reconciliation shows: annotated false positives, their
+repeats, and retired ones."""
+OPEN_STATUSES = ("open", "review")
+"""A detection no verdict has closed: nobody has been there, or an archaeologist was unsure."""
+OPEN_DAYS = DetectorParams().rearm_days
+"""How long an open detection stays on the maps, in the field pack and in the reconciliation after
+it was last seen: as long as the detector holds its ground as one disturbance (a year of calm
+re-arms it)."""
 
 
 def _now() -> datetime:

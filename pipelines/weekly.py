@@ -32,10 +32,9 @@ from .community import apply_corroboration, reconcile_store, week_bounds
 from .monitoring import SiteResult, run_site
 from .outputs import OutputFolder
 from .review import apply_feedback, confirmed_sites, latest_labels, supersede
-from .store import RETIRED_STATUSES, Store, disturbed_before, evidence_summary
+from .store import HIDDEN_STATUSES, OPEN_DAYS, OPEN_STATUSES, Store, disturbed_before, evidence_summary
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
-HIDDEN_STATUSES = ("dismissed", "suppressed", *RETIRED_STATUSES)
 CONFIRMED_SITE_WEIGHT = 1.5
 SENSITIVITY_WEIGHT = {"public": 1.0, "restricted": 1.5, "secret": 2.0}
 
@@ -128,13 +127,6 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDe
                      disturbed_before(r.evidence), evidence_summary(r.evidence))
         for r in frame.itertuples()
     ]
-
-
-OPEN_STATUSES = ("open", "review")
-"""A detection no verdict has closed: nobody has been there, or an archaeologist was unsure."""
-OPEN_DAYS = DetectorParams().rearm_days
-"""How long an open detection stays on the maps and in the field pack after it was last seen: as
-long as the detector holds its ground as one disturbance (a year of calm re-arms it)."""
 
 
 def period_detections(store: Store, sites: list[Site], start, end) -> pd.DataFrame:

@@ -5,7 +5,7 @@ Pure functions over records (no store, no files).  Outcomes, one row each, expla
 * ``corroborated`` — a report and a detection agree: the report lies within its location
   accuracy plus ``tolerance_m`` of the detection's outline, and was made between
   ``days_before`` days before the detection was first seen and ``days_after`` days after (or
-  while the detection was still visible).  The detection's confidence is raised one level.
+  while the detection was still visible, or while it is open: no verdict yet).  The detection's confidence is raised one level.
   Many-to-many: several reports of one dig and one report near two digs all give rows.
 * ``report_without_detection`` — a report at a registered site that no detection explains (cloud?
   too small? not visible from space?): re-check the next clear image and send a ranger.
@@ -49,6 +49,9 @@ class ReconDetection:
     first_seen: date
     last_seen: date
     confidence: str
+    open_until: date | None = None
+    """For a detection no verdict has closed: the day until which it stays open (a dig nobody has
+    visited is still there); a report up to that day can corroborate it."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ def reconcile(
             dist = distance_m(r.lat, r.lon, d.geometry)
             reach = r.accuracy_m + tolerance_m
             days = (r.observed_on - d.first_seen).days
-            late_limit = max(days_after, (d.last_seen - d.first_seen).days + 30)
+            late_limit = max(days_after, (d.last_seen - d.first_seen).days + 30,
+                             (d.open_until - d.first_seen).days if d.open_until else 0)
             if dist <= reach and -days_before <= days <= late_limit:
                 matched = True
                 corroborating[d.detection_id] = corroborating.get(d.detection_id, 0) + 1

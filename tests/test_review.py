@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from shapely import wkt
 from shapely.geometry import box
 
 from change_detection.synthetic import add_disturbance, add_recurring_bare_field, box_mask, synthetic_series
@@ -669,3 +670,34 @@ def test_an_open_detection_stays_on_the_map_through_cloud_until_a_verdict(scene)
     later = tmp / "a-year-on"
     run_period(store, [site], SyntheticProvider(ds), "2012-08-27", "2012-09-02", later)
     assert _ids(later) == set()
+
+
+def test_a_late_report_corroborates_an_open_detection_not_a_dismissed_one(scene):
+    """A herder reports pits five months after the satellites first saw a dig that nobody has
+    visited (cloud and snow since): the dig is still there, so the report corroborates it.
+    Before, a report more than 90 days after the first sighting, and a detection not seen for
+    120 days, were not matched, and each got an errand of its own.  Once a ranger found nothing
+    there, the detection is nobody's errand (it was listed "send a ranger" before) and a report
+    at its place is news to check."""
+    from datetime import date, timedelta
+
+    from pipelines.community import reconcile_store
+    from reports.ingest import Report
+
+    ds, site, field, dig, store, tmp = scene
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-08-14", tmp / "o")
+    det = store.detections().iloc[0]
+    first, last = date.fromisoformat(det.first_seen), date.fromisoformat(det.last_seen)
+    seen_on = last + timedelta(days=150)
+    assert (seen_on - first).days > 90 and (seen_on - last).days > 120
+    c = wkt.loads(det.geometry_wkt).representative_point()
+    store.add_reports([Report("rep-late", seen_on, round(c.y, 6), round(c.x, 6), site.site_id, site.name,
+                              "fresh pits", "", "", 30.0, "test", 2)])
+    week = f"{seen_on.isocalendar()[0]}-W{seen_on.isocalendar()[1]:02d}"
+    items = reconcile_store(store, week)
+    mine = [it for it in items if it.detection_id == det.detection_id]
+    assert [it.outcome for it in mine] == ["corroborated"] and mine[0].report_id == "rep-late"
+    annotate(store, det.detection_id, "nothing found", "Ranger Saraa")
+    items = reconcile_store(store, week)
+    assert not [it for it in items if it.detection_id == det.detection_id]
+    assert [it.outcome for it in items if it.report_id == "rep-late"] == ["report_without_detection"]
