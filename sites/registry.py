@@ -364,9 +364,10 @@ def _validate(
     if id_col is None or name_col is None:
         missing = [n for n, c in (("site_id", id_col), ("name", name_col)) if c is None]
         found = [c for c in frame.columns if c != frame.geometry.name and c != "_layer"]
+        example = "Site code" if missing[0] == "site_id" else "Site"
         raise InvalidSiteFile(f"{source}: required column(s) missing: {', '.join(missing)} (the file has "
                               f"{_listed(found)}; {HEADER_LANGUAGES} names are known; if they are called "
-                              f"otherwise, name them, e.g. --column {missing[0]}=\"{'Site code' if missing[0] == 'site_id' else 'Site'}\", or rename them)")
+                              f"otherwise, name them, e.g. --column {missing[0]}=\"{example}\", or rename them)")
     if frame.crs is not None and frame.crs.is_projected and len(frame.geometry.dropna()):
         x0, y0, x1, y1 = frame.geometry.dropna().total_bounds
         if max(abs(x0), abs(x1)) <= 180 and max(abs(y0), abs(y1)) <= 90:
