@@ -152,6 +152,13 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)"
           + (f"; {summary['unchanged']} unchanged" if summary.get("unchanged") else ""))
     _say_unreadable(summary)
+    if companions:
+        import json
+
+        said = json.loads((out / "summary.json").read_text(encoding="utf-8")).get("companions", {})
+        for label, got in said.items():
+            print(f"warning: companion {label!r}: {got['error']}; the maps were made without it" if "error" in got
+                  else f"companion {label!r}: {got['open']} open detection(s) on the maps")
     for kept in summary.get("kept_edited", []):
         print(f"kept: {kept} (changed since the last run wrote it: verdicts filled in? import them with "
               "`sitewatch verdicts import`)")

@@ -224,3 +224,11 @@ def test_another_deployments_detections_are_a_layer_of_their_own(case_run, tmp_p
             "--out", str(tmp_path / "c"), "--no-prefect", "--db", str(tmp_path / "optical.db")]
     assert main([*args, "--companion", "radar"]) == 2
     assert "expected LABEL=DB" in capsys.readouterr().err
+    (tmp_path / "s.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": sites[0].geometry.__geo_interface__,
+         "properties": {"site_id": sites[0].site_id, "name": sites[0].name}}]}), encoding="utf-8")
+    args[2] = str(tmp_path / "s.geojson")
+    assert main([*args, "--stac", str(provider.catalog_path), "--companion", f"radar={radar.url}",
+                 "--companion", f"other={missing}"]) == 0
+    said = capsys.readouterr().out
+    assert "companion 'radar': " in said and f"warning: companion 'other': no store at {missing}" in said
