@@ -490,6 +490,12 @@ def test_dates_with_the_month_in_words_in_the_reporters_language(case_2011, tmp_
     assert not res.notes
 
 
+def _sites_and_form(case, path, content):
+    """The case's sites, and a report form written with ``content``."""
+    path.write_text(content, encoding="utf-8")
+    return read_sites(case / "sites.geojson").sites, path
+
+
 def test_a_report_form_in_mongolian_is_read_and_its_reporter_protected(case_2011, keyed, tmp_path):
     """A form a Mongolian unit builds names its columns in Mongolian (Огноо, Өргөрөг, Уртраг,
     Тайлбар, Утас) and its dates the Mongolian way.  The report is read, its phone column is the
@@ -499,11 +505,10 @@ def test_a_report_form_in_mongolian_is_read_and_its_reporter_protected(case_2011
 
     from reports.ingest import write_rejected
 
-    sites = read_sites(case_2011 / "sites.geojson").sites
-    path = tmp_path / "mn.csv"
-    path.write_text("Огноо,Өргөрөг,Уртраг,Тайлбар,Утас,Мэдээлэгчийн нэр,Нарийвчлал\n"
-                    "2011 оны 7 сарын 3,40.2929,-106.9177,Шинэ нүх ухсан,99112233,Бат,20 м\n"
-                    "2011 оны 7 сарын 4,95,-106.9177,буруу,99112233,Бат,\n", encoding="utf-8")
+    sites, path = _sites_and_form(case_2011, tmp_path / "mn.csv",
+                                  "Огноо,Өргөрөг,Уртраг,Тайлбар,Утас,Мэдээлэгчийн нэр,Нарийвчлал\n"
+                                  "2011 оны 7 сарын 3,40.2929,-106.9177,Шинэ нүх ухсан,99112233,Бат,20 м\n"
+                                  "2011 оны 7 сарын 4,95,-106.9177,буруу,99112233,Бат,\n")
     res = import_reports(path, sites, key=KEY.encode(), today=date(2026, 1, 1))
     (rep,) = res.accepted
     assert (rep.observed_on, rep.text, rep.accuracy_m) == (date(2011, 7, 3), "Шинэ нүх ухсан", 20.0)
@@ -652,11 +657,10 @@ def test_report_columns_named_otherwise_are_chosen_with_column(case_2011, keyed,
 
     from reports.ingest import write_rejected
 
-    sites = read_sites(case_2011 / "sites.geojson").sites
-    path = tmp_path / "form.csv"
-    path.write_text("date,Үзсэн огноо,Өргөрөг,Уртраг,Юу харсан,Хариу өгөх дугаар\n"
-                    "2011-08-30,2011-07-03,40.2929,-106.9177,Шинэ нүх ухсан,99112233\n"
-                    "2011-08-30,2011-07-04,95,-106.9177,буруу,99112233\n", encoding="utf-8")
+    sites, path = _sites_and_form(case_2011, tmp_path / "form.csv",
+                                  "date,Үзсэн огноо,Өргөрөг,Уртраг,Юу харсан,Хариу өгөх дугаар\n"
+                                  "2011-08-30,2011-07-03,40.2929,-106.9177,Шинэ нүх ухсан,99112233\n"
+                                  "2011-08-30,2011-07-04,95,-106.9177,буруу,99112233\n")
     plain = import_reports(path, sites, key=KEY.encode(), today=date(2026, 1, 1))
     assert [(r.observed_on, r.text, r.reporter) for r in plain.accepted] == [(date(2011, 8, 30), "", "")]
     assert plain.notes[0].startswith("column(s) not read: 'Үзсэн огноо', 'Юу харсан', 'Хариу өгөх дугаар'; "
