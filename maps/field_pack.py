@@ -89,9 +89,10 @@ def _leg(base: tuple[float, float] | None, p: Waypoint) -> tuple[float | None, f
 
 def write_field_pack(
     waypoints: list[Waypoint], out_dir: str | Path, name: str = "field_pack",
-    base: tuple[float, float] | None = None, access: str = "restricted",
+    base: tuple[float, float] | None = None, access: str = "restricted", verdict_words: tuple[str, ...] = (),
 ) -> dict[str, Path]:
-    """Write ``<name>.gpx``, ``.kml``, ``.csv``, ``.xlsx`` and ``.geojson`` into ``out_dir``."""
+    """Write ``<name>.gpx``, ``.kml``, ``.csv``, ``.xlsx`` and ``.geojson`` into ``out_dir``;
+    ``verdict_words`` are the unit's own words for verdicts, offered first in the workbook's list."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     route = patrol_order(waypoints, base)
@@ -135,7 +136,7 @@ def write_field_pack(
             features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(p.lon, 6), round(p.lat, 6)]},
                              "properties": row})
     paths["geojson"].write_text(json.dumps({"type": "FeatureCollection", "access_level": access, "features": features}, indent=1), encoding="utf-8")
-    _write_workbook(rows, paths["xlsx"], f"sitewatch {name} ({access})")
+    _write_workbook(rows, paths["xlsx"], f"sitewatch {name} ({access})", verdict_words)
     return paths
 
 
@@ -146,7 +147,7 @@ WIDTHS = {"detection_id": 30, "site_name": 24, "mgrs": 17, "first_seen": 11, "wh
 FIRST_DAY = date(2000, 1, 1)
 
 
-def _write_workbook(rows: list[dict], path: Path, title: str) -> None:
+def _write_workbook(rows: list[dict], path: Path, title: str, verdict_words: tuple[str, ...] = ()) -> None:
     """The CSV's rows as one Excel sheet a ranger fills in on a laptop or a phone.
 
     Excel opens a CSV with its locale's settings: a ``2024-06-03`` it rewrites ``03/06/2024`` or
@@ -187,10 +188,11 @@ def _write_workbook(rows: list[dict], path: Path, title: str) -> None:
                 cell.number_format = "0.000000"
         sheet.cell(r, columns.index("checked_on") + 1).number_format = "yyyy-mm-dd"
     last = max(len(rows) + 1, 2)  # a row a ranger adds has no detection_id to report on
-    verdict = DataValidation(type="list", formula1='"' + ",".join(FIELD_VERDICT_WORDS) + '"', allow_blank=True,
+    choices = [*verdict_words, *FIELD_VERDICT_WORDS]
+    verdict = DataValidation(type="list", formula1='"' + ",".join(choices) + '"', allow_blank=True,
                              errorStyle="warning", showErrorMessage=True, showInputMessage=True,
-                             promptTitle="verdict", prompt="What was there: " + ", ".join(FIELD_VERDICT_WORDS)
-                             + ". Leave it empty if the place was not visited.",
+                             promptTitle="verdict", prompt=("What was there: " + ", ".join(choices)
+                                                            + ". Leave it empty if the place was not visited.")[:255],
                              errorTitle="verdict", error="Not a field verdict. Another review label (e.g. "
                              "agriculture, natural) is accepted; otherwise pick one from the list.")
     verdict.add(f"{letter['verdict']}2:{letter['verdict']}{last}")

@@ -9,7 +9,14 @@ from .field_pack import waypoint_label
 
 
 def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chips_html: str, access: str,
-                    access_notes: str = "") -> str:
+                    access_notes: str = "", verdict_words: dict[str, str] | None = None) -> str:
+    """The sheet; ``verdict_words`` (the unit's word → verdict) are printed beside the verdicts'
+    boxes, so a ranger ticks what the unit calls it."""
+    from .field_pack import FIELD_VERDICT_WORDS
+
+    boxes = " ".join(
+        "☐ " + text(" / ".join([*(w for w, v in (verdict_words or {}).items() if v == verdict), verdict]))
+        for verdict in FIELD_VERDICT_WORDS)
     rows = [("Detection", det.detection_id),
             ("GPS waypoint", f"{waypoint_label('NN', det.detection_id)} (NN: its stop in the field pack's route)"),
             ("Site", site_name), ("Lat, lon (WGS 84)", f"{lat:.6f}, {lon:.6f}"),
@@ -23,7 +30,7 @@ def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chip
         "<style>@page{size:A4;margin:15mm}body{font:13px sans-serif}th{text-align:left;padding-right:8px}"
         "img{width:45mm;image-rendering:pixelated}</style></head><body>"
         f"<h2>Field check — {text(det.detection_id)}</h2><table>{body}</table>{chips_html}"
-        "<h3>Record on site</h3><p>Verdict: ☐ confirmed looting ☐ other disturbance ☐ nothing found</p>"
+        f"<h3>Record on site</h3><p>Verdict: {boxes}</p>"
         "<p>Checked on: ____________ by: ______________________</p>"
         "<p>Notes / photo numbers: ______________________________________________</p>"
         "<p style='font-size:10px'>Back at base: write the verdict into field_pack.xlsx or field_pack.csv (verdict, "

@@ -44,6 +44,44 @@ SEASON_DAYS = 45
 OVERLAP = 0.5
 
 
+def verdict_label(written: str, words: dict[str, str] | None = None) -> str:
+    """The review label a written verdict records: the unit's own word for a verdict (``words``,
+    :func:`set_verdict_words`), a field verdict (``nothing found`` → ``no change``) or a label."""
+    said = written.strip()
+    said = {w.casefold(): v for w, v in (words or {}).items()}.get(said.casefold(), said.lower())
+    return FIELD_VERDICTS.get(said, said)
+
+
+def set_verdict_words(store: Store, pairs: list[str]) -> dict[str, str]:
+    """``WORD=VERDICT`` pairs: the words the unit's rangers write for the field verdicts (or a
+    review label), in their language, e.g. ``юу ч олдсонгүй=nothing found``.  They replace any set
+    before; the field pack's workbook offers them in its list and its sheets beside the English
+    words, and ``sitewatch verdicts import`` and ``annotate`` read them.  sitewatch translates
+    nothing: the unit says what its words mean."""
+    words: dict[str, str] = {}
+    for pair in pairs:
+        word, sep, verdict = str(pair).rpartition("=")
+        word, verdict = word.strip(), verdict.strip().lower()
+        if not sep or not word or not verdict:
+            raise ValueError(f"{pair!r}: expected WORD=VERDICT, e.g. \"юу ч олдсонгүй=nothing found\"")
+        if verdict not in FIELD_VERDICTS and verdict not in LABELS:
+            raise ValueError(f"{pair!r}: {verdict!r} is not a field verdict {tuple(FIELD_VERDICTS)} or a review label {LABELS}")
+        if "," in word or '"' in word:
+            raise ValueError(f"{pair!r}: a word for a verdict may not hold a comma or a double quote (the workbook's list)")
+        if word.casefold() in FIELD_VERDICTS or word.casefold() in LABELS:
+            raise ValueError(f"{pair!r}: {word!r} already means {verdict_label(word)!r}")
+        same = next((w for w in words if w.casefold() == word.casefold()), None)
+        if same is not None and words[same] != verdict:
+            raise ValueError(f"{word!r} is given for {words[same]!r} and for {verdict!r}")
+        words[same or word] = verdict
+    listed = ",".join([*words, *FIELD_VERDICTS])
+    if len(listed) > 253:  # Excel keeps a drop-down list written in the cell rule to 255 characters
+        raise ValueError(f"the words and the field verdicts make a list of {len(listed)} characters; a spreadsheet's "
+                         "drop-down list holds 253: use shorter words")
+    store.set_verdict_words(words)
+    return words
+
+
 def status_for(label: str) -> str:
     return "confirmed" if label in CONFIRMED else "dismissed" if label in FALSE_POSITIVE else "review"
 
@@ -55,9 +93,11 @@ def annotate(store: Store, detection_id: str, label: str, author: str, note: str
     from reports.privacy import phone_region, scrub_text
 
     note = scrub_text(note or "", region=phone_region())
-    label = FIELD_VERDICTS.get(label.strip().lower(), label.strip().lower())
+    words = store.verdict_words()
+    written, label = label, verdict_label(label, words)
     if label not in LABELS:
-        raise ValueError(f"label must be one of {LABELS} (or a field verdict {tuple(FIELD_VERDICTS)}), not {label!r}")
+        raise ValueError(f"label must be one of {LABELS} (or a field verdict {tuple(FIELD_VERDICTS)}"
+                         + (f", or the unit's words {tuple(words)}" if words else "") + f"), not {written!r}")
     if not author.strip():
         raise ValueError("an annotation needs an author")
     frame = store.detections()
@@ -375,6 +415,7 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None, d
     path = Path(path)
     today = today or datetime.now(timezone.utc).date()
     res = VerdictImport()
+    words = store.verdict_words()
     rows = read_rows(path, res.notes)
     if rows and "detection_id" not in {str(k).strip().lower() for k in rows[0][1] if k}:
         raise ValueError(f"{path}: no detection_id column; hand back the field pack's CSV with its columns")
@@ -399,11 +440,13 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None, d
             res.blank += 1
             continue
         det_id = row.get("detection_id", "")
-        label = FIELD_VERDICTS.get(verdict.lower(), verdict.lower())
+        label = verdict_label(verdict, words)
         author = row.get("checked_by", "")
         try:
             if label not in LABELS:
-                raise ValueError(f"verdict {verdict!r} is not one of {tuple(FIELD_VERDICTS)} (or a review label {LABELS})")
+                raise ValueError(f"verdict {verdict!r} is not one of {tuple(FIELD_VERDICTS)}"
+                                 + (f", the unit's words {tuple(words)}" if words else "")
+                                 + f" (or a review label {LABELS})")
             if det_id not in first_seen:
                 raise ValueError(f"no detection {det_id!r} in the store")
             if not author:

@@ -113,6 +113,12 @@ site_settings_t = Table(
     Column("reason", Text),
     Column("updated_at", DateTime(timezone=True)),
 )
+verdict_words_t = Table(
+    "verdict_words", metadata,
+    Column("word", String, primary_key=True),
+    Column("verdict", String, nullable=False),
+    Column("updated_at", DateTime(timezone=True)),
+)
 site_state_t = Table(
     "site_state", metadata,
     Column("site_id", String, primary_key=True),
@@ -417,6 +423,19 @@ class Store:
 
     def site_thresholds(self) -> dict[str, float]:
         return {r.site_id: r.threshold for r in self._rows(select(site_settings_t)) if r.threshold}
+
+    def set_verdict_words(self, words: dict[str, str]) -> None:
+        """The unit's own words for verdicts (word → field verdict or review label), replacing any
+        set before: what its rangers write in a field pack (``pipelines.review.set_verdict_words``
+        checks them)."""
+        with self.engine.begin() as conn:
+            conn.execute(verdict_words_t.delete())
+            if words:
+                conn.execute(verdict_words_t.insert(), [{"word": w, "verdict": v, "updated_at": _now()}
+                                                        for w, v in words.items()])
+
+    def verdict_words(self) -> dict[str, str]:
+        return {r.word: r.verdict for r in self._rows(select(verdict_words_t).order_by(verdict_words_t.c.word))}
 
     # --- community reports -----------------------------------------------------------------------
     def add_reports(self, reports: Iterable, contacts: dict[str, str] | None = None) -> int:

@@ -31,7 +31,7 @@ from .imagery.base import ImageryProvider
 from .community import apply_corroboration, reconcile_store, week_bounds
 from .monitoring import SiteResult, run_site
 from .outputs import OutputFolder
-from .review import apply_feedback, confirmed_sites, latest_labels, supersede
+from .review import FIELD_VERDICTS, apply_feedback, confirmed_sites, latest_labels, supersede
 from .store import HIDDEN_STATUSES, OPEN_DAYS, OPEN_STATUSES, Store, disturbed_before, evidence_summary
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
@@ -264,8 +264,12 @@ def _unobserved(sites: list[Site], results: list[SiteResult], week_start: pd.Tim
 
 
 def _write_field(dets: list[MapDetection], by_id: dict[str, Site], access: str, field_dir: Path,
-                 chip_html: dict[str, str], base: tuple[float, float] | None) -> None:
-    """Field packs (all, and per region) and one printable sheet per detection."""
+                 chip_html: dict[str, str], base: tuple[float, float] | None,
+                 verdict_words: dict[str, str] | None = None) -> None:
+    """Field packs (all, and per region) and one printable sheet per detection; ``verdict_words``
+    are the unit's own words for the verdicts (``sitewatch verdicts words``)."""
+    verdict_words = verdict_words or {}
+    offered = tuple(w for w, v in verdict_words.items() if v in FIELD_VERDICTS)
     waypoints_by_region: dict[str, list[Waypoint]] = {}
     for d in dets:
         site = by_id.get(d.site_id)
@@ -275,14 +279,15 @@ def _write_field(dets: list[MapDetection], by_id: dict[str, Site], access: str, 
         wp = Waypoint(d.detection_id, site.name, c.y, c.x, d.first_seen, d.confidence, d.area_m2,
                       f"check for fresh digging ({d.kind_hint.replace('_', ' ')})")
         waypoints_by_region.setdefault(site.region or "all", []).append(wp)
-        write_sheet(detection_sheet(d, site.name, wp.lat, wp.lon, wp.mgrs, chip_html.get(d.detection_id, ""), access),
+        write_sheet(detection_sheet(d, site.name, wp.lat, wp.lon, wp.mgrs, chip_html.get(d.detection_id, ""), access,
+                                    verdict_words=verdict_words),
                     field_dir / "sheets", d.detection_id)
     all_wps = [w for ws in waypoints_by_region.values() for w in ws]
-    write_field_pack(all_wps, field_dir, "field_pack", base, access)
+    write_field_pack(all_wps, field_dir, "field_pack", base, access, offered)
     folders = region_folders([r for r in waypoints_by_region if r != "all"])
     for region, wps in waypoints_by_region.items():
         if region != "all" and len(waypoints_by_region) > 1:
-            write_field_pack(wps, field_dir / folders[region], "field_pack", base, access)
+            write_field_pack(wps, field_dir / folders[region], "field_pack", base, access, offered)
 
 
 def write_outputs(
@@ -341,7 +346,7 @@ def write_outputs(
     save_map(offline, out / "map_offline.html", offline=True)
 
     field_dir = out / "field"
-    _write_field(dets, by_id, access, field_dir, chip_html, base)
+    _write_field(dets, by_id, access, field_dir, chip_html, base, store.verdict_words())
 
     hot = confirmed_sites(store)
     ranked = sorted(dets, key=lambda d: -priority(d, by_id.get(d.site_id), hot))

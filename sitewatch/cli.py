@@ -305,6 +305,26 @@ def cmd_verdicts_import(args) -> int:
     return 0
 
 
+def cmd_verdicts_words(args) -> int:
+    from pipelines.review import set_verdict_words
+    from pipelines.store import Store
+
+    store = Store(args.db)
+    if args.clear and args.words:
+        raise SitewatchError("give the words, or --clear, not both")
+    if args.words or args.clear:
+        try:
+            set_verdict_words(store, args.words or [])
+        except ValueError as exc:
+            raise SitewatchError(str(exc)) from exc
+    words = store.verdict_words()
+    for word, verdict in words.items():
+        print(f"{word}\t{verdict}")
+    if not words:
+        print("no words of the unit's own: rangers write confirmed looting, other disturbance or nothing found")
+    return 0
+
+
 def cmd_calibrate(args) -> int:
     from pipelines.review import calibrate
     from pipelines.store import Store
@@ -507,6 +527,15 @@ def build_parser() -> argparse.ArgumentParser:
     rejected_dir_option(v2)
     common(v2, provider=False)
     v2.set_defaults(func=cmd_verdicts_import)
+    v2 = vsub.add_parser("words", help="the unit's own words for the verdicts, in its language (list them, or "
+                                       "replace them with WORD=VERDICT ...): the field pack offers them, "
+                                       "the import reads them")
+    v2.add_argument("words", nargs="*", metavar="WORD=VERDICT",
+                    help='e.g. "юу ч олдсонгүй=nothing found"; VERDICT is confirmed looting, other disturbance, '
+                         "nothing found or a review label")
+    v2.add_argument("--clear", action="store_true", help="forget the unit's words")
+    common(v2, provider=False)
+    v2.set_defaults(func=cmd_verdicts_words)
 
     sp = sub.add_parser("calibrate", help="set per-site thresholds from archaeologists' annotations")
     sp.add_argument("--min-annotations", type=int, default=3)

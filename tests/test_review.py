@@ -701,3 +701,45 @@ def test_a_late_report_corroborates_an_open_detection_not_a_dismissed_one(scene)
     items = reconcile_store(store, week)
     assert not [it for it in items if it.detection_id == det.detection_id]
     assert [it.outcome for it in items if it.report_id == "rep-late"] == ["report_without_detection"]
+
+
+def test_rangers_write_verdicts_in_the_units_own_words(scene, capsys):
+    """The unit sets its own words for the verdicts (sitewatch translates nothing): the pack's
+    workbook offers them first in its list, each printed sheet shows them beside the English
+    boxes, and a pack filled in with them, in any case, is recorded as the verdicts they stand
+    for.  A word that already means something else, or one given for two verdicts, is refused."""
+    from openpyxl import load_workbook
+
+    from pipelines.review import import_verdicts, set_verdict_words
+    from sitewatch.cli import main
+
+    ds, site, field, dig, store, tmp = scene
+    db = store.url.removeprefix("sqlite:///")
+    assert main(["verdicts", "words", "Хулгайн ухалт=confirmed looting", "Юу ч олдсонгүй=nothing found",
+                 "Газар тариалан=agriculture", "--db", db]) == 0
+    assert "Юу ч олдсонгүй\tnothing found" in capsys.readouterr().out
+    out = tmp / "o"
+    pack, rows = _field_pack(store, ds, site, out)
+    sheet = load_workbook(out / "field" / "field_pack.xlsx").active
+    (rule,) = [dv for dv in sheet.data_validations.dataValidation if dv.type == "list"]
+    assert rule.formula1.strip('"').split(",") == ["Хулгайн ухалт", "Юу ч олдсонгүй", "confirmed looting",
+                                                   "other disturbance", "nothing found"]
+    printed = (out / "field" / "sheets").glob("*.html")
+    assert all("☐ Юу ч олдсонгүй / nothing found" in p.read_text(encoding="utf-8") for p in printed)
+
+    rows[0].update(verdict="юу ч олдсонгүй", checked_by="Ranger Saraa")
+    rows[1].update(verdict="газар тариалан", checked_by="Ranger Saraa")
+    _write_pack(pack, rows)
+    res = import_verdicts(store, pack)
+    assert [label for _, _, label in res.recorded] == ["no change", "agriculture"] and not res.rejected
+    det = rows[0]["detection_id"]
+    annotate(store, det, "Хулгайн ухалт", "Ranger Bold")  # a second visit found it dug after all
+    assert history(store, det)[-1]["label"] == "looting"
+    with pytest.raises(ValueError, match=r"or the unit's words \('Газар тариалан'"):
+        annotate(store, det, "олдсон", "Ranger Bold")
+    with pytest.raises(ValueError, match="'nothing found' already means 'no change'"):
+        set_verdict_words(store, ["nothing found=confirmed looting"])
+    with pytest.raises(ValueError, match="'олдсонгүй' is given for 'nothing found' and for 'looting'"):
+        set_verdict_words(store, ["Олдсонгүй=nothing found", "олдсонгүй=looting"])
+    assert len(store.verdict_words()) == 3  # a refused set leaves the words as they were
+    assert main(["verdicts", "words", "--clear", "--db", db]) == 0 and store.verdict_words() == {}
