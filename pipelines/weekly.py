@@ -159,7 +159,8 @@ def companion_detections(companions: dict[str, str] | None, sites: list[Site], e
     said: dict[str, dict] = {}
     window = pd.Timestamp(end).normalize() - pd.Timedelta(weeks=COMPANION_WEEKS) + pd.Timedelta(days=1)
     for label, db in (companions or {}).items():
-        if "://" not in db and not Path(db).expanduser().is_file():
+        file = db.removeprefix("sqlite:///") if "://" not in db or db.startswith("sqlite:///") else None
+        if file is not None and file != ":memory:" and not Path(file).expanduser().is_file():  # not made here
             said[label] = {"error": f"no store at {db}"}
             continue
         try:

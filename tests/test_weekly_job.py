@@ -195,13 +195,15 @@ def test_another_deployments_detections_are_a_layer_of_their_own(case_run, tmp_p
     own = Store(str(tmp_path / "optical.db"))
     missing = tmp_path / "not-yet.db"
     got = write_outputs(own, sites, [], meta["monitor_start"], meta["monitor_end"], tmp_path / "o",
-                        companions={"Sentinel-1 radar": radar.url, "Landsat": str(missing)})
+                        companions={"Sentinel-1 radar": radar.url, "Landsat": str(missing),
+                                    "as a URL": f"sqlite:///{missing}"})
     html = got.map_html.read_text()
     assert "Sentinel-1 radar: open detections" in html
     assert all(d in html for d in recent.detection_id)
     s = json.loads(got.summary_json.read_text())
     assert s["companions"]["Sentinel-1 radar"]["open"] == len(recent)
     assert s["companions"]["Landsat"] == {"error": f"no store at {missing}"} and not missing.exists()
+    assert s["companions"]["as a URL"] == {"error": f"no store at sqlite:///{missing}"}
     assert json.loads(got.detections_geojson.read_text())["features"] == []
     assert len(gpxpy.parse((tmp_path / "o" / "field" / "field_pack.gpx").read_text()).waypoints) == 0
     assert "Sentinel-1 radar: open detections" in (tmp_path / "o" / "map_offline.html").read_text()
