@@ -153,8 +153,8 @@ def _write_workbook(rows: list[dict], path: Path, title: str, verdict_words: tup
     Excel opens a CSV with its locale's settings: a ``2024-06-03`` it rewrites ``03/06/2024`` or
     ``6/3/2024`` when saving, and it offers no choice of words.  Here ``first_seen`` and
     ``checked_on`` are date cells (shown ``yyyy-mm-dd`` in every locale, and read back as dates),
-    ``verdict`` offers the three field verdicts as a drop-down list (another review label is
-    allowed after a warning, as the import allows it), ``checked_on`` takes only a date, and every
+    ``verdict`` offers the unit's own words and the three field verdicts as a drop-down list
+    (another review label is allowed after a warning, as the import allows it), ``checked_on`` takes only a date, and every
     text is a text cell: a site name starting with ``=`` is not a formula here.  One sheet, as
     ``sitewatch verdicts import`` reads it.
     """

@@ -5,15 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from .escape import file_name, text
-from .field_pack import waypoint_label
+from .field_pack import FIELD_VERDICT_WORDS, waypoint_label
 
 
 def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chips_html: str, access: str,
                     access_notes: str = "", verdict_words: dict[str, str] | None = None) -> str:
     """The sheet; ``verdict_words`` (the unit's word → verdict) are printed beside the verdicts'
     boxes, so a ranger ticks what the unit calls it."""
-    from .field_pack import FIELD_VERDICT_WORDS
-
     boxes = " ".join(
         "☐ " + text(" / ".join([*(w for w, v in (verdict_words or {}).items() if v == verdict), verdict]))
         for verdict in FIELD_VERDICT_WORDS)

@@ -11,7 +11,7 @@ from shapely import wkt
 from reports import ReconDetection, ReconItem, import_reports, load_key, reconcile, rejected_file, write_rejected
 from reports.export import write_reconciliation
 
-from .store import HIDDEN_STATUSES, OPEN_DAYS, OPEN_STATUSES, Store
+from .store import HIDDEN_STATUSES, OPEN_DAYS, OPEN_STATUSES, Store, open_or_seen
 
 
 def import_reports_file(store: Store, path: str | Path, policy: str = "pseudonym", rejected_dir: str | Path | None = None,
@@ -55,8 +55,7 @@ def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 
         lo = monday - timedelta(days=lookback_days)
         reports = [r for r in reports if lo <= r.observed_on <= sunday]
         if not frame.empty:
-            still_open = frame.status.isin(OPEN_STATUSES) & (frame.last_seen >= str(sunday - timedelta(days=OPEN_DAYS)))
-            frame = frame[(frame.confirmed_on <= str(sunday)) & ((frame.last_seen >= str(lo)) | still_open)]
+            frame = frame[open_or_seen(frame, lo, sunday)]
     dets = [ReconDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen),
                            date.fromisoformat(r.last_seen), r.confidence,
                            date.fromisoformat(r.last_seen) + timedelta(days=OPEN_DAYS) if r.status in OPEN_STATUSES

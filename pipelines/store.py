@@ -169,6 +169,16 @@ it was last seen: as long as the detector holds its ground as one disturbance (a
 re-arms it)."""
 
 
+def open_or_seen(frame: pd.DataFrame, since, end) -> pd.Series:
+    """Which of ``frame``'s detections a week ending ``end`` shows (its map, field pack and
+    reconciliation): known by ``end``, not hidden, and seen on or after ``since`` or still open
+    (no verdict yet) and seen within :data:`OPEN_DAYS` of ``end``."""
+    end = pd.Timestamp(end)
+    seen = frame.last_seen >= str(pd.Timestamp(since).date())
+    still_open = frame.status.isin(OPEN_STATUSES) & (frame.last_seen >= str((end - pd.Timedelta(days=OPEN_DAYS)).date()))
+    return (frame.confirmed_on <= str(end.date())) & (seen | still_open) & ~frame.status.isin(HIDDEN_STATUSES)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -32,7 +32,7 @@ from .community import apply_corroboration, reconcile_store, week_bounds
 from .monitoring import SiteResult, run_site
 from .outputs import OutputFolder
 from .review import FIELD_VERDICTS, apply_feedback, confirmed_sites, latest_labels, supersede
-from .store import HIDDEN_STATUSES, OPEN_DAYS, OPEN_STATUSES, Store, disturbed_before, evidence_summary
+from .store import Store, disturbed_before, evidence_summary, open_or_seen
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
 CONFIRMED_SITE_WEIGHT = 1.5
@@ -131,18 +131,13 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDe
 
 def period_detections(store: Store, sites: list[Site], start, end) -> pd.DataFrame:
     """Detections known by ``end`` that were still seen on or after ``start``, and every open one
-    (no verdict yet) seen within :data:`OPEN_DAYS` of ``end``: a dig not yet visited stays on the
-    week's map and in its field pack through a week of cloud or a winter, until a verdict closes
-    it.  (Before, a week without a clear look emptied the map and the rangers' pack.)"""
+    (:func:`pipelines.store.open_or_seen`): a dig not yet visited stays on the week's map and in
+    its field pack through a week of cloud or a winter, until a verdict closes it.  (Before, a
+    week without a clear look emptied the map and the rangers' pack.)"""
     frame = store.detections([s.site_id for s in sites])
     if frame.empty:
         return frame
-    end = pd.Timestamp(end)
-    seen = frame.last_seen >= str(pd.Timestamp(start).date())
-    still_open = frame.status.isin(OPEN_STATUSES) & (frame.last_seen >= str((end - pd.Timedelta(days=OPEN_DAYS)).date()))
-    keep = (frame.confirmed_on <= str(end.date())) & (seen | still_open)
-    keep &= ~frame.status.isin(HIDDEN_STATUSES)  # annotated false positives and their repeats
-    return frame[keep].reset_index(drop=True)
+    return frame[open_or_seen(frame, start, end)].reset_index(drop=True)
 
 
 COMPANION_WEEKS = 4

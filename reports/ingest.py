@@ -530,10 +530,15 @@ FORM_METADATA = {"start", "end", "today", "deviceid", "username", "simserial", "
 """KoBoToolbox's and ODK's own columns (without their leading ``_``): not a report's words."""
 
 
+def _header(rows: list[tuple[int, dict]]) -> list[str]:
+    """Every column of the rows, in order (a JSON file's records may each have their own keys)."""
+    return list(dict.fromkeys(k for _, row in rows for k in row if k and k != EXTRA_CELLS))
+
+
 def _unread(rows: list[tuple[int, dict]], chosen: dict[str, str]) -> list[str]:
     """The columns no field was read from in any row, other than identity columns and a form's
     own metadata."""
-    header = list(dict.fromkeys(k for _, row in rows for k in row if k and k != EXTRA_CELLS))
+    header = _header(rows)
     shapes: dict[tuple, dict] = {}  # which column answers depends only on the row's columns and which are filled
     for _, row in rows:
         shapes.setdefault((tuple(row), frozenset(k for k, v in row.items() if v not in (None, ""))), row)
@@ -544,15 +549,13 @@ def _unread(rows: list[tuple[int, dict]], chosen: dict[str, str]) -> list[str]:
 
 
 def _chosen(rows: list[tuple[int, dict]], columns: dict[str, str], path: Path) -> dict[str, str]:
-    """{field: the file's column} for the columns ``--column`` names (a JSON file's records may
-    each have their own keys: any record's will do)."""
+    """{field: the file's column} for the columns ``--column`` names (any record's column will do)."""
     if not columns:
         return {}
     if unknown := sorted(set(columns) - set(REPORT_FIELDS)):
         raise InvalidReport(f"no report field {unknown[0]!r}; the fields are {', '.join(REPORT_FIELDS)}")
-    header = list(dict.fromkeys(k for _, row in rows for k in row if k and k != EXTRA_CELLS))
     try:
-        return chosen_columns(header, columns, path.name)
+        return chosen_columns(_header(rows), columns, path.name)
     except TableError as exc:
         raise InvalidReport(str(exc)) from exc
 
