@@ -73,6 +73,10 @@ class MapDetection:
     evidence: str = ""
     """What the detection rests on: each feature's median change against its seasonal baseline and
     how far from normal the region stands (:func:`pipelines.store.evidence_summary`)."""
+    field_check: str = ""
+    """A ranger's last check of the place, e.g. ``2024-06-12: looting``; empty where nobody has
+    been.  Shown only to readers who may see the site exactly (when the rangers go is patrol
+    knowledge)."""
 
     def repeat_rows(self) -> list[tuple[str, str]]:
         """The popup / field-sheet row saying the ground was dug before, if it was."""
@@ -260,6 +264,7 @@ def _detection_rows(d: MapDetection, site: Site | None, exact: bool, c: Point) -
           if d.n_looks else []),
         *([("Evidence", d.evidence)] if d.evidence else []),
         *d.repeat_rows(),
+        *([("Checked in the field", d.field_check)] if d.field_check and exact else []),
         ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
         ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),
     ]

@@ -11,7 +11,8 @@ from shapely import wkt
 from reports import ReconDetection, ReconItem, import_reports, load_key, reconcile, rejected_file, write_rejected
 from reports.export import write_reconciliation
 
-from .store import HIDDEN_STATUSES, OPEN_DAYS, OPEN_STATUSES, Store, open_or_seen
+from .review import closed_by_check, field_checks
+from .store import HIDDEN_STATUSES, OPEN_DAYS, Store, awaits_ranger, open_or_seen
 
 
 def import_reports_file(store: Store, path: str | Path, policy: str = "pseudonym", rejected_dir: str | Path | None = None,
@@ -45,35 +46,71 @@ def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 
     """Reconcile the stored reports and detections (of one week's review, if given: those seen in
     its look-back, and every open one, as the week's map shows them).  A detection a verdict
     dismissed, or a later run retired, is left out: it is nobody's errand, and a report at its
-    place is news to check."""
+    place is news to check.  One a ranger has checked is matched with reports but is not an
+    unreported detection to send a ranger to."""
     frame = store.detections()
     reports = store.reports()
+    checks = field_checks(store)
+    sunday = None
     if not frame.empty:
         frame = frame[~frame.status.isin(HIDDEN_STATUSES)]
     if week:
         monday, sunday = week_bounds(week)
         lo = monday - timedelta(days=lookback_days)
         reports = [r for r in reports if lo <= r.observed_on <= sunday]
-        if not frame.empty:
-            frame = frame[open_or_seen(frame, lo, sunday)]
+    closed = closed_by_check(store, until=sunday)
+    if week and not frame.empty:
+        frame = frame[open_or_seen(frame, lo, sunday, closed)]
+    waiting = set(frame.detection_id[awaits_ranger(frame, closed)]) if not frame.empty else set()
     dets = [ReconDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen),
                            date.fromisoformat(r.last_seen), r.confidence,
-                           date.fromisoformat(r.last_seen) + timedelta(days=OPEN_DAYS) if r.status in OPEN_STATUSES
-                           else None)
+                           date.fromisoformat(r.last_seen) + timedelta(days=OPEN_DAYS) if r.detection_id in waiting
+                           else None,
+                           *((date.fromisoformat(checks[r.detection_id]["visited_on"]), checks[r.detection_id]["label"])
+                             if r.detection_id in checks else (None, "")),
+                           corroborated=bool(r.corroborated_by))
             for r in frame.itertuples()]
     return reconcile(reports, dets, store.sites())
 
 
-def apply_corroboration(store: Store, items: list[ReconItem]) -> int:
-    """Raise the confidence of corroborated detections in the store; returns how many changed."""
+def reported_since_check(store: Store, detection_ids, until=None) -> dict[str, list[date]]:
+    """Of ``detection_ids``, those a ranger has checked that a community report made after the
+    check (and by ``until``, the end of the week being run) corroborates (the same rule of place
+    and time as :func:`reconcile_store`), with the reports' days: the looters may be back
+    (:func:`pipelines.review.awaiting_visit`)."""
+    checks = field_checks(store)
+    ids = [d for d in detection_ids if d in checks]
+    if not ids:
+        return {}
+    last = str(pd.Timestamp(until).date()) if until is not None else "9999-12-31"
+    reports = [r for r in store.reports()
+               if min(checks[d]["visited_on"] for d in ids) < str(r.observed_on) <= last]
+    if not reports:
+        return {}
     frame = store.detections()
-    current = dict(zip(frame.detection_id, frame.confidence)) if not frame.empty else {}
+    frame = frame[frame.detection_id.isin(ids)]
+    dets = [ReconDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen),
+                           date.fromisoformat(r.last_seen), r.confidence, None,
+                           date.fromisoformat(checks[r.detection_id]["visited_on"]), checks[r.detection_id]["label"],
+                           bool(r.corroborated_by))
+            for r in frame.itertuples()]
+    day = {r.report_id: r.observed_on for r in reports}
+    out: dict[str, list[date]] = {}
+    for i in reconcile(reports, dets, store.sites()):
+        if i.outcome == "corroborated" and str(day[i.report_id]) > checks[i.detection_id]["visited_on"]:
+            out.setdefault(i.detection_id, []).append(day[i.report_id])
+    return out
+
+
+def apply_corroboration(store: Store, items: list[ReconItem]) -> int:
+    """Raise the confidence of newly corroborated detections in the store, one level each, once
+    (:meth:`pipelines.store.Store.corroborate`); returns how many rose.  (Before 2026-11-28 the
+    same report raised a detection again every week it was reconciled: a provisional single look
+    reported once reached ``high`` in two weekly runs.)"""
     changed = 0
     for it in items:
-        if it.outcome == "corroborated" and it.confidence_after and current.get(it.detection_id) != it.confidence_after:
-            store.set_confidence(it.detection_id, it.confidence_after)
-            current[it.detection_id] = it.confidence_after
-            changed += 1
+        if it.outcome == "corroborated" and it.detection_id and it.report_id:
+            changed += store.corroborate(it.detection_id, it.report_id)
     return changed
 
 

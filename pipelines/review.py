@@ -86,10 +86,13 @@ def status_for(label: str) -> str:
     return "confirmed" if label in CONFIRMED else "dismissed" if label in FALSE_POSITIVE else "review"
 
 
-def annotate(store: Store, detection_id: str, label: str, author: str, note: str = "") -> int:
+def annotate(store: Store, detection_id: str, label: str, author: str, note: str = "",
+             visited_on: date | str | None = None, today: date | None = None) -> int:
     """Append an annotation (or a ranger's field verdict) and update the detection's status.  The
     note keeps no e-mail address or phone number (an informant met in the field; with
-    ``SITEWATCH_PHONE_REGION`` set, also numbers written without ``+``)."""
+    ``SITEWATCH_PHONE_REGION`` set, also numbers written without ``+``).  ``visited_on`` is the
+    day a ranger was at the place, for a verdict from the field (:func:`field_checks`); it may
+    not be in the future nor before the detection was first seen."""
     from reports.privacy import phone_region, scrub_text
 
     note = scrub_text(note or "", region=phone_region())
@@ -103,17 +106,77 @@ def annotate(store: Store, detection_id: str, label: str, author: str, note: str
     frame = store.detections()
     if frame.empty or detection_id not in set(frame.detection_id):
         raise ValueError(f"no detection {detection_id!r} in the store")
-    n = store.add_annotation(detection_id, label, author.strip(), note)
     row = frame[frame.detection_id == detection_id].iloc[0]
+    if visited_on is not None:
+        visited_on = visited_on if isinstance(visited_on, date) else _day(str(visited_on), "the visit day")
+        if visited_on > (today or datetime.now(timezone.utc).date()):
+            raise ValueError(f"visited on {visited_on}: a day still to come")
+        if visited_on < date.fromisoformat(str(row.first_seen)[:10]):
+            raise ValueError(f"visited on {visited_on}, before the detection was first seen ({row.first_seen})")
+        visited_on = str(visited_on)
+    n = store.add_annotation(detection_id, label, author.strip(), note, visited_on)
     if row.status == "superseded":
         # A verdict on an id a later run replaced (a ranger back from a patrol planned on last
         # week's pack): the detection that now covers that ground gets it; the old one stays retired.
         host = _successor(frame[frame.site_id == row.site_id], row)
         if host is not None:
-            annotate(store, host, label, author, (f"{note} " if note else "") + f"(given on {detection_id})")
+            _carry(store, host, label, author, (f"{note} " if note else "") + f"(given on {detection_id})", visited_on)
             return n
     store.set_status(detection_id, status_for(label))  # a withdrawn one a ranger confirms is back
     return n
+
+
+def _day(text: str, what: str) -> date:
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError as exc:
+        raise ValueError(f"{what} must be a date such as 2024-06-03, not {text!r}") from exc
+
+
+def _carry(store: Store, detection_id: str, label: str, author: str, note: str, visited_on: str | None) -> None:
+    """Record a judgement made on another id on the detection that now covers its ground, visit
+    day included (the visit was to this ground, even if the new id was first seen later)."""
+    store.add_annotation(detection_id, label, author, note, visited_on)
+    store.set_status(detection_id, status_for(label))
+
+
+def field_checks(store: Store) -> dict[str, dict]:
+    """detection id → its newest annotation from the field (one with ``visited_on``: a ranger's
+    verdict, through ``sitewatch verdicts import`` or ``annotate --visited-on``)."""
+    return {a["detection_id"]: a for a in store.annotations() if a.get("visited_on")}
+
+
+def awaiting_visit(store: Store, detection_ids, reported: dict[str, list[date]] | None = None) -> set[str]:
+    """Which of ``detection_ids`` wait for a ranger: those nobody has checked in the field; those
+    an archaeologist marked ``unsure`` after the last check (another look is asked for); and those
+    a community report placed there after the last check (``reported``: detection id → the days
+    of the reports that corroborate it), which may be new digging.  A place a ranger has checked
+    is otherwise not sent to the rangers again week after week while the satellites keep seeing
+    the pits he saw."""
+    checks = field_checks(store)
+    latest = latest_labels(store)
+    out = set()
+    for det in detection_ids:
+        check = checks.get(det)
+        if check is None:
+            out.add(det)
+            continue
+        newest = latest.get(det, check)
+        if newest["annotation_id"] > check["annotation_id"] and newest["label"] == "unsure":
+            out.add(det)
+        elif any(str(day) > check["visited_on"] for day in (reported or {}).get(det, [])):
+            out.add(det)
+    return out
+
+
+def closed_by_check(store: Store, detection_ids=None, until=None) -> set[str]:
+    """Of ``detection_ids`` (all, if None), those a ranger's check has closed: checked in the
+    field, and neither reported there since (by ``until``) nor doubted since."""
+    from .community import reported_since_check
+
+    checks = field_checks(store)
+    ids = [d for d in (checks if detection_ids is None else detection_ids) if d in checks]
+    return set(ids) - awaiting_visit(store, ids, reported_since_check(store, ids, until)) if ids else set()
 
 
 def _successor(site_frame: pd.DataFrame, old) -> str | None:
@@ -139,12 +202,16 @@ def history(store: Store, detection_id: str) -> list[dict]:
 
 def list_detections(store: Store, site_id: str | None = None, week: str | None = None,
                     status: str | None = None) -> pd.DataFrame:
-    """Detections with their newest label, filtered by site, ISO week (confirmed in it) and status."""
+    """Detections with their newest label and the day a ranger last checked the place
+    (``visited_on``, empty where nobody has), filtered by site, ISO week (confirmed in it) and
+    status."""
     frame = store.detections()
     if frame.empty:
         return frame
     labels = latest_labels(store)
+    checks = field_checks(store)
     frame["label"] = [labels.get(i, {}).get("label", "") for i in frame.detection_id]
+    frame["visited_on"] = [checks.get(i, {}).get("visited_on", "") for i in frame.detection_id]
     if site_id:
         frame = frame[frame.site_id == site_id]
     if status:
@@ -286,13 +353,16 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
     stale = frame[~frame.detection_id.isin(keep) & (frame.confirmed_on <= end)
                   & ~frame.status.isin(RETIRED_STATUSES)]
     labels = latest_labels(store)
+    checks = field_checks(store)
     done = []
     for r in stale.itertuples():
         new_id = _successor(cur, r)
         store.set_status(r.detection_id, "superseded" if new_id else "withdrawn")
         if new_id and r.detection_id in labels and new_id not in labels:
             a = labels[r.detection_id]
-            annotate(store, new_id, a["label"], "sitewatch", note=f"carried over from {r.detection_id} ({a['author']})")
+            check = checks.get(r.detection_id)
+            _carry(store, new_id, a["label"], "sitewatch", f"carried over from {r.detection_id} ({a['author']})",
+                   check["visited_on"] if check else None)
         done.append((r.detection_id, new_id))
     return done
 
@@ -452,6 +522,7 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None, d
             if not author:
                 raise ValueError("checked_by is empty: a verdict needs the name of whoever was there")
             note = ""
+            visit = today  # a row without its day: the ranger was there by the day it came back
             if row.get("checked_on"):
                 visit = parse_date(row["checked_on"], today, order)
                 if visit < date.fromisoformat(str(first_seen[det_id])[:10]):
@@ -466,6 +537,6 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None, d
                for a in store.annotations(det_id)):
             res.unchanged += 1
             continue
-        annotate(store, det_id, label, author, note)
+        annotate(store, det_id, label, author, note, visited_on=visit, today=today)
         res.recorded.append((i, det_id, label))
     return res

@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 from shapely import wkt
 from sqlalchemy import (
-    Column, DateTime, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine, event, select,
+    Column, DateTime, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine, event, inspect,
+    select,
 )
 from sqlalchemy.engine import Engine
 
@@ -81,6 +82,9 @@ detections_t = Table(
     Column("evidence", Text),
     Column("geometry_wkt", Text, nullable=False),
     Column("status", String, nullable=False, default="open"),
+    Column("corroborated_by", String),
+    # the first community report that corroborated it: its confidence stands one level above the
+    # detector's, once, however many weeks the report is reconciled (Store.corroborate)
     Column("first_run", String),
     Column("last_run", String),
     Column("updated_at", DateTime(timezone=True)),
@@ -93,6 +97,8 @@ annotations_t = Table(
     Column("note", Text, default=""),
     Column("author", String, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("visited_on", String),
+    # The day a ranger was at the place (a field verdict); empty for a review from the imagery.
 )
 
 
@@ -169,14 +175,37 @@ it was last seen: as long as the detector holds its ground as one disturbance (a
 re-arms it)."""
 
 
-def open_or_seen(frame: pd.DataFrame, since, end) -> pd.Series:
+def awaits_ranger(frame: pd.DataFrame, closed=()) -> pd.Series:
+    """Which of ``frame``'s detections no verdict from the field has closed: open ones (no
+    verdict, or an archaeologist unsure), and confirmed ones not in ``closed`` (the ids a
+    ranger's check closed, :func:`pipelines.review.closed_by_check`): confirmed from the imagery
+    and not yet visited, or reported again since the check."""
+    return frame.status.isin(OPEN_STATUSES) | ((frame.status == "confirmed") & ~frame.detection_id.isin(list(closed)))
+
+
+def open_or_seen(frame: pd.DataFrame, since, end, closed=()) -> pd.Series:
     """Which of ``frame``'s detections a week ending ``end`` shows (its map, field pack and
-    reconciliation): known by ``end``, not hidden, and seen on or after ``since`` or still open
-    (no verdict yet) and seen within :data:`OPEN_DAYS` of ``end``."""
+    reconciliation): known by ``end``, not hidden, and seen on or after ``since`` or still
+    awaiting a ranger (:func:`awaits_ranger`) and seen within :data:`OPEN_DAYS` of ``end``."""
     end = pd.Timestamp(end)
     seen = frame.last_seen >= str(pd.Timestamp(since).date())
-    still_open = frame.status.isin(OPEN_STATUSES) & (frame.last_seen >= str((end - pd.Timedelta(days=OPEN_DAYS)).date()))
+    still_open = awaits_ranger(frame, closed) & (frame.last_seen >= str((end - pd.Timedelta(days=OPEN_DAYS)).date()))
     return (frame.confirmed_on <= str(end.date())) & (seen | still_open) & ~frame.status.isin(HIDDEN_STATUSES)
+
+
+def raised(confidence: str) -> str:
+    """One confidence level up (``high`` stays ``high``)."""
+    if confidence not in CONFIDENCES:
+        return confidence
+    return CONFIDENCES[min(CONFIDENCES.index(confidence) + 1, len(CONFIDENCES) - 1)]
+
+
+def _is_day(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
 
 
 def _now() -> datetime:
@@ -251,8 +280,30 @@ class Store:
                 cur.execute("PRAGMA synchronous=FULL")
                 cur.close()
         metadata.create_all(self.engine)
+        self._add_columns()
         if self.engine.dialect.name == "postgresql":
             self._postgis()
+
+    def _add_columns(self) -> None:
+        """A store made by an earlier sitewatch gets the columns added since (all may be empty).
+        ``annotations.visited_on`` is filled from the note ``field check on DAY`` that
+        ``sitewatch verdicts import`` wrote before the column existed."""
+        from sqlalchemy import text
+
+        have = {t: {c["name"] for c in inspect(self.engine).get_columns(t)} for t in ("annotations", "detections")}
+        with self.engine.begin() as conn:
+            for table in have:
+                for column in metadata.tables[table].columns:
+                    if column.name not in have[table]:
+                        kind = column.type.compile(dialect=self.engine.dialect)
+                        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}"))
+            if "visited_on" not in have["annotations"]:
+                for a in conn.execute(select(annotations_t.c.annotation_id, annotations_t.c.note)
+                                      .where(annotations_t.c.note.like("field check on %"))):
+                    day = a.note[len("field check on "):][:10]
+                    if _is_day(day):
+                        conn.execute(annotations_t.update().where(annotations_t.c.annotation_id == a.annotation_id)
+                                     .values(visited_on=day))
 
     def _postgis(self) -> None:
         """On PostgreSQL, index site and detection outlines as PostGIS geometries.
@@ -346,21 +397,23 @@ class Store:
         c = detections_t.c
         known = {r.detection_id: r for r in self._rows(select(
             c.detection_id, c.first_run, c.status, c.confidence, c.first_seen, c.last_seen, c.area_m2, c.n_looks,
-            c.geometry_wkt))}
+            c.geometry_wkt, c.corroborated_by))}
         rows = []
         for d in dets:
             prev = known.get(d.detection_id)
+            # a report's corroboration raises the detector's confidence one level, for good
+            confidence = raised(d.confidence) if prev is not None and prev.corroborated_by else d.confidence
             rows.append({
                 "detection_id": d.detection_id, "site_id": d.site_id, "algorithm": d.evidence.get("algorithm", ""),
                 "first_seen": str(d.first_seen.date()), "last_seen": str(d.last_seen.date()),
                 "confirmed_on": str(d.confirmed_on.date()), "score": d.score,
-                # never lowered: a community report's corroboration (set_confidence) outlives the
-                # reconciliation's look-back, and a growing region's median looks may dip
-                "confidence": max(d.confidence, prev.confidence, key=CONFIDENCES.index)
-                if prev and prev.confidence in CONFIDENCES else d.confidence,
+                # never lowered: a growing region's median looks may dip
+                "confidence": max(confidence, prev.confidence, key=CONFIDENCES.index)
+                if prev and prev.confidence in CONFIDENCES else confidence,
                 "area_m2": d.area_m2, "n_looks": d.n_looks, "kind_hint": d.kind_hint,
                 "evidence": json.dumps(d.evidence), "geometry_wkt": d.geometry.wkt,
                 "status": prev.status if prev and prev.status not in RETIRED_STATUSES else "open",
+                "corroborated_by": prev.corroborated_by if prev else None,
                 "first_run": prev.first_run if prev else run_id,
                 "last_run": run_id, "updated_at": _now(),
             })
@@ -378,10 +431,12 @@ class Store:
             return pd.read_sql(q, conn)
 
     # --- annotations (append-only) ---------------------------------------------------------------
-    def add_annotation(self, detection_id: str, label: str, author: str, note: str = "") -> int:
+    def add_annotation(self, detection_id: str, label: str, author: str, note: str = "",
+                       visited_on: str | None = None) -> int:
         with self.engine.begin() as conn:
             res = conn.execute(annotations_t.insert().values(
-                detection_id=detection_id, label=label, note=note, author=author, created_at=_now()))
+                detection_id=detection_id, label=label, note=note, author=author, created_at=_now(),
+                visited_on=visited_on))
             return int(res.inserted_primary_key[0])
 
     def annotations(self, detection_id: str | None = None) -> list[dict[str, Any]]:
@@ -486,6 +541,19 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(detections_t.update().where(detections_t.c.detection_id == detection_id).values(
                 status=status, updated_at=_now()))
+
+    def corroborate(self, detection_id: str, report_id: str) -> bool:
+        """A community report corroborates a detection: the first one raises its confidence one
+        level (:func:`raised`) and is kept in ``corroborated_by``; later ones, and the same report
+        reconciled again next week, change nothing.  Returns whether the confidence rose."""
+        c = detections_t.c
+        with self.engine.begin() as conn:
+            row = conn.execute(select(c.confidence, c.corroborated_by).where(c.detection_id == detection_id)).first()
+            if row is None or row.corroborated_by:
+                return False
+            conn.execute(detections_t.update().where(c.detection_id == detection_id).values(
+                corroborated_by=report_id, confidence=raised(row.confidence), updated_at=_now()))
+            return raised(row.confidence) != row.confidence
 
     def set_confidence(self, detection_id: str, confidence: str) -> None:
         with self.engine.begin() as conn:

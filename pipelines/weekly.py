@@ -28,11 +28,14 @@ from sitewatch.config import BLIND_DAYS
 from sitewatch.errors import TransientProviderError
 
 from .imagery.base import ImageryProvider
-from .community import apply_corroboration, reconcile_store, week_bounds
+from .community import apply_corroboration, reconcile_store, reported_since_check, week_bounds
 from .monitoring import SiteResult, run_site
 from .outputs import OutputFolder
-from .review import FIELD_VERDICTS, apply_feedback, confirmed_sites, latest_labels, supersede
-from .store import Store, disturbed_before, evidence_summary, open_or_seen
+from .review import (
+    FIELD_VERDICTS, apply_feedback, awaiting_visit, closed_by_check, confirmed_sites, field_checks, latest_labels,
+    supersede,
+)
+from .store import OPEN_STATUSES, Store, disturbed_before, evidence_summary, open_or_seen
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
 CONFIRMED_SITE_WEIGHT = 1.5
@@ -119,12 +122,16 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
     return counts
 
 
-def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp) -> list[MapDetection]:
+def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp,
+                    checks: dict[str, dict] | None = None) -> list[MapDetection]:
+    checks = checks or {}
     return [
         MapDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), r.first_seen, r.last_seen,
                      r.confirmed_on, float(r.score), r.confidence, float(r.area_m2), r.kind_hint, r.status,
                      pd.Timestamp(r.confirmed_on) >= week_start, int(r.n_looks),
-                     disturbed_before(r.evidence), evidence_summary(r.evidence))
+                     disturbed_before(r.evidence), evidence_summary(r.evidence),
+                     f"{checks[r.detection_id]['visited_on']}: {checks[r.detection_id]['label']}"
+                     if r.detection_id in checks else "")
         for r in frame.itertuples()
     ]
 
@@ -137,7 +144,7 @@ def period_detections(store: Store, sites: list[Site], start, end) -> pd.DataFra
     frame = store.detections([s.site_id for s in sites])
     if frame.empty:
         return frame
-    return frame[open_or_seen(frame, start, end)].reset_index(drop=True)
+    return frame[open_or_seen(frame, start, end, closed_by_check(store, until=end))].reset_index(drop=True)
 
 
 COMPANION_WEEKS = 4
@@ -302,7 +309,11 @@ def write_outputs(
     week_label, week_start, _ = weeks_between(start, end)[-1]
     lookback = max(120, (pd.Timestamp(end) - pd.Timestamp(start)).days)
     recon, map_reports = _reconciliation(store, week_label, lookback)  # first: corroboration raises confidence
-    dets = _map_detections(period_detections(store, sites, start, end), week_start)
+    checks = field_checks(store)
+    dets = _map_detections(period_detections(store, sites, start, end), week_start, checks)
+    # the rangers' errands: places nobody has checked, or reported (or doubted) since the last check
+    ids = [d.detection_id for d in dets]
+    to_visit = awaiting_visit(store, ids, reported_since_check(store, ids, until=end))
 
     det_path = _write_detections(dets, by_id, access, out / "detections.geojson")
     all_unobserved = _unobserved(sites, results, week_start)
@@ -342,10 +353,11 @@ def write_outputs(
     save_map(offline, out / "map_offline.html", offline=True)
 
     field_dir = out / "field"
-    _write_field(dets, by_id, access, field_dir, chip_html, base, store.verdict_words())
+    _write_field([d for d in dets if d.detection_id in to_visit], by_id, access, field_dir, chip_html, base,
+                 store.verdict_words())
 
     hot = confirmed_sites(store)
-    ranked = sorted(dets, key=lambda d: -priority(d, by_id.get(d.site_id), hot))
+    ranked = sorted(dets, key=lambda d: (d.detection_id not in to_visit, -priority(d, by_id.get(d.site_id), hot)))
     summary = {
         "run_id": run_id, "period": {"start": str(pd.Timestamp(start).date()), "end": str(pd.Timestamp(end).date())},
         "week": week_label, "access_level": access,
@@ -359,12 +371,15 @@ def write_outputs(
                          "last_clear_look": b["last_clear_look"], "days_without_clear_look": b["days"]} for b in blind],
         "blind_sites_not_named": len(all_blind) - len(blind),
         **({"companions": companion_said} if companion_said else {}),
-        "detections_open": len(dets), "detections_new_this_week": sum(d.new_this_week for d in dets),
+        "detections_shown": len(dets), "detections_open": sum(d.status in OPEN_STATUSES for d in dets),
+        "detections_to_visit": len(to_visit), "detections_new_this_week": sum(d.new_this_week for d in dets),
         "by_confidence": {c: sum(d.confidence == c for d in dets) for c in ("high", "medium", "low")},
         "by_region": _count_by_region(dets, by_id),
         "ranked": [{"detection_id": d.detection_id, "site_id": d.site_id, "priority": priority(d, by_id.get(d.site_id), hot),
                     "confidence": d.confidence, "area_m2": d.area_m2, "first_seen": d.first_seen,
-                    "new_this_week": d.new_this_week} for d in ranked],
+                    "new_this_week": d.new_this_week, "status": d.status, "to_visit": d.detection_id in to_visit,
+                    # when the rangers went is patrol knowledge: only where the reader sees the site
+                    "field_check": (d.field_check or None) if d.site_id in exact else None} for d in ranked],
         "acquisitions_unreadable": _unreadable(results),
         "reconciliation": {o: sum(i.outcome == o for i in recon) for o in OUTCOMES},
         "annotations": _annotation_stats(store),
@@ -425,8 +440,11 @@ def summary_html(summary: dict) -> str:
         f"<h1>sitewatch — week {esc(summary['week'])}</h1>"
         f"<p>Period {esc(summary['period']['start'])} to {esc(summary['period']['end'])} · access level "
         f"<b>{esc(summary['access_level'])}</b> · {summary['sites_observed_this_week']} of {summary['sites']} sites observed "
-        f"this week · {summary['detections_new_this_week']} new, {summary['detections_open']} open detections ({conf})</p>"
-        f"<h2>Detections by priority</h2>{rows(summary['ranked'], ['detection_id', 'site_id', 'priority', 'confidence', 'area_m2', 'first_seen', 'new_this_week'])}"
+        f"this week · {summary['detections_shown']} detections shown ({conf}): {summary['detections_new_this_week']} new, "
+        f"{summary['detections_open']} without a verdict, {summary['detections_to_visit']} for the rangers (field pack)</p>"
+        f"<h2>Detections by priority</h2><p>Places for the rangers first (nobody has checked them, or a report or a "
+        "doubt came after the last check), then those checked in the field.</p>"
+        f"{rows(summary['ranked'], ['detection_id', 'site_id', 'priority', 'confidence', 'area_m2', 'first_seen', 'new_this_week', 'to_visit', 'field_check'])}"
         f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason', 'last_clear_look'])}"
         + unnamed(summary.get("not_observed_not_named", 0))
         + (f"<h2>Sites not seen for {summary['blind_days']} days or more</h2><p>No clear look for that long: the "

@@ -5,11 +5,14 @@ Pure functions over records (no store, no files).  Outcomes, one row each, expla
 * ``corroborated`` — a report and a detection agree: the report lies within its location
   accuracy plus ``tolerance_m`` of the detection's outline, and was made between
   ``days_before`` days before the detection was first seen and ``days_after`` days after (or
-  while the detection was still visible, or while it is open: no verdict yet).  The detection's confidence is raised one level.
+  while the detection was still visible, or while it is open: no verdict yet).  The detection's
+  confidence is raised one level, once: by the first report that corroborates it.
   Many-to-many: several reports of one dig and one report near two digs all give rows.
 * ``report_without_detection`` — a report at a registered site that no detection explains (cloud?
   too small? not visible from space?): re-check the next clear image and send a ranger.
-* ``detection_without_report`` — nobody reported it: send a ranger.
+* ``detection_without_report`` — nobody reported it: send a ranger.  A detection a ranger has
+  already checked (``checked_on``) is nobody's errand and gives no such row; a report at it is
+  still matched, and one made after the check asks for another visit (new digging?).
 * ``report_outside_sites`` — a report away from every registered site: review it; it may be an
   unregistered site.
 """
@@ -52,6 +55,12 @@ class ReconDetection:
     open_until: date | None = None
     """For a detection no verdict has closed: the day until which it stays open (a dig nobody has
     visited is still there); a report up to that day can corroborate it."""
+    checked_on: date | None = None
+    """The day a ranger last checked the place, if one has."""
+    verdict: str = ""
+    """What the ranger found there (the review label of that check)."""
+    corroborated: bool = False
+    """A report has corroborated it before: its confidence was raised then, and is not again."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +107,17 @@ def reconcile(
                 matched = True
                 corroborating[d.detection_id] = corroborating.get(d.detection_id, 0) + 1
                 when = f"{abs(days)} days {'before' if days < 0 else 'after'} first seen"
+                action = ACTIONS["corroborated"]
+                if d.checked_on and r.observed_on > d.checked_on:
+                    action = (f"reported after the field check of {d.checked_on} ({d.verdict}): send a ranger to "
+                              "look for new digging")
+                elif d.checked_on:
+                    action = f"checked in the field on {d.checked_on} ({d.verdict}); no visit needed"
                 items.append(ReconItem(
                     "corroborated", r.report_id, d.detection_id, d.site_id, r.lat, r.lon, round(dist, 1), days,
                     f"report {dist:.0f} m from the detection (within accuracy {r.accuracy_m:.0f} m + "
-                    f"{tolerance_m:.0f} m), {when}", ACTIONS["corroborated"], RAISE.get(d.confidence, d.confidence)))
+                    f"{tolerance_m:.0f} m), {when}", action,
+                    d.confidence if d.corroborated else RAISE.get(d.confidence, d.confidence)))
         if matched:
             continue
         near = [(sid, distance_m(r.lat, r.lon, g)) for sid, g in watched.items()]
@@ -117,7 +133,7 @@ def reconcile(
                 "report_outside_sites", r.report_id, None, None, r.lat, r.lon, None, None,
                 f"more than its accuracy ({r.accuracy_m:.0f} m) from every registered site", ACTIONS["report_outside_sites"]))
     for d in detections:
-        if d.detection_id not in corroborating:
+        if d.detection_id not in corroborating and d.checked_on is None:
             c = d.geometry.representative_point()
             items.append(ReconItem(
                 "detection_without_report", None, d.detection_id, d.site_id, round(c.y, 6), round(c.x, 6), None, None,

@@ -270,10 +270,11 @@ def cmd_annotate(args) -> int:
     from pipelines.store import Store
 
     try:
-        n = annotate(Store(args.db), args.detection_id, args.label, args.author, args.note)
+        n = annotate(Store(args.db), args.detection_id, args.label, args.author, args.note, visited_on=args.visited_on)
     except ValueError as exc:
         raise SitewatchError(str(exc)) from exc
-    print(f"annotation {n} recorded for {args.detection_id}: {args.label} by {args.author}")
+    print(f"annotation {n} recorded for {args.detection_id}: {args.label} by {args.author}"
+          + (f", at the place on {args.visited_on}" if args.visited_on else ""))
     return 0
 
 
@@ -515,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "'cloud/shadow artefact', 'no change', unsure")
     sp.add_argument("--author", required=True)
     sp.add_argument("--note", default="")
+    sp.add_argument("--visited-on", metavar="DAY",
+                    help="the day a ranger was at the place (a field verdict, e.g. phoned in): a place checked "
+                         "in the field leaves the field pack, unless reported or doubted after the check")
     common(sp, provider=False)
     sp.set_defaults(func=cmd_annotate)
 

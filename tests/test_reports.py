@@ -687,3 +687,39 @@ def test_report_columns_named_otherwise_are_chosen_with_column(case_2011, keyed,
     (stored,) = Store(str(db)).reports()
     assert (stored.observed_on, stored.text) == (date(2011, 7, 3), "Шинэ нүх ухсан")
     assert "99112233" not in (tmp_path / "rej" / "form.rejected.csv").read_text(encoding="utf-8")
+
+
+def test_a_report_raises_a_detection_one_level_once(tmp_path):
+    """A herder's report corroborates a provisional single-look detection (low).  The weekly runs
+    reconcile it again every week while the detection is open.  Before, each of them raised it
+    again: low → medium → high in two weekly runs on one look and one report.  Now the report
+    raises it once, and it stands one level above whatever the detector says later."""
+    from dataclasses import replace
+    from datetime import date
+
+    import pandas as pd
+    from shapely.geometry import Point, box
+
+    from change_detection import Detection
+    from pipelines.community import apply_corroboration, reconcile_store
+    from sites import Site
+
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites([Site("S-3", "Mound", box(106.9, 47.9, 106.91, 47.91))])
+    t = pd.Timestamp("2011-06-10")
+    det = Detection("S-3-1", "S-3", Point(106.905, 47.905).buffer(0.0003), "EPSG:4326", t, t, t, 0.7, "low",
+                    2500.0, 1, "bare_soil_exposure", {"algorithm": "sw-seasonal-1", "provisional": True})
+    store.add_reports([Report("rep-1", date(2011, 6, 8), 47.905, 106.905, "S-3", "Mound", "fresh pits", "", "",
+                              30.0, "test", 2)])
+    for week in ("2011-W23", "2011-W24", "2011-W25"):
+        store.upsert_detections([det], f"run-{week}")  # the detector still says low
+        items = reconcile_store(store, week)
+        apply_corroboration(store, items)
+        [item] = [i for i in items if i.detection_id == "S-3-1"]
+        assert item.outcome == "corroborated" and item.confidence_after == "medium"
+        assert store.detections().confidence.tolist() == ["medium"], week
+    store.upsert_detections([replace(det, confidence="medium", n_looks=3)], "run-4")  # a third look
+    assert store.detections().confidence.tolist() == ["high"]
+    apply_corroboration(store, reconcile_store(store, "2011-W26"))
+    row = store.detections().iloc[0]
+    assert (row.confidence, row.corroborated_by) == ("high", "rep-1")

@@ -743,3 +743,115 @@ def test_rangers_write_verdicts_in_the_units_own_words(scene, capsys):
         set_verdict_words(store, ["Олдсонгүй=nothing found", "олдсонгүй=looting"])
     assert len(store.verdict_words()) == 3  # a refused set leaves the words as they were
     assert main(["verdicts", "words", "--clear", "--db", db]) == 0 and store.verdict_words() == {}
+
+
+def test_a_place_a_ranger_checked_leaves_the_field_pack_until_reported_again(scene):
+    """A ranger confirms looting at a dig and hands the pack back.  The satellites keep seeing
+    the same pits every week; before, the dig stayed the first stop of every week's field pack,
+    ranked first in the summary and listed "send a ranger to verify" in the reconciliation.  Now
+    it leaves the pack (the map still shows it, with the check) until a community report made
+    after the check, or an archaeologist's doubt, asks for another visit.  A dig an archaeologist
+    confirmed from the imagery alone stays in the pack, and on the map through weeks it is not
+    seen: nobody has been there."""
+    import csv
+    from datetime import timedelta
+
+    from pipelines.community import reconcile_store
+    from pipelines.review import closed_by_check, import_verdicts
+    from pipelines.store import open_or_seen
+    from reports.ingest import Report
+
+    ds, site, field, dig, store, tmp = scene
+    pack, rows = _field_pack(store, ds, site, tmp / "o")
+    assert len(rows) >= 2
+    frame = store.detections().set_index("detection_id")
+    dug = frame.first_seen >= "2011-07-20"  # the dig, seen every week since; the other one is not
+    checked, desk = frame.index[dug][0], frame.index[~dug][0]
+    rows = sorted(rows, key=lambda r: r["detection_id"] != checked)
+    visit = pd.Timestamp(frame.first_seen[checked]) + pd.Timedelta(days=3)
+    _write_pack(pack, [{**rows[0], "verdict": "confirmed looting", "checked_on": str(visit.date()),
+                        "checked_by": "Ranger Bold", "field_note": "6 fresh pits"}, *rows[1:]])
+    assert import_verdicts(store, pack).recorded == [(2, checked, "looting")]
+    annotate(store, desk, "looting", "Dr. Enkhtuya")  # from the imagery: nobody went
+
+    def week(start, end, name):
+        out = tmp / name
+        run_period(store, [site], SyntheticProvider(ds), start, end, out)
+        packed = {r["detection_id"] for r in csv.DictReader((out / "field" / "field_pack.csv").open(encoding="utf-8"))}
+        return out, packed, json.loads((out / "summary.json").read_text())
+
+    out, packed, summary = week("2011-10-03", "2011-10-09", "w40")
+    assert checked in _ids(out) and checked not in packed and desk in packed
+    ranked = {r["detection_id"]: r for r in summary["ranked"]}
+    assert ranked[checked]["to_visit"] is False and ranked[checked]["field_check"] == f"{visit.date()}: looting"
+    assert ranked[desk]["to_visit"] is True and ranked[desk]["field_check"] is None
+    assert [r["detection_id"] for r in summary["ranked"]][-1] == checked  # the errands first
+    assert summary["detections_to_visit"] == len(packed) == summary["detections_shown"] - 1
+    assert f"Checked in the field</th><td>{visit.date()}: looting" in (out / "map.html").read_text()
+    assert not (out / "field" / "sheets" / f"{checked}.html").exists()
+
+    # a report before the check is matched but asks nothing; the check is nobody's errand
+    c = wkt.loads(frame.geometry_wkt[checked]).representative_point()
+    reported = (visit + pd.Timedelta(days=30)).date()
+    store.add_reports([Report("rep-before", (visit - pd.Timedelta(days=1)).date(), round(c.y, 6), round(c.x, 6),
+                              site.site_id, site.name, "pits", "", "", 30.0, "test", 2)])
+    items = [i for i in reconcile_store(store, "2011-W40") if i.detection_id == checked]
+    assert [(i.outcome, i.action) for i in items] == [
+        ("corroborated", f"checked in the field on {visit.date()} (looting); no visit needed")]
+    # a herder reports new pits there a month after the check: back to the rangers
+    store.add_reports([Report("rep-after", reported, round(c.y, 6), round(c.x, 6), site.site_id, site.name,
+                              "new pits again", "", "", 30.0, "test", 3)])
+    assert checked in closed_by_check(store, until=reported - timedelta(days=1))  # a week run before it
+    out, packed, summary = week("2011-10-10", "2011-10-16", "w41")
+    assert checked in packed
+    [again] = [i for i in summary["reconciliation_items"] if i["report_id"] == "rep-after"]
+    assert again["action"] == (f"reported after the field check of {visit.date()} (looting): send a ranger to "
+                               "look for new digging")
+    # while it waits for the ranger it stays on the map in weeks it is not seen, as an open one does
+    def shown_unseen(day):
+        frame = store.detections()
+        return set(frame.detection_id[open_or_seen(frame, day, day, closed_by_check(store, until=day))])
+
+    assert checked in shown_unseen("2012-01-15")
+    # the ranger goes again: checked since the report, off the pack once more
+    annotate(store, checked, "looting", "Ranger Bold", visited_on=reported + timedelta(days=2))
+    assert checked not in week("2011-10-17", "2011-10-23", "w42")[1]
+    assert checked not in shown_unseen("2012-01-15") and desk in shown_unseen("2012-01-15")
+    # an archaeologist doubts it after the check: another look is asked for
+    annotate(store, checked, "unsure", "Dr. Enkhtuya")
+    assert checked in week("2011-10-24", "2011-10-30", "w43")[1]
+    with pytest.raises(ValueError, match="a day still to come"):
+        annotate(store, checked, "looting", "Ranger Bold", visited_on="2999-01-01")
+    with pytest.raises(ValueError, match="before the detection was first seen"):
+        annotate(store, checked, "looting", "Ranger Bold", visited_on="2011-01-01")
+
+
+def test_a_store_from_an_earlier_sitewatch_gets_the_new_columns(tmp_path):
+    """A store written before field checks and corroboration were kept: opening it adds the
+    columns, and a verdict imported then (its note "field check on DAY") counts as a check."""
+    import sqlite3
+
+    from shapely.geometry import Point, box
+
+    from change_detection import Detection
+    from pipelines.review import field_checks
+
+    path = tmp_path / "old.db"
+    store = Store(str(path))
+    store.upsert_sites([Site("S-1", "Mound", box(106.9, 47.9, 106.91, 47.91))])
+    t = pd.Timestamp("2011-06-10")
+    store.upsert_detections([Detection("S-1-1", "S-1", Point(106.905, 47.905).buffer(0.0003), "EPSG:4326", t, t, t,
+                                       0.7, "medium", 2500.0, 3, "bare_soil_exposure", {})], "run-1")
+    store.engine.dispose()
+    with sqlite3.connect(path) as conn:  # the columns as an earlier sitewatch had them: none
+        conn.execute("ALTER TABLE annotations DROP COLUMN visited_on")
+        conn.execute("ALTER TABLE detections DROP COLUMN corroborated_by")
+        conn.execute("INSERT INTO annotations (detection_id, label, note, author, created_at) VALUES "
+                     "('S-1-1', 'looting', 'field check on 2011-06-20: pits', 'Ranger Bold', '2011-06-21 10:00:00')")
+        conn.execute("INSERT INTO annotations (detection_id, label, note, author, created_at) VALUES "
+                     "('S-1-1', 'looting', 'seen on the chips', 'Dr. E', '2011-06-22 10:00:00')")
+    store = Store(str(path))
+    assert {a["note"]: a["visited_on"] for a in store.annotations()} == {
+        "field check on 2011-06-20: pits": "2011-06-20", "seen on the chips": None}
+    assert field_checks(store)["S-1-1"]["author"] == "Ranger Bold"
+    assert store.detections().corroborated_by.tolist() == [None]

@@ -401,3 +401,39 @@ def test_a_secret_written_into_the_configuration_is_named_as_such():
         parse_config({**base, "alerts": {"email": {"host": "h", "password": "hunter2"}}})
     with pytest.raises(ConfigError, match="put the webhook token in an environment variable"):
         parse_config({**base, "alerts": {"webhook": {"url": "https://g.example/x", "token": "t"}}})
+
+
+def test_a_place_a_ranger_checked_is_not_paged_again(tmp_path):
+    """Two digs alerted at medium; a ranger checks one.  A third clear look raises both to
+    high: the unchecked one is escalated, the checked one pages nobody (the ranger has been)
+    until a community report made after the check corroborates it."""
+    from datetime import date
+
+    from shapely.geometry import Point, box
+
+    from change_detection import Detection
+    from pipelines.alerts import due_alerts
+    from pipelines.review import annotate
+    from reports.ingest import Report
+    from sites import Site
+    from sitewatch.config import AlertConfig
+
+    site = Site("S-9", "Mound field", box(106.9, 47.9, 106.91, 47.91), 50.0, "restricted", "Tuv")
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites([site])
+
+    def det(did, x, confidence):
+        t = pd.Timestamp("2011-06-10")
+        return Detection(did, "S-9", Point(x, 47.905).buffer(0.0003), "EPSG:4326", t, t, t, 0.8, confidence,
+                         2500.0, 3, "bare_soil_exposure", {"algorithm": "sw-seasonal-1"})
+
+    store.upsert_detections([det("S-9-a", 106.902, "medium"), det("S-9-b", 106.908, "medium")], "run-1")
+    now = datetime(2011, 6, 20, 9)
+    store.record_alerts([(a.detection_id, a.confidence) for a in due_alerts(store, [site], AlertConfig(), now)],
+                        "2011-06-20")
+    annotate(store, "S-9-a", "confirmed looting", "Ranger Bold", visited_on="2011-06-15")
+    store.upsert_detections([det("S-9-a", 106.902, "high"), det("S-9-b", 106.908, "high")], "run-2")
+    assert [(a.detection_id, a.escalation) for a in due_alerts(store, [site], AlertConfig(), now)] == [("S-9-b", True)]
+    store.add_reports([Report("rep-1", date(2011, 6, 18), 47.905, 106.902, "S-9", "Mound field", "new pits", "", "",
+                              30.0, "test", 2)])
+    assert {a.detection_id for a in due_alerts(store, [site], AlertConfig(), now)} == {"S-9-a", "S-9-b"}
