@@ -128,7 +128,7 @@ def for_access(items: list[ReconItem], sites, access: str) -> list[ReconItem]:
         exact = access != "public" and (i.site_id is None or may_see_exact(sens.get(i.site_id, "secret"), access))
         if not exact:
             g = generalise(Point(i.lon, i.lat))
-            i = replace(i, lat=g.y, lon=g.x, distance_m=None)
+            i = replace(i, lat=g.y, lon=g.x, distance_m=None, field_check=None)
         out.append(i)
     return out
 

@@ -385,7 +385,8 @@ def write_outputs(
         "annotations": _annotation_stats(store),
         "reconciliation_items": [
             {"outcome": i.outcome, "report_id": i.report_id, "detection_id": i.detection_id, "site_id": i.site_id,
-             "distance_m": i.distance_m, "days_apart": i.days_apart, "reason": i.reason, "action": i.action}
+             "distance_m": i.distance_m, "days_apart": i.days_apart, "reason": i.reason, "action": i.action,
+             "field_check": i.field_check if i.site_id in exact else None}
             for i in recon],
     }
     sum_path = out / "summary.json"
@@ -457,7 +458,7 @@ def summary_html(summary: dict) -> str:
            if summary.get("acquisitions_unreadable") else "")
         + f"<h2>Per region</h2><p>{regions}</p>"
         f"<h2>Community reports</h2><p>{recon or 'no reports'}</p>"
-        f"{rows(summary.get('reconciliation_items', []), ['outcome', 'report_id', 'detection_id', 'site_id', 'distance_m', 'days_apart', 'action'])}"
+        f"{rows(summary.get('reconciliation_items', []), ['outcome', 'report_id', 'detection_id', 'site_id', 'distance_m', 'days_apart', 'action', 'field_check'])}"
         "</body></html>"
     )
 

@@ -12,7 +12,7 @@ from maps.escape import csv_cell
 from .reconcile import ReconItem
 
 FIELDS = ["outcome", "report_id", "detection_id", "site_id", "lat", "lon", "distance_m", "days_apart", "reason",
-          "action", "confidence_after"]
+          "action", "confidence_after", "field_check"]
 
 
 def write_reconciliation(items: list[ReconItem], out_dir: str | Path, access: str = "restricted") -> dict[str, Path]:

@@ -12,7 +12,8 @@ Pure functions over records (no store, no files).  Outcomes, one row each, expla
   too small? not visible from space?): re-check the next clear image and send a ranger.
 * ``detection_without_report`` — nobody reported it: send a ranger.  A detection a ranger has
   already checked (``checked_on``) is nobody's errand and gives no such row; a report at it is
-  still matched, and one made after the check asks for another visit (new digging?).
+  still matched (its ``field_check`` says when and what), and one made after the check asks for
+  another visit (new digging?).
 * ``report_outside_sites`` — a report away from every registered site: review it; it may be an
   unregistered site.
 """
@@ -40,6 +41,8 @@ ACTIONS = {
     "report_without_detection": "re-check the next clear image; send a ranger to look",
     "detection_without_report": "send a ranger to verify",
     "report_outside_sites": "review: possibly an unregistered site",
+    "reported_after_check": "reported after the last field check: send a ranger to look for new digging",
+    "checked_before_report": "checked in the field since this report; no visit needed",
 }
 
 
@@ -77,6 +80,10 @@ class ReconItem:
     reason: str
     action: str
     confidence_after: str | None = None
+    field_check: str | None = None
+    """The ranger's last check of the detection's place (``2024-06-12: looting``), where there was
+    one; when the rangers go is patrol knowledge, withheld where the reader may not see the site
+    exactly (:func:`pipelines.community.for_access`)."""
 
 
 def distance_m(lat: float, lon: float, geom: BaseGeometry) -> float:
@@ -108,16 +115,14 @@ def reconcile(
                 corroborating[d.detection_id] = corroborating.get(d.detection_id, 0) + 1
                 when = f"{abs(days)} days {'before' if days < 0 else 'after'} first seen"
                 action = ACTIONS["corroborated"]
-                if d.checked_on and r.observed_on > d.checked_on:
-                    action = (f"reported after the field check of {d.checked_on} ({d.verdict}): send a ranger to "
-                              "look for new digging")
-                elif d.checked_on:
-                    action = f"checked in the field on {d.checked_on} ({d.verdict}); no visit needed"
+                if d.checked_on:
+                    action = ACTIONS["reported_after_check" if r.observed_on > d.checked_on else "checked_before_report"]
                 items.append(ReconItem(
                     "corroborated", r.report_id, d.detection_id, d.site_id, r.lat, r.lon, round(dist, 1), days,
                     f"report {dist:.0f} m from the detection (within accuracy {r.accuracy_m:.0f} m + "
                     f"{tolerance_m:.0f} m), {when}", action,
-                    d.confidence if d.corroborated else RAISE.get(d.confidence, d.confidence)))
+                    d.confidence if d.corroborated else RAISE.get(d.confidence, d.confidence),
+                    f"{d.checked_on}: {d.verdict}" if d.checked_on else None))
         if matched:
             continue
         near = [(sid, distance_m(r.lat, r.lon, g)) for sid, g in watched.items()]

@@ -796,8 +796,8 @@ def test_a_place_a_ranger_checked_leaves_the_field_pack_until_reported_again(sce
     store.add_reports([Report("rep-before", (visit - pd.Timedelta(days=1)).date(), round(c.y, 6), round(c.x, 6),
                               site.site_id, site.name, "pits", "", "", 30.0, "test", 2)])
     items = [i for i in reconcile_store(store, "2011-W40") if i.detection_id == checked]
-    assert [(i.outcome, i.action) for i in items] == [
-        ("corroborated", f"checked in the field on {visit.date()} (looting); no visit needed")]
+    assert [(i.outcome, i.action, i.field_check) for i in items] == [
+        ("corroborated", "checked in the field since this report; no visit needed", f"{visit.date()}: looting")]
     # a herder reports new pits there a month after the check: back to the rangers
     store.add_reports([Report("rep-after", reported, round(c.y, 6), round(c.x, 6), site.site_id, site.name,
                               "new pits again", "", "", 30.0, "test", 3)])
@@ -805,8 +805,16 @@ def test_a_place_a_ranger_checked_leaves_the_field_pack_until_reported_again(sce
     out, packed, summary = week("2011-10-10", "2011-10-16", "w41")
     assert checked in packed
     [again] = [i for i in summary["reconciliation_items"] if i["report_id"] == "rep-after"]
-    assert again["action"] == (f"reported after the field check of {visit.date()} (looting): send a ranger to "
-                               "look for new digging")
+    assert again["action"] == "reported after the last field check: send a ranger to look for new digging"
+    assert again["field_check"] == f"{visit.date()}: looting"
+    # when the rangers went is patrol knowledge: not in a public output
+    pub = tmp / "public"
+    run_period(store, [site], SyntheticProvider(ds), "2011-10-10", "2011-10-16", pub, access="public")
+    public = json.loads((pub / "summary.json").read_text())
+    assert [r["field_check"] for r in public["ranked"]] == [None] * len(public["ranked"])
+    assert [i["field_check"] for i in public["reconciliation_items"]] == [None] * len(public["reconciliation_items"])
+    for name in ("summary.json", "summary.html", "map.html", "detections.geojson"):
+        assert str(visit.date()) not in (pub / name).read_text() and "Checked in the field" not in (pub / name).read_text()
     # while it waits for the ranger it stays on the map in weeks it is not seen, as an open one does
     def shown_unseen(day):
         frame = store.detections()
