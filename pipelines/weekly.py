@@ -357,7 +357,9 @@ def write_outputs(
                  store.verdict_words())
 
     hot = confirmed_sites(store)
-    ranked = sorted(dets, key=lambda d: (d.detection_id not in to_visit, -priority(d, by_id.get(d.site_id), hot)))
+    # whether a ranger has been is patrol knowledge: said (and ranked by) only where the reader sees the site
+    visit = {d.detection_id: d.detection_id in to_visit if d.site_id in exact else None for d in dets}
+    ranked = sorted(dets, key=lambda d: (visit[d.detection_id] is False, -priority(d, by_id.get(d.site_id), hot)))
     summary = {
         "run_id": run_id, "period": {"start": str(pd.Timestamp(start).date()), "end": str(pd.Timestamp(end).date())},
         "week": week_label, "access_level": access,
@@ -372,12 +374,12 @@ def write_outputs(
         "blind_sites_not_named": len(all_blind) - len(blind),
         **({"companions": companion_said} if companion_said else {}),
         "detections_shown": len(dets), "detections_open": sum(d.status in OPEN_STATUSES for d in dets),
-        "detections_to_visit": len(to_visit), "detections_new_this_week": sum(d.new_this_week for d in dets),
+        "detections_to_visit": sum(v is True for v in visit.values()), "detections_new_this_week": sum(d.new_this_week for d in dets),
         "by_confidence": {c: sum(d.confidence == c for d in dets) for c in ("high", "medium", "low")},
         "by_region": _count_by_region(dets, by_id),
         "ranked": [{"detection_id": d.detection_id, "site_id": d.site_id, "priority": priority(d, by_id.get(d.site_id), hot),
                     "confidence": d.confidence, "area_m2": d.area_m2, "first_seen": d.first_seen,
-                    "new_this_week": d.new_this_week, "status": d.status, "to_visit": d.detection_id in to_visit,
+                    "new_this_week": d.new_this_week, "status": d.status, "to_visit": visit[d.detection_id],
                     # when the rangers went is patrol knowledge: only where the reader sees the site
                     "field_check": (d.field_check or None) if d.site_id in exact else None} for d in ranked],
         "acquisitions_unreadable": _unreadable(results),

@@ -811,7 +811,8 @@ def test_a_place_a_ranger_checked_leaves_the_field_pack_until_reported_again(sce
     pub = tmp / "public"
     run_period(store, [site], SyntheticProvider(ds), "2011-10-10", "2011-10-16", pub, access="public")
     public = json.loads((pub / "summary.json").read_text())
-    assert [r["field_check"] for r in public["ranked"]] == [None] * len(public["ranked"])
+    assert [(r["field_check"], r["to_visit"]) for r in public["ranked"]] == [(None, None)] * len(public["ranked"])
+    assert public["detections_to_visit"] == 0  # as its field pack: no exact place in a public output
     assert [i["field_check"] for i in public["reconciliation_items"]] == [None] * len(public["reconciliation_items"])
     for name in ("summary.json", "summary.html", "map.html", "detections.geojson"):
         assert str(visit.date()) not in (pub / name).read_text() and "Checked in the field" not in (pub / name).read_text()
