@@ -287,19 +287,31 @@ class Store:
     def _add_columns(self) -> None:
         """A store made by an earlier sitewatch gets the columns added since (all may be empty).
         ``annotations.visited_on`` is filled from the note ``field check on DAY`` that
-        ``sitewatch verdicts import`` wrote before the column existed."""
+        ``sitewatch verdicts import`` wrote before the column existed.  Two processes opening the
+        same old store at once both try: the one that finds the column made meanwhile goes on."""
         from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
 
-        have = {t: {c["name"] for c in inspect(self.engine).get_columns(t)} for t in ("annotations", "detections")}
-        with self.engine.begin() as conn:
-            for table in have:
-                for column in metadata.tables[table].columns:
-                    if column.name not in have[table]:
-                        kind = column.type.compile(dialect=self.engine.dialect)
+        def columns(table: str) -> set[str]:
+            return {c["name"] for c in inspect(self.engine).get_columns(table)}
+
+        had = {t: columns(t) for t in ("annotations", "detections")}
+        for table, names in had.items():
+            for column in metadata.tables[table].columns:
+                if column.name in names:
+                    continue
+                kind = column.type.compile(dialect=self.engine.dialect)
+                try:
+                    with self.engine.begin() as conn:
                         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}"))
-            if "visited_on" not in have["annotations"]:
-                for a in conn.execute(select(annotations_t.c.annotation_id, annotations_t.c.note)
-                                      .where(annotations_t.c.note.like("field check on %"))):
+                except DBAPIError:
+                    if column.name not in columns(table):
+                        raise
+        if "visited_on" not in had["annotations"]:
+            with self.engine.begin() as conn:
+                for a in list(conn.execute(select(annotations_t.c.annotation_id, annotations_t.c.note)
+                                           .where(annotations_t.c.note.like("field check on %"))
+                                           .where(annotations_t.c.visited_on.is_(None)))):
                     day = a.note[len("field check on "):][:10]
                     if _is_day(day):
                         conn.execute(annotations_t.update().where(annotations_t.c.annotation_id == a.annotation_id)
