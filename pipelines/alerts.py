@@ -81,16 +81,13 @@ def due_alerts(store: Store, sites: list[Site], cfg: AlertConfig, now: datetime)
     """Open detections that pass the rules and were not yet alerted at their current confidence.
     A place a ranger has checked raises no alert (nor escalation) unless it waits for another
     visit: a report made after the check, or an archaeologist's doubt after it
-    (:func:`pipelines.review.awaiting_visit`)."""
-    from .community import reported_since_check
-    from .review import awaiting_visit, field_checks
+    (:func:`pipelines.review.closed_by_check`)."""
+    from .review import closed_by_check
 
     frame = store.detections([s.site_id for s in sites])
     if frame.empty:
         return []
-    checks = field_checks(store)
-    checked = {d for d in frame.detection_id if d in checks}
-    again = awaiting_visit(store, checked, reported_since_check(store, checked, now.date())) if checked else set()
+    closed = closed_by_check(store, frame.detection_id, now.date())
     sent = store.alerted()
     by_id = {s.site_id: s for s in sites}
     quiet = in_quiet_hours(now, cfg.quiet_hours)
@@ -99,7 +96,7 @@ def due_alerts(store: Store, sites: list[Site], cfg: AlertConfig, now: datetime)
         site = by_id.get(r.site_id)
         if site is None or r.status not in ("open", "confirmed") or site.sensitivity not in cfg.sensitivities:
             continue
-        if r.detection_id in checked and r.detection_id not in again:
+        if r.detection_id in closed:
             continue
         if RANK[r.confidence] < RANK[cfg.min_confidence]:
             continue

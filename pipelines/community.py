@@ -62,7 +62,13 @@ def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 
     if week and not frame.empty:
         frame = frame[open_or_seen(frame, lo, sunday, closed)]
     waiting = set(frame.detection_id[awaits_ranger(frame, closed)]) if not frame.empty else set()
-    dets = [ReconDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen),
+    return reconcile(reports, _recon_detections(frame, checks, waiting), store.sites())
+
+
+def _recon_detections(frame: pd.DataFrame, checks: dict[str, dict], waiting=()) -> list[ReconDetection]:
+    """The store's detections as the reconciliation takes them: open for a year after last seen
+    where they wait for a ranger (``waiting``), with the ranger's last check (``checks``)."""
+    return [ReconDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen),
                            date.fromisoformat(r.last_seen), r.confidence,
                            date.fromisoformat(r.last_seen) + timedelta(days=OPEN_DAYS) if r.detection_id in waiting
                            else None,
@@ -70,7 +76,6 @@ def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 
                              if r.detection_id in checks else (None, "")),
                            corroborated=bool(r.corroborated_by))
             for r in frame.itertuples()]
-    return reconcile(reports, dets, store.sites())
 
 
 def reported_since_check(store: Store, detection_ids, until=None) -> dict[str, list[date]]:
@@ -88,15 +93,9 @@ def reported_since_check(store: Store, detection_ids, until=None) -> dict[str, l
     if not reports:
         return {}
     frame = store.detections()
-    frame = frame[frame.detection_id.isin(ids)]
-    dets = [ReconDetection(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen),
-                           date.fromisoformat(r.last_seen), r.confidence, None,
-                           date.fromisoformat(checks[r.detection_id]["visited_on"]), checks[r.detection_id]["label"],
-                           bool(r.corroborated_by))
-            for r in frame.itertuples()]
     day = {r.report_id: r.observed_on for r in reports}
     out: dict[str, list[date]] = {}
-    for i in reconcile(reports, dets, store.sites()):
+    for i in reconcile(reports, _recon_detections(frame[frame.detection_id.isin(ids)], checks), store.sites()):
         if i.outcome == "corroborated" and str(day[i.report_id]) > checks[i.detection_id]["visited_on"]:
             out.setdefault(i.detection_id, []).append(day[i.report_id])
     return out

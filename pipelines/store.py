@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from change_detection import CONFIDENCES, Detection, DetectorParams
+from reports.reconcile import RAISE
 from sites import Site
 
 metadata = MetaData()
@@ -191,13 +192,6 @@ def open_or_seen(frame: pd.DataFrame, since, end, closed=()) -> pd.Series:
     seen = frame.last_seen >= str(pd.Timestamp(since).date())
     still_open = awaits_ranger(frame, closed) & (frame.last_seen >= str((end - pd.Timedelta(days=OPEN_DAYS)).date()))
     return (frame.confirmed_on <= str(end.date())) & (seen | still_open) & ~frame.status.isin(HIDDEN_STATUSES)
-
-
-def raised(confidence: str) -> str:
-    """One confidence level up (``high`` stays ``high``)."""
-    if confidence not in CONFIDENCES:
-        return confidence
-    return CONFIDENCES[min(CONFIDENCES.index(confidence) + 1, len(CONFIDENCES) - 1)]
 
 
 def _is_day(text: str) -> bool:
@@ -414,7 +408,8 @@ class Store:
         for d in dets:
             prev = known.get(d.detection_id)
             # a report's corroboration raises the detector's confidence one level, for good
-            confidence = raised(d.confidence) if prev is not None and prev.corroborated_by else d.confidence
+            corroborated = prev is not None and prev.corroborated_by
+            confidence = RAISE.get(d.confidence, d.confidence) if corroborated else d.confidence
             rows.append({
                 "detection_id": d.detection_id, "site_id": d.site_id, "algorithm": d.evidence.get("algorithm", ""),
                 "first_seen": str(d.first_seen.date()), "last_seen": str(d.last_seen.date()),
@@ -556,16 +551,17 @@ class Store:
 
     def corroborate(self, detection_id: str, report_id: str) -> bool:
         """A community report corroborates a detection: the first one raises its confidence one
-        level (:func:`raised`) and is kept in ``corroborated_by``; later ones, and the same report
-        reconciled again next week, change nothing.  Returns whether the confidence rose."""
+        level (:data:`reports.reconcile.RAISE`) and is kept in ``corroborated_by``; later ones, and
+        the same report reconciled again next week, change nothing.  Returns whether it rose."""
         c = detections_t.c
         with self.engine.begin() as conn:
             row = conn.execute(select(c.confidence, c.corroborated_by).where(c.detection_id == detection_id)).first()
             if row is None or row.corroborated_by:
                 return False
+            up = RAISE.get(row.confidence, row.confidence)
             conn.execute(detections_t.update().where(c.detection_id == detection_id).values(
-                corroborated_by=report_id, confidence=raised(row.confidence), updated_at=_now()))
-            return raised(row.confidence) != row.confidence
+                corroborated_by=report_id, confidence=up, updated_at=_now()))
+            return up != row.confidence
 
     def set_confidence(self, detection_id: str, confidence: str) -> None:
         with self.engine.begin() as conn:

@@ -28,12 +28,11 @@ from sitewatch.config import BLIND_DAYS
 from sitewatch.errors import TransientProviderError
 
 from .imagery.base import ImageryProvider
-from .community import apply_corroboration, reconcile_store, reported_since_check, week_bounds
+from .community import apply_corroboration, reconcile_store, week_bounds
 from .monitoring import SiteResult, run_site
 from .outputs import OutputFolder
 from .review import (
-    FIELD_VERDICTS, apply_feedback, awaiting_visit, closed_by_check, confirmed_sites, field_checks, latest_labels,
-    supersede,
+    FIELD_VERDICTS, apply_feedback, closed_by_check, confirmed_sites, field_checks, latest_labels, supersede,
 )
 from .store import OPEN_STATUSES, Store, disturbed_before, evidence_summary, open_or_seen
 
@@ -136,15 +135,17 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp,
     ]
 
 
-def period_detections(store: Store, sites: list[Site], start, end) -> pd.DataFrame:
+def period_detections(store: Store, sites: list[Site], start, end, closed: set[str] | None = None) -> pd.DataFrame:
     """Detections known by ``end`` that were still seen on or after ``start``, and every open one
     (:func:`pipelines.store.open_or_seen`): a dig not yet visited stays on the week's map and in
     its field pack through a week of cloud or a winter, until a verdict closes it.  (Before, a
-    week without a clear look emptied the map and the rangers' pack.)"""
+    week without a clear look emptied the map and the rangers' pack.)  ``closed`` are the ids a
+    ranger's check closed by ``end`` (:func:`pipelines.review.closed_by_check`; found if None)."""
     frame = store.detections([s.site_id for s in sites])
     if frame.empty:
         return frame
-    return frame[open_or_seen(frame, start, end, closed_by_check(store, until=end))].reset_index(drop=True)
+    closed = closed_by_check(store, until=end) if closed is None else closed
+    return frame[open_or_seen(frame, start, end, closed)].reset_index(drop=True)
 
 
 COMPANION_WEEKS = 4
@@ -309,11 +310,10 @@ def write_outputs(
     week_label, week_start, _ = weeks_between(start, end)[-1]
     lookback = max(120, (pd.Timestamp(end) - pd.Timestamp(start)).days)
     recon, map_reports = _reconciliation(store, week_label, lookback)  # first: corroboration raises confidence
-    checks = field_checks(store)
-    dets = _map_detections(period_detections(store, sites, start, end), week_start, checks)
     # the rangers' errands: places nobody has checked, or reported (or doubted) since the last check
-    ids = [d.detection_id for d in dets]
-    to_visit = awaiting_visit(store, ids, reported_since_check(store, ids, until=end))
+    closed = closed_by_check(store, until=end)
+    dets = _map_detections(period_detections(store, sites, start, end, closed), week_start, field_checks(store))
+    to_visit = {d.detection_id for d in dets} - closed
 
     det_path = _write_detections(dets, by_id, access, out / "detections.geojson")
     all_unobserved = _unobserved(sites, results, week_start)
