@@ -860,7 +860,12 @@ def _make_detection(ds, cube, conf, part, transform, pixel_area, crs, site_id, m
     blind = fin & ~_has_direction(cube.z[k_first : k_last + 1][:, :, pix])
     through_snow = int(np.sum((fin.sum(axis=1) > 0) & (2 * blind.sum(axis=1) > fin.sum(axis=1))))
     first_seen = cube.times[k_first]
-    key = f"{site_id}|{ALGORITHM_VERSION}|{first_seen.date()}|{anchor}"
+    # The id names the anchor pixel by its centre's map coordinates, not its index in this grid:
+    # a site's outline redrawn in the registry (a larger or smaller grid around the same pixels)
+    # keeps the ids of the digs it already had, and so their reviews, checks and alerts.
+    row, col = divmod(anchor, part.shape[1])
+    ax, ay = transform @ (col + 0.5, row + 0.5)
+    key = f"{site_id}|{ALGORITHM_VERSION}|{first_seen.date()}|{round(ax, 6)!r}|{round(ay, 6)!r}|{crs}"
     det_id = f"{site_id}-{first_seen:%Y%m%d}-{hashlib.sha1(key.encode()).hexdigest()[:6]}"
     return Detection(
         detection_id=det_id,

@@ -340,7 +340,9 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
     A detection's id follows its onset and anchor pixel; when two digs merge, or an onset is
     re-dated by a later look, the earlier id is replaced.  Stored open detections confirmed by
     ``end`` that are not in ``current`` get status ``superseded``; a review they carried is
-    appended to the detection that now covers them (author ``sitewatch``), so no judgement is lost.
+    appended to the detection that now covers them (author ``sitewatch``), so no judgement is lost,
+    and the alerts sent for them count as sent for it, so nobody is paged twice for one dig; a
+    community report that corroborated one corroborates it.
     One that nothing now covers — a provisional single-look detection that the next clear look
     did not repeat — gets status ``withdrawn``.
     Returns (old id, new id or None).
@@ -358,6 +360,10 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
     for r in stale.itertuples():
         new_id = _successor(cur, r)
         store.set_status(r.detection_id, "superseded" if new_id else "withdrawn")
+        if new_id:
+            store.carry_alerts(r.detection_id, new_id)
+            if r.corroborated_by:  # the report that raised it raises what replaced it (once)
+                store.corroborate(new_id, r.corroborated_by)
         if new_id and r.detection_id in labels and new_id not in labels:
             a = labels[r.detection_id]
             check = checks.get(r.detection_id)

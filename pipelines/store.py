@@ -474,6 +474,18 @@ class Store:
         _upsert(self.engine, alerts_t, [{"detection_id": d, "confidence": c, "sent_at": when} for d, c in sent],
                 ["detection_id", "confidence"])
 
+    def carry_alerts(self, old_id: str, new_id: str) -> None:
+        """The detection ``new_id`` replaced ``old_id`` (:func:`pipelines.review.supersede`): the
+        levels the old one was alerted at count as sent for the new one, so nobody is paged again
+        for the same dig under a new id; a rise above them still is."""
+        rows = [{"detection_id": new_id, "confidence": r.confidence, "sent_at": r.sent_at}
+                for r in self._rows(select(alerts_t).where(alerts_t.c.detection_id == old_id))]
+        have = {r.confidence for r in
+                self._rows(select(alerts_t.c.confidence).where(alerts_t.c.detection_id == new_id))}
+        rows = [r for r in rows if r["confidence"] not in have]
+        if rows:
+            _upsert(self.engine, alerts_t, rows, ["detection_id", "confidence"])
+
     # --- chips and per-site settings ------------------------------------------------------------
     def save_chips(self, chips: dict) -> None:
         rows = [{"detection_id": k, "before_date": c.before_date, "after_date": c.after_date, "before_png": c.before_png,

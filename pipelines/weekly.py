@@ -148,6 +148,29 @@ def period_detections(store: Store, sites: list[Site], start, end, closed: set[s
     return frame[open_or_seen(frame, start, end, closed)].reset_index(drop=True)
 
 
+def left_out_sites(store: Store, sites: list[Site], start, end, closed: set[str]) -> list[dict]:
+    """Sites the store watched in earlier runs that this run's registry does not hold, with how
+    many of their places still wait for the rangers.  They are not watched this week and those
+    places are not on its map or in its field pack: said, so a registry exported with a filter (one
+    province, one period) does not drop sites and open digs without a word.  ``newly``: it was
+    watched up to the week before this run's period (a site retired long ago is not news)."""
+    ids = {s.site_id for s in sites}
+    gone = [s for s in store.sites() if s.site_id not in ids]
+    if not gone:
+        return []
+    frame = store.detections([s.site_id for s in gone])
+    waiting = (frame[open_or_seen(frame, start, end, closed) & ~frame.detection_id.isin(list(closed))]
+               .groupby("site_id").size().to_dict() if not frame.empty else {})
+    last: dict[str, str] = {}
+    for w in store.site_weeks():
+        if w["site_id"] not in ids and w["week"] > last.get(w["site_id"], ""):
+            last[w["site_id"]] = w["week"]
+    before = iso_week(pd.Timestamp(start) - pd.Timedelta(days=7))
+    return [{"site_id": s.site_id, "name": s.name, "region": s.region, "sensitivity": s.sensitivity,
+             "last_watched_week": last.get(s.site_id), "newly": last.get(s.site_id, "") >= before,
+             "to_visit": int(waiting.get(s.site_id, 0))} for s in gone]
+
+
 COMPANION_WEEKS = 4
 """Another deployment's detections shown on this map: those it saw in the four weeks to this
 week's end (it may run on another day, or later on the same Monday)."""
@@ -328,6 +351,9 @@ def write_outputs(
                    key=lambda b: -(b["days"] if b["days"] is not None else 10**6))
     # Imagery chips show the place: only for sites this output's reader may see exactly.
     visible = {r.site_id for r in results if r.site_id in by_id and may_see_exact(by_id[r.site_id].sensitivity, access)}
+    all_left_out = left_out_sites(store, sites, start, end, closed)
+    left_out = [{k: v for k, v in g.items() if k != "sensitivity"} for g in all_left_out
+                if may_see_exact(g["sensitivity"], access)]
     chips = {k: c for r in results if r.site_id in visible for k, c in r.chips.items()}
     _write_chips(chips, out / "chips")
     names = {d.detection_id: by_id[d.site_id].name for d in dets if d.site_id in by_id}
@@ -372,12 +398,17 @@ def write_outputs(
         "blind_sites": [{"site_id": b["site_id"], "name": b["name"], "region": b["region"],
                          "last_clear_look": b["last_clear_look"], "days_without_clear_look": b["days"]} for b in blind],
         "blind_sites_not_named": len(all_blind) - len(blind),
+        "sites_not_in_registry": left_out, "sites_not_in_registry_not_named": len(all_left_out) - len(left_out),
+        # to be said by the run: a site dropped since the last week, or one with places still waiting
+        "sites_not_in_registry_news": any(g["newly"] or g["to_visit"] for g in all_left_out),
         **({"companions": companion_said} if companion_said else {}),
         "detections_shown": len(dets), "detections_open": sum(d.status in OPEN_STATUSES for d in dets),
         "detections_to_visit": sum(v is True for v in visit.values()), "detections_new_this_week": sum(d.new_this_week for d in dets),
         "by_confidence": {c: sum(d.confidence == c for d in dets) for c in ("high", "medium", "low")},
         "by_region": _count_by_region(dets, by_id),
-        "ranked": [{"detection_id": d.detection_id, "site_id": d.site_id, "priority": priority(d, by_id.get(d.site_id), hot),
+        "ranked": [{"detection_id": d.detection_id, "site_id": d.site_id,
+                    "site_name": by_id[d.site_id].name if d.site_id in by_id else "",
+                    "priority": priority(d, by_id.get(d.site_id), hot),
                     "confidence": d.confidence, "area_m2": d.area_m2, "first_seen": d.first_seen,
                     "new_this_week": d.new_this_week, "status": d.status, "to_visit": visit[d.detection_id],
                     # when the rangers went is patrol knowledge: only where the reader sees the site
@@ -447,14 +478,22 @@ def summary_html(summary: dict) -> str:
         f"{summary['detections_open']} without a verdict, {summary['detections_to_visit']} for the rangers (field pack)</p>"
         f"<h2>Detections by priority</h2><p>Places for the rangers first (nobody has checked them, or a report or a "
         "doubt came after the last check), then those checked in the field.</p>"
-        f"{rows(summary['ranked'], ['detection_id', 'site_id', 'priority', 'confidence', 'area_m2', 'first_seen', 'new_this_week', 'to_visit', 'field_check'])}"
-        f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason', 'last_clear_look'])}"
+        + rows(summary['ranked'], ['detection_id', 'site_id', 'site_name', 'priority', 'confidence', 'area_m2',
+                                   'first_seen', 'new_this_week', 'to_visit', 'field_check'])
+        + f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason', 'last_clear_look'])}"
         + unnamed(summary.get("not_observed_not_named", 0))
         + (f"<h2>Sites not seen for {summary['blind_days']} days or more</h2><p>No clear look for that long: the "
            "satellites cannot tell whether the ground was dug there; send a patrol.</p>"
            f"{rows(summary['blind_sites'], ['site_id', 'name', 'region', 'last_clear_look', 'days_without_clear_look'])}"
            + unnamed(summary.get("blind_sites_not_named", 0))
            if summary.get("blind_sites") or summary.get("blind_sites_not_named") else "")
+        + (f"<h2>Sites watched before but not in this registry</h2><p>Not watched this week: the places there "
+           "that wait for the rangers (to_visit) are not on this map or in the field pack. Put the sites back in the "
+           "registry file, or leave them out if they were retired.</p>"
+           + rows(summary.get('sites_not_in_registry', []), ['site_id', 'name', 'region', 'last_watched_week',
+                                                             'to_visit'])
+           + unnamed(summary.get("sites_not_in_registry_not_named", 0))
+           if summary.get("sites_not_in_registry") or summary.get("sites_not_in_registry_not_named") else "")
         + (f"<h2>Acquisitions that could not be read</h2><p>Left out of this run; re-download them.</p>"
            f"{rows(summary['acquisitions_unreadable'], ['item', 'date', 'asset', 'sites', 'error'])}"
            if summary.get("acquisitions_unreadable") else "")

@@ -152,10 +152,12 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)"
           + (f"; {summary['unchanged']} unchanged" if summary.get("unchanged") else ""))
     _say_unreadable(summary)
-    if companions:
-        import json
+    import json
 
-        said = json.loads((out / "summary.json").read_text(encoding="utf-8")).get("companions", {})
+    written = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    _say_left_out(written)
+    if companions:
+        said = written.get("companions", {})
         for label, got in said.items():
             print(f"warning: companion {label!r}: {got['error']}; the maps were made without it" if "error" in got
                   else f"companion {label!r}: {got['open']} open detection(s) on the maps")
@@ -166,6 +168,20 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
                  "field/field_pack.xlsx"):
         print(f"  wrote {out / name}")
     return summary
+
+
+def _say_left_out(summary: dict) -> None:
+    """Sites an earlier run watched that this registry lacks (named only at this output's level)."""
+    named = summary.get("sites_not_in_registry", [])
+    hidden = summary.get("sites_not_in_registry_not_named", 0)
+    if not summary.get("sites_not_in_registry_news"):
+        return  # retired before, nothing waiting there: in the summary, not said every week
+    waiting = sum(g["to_visit"] for g in named)
+    print(f"warning: {len(named) + hidden} site(s) watched before are not in this registry"
+          + (f" ({', '.join(g['site_id'] for g in named)}{' and others' if hidden else ''})" if named else "")
+          + ": not watched this week" + (f"; {waiting} place(s) there waiting for the rangers are not on the map "
+                                         "or in the field pack" if waiting else "")
+          + " (see summary.html; put them back in the registry file unless they were retired)")
 
 
 BASE_FAR_KM = 1000.0

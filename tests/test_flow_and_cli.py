@@ -241,3 +241,49 @@ def test_catch_up_says_what_was_back_filled_and_why_no_alert_went_out(monkeypatc
         "backfill-2011-W22_2011-W34: 3 new, 1 updated (back-filled; alerts go out with the latest weeks')",
         "2011-W35: 0 new, 0 updated; 4 alert(s) due, none sent: no e-mail or webhook under [alerts] in unit.toml",
         "2011-W36: 1 new, 0 updated; alerts 5 (email 5, webhook 0)"]
+
+
+def test_a_site_left_out_of_the_registry_is_said_with_its_open_digs(case_2010, tmp_path, capsys):
+    """A unit re-exports its registry with a filter and S01-03, where a dig waits for the rangers,
+    is not in it.  The week is run on what the file holds, but the run says which site it no
+    longer watches and that the dig there is off the map and the pack; a public summary only
+    counts it.  Before, the site and its dig dropped out without a word."""
+    import json
+
+    d = json.loads((case_2010 / "sites.geojson").read_text())
+    keep = {"S01-03", "S01-04"}
+    both, one = tmp_path / "both.geojson", tmp_path / "one.geojson"
+    for path, ids in ((both, keep), (one, {"S01-04"})):
+        path.write_text(json.dumps({**d, "features": [f for f in d["features"] if f["properties"]["site_id"] in ids]}))
+    common = ["--stac", str(case_2010 / "catalog" / "catalog.json"), "--no-prefect", "--db", str(tmp_path / "sw.db")]
+    assert main(["run", "--sites", str(both), "--start", "2010-06-01", "--end", "2010-06-27",
+                 "--out", str(tmp_path / "june"), *common]) == 0
+    june = json.loads((tmp_path / "june" / "summary.json").read_text())
+    assert [(r["site_id"], r["site_name"]) for r in june["ranked"]] == [("S01-03", "Site S01-03")]
+    assert june["sites_not_in_registry"] == []
+    assert "not in this registry" not in capsys.readouterr().out
+    week = ["--start", "2010-06-28", "--end", "2010-07-04"]
+    assert main(["run", "--sites", str(one), *week, "--out", str(tmp_path / "w"), *common]) == 0
+    out = capsys.readouterr().out
+    assert ("warning: 1 site(s) watched before are not in this registry (S01-03): not watched this week; "
+            "1 place(s) there waiting for the rangers are not on the map or in the field pack") in out
+    summary = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert summary["sites_not_in_registry"] == [{"site_id": "S01-03", "name": "Site S01-03", "region": "",
+                                                 "last_watched_week": "2010-W25", "newly": True, "to_visit": 1}]
+    assert "Sites watched before but not in this registry" in (tmp_path / "w" / "summary.html").read_text()
+    assert json.loads((tmp_path / "w" / "detections.geojson").read_text())["features"] == []
+    assert main(["run", "--sites", str(one), *week, "--out", str(tmp_path / "pub"), "--access", "public", *common]) == 0
+    pub = json.loads((tmp_path / "pub" / "summary.json").read_text())
+    assert (pub["sites_not_in_registry"], pub["sites_not_in_registry_not_named"]) == ([], 1)
+    assert "S01-03" not in capsys.readouterr().out
+    # S01-04, where nothing waits, is retired: said the first week, then only listed in the summary
+    s03 = tmp_path / "s03.geojson"
+    s03.write_text(json.dumps({**d, "features": [f for f in d["features"] if f["properties"]["site_id"] == "S01-03"]}))
+    said = []
+    for monday, sunday in (("2010-07-05", "2010-07-11"), ("2010-07-12", "2010-07-18")):
+        assert main(["run", "--sites", str(s03), "--start", monday, "--end", sunday, "--out", str(tmp_path / monday),
+                     *common]) == 0
+        said.append([line for line in capsys.readouterr().out.splitlines() if "not in this registry" in line])
+        listed = json.loads((tmp_path / monday / "summary.json").read_text())["sites_not_in_registry"]
+        assert [(g["site_id"], g["last_watched_week"], g["to_visit"]) for g in listed] == [("S01-04", "2010-W26", 0)]
+    assert [len(s) for s in said] == [1, 0] and "(S01-04): not watched this week (see" in said[0][0]

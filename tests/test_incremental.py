@@ -35,6 +35,22 @@ def test_week_by_week_state_equals_full_recompute():
     assert max(scored[1:]) <= 1  # an 8-day revisit: at most one new look a week; nothing rescored
 
 
+def test_a_redrawn_site_outline_keeps_its_detection_ids():
+    """A detection's id names its anchor pixel by map coordinates, so a site whose outline is
+    redrawn in the registry (its grid grows or shrinks around the same pixels) keeps the ids of
+    its digs, and with them their reviews, field checks and alerts.  Before, the id held the
+    pixel's index in the grid, and every open dig of an edited site came back under a new id."""
+    ds = add_disturbance(synthetic_series(seed=31), box_mask(synthetic_series(seed=31), 4, 10, 4, 10), "2011-06-10")
+    whole = detect_changes(ds, "S", since="2011-03-01")
+    assert len(whole) == 1
+    for crop in ({"y": slice(2, None), "x": slice(1, None)}, {"y": slice(None, -3), "x": slice(None, -2)}):
+        part = detect_changes(ds.isel(**crop), "S", since="2011-03-01")
+        assert [(d.detection_id, d.first_seen) for d in part] == [(d.detection_id, d.first_seen) for d in whole]
+    moved = detect_changes(add_disturbance(synthetic_series(seed=31), box_mask(synthetic_series(seed=31), 5, 11, 4, 10),
+                                           "2011-06-10"), "S", since="2011-03-01")
+    assert moved[0].detection_id != whole[0].detection_id  # another place is another dig
+
+
 def test_week_by_week_state_equals_full_recompute_on_an_rgb_mosaic():
     """The texture feature of an RGB mosaic depends only on the same look's neighbours, so a
     look's score is final once computed here too."""
@@ -123,6 +139,14 @@ def test_weekly_runs_store_state_and_score_only_new_looks(case_2011, tmp_path):
     assert len(s05) >= 2  # in June the dig shows as separate parts and onsets
     later = s05.detection_id.iloc[0]
     annotate(store, later, "looting", "field team")  # a verdict on the part that will be merged away
+    from datetime import datetime
+
+    from pipelines.alerts import due_alerts
+    from sitewatch.config import AlertConfig
+
+    paged = due_alerts(store, sites, AlertConfig(min_confidence="low"), datetime(2011, 6, 27, 9))
+    assert set(s05.detection_id) <= {a.detection_id for a in paged}
+    store.record_alerts([(a.detection_id, a.confidence) for a in paged], "2011-06-27")
     for _label, monday, sunday in weeks_between("2011-06-27", "2011-07-24"):
         _, s = run_period(store, sites, provider, str(monday.date()), str(sunday.date()), tmp_path / "w")
         assert s["looks_scored"] <= 2 * len(sites)  # one or two new looks per site, not the whole season
@@ -137,6 +161,14 @@ def test_weekly_runs_store_state_and_score_only_new_looks(case_2011, tmp_path):
     host = hosts.detection_id.iloc[0]
     carried = history(store, host)  # the verdict moved to the detection that absorbed it
     assert carried[-1]["label"] == "looting" and carried[-1]["author"] == "sitewatch" and later in carried[-1]["note"]
+    # The police were paged for June's parts: the dig that absorbed them pages nobody again at a
+    # level already sent (before, the new id was paged as if it were a new dig).
+    from change_detection.detect import CONFIDENCES
+
+    sent = max(CONFIDENCES.index(a.confidence) for a in paged if a.detection_id in set(s05.detection_id))
+    again = [a for a in due_alerts(store, sites, AlertConfig(min_confidence="low"), datetime(2011, 7, 25, 9))
+             if a.detection_id == host]
+    assert all(CONFIDENCES.index(a.confidence) > sent and a.escalation for a in again)
     live = weekly[weekly.status != "superseded"]
     pd.testing.assert_frame_equal(live[cols].sort_values("detection_id").reset_index(drop=True),
                                   back.detections()[cols].sort_values("detection_id").reset_index(drop=True))

@@ -723,3 +723,38 @@ def test_a_report_raises_a_detection_one_level_once(tmp_path):
     apply_corroboration(store, reconcile_store(store, "2011-W26"))
     row = store.detections().iloc[0]
     assert (row.confidence, row.corroborated_by) == ("high", "rep-1")
+
+
+def test_a_report_that_raised_a_dig_raises_what_replaces_it(tmp_path):
+    """A report raised a dig (low → medium).  A later look re-dates its onset and the dig comes
+    back under a new id, superseding the old one months after the report, past the weekly
+    reconciliation's look-back.  The report's raise goes with it, once; before, the new id stood
+    at the detector's level as if nobody had reported anything."""
+    from dataclasses import replace
+    from datetime import date
+
+    import pandas as pd
+    from shapely.geometry import Point, box
+
+    from change_detection import Detection
+    from pipelines.community import apply_corroboration, reconcile_store
+    from pipelines.review import supersede
+    from sites import Site
+
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites([Site("S-3", "Mound", box(106.9, 47.9, 106.91, 47.91))])
+    t = pd.Timestamp("2011-06-10")
+    old = Detection("S-3-1", "S-3", Point(106.905, 47.905).buffer(0.0003), "EPSG:4326", t, t, t, 0.7, "low",
+                    2500.0, 1, "bare_soil_exposure", {"algorithm": "sw-seasonal-1"})
+    store.add_reports([Report("rep-1", date(2011, 6, 8), 47.905, 106.905, "S-3", "Mound", "fresh pits", "", "",
+                              30.0, "test", 2)])
+    store.upsert_detections([old], "run-1")
+    apply_corroboration(store, reconcile_store(store, "2011-W24"))
+    new = replace(old, detection_id="S-3-2", first_seen=pd.Timestamp("2011-06-02"),
+                  geometry=Point(106.9051, 47.905).buffer(0.0003))
+    for week in range(2):  # the superseding run, and the next one
+        store.upsert_detections([new], f"run-{week + 2}")
+        assert supersede(store, "S-3", ["S-3-2"], "2011-11-30") == ([("S-3-1", "S-3-2")] if week == 0 else [])
+    rows = store.detections().set_index("detection_id")
+    assert rows.loc["S-3-1", "status"] == "superseded"
+    assert (rows.loc["S-3-2", "confidence"], rows.loc["S-3-2", "corroborated_by"]) == ("medium", "rep-1")
