@@ -255,6 +255,15 @@ CHANGES = ("first_seen", "last_seen", "confidence", "area_m2", "n_looks", "geome
 """What makes a detection reported again "updated" rather than unchanged."""
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store (a path or a ``sqlite:///`` URL); None for a server or memory."""
+    if "://" not in url:
+        url = f"sqlite:///{url}"
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    return Path(url[len("sqlite:///"):]).expanduser()
+
+
 class Store:
     """Thin repository over SQLAlchemy Core."""
 
@@ -262,8 +271,8 @@ class Store:
         if "://" not in url:
             url = f"sqlite:///{url}"
         self.url = url
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if (file := sqlite_file(url)) is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             @event.listens_for(self.engine, "connect")

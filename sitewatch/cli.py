@@ -67,7 +67,6 @@ def _registry_columns(args) -> dict[str, str]:
 
 
 def cmd_sites_import(args) -> int:
-    from pipelines.store import Store
     from sites import read_sites
 
     res = read_sites(args.path, crs=args.crs, strict=not args.skip_invalid, columns=_registry_columns(args))
@@ -77,7 +76,7 @@ def cmd_sites_import(args) -> int:
         print(f"repaired: {r}")
     for r in res.rejected:
         print(f"rejected: {r}")
-    n = Store(args.db).upsert_sites(res.sites)
+    n = _store(args.db, create=True).upsert_sites(res.sites)
     print(f"{n} site(s) imported into {args.db}" + (f", {len(res.rejected)} rejected" if res.rejected else ""))
     return 0
 
@@ -110,9 +109,7 @@ def cmd_sites_split(args) -> int:
 
 
 def cmd_sites_list(args) -> int:
-    from pipelines.store import Store
-
-    for s in Store(args.db).sites():
+    for s in _store(args.db).sites():
         print(f"{s.site_id}\t{s.sensitivity}\t{s.buffer_m:.0f} m\t{s.name}")
     return 0
 
@@ -137,11 +134,11 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
             print(f"warning: the base {args.base[0]:g},{args.base[1]:g} is {far:,.0f} km from the nearest site; "
                   "field packs measure distance and bearing from it (--base is LAT,LON: swapped?)")
     provider = _provider(args)
+    store = _store(args.db, create=True)
     if args.no_prefect:
-        from pipelines.store import Store
         from pipelines.weekly import run_period
 
-        _, summary = run_period(Store(args.db), res.sites, provider, start, end, out, access=args.access, base=args.base,
+        _, summary = run_period(store, res.sites, provider, start, end, out, access=args.access, base=args.base,
                                 blind_days=args.blind_days, companions=companions)
     else:
         from pipelines.flows import make_task_runner, weekly_monitoring
@@ -182,6 +179,24 @@ def _say_left_out(summary: dict) -> None:
           + ": not watched this week" + (f"; {waiting} place(s) there waiting for the rangers are not on the map "
                                          "or in the field pack" if waiting else "")
           + " (see summary.html; put them back in the registry file unless they were retired)")
+
+
+def _store(db: str, create: bool = False):
+    """The store ``--db`` names.  A SQLite file that is not there is begun only by the commands
+    that begin a unit's store (``run``, ``sites import``, ``reports import``, ``verdicts words``),
+    and they say so: a mistyped path, or the default ``sitewatch.db`` from another folder, would
+    otherwise start a store without the unit's runs, reviews, checks and alerts sent.  The other
+    commands stop instead of answering from an empty store."""
+    from pipelines.store import Store, sqlite_file
+
+    file = sqlite_file(db)
+    if file is not None and not file.exists():
+        if not create:
+            raise SitewatchError(f"no store at {file} (--db): check the path, or run `sitewatch run` or "
+                                 "`sitewatch sites import` first")
+        print(f"note: a new store at {file}: no earlier runs, reviews or field checks in it (check --db if the unit "
+              "has one)")
+    return Store(db)
 
 
 BASE_FAR_KM = 1000.0
@@ -248,12 +263,11 @@ def cmd_evaluate(args) -> int:
 
 def cmd_reports_import(args) -> int:
     from pipelines.community import import_reports_file
-    from pipelines.store import Store
     from reports.ingest import REPORT_FIELDS
 
     try:
-        res, new, rejected = import_reports_file(Store(args.db), args.path, args.contact_policy, args.rejected_dir,
-                                                 region=args.phone_region, dates=args.dates,
+        res, new, rejected = import_reports_file(_store(args.db, create=True), args.path, args.contact_policy,
+                                                 args.rejected_dir, region=args.phone_region, dates=args.dates,
                                                  columns=_column_choices(args, REPORT_FIELDS))
     except OSError as exc:
         raise SitewatchError(str(exc)) from exc
@@ -269,10 +283,9 @@ def cmd_reports_import(args) -> int:
 
 def cmd_reconcile(args) -> int:
     from pipelines.community import outcome_counts, reconcile_to_files
-    from pipelines.store import Store
 
     try:
-        items, paths = reconcile_to_files(Store(args.db), args.out, args.week, args.access)
+        items, paths = reconcile_to_files(_store(args.db), args.out, args.week, args.access)
     except ValueError as exc:
         raise SitewatchError(str(exc)) from exc
     print(", ".join(f"{k}: {v}" for k, v in sorted(outcome_counts(items).items())) or "nothing to reconcile")
@@ -283,10 +296,9 @@ def cmd_reconcile(args) -> int:
 
 def cmd_annotate(args) -> int:
     from pipelines.review import annotate
-    from pipelines.store import Store
 
     try:
-        n = annotate(Store(args.db), args.detection_id, args.label, args.author, args.note, visited_on=args.visited_on)
+        n = annotate(_store(args.db), args.detection_id, args.label, args.author, args.note, visited_on=args.visited_on)
     except ValueError as exc:
         raise SitewatchError(str(exc)) from exc
     print(f"annotation {n} recorded for {args.detection_id}: {args.label} by {args.author}"
@@ -296,11 +308,10 @@ def cmd_annotate(args) -> int:
 
 def cmd_verdicts_import(args) -> int:
     from pipelines.review import import_verdicts
-    from pipelines.store import Store
     from reports.ingest import rejected_file, write_rejected
 
     try:
-        res = import_verdicts(Store(args.db), args.path, dates=args.dates)
+        res = import_verdicts(_store(args.db), args.path, dates=args.dates)
     except ValueError as exc:
         raise SitewatchError(str(exc)) from exc
     for note in res.notes:
@@ -324,9 +335,8 @@ def cmd_verdicts_import(args) -> int:
 
 def cmd_verdicts_words(args) -> int:
     from pipelines.review import set_verdict_words
-    from pipelines.store import Store
 
-    store = Store(args.db)
+    store = _store(args.db, create=True)
     if args.clear and args.words:
         raise SitewatchError("give the words, or --clear, not both")
     if args.words or args.clear:
@@ -344,9 +354,8 @@ def cmd_verdicts_words(args) -> int:
 
 def cmd_calibrate(args) -> int:
     from pipelines.review import calibrate
-    from pipelines.store import Store
 
-    res = calibrate(Store(args.db), min_annotations=args.min_annotations)
+    res = calibrate(_store(args.db), min_annotations=args.min_annotations)
     if not res:
         print(f"no site has {args.min_annotations} or more decided annotations yet; thresholds unchanged")
     for site_id, r in sorted(res.items()):
@@ -356,9 +365,8 @@ def cmd_calibrate(args) -> int:
 
 def cmd_export_labels(args) -> int:
     from pipelines.review import export_labelled
-    from pipelines.store import Store
 
-    print(f"wrote {export_labelled(Store(args.db), args.out, args.access)}")
+    print(f"wrote {export_labelled(_store(args.db), args.out, args.access)}")
     return 0
 
 
@@ -410,9 +418,7 @@ def cmd_catch_up(args) -> int:
 def cmd_runs(args) -> int:
     import json
 
-    from pipelines.store import Store
-
-    runs = Store(args.db).runs()
+    runs = _store(args.db).runs()
     if args.runs_command == "list":
         for r in runs:
             s = json.loads(r["summary"] or "{}")

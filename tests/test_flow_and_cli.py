@@ -218,6 +218,9 @@ def test_an_output_path_that_cannot_be_written_is_one_line(case_2010, tmp_path, 
                  "--start", "2010-05-03", "--end", "2010-05-09", "--out", str(a_file), "--no-prefect",
                  "--db", str(tmp_path / "db.sqlite")])
     assert code == 2 and f"--out {a_file} is a file, not a folder" in capsys.readouterr().err
+    from pipelines.store import Store
+
+    Store(str(tmp_path / "db.sqlite"))  # the run stopped before it began the store
     code = main(["export-labels", "--out", str(a_file), "--db", str(tmp_path / "db.sqlite")])
     err = capsys.readouterr().err
     assert code == 1 and f"File exists: {a_file}" in err and "Traceback" not in err
@@ -287,3 +290,22 @@ def test_a_site_left_out_of_the_registry_is_said_with_its_open_digs(case_2010, t
         listed = json.loads((tmp_path / monday / "summary.json").read_text())["sites_not_in_registry"]
         assert [(g["site_id"], g["last_watched_week"], g["to_visit"]) for g in listed] == [("S01-04", "2010-W26", 0)]
     assert [len(s) for s in said] == [1, 0] and "(S01-04): not watched this week (see" in said[0][0]
+
+
+def test_a_store_that_is_not_there_is_begun_only_by_a_run_and_said(case_2010, tmp_path, capsys):
+    """`--db` mistyped, or the default sitewatch.db from another folder: a command that reads
+    the unit's store (annotate, verdicts, reconcile, runs …) stops and names the path instead of
+    answering from an empty store it made; `run` begins the store and says it is new.  Before,
+    every command quietly made an empty store wherever --db pointed."""
+    typo = tmp_path / "elsewhere" / "sitewatch.db"
+    for args in (["runs", "list"], ["annotate", "S01-03-20100604-a35b3a", "looting", "--author", "A. Archaeologist"],
+                 ["reconcile", "--out", str(tmp_path / "rec")], ["sites", "list"], ["calibrate"]):
+        assert main([*args, "--db", str(typo)]) == 2, args
+        assert f"no store at {typo} (--db)" in capsys.readouterr().err
+        assert not typo.exists() and not typo.parent.exists()
+    run = ["run", "--sites", str(case_2010 / "sites.geojson"), "--stac", str(case_2010 / "catalog" / "catalog.json"),
+           "--start", "2010-05-03", "--end", "2010-05-09", "--out", str(tmp_path / "o"), "--no-prefect", "--db", str(typo)]
+    assert main(run) == 0
+    assert f"note: a new store at {typo}: no earlier runs" in capsys.readouterr().out
+    assert main(run) == 0 and "new store" not in capsys.readouterr().out
+    assert main(["runs", "list", "--db", str(typo)]) == 0
