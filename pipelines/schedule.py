@@ -118,7 +118,8 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     clock = local_now(cfg, now)  # quiet hours are judged at this hour, not at midnight
     now = pd.Timestamp(clock).normalize()
     store = Store(cfg.db)
-    sites = [s for s in read_sites(cfg.sites, columns=cfg.columns).sites if s.sensitivity == "secret"]
+    registry = read_sites(cfg.sites, columns=cfg.columns).sites
+    sites = [s for s in registry if s.sensitivity == "secret"]
     if not sites:
         return {"sites": 0}
     provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache, collection=cfg.collection,
@@ -126,7 +127,8 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     out = Path(cfg.out) / f"quick-look-{now.date()}"
     start = max(pd.Timestamp(cfg.start), now - pd.Timedelta(days=7))
     _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access,
-                            blind_days=cfg.blind_days, companions=cfg.companions)
+                            blind_days=cfg.blind_days, companions=cfg.companions,
+                            registry={s.site_id for s in registry})
     summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, clock)
     return summary
 

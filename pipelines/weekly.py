@@ -148,13 +148,15 @@ def period_detections(store: Store, sites: list[Site], start, end, closed: set[s
     return frame[open_or_seen(frame, start, end, closed)].reset_index(drop=True)
 
 
-def left_out_sites(store: Store, sites: list[Site], start, end, closed: set[str]) -> list[dict]:
+def left_out_sites(store: Store, registry: set[str], start, end, closed: set[str]) -> list[dict]:
     """Sites the store watched in earlier runs that this run's registry does not hold, with how
     many of their places still wait for the rangers.  They are not watched this week and those
     places are not on its map or in its field pack: said, so a registry exported with a filter (one
     province, one period) does not drop sites and open digs without a word.  ``newly``: it was
-    watched up to the week before this run's period (a site retired long ago is not news)."""
-    ids = {s.site_id for s in sites}
+    watched up to the week before this run's period (a site retired long ago is not news).
+    ``registry``: the site ids of the registry file (a run of part of it, as the daily quick look
+    of the secret sites is, leaves none of the rest out)."""
+    ids = set(registry)
     gone = [s for s in store.sites() if s.site_id not in ids]
     if not gone:
         return []
@@ -320,11 +322,12 @@ def _write_field(dets: list[MapDetection], by_id: dict[str, Site], access: str, 
 def write_outputs(
     store: Store, sites: list[Site], results: list[SiteResult], start, end, out_dir: str | Path,
     access: str = "restricted", run_id: str = "", base: tuple[float, float] | None = None,
-    blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None,
+    blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None, registry: set[str] | None = None,
 ) -> Outputs:
     """detections.geojson, map.html, field/ and summary.json for the period's last week; sites
     without a clear look for ``blind_days`` or more are listed as blind; ``companions`` (label →
-    store) are other deployments whose open detections the maps show beside this one's."""
+    store) are other deployments whose open detections the maps show beside this one's; ``registry``
+    the site ids of the whole registry when ``sites`` are part of it (:func:`left_out_sites`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     folder = OutputFolder(out, WEEKLY_OUTPUTS, access, level_file="summary.json")
@@ -351,7 +354,7 @@ def write_outputs(
                    key=lambda b: -(b["days"] if b["days"] is not None else 10**6))
     # Imagery chips show the place: only for sites this output's reader may see exactly.
     visible = {r.site_id for r in results if r.site_id in by_id and may_see_exact(by_id[r.site_id].sensitivity, access)}
-    all_left_out = left_out_sites(store, sites, start, end, closed)
+    all_left_out = left_out_sites(store, {s.site_id for s in sites} | set(registry or ()), start, end, closed)
     left_out = [{k: v for k, v in g.items() if k != "sensitivity"} for g in all_left_out
                 if may_see_exact(g["sensitivity"], access)]
     chips = {k: c for r in results if r.site_id in visible for k, c in r.chips.items()}
@@ -571,6 +574,7 @@ def run_period(
     store: Store, sites: list[Site], provider: ImageryProvider, start, end, out_dir,
     params: DetectorParams = DetectorParams(), access: str = "restricted", site_runner=None,
     base: tuple[float, float] | None = None, blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None,
+    registry: set[str] | None = None,
 ) -> tuple[Outputs, dict]:
     """The whole weekly job without Prefect (the flow does the same with tasks and retries)."""
     run_id = new_run_id()
@@ -587,7 +591,8 @@ def run_period(
             results.append(provider_failed(s.site_id, exc))
     give_up_if_all_failed(results)
     counts = record_results(store, run_id, provider.name, results, start, end)
-    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base, blind_days, companions)
+    outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base, blind_days, companions,
+                            registry)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
                "fetched": list(getattr(provider, "fetched", [])), "kept_edited": [str(p) for p in outputs.kept_edited]}
     store.finish_run(run_id, "completed", summary)

@@ -437,3 +437,35 @@ def test_a_place_a_ranger_checked_is_not_paged_again(tmp_path):
     store.add_reports([Report("rep-1", date(2011, 6, 18), 47.905, 106.902, "S-9", "Mound field", "new pits", "", "",
                               30.0, "test", 2)])
     assert {a.detection_id for a in due_alerts(store, [site], AlertConfig(), now)} == {"S-9-a", "S-9-b"}
+
+
+def test_the_quick_look_of_the_secret_sites_leaves_no_site_out(config, tmp_path, monkeypatch):
+    """The daily quick look runs the registry's secret sites only.  The rest of the registry is
+    not "left out of the registry" (pipelines.weekly.left_out_sites): its summary lists no site
+    as no longer watched, while a weekly run of part of a registry still does."""
+    from dataclasses import replace
+    from datetime import timezone
+    from pathlib import Path
+
+    from pipelines import schedule
+    from pipelines.imagery.local_stac import LocalStacProvider
+    from pipelines.weekly import run_period
+    from sites import read_sites
+
+    doc = json.loads(config.sites.read_text())
+    for f in doc["features"]:
+        f["properties"]["sensitivity"] = "secret" if f["properties"]["site_id"] == "S02-04" else "restricted"
+    (tmp_path / "mixed.geojson").write_text(json.dumps(doc))
+    cfg = replace(config, sites=tmp_path / "mixed.geojson")
+    sites = read_sites(cfg.sites).sites
+    store = Store(str(cfg.db))
+    provider = LocalStacProvider(Path(str(cfg.stac)).parent)
+    run_period(store, sites, provider, "2011-06-27", "2011-07-03", tmp_path / "week")  # both sites watched
+    monkeypatch.setattr(schedule, "send_alerts", lambda *a: {})
+    schedule.run_quick_look(cfg, now=datetime(2011, 7, 5, 3, 30, tzinfo=timezone.utc))
+    quick = json.loads((Path(cfg.out) / "quick-look-2011-07-05" / "summary.json").read_text())
+    assert quick["sites"] == 1
+    assert (quick["sites_not_in_registry"], quick["sites_not_in_registry_not_named"]) == ([], 0)
+    run_period(store, sites[:1], provider, "2011-07-04", "2011-07-10", tmp_path / "part")
+    part = json.loads((tmp_path / "part" / "summary.json").read_text())
+    assert [g["site_id"] for g in part["sites_not_in_registry"]] == ["S02-05"]
