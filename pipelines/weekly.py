@@ -157,19 +157,19 @@ def left_out_sites(store: Store, registry: set[str], start, end, closed: set[str
     ``registry``: the site ids of the registry file (a run of part of it, as the daily quick look
     of the secret sites is, leaves none of the rest out)."""
     ids = set(registry)
-    gone = [s for s in store.sites() if s.site_id not in ids]
+    last: dict[str, str] = {}  # a site imported (`sites import`) but never run was not watched
+    for w in store.site_weeks():
+        if w["site_id"] not in ids and w["week"] > last.get(w["site_id"], ""):
+            last[w["site_id"]] = w["week"]
+    gone = [s for s in store.sites() if s.site_id in last]
     if not gone:
         return []
     frame = store.detections([s.site_id for s in gone])
     waiting = (frame[open_or_seen(frame, start, end, closed) & ~frame.detection_id.isin(list(closed))]
                .groupby("site_id").size().to_dict() if not frame.empty else {})
-    last: dict[str, str] = {}
-    for w in store.site_weeks():
-        if w["site_id"] not in ids and w["week"] > last.get(w["site_id"], ""):
-            last[w["site_id"]] = w["week"]
     before = iso_week(pd.Timestamp(start) - pd.Timedelta(days=7))
     return [{"site_id": s.site_id, "name": s.name, "region": s.region, "sensitivity": s.sensitivity,
-             "last_watched_week": last.get(s.site_id), "newly": last.get(s.site_id, "") >= before,
+             "last_watched_week": last[s.site_id], "newly": last[s.site_id] >= before,
              "to_visit": int(waiting.get(s.site_id, 0))} for s in gone]
 
 
