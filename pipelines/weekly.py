@@ -34,7 +34,7 @@ from .outputs import OutputFolder
 from .review import (
     FIELD_VERDICTS, apply_feedback, closed_by_check, confirmed_sites, field_checks, latest_labels, supersede,
 )
-from .store import OPEN_STATUSES, Store, disturbed_before, evidence_summary, open_or_seen
+from .store import OPEN_STATUSES, Store, disturbed_before, evidence_summary, open_or_seen, sqlite_file
 
 CONFIDENCE_WEIGHT = {"low": 1.0, "medium": 2.0, "high": 3.0}
 CONFIRMED_SITE_WEIGHT = 1.5
@@ -187,8 +187,8 @@ def companion_detections(companions: dict[str, str] | None, sites: list[Site], e
     said: dict[str, dict] = {}
     window = pd.Timestamp(end).normalize() - pd.Timedelta(weeks=COMPANION_WEEKS) + pd.Timedelta(days=1)
     for label, db in (companions or {}).items():
-        file = db.removeprefix("sqlite:///") if "://" not in db or db.startswith("sqlite:///") else None
-        if file is not None and file != ":memory:" and not Path(file).expanduser().is_file():  # not made here
+        file = sqlite_file(db)
+        if file is not None and not file.is_file():  # not made here
             said[label] = {"error": f"no store at {db}"}
             continue
         try:
