@@ -21,7 +21,7 @@ def import_reports_file(store: Store, path: str | Path, policy: str = "pseudonym
     The rejected rows are written first (beside the file, or into ``rejected_dir``): where they
     cannot be kept, nothing is imported, so that no row is lost between the two."""
     res = import_reports(path, store.sites(), key=load_key() if policy != "drop" else None, policy=policy,
-                         region=region, dates=dates, columns=columns)
+                         region=region, dates=dates, columns=columns, former_ids=store.former_site_ids())
     target = rejected_file(path, rejected_dir)
     try:
         rejected = write_rejected(res, target)

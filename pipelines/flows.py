@@ -82,6 +82,7 @@ def weekly_monitoring(
     run_id = new_run_id()
     store.start_run(run_id, start, end, provider.name)
     store.upsert_sites(sites)
+    sites = store.keyed(sites)  # a renamed site's digs keep their ids
     futures = [monitor_site_task.submit(s, provider, store.monitor_since(s.site_id, start), end,
                                         site_params(store, s.site_id, params), store.site_state(s.site_id))
                for s in sites]

@@ -166,8 +166,12 @@ def detect_site(
         result.status, result.message = "all_cloud", "every look in the period was cloud, shadow, snow or fill"
         return result
     result.overview = site_overview(ds.sel(time=slice(None, pd.Timestamp(end) + pd.Timedelta(days=1))), site.site_id)
-    dets, new_state, result.looks_scored = detect_incremental(ds, site.site_id, start, load_state(state), watch, params)
+    dets, new_state, result.looks_scored = detect_incremental(ds, site.id_key or site.site_id, start,
+                                                              load_state(state), watch, params)
     result.state = dump_state(new_state)
+    if site.id_key:  # a renamed site: its digs keep the ids they had, under its new name
+        dets = [replace(d, site_id=site.site_id, detection_id=renamed_id(d.detection_id, site.id_key, site.site_id))
+                for d in dets]
     dets = [d for d in dets if d.first_seen <= pd.Timestamp(end) + pd.Timedelta(days=1)]
     for d in dets:
         chips = detection_chips(ds, d.geometry, d.first_seen, pd.Timestamp(end) + pd.Timedelta(days=1))
@@ -175,6 +179,15 @@ def detect_site(
             result.chips[d.detection_id] = chips
     result.detections = detections_to_lonlat(dets)
     return result
+
+
+def renamed_id(detection_id: str, old: str, new: str) -> str:
+    """A detection id of site ``old`` as site ``new`` names it: the site's id is its prefix
+    (``S01-03-20100612-1a2b3c`` → ``MN-0042-20100612-1a2b3c``); the rest, the onset and the key
+    of its anchor pixel, stays."""
+    if not detection_id.startswith(f"{old}-"):
+        raise ValueError(f"detection {detection_id!r} is not named after site {old!r}")
+    return f"{new}{detection_id[len(old):]}"
 
 
 def last_clear_look(ds: xr.Dataset, watch: np.ndarray, share: float = 0.5) -> str | None:
@@ -239,6 +252,15 @@ def unpack_part_states(blob: bytes | None) -> dict[str, bytes]:
         return {str(p): z[f"part_{k}"].tobytes() for k, p in enumerate(z[PARTS_KEY])}
     except (OSError, ValueError, KeyError):
         return {}
+
+
+def rename_part_states(blob: bytes, old: str, new: str) -> bytes:
+    """A site's stored state with its parts named after its new id (``S01-03-p1`` →
+    ``MN-0042-p1``); the state of a site watched in one piece is returned as it is."""
+    states = unpack_part_states(blob)
+    if not states:
+        return blob
+    return pack_part_states({renamed_id(p, old, new) if p.startswith(f"{old}-") else p: v for p, v in states.items()})
 
 
 def run_in_parts(site: Site, provider: ImageryProvider, start: pd.Timestamp, end: pd.Timestamp,

@@ -103,6 +103,7 @@ def annotate(store: Store, detection_id: str, label: str, author: str, note: str
                          + (f", or the unit's words {tuple(words)}" if words else "") + f"), not {written!r}")
     if not author.strip():
         raise ValueError("an annotation needs an author")
+    detection_id = store.current_id(detection_id)  # one named before its site was renamed
     frame = store.detections()
     if frame.empty or detection_id not in set(frame.detection_id):
         raise ValueError(f"no detection {detection_id!r} in the store")
@@ -515,7 +516,7 @@ def import_verdicts(store: Store, path: str | Path, today: date | None = None, d
         if not verdict:
             res.blank += 1
             continue
-        det_id = row.get("detection_id", "")
+        det_id = store.current_id(row.get("detection_id", ""))  # a pack handed out before a site's rename
         label = verdict_label(verdict, words)
         author = row.get("checked_by", "")
         try:

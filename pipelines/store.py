@@ -9,7 +9,9 @@ adds duplicates.  Annotations are append-only.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SAWarning
 
 from change_detection import CONFIDENCES, Detection, DetectorParams
 from reports.reconcile import RAISE
@@ -39,6 +42,9 @@ sites_t = Table(
     Column("repairs", Text, nullable=False, default="[]"),
     Column("monitor_since", String),
     Column("imported_at", DateTime(timezone=True)),
+    Column("id_key", String),
+    # the id its digs are named by where it is not site_id: the id it was first watched under,
+    # kept through a rename (Store.rename_sites, sites.model.Site.id_key)
 )
 runs_t = Table(
     "runs", metadata,
@@ -102,6 +108,21 @@ annotations_t = Table(
     # The day a ranger was at the place (a field verdict); empty for a review from the imagery.
 )
 
+detection_aliases_t = Table(
+    "detection_aliases", metadata,
+    Column("old_id", String, primary_key=True),
+    Column("detection_id", String, nullable=False),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True)),
+)
+# A detection's former id (its site renamed): a field pack or a note made before still finds it.
+site_aliases_t = Table(
+    "site_aliases", metadata,
+    Column("old_id", String, primary_key=True),
+    Column("site_id", String, nullable=False),
+    Column("created_at", DateTime(timezone=True)),
+)
+# A site's former id: a community report that still names the site by it finds the site.
 
 chips_t = Table(
     "chips", metadata,
@@ -219,6 +240,24 @@ def _upsert(engine: Engine, table: Table, rows: list[dict], keys: list[str]) -> 
         conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update), rows)
 
 
+def _renamed_evidence(evidence: str | None, old: str, new: str) -> str | None:
+    """A stored detection's evidence with the parts it names (a site watched in parts) renamed."""
+    from .monitoring import renamed_id
+
+    try:
+        ev = json.loads(evidence or "{}")
+    except ValueError:
+        return evidence
+    if not isinstance(ev, dict):
+        return evidence
+    if str(ev.get("part", "")).startswith(f"{old}-"):
+        ev["part"] = f"{new}{ev['part'][len(old):]}"
+    if isinstance(ev.get("merged_across_seam"), list):
+        ev["merged_across_seam"] = [renamed_id(i, old, new) if str(i).startswith(f"{old}-") else i
+                                    for i in ev["merged_across_seam"]]
+    return json.dumps(ev)
+
+
 def disturbed_before(evidence: str | None) -> str:
     """The first date of an earlier disturbance on the same ground, from a stored detection's
     evidence JSON (the detector re-armed there: a repeat dig); "" if none."""
@@ -296,9 +335,11 @@ class Store:
         from sqlalchemy.exc import DBAPIError
 
         def columns(table: str) -> set[str]:
-            return {c["name"] for c in inspect(self.engine).get_columns(table)}
+            with warnings.catch_warnings():  # PostGIS's geometry columns: a type SQLAlchemy does not know
+                warnings.filterwarnings("ignore", "Did not recognize type 'geometry'", SAWarning)
+                return {c["name"] for c in inspect(self.engine).get_columns(table)}
 
-        had = {t: columns(t) for t in ("annotations", "detections")}
+        had = {t: columns(t) for t in ("annotations", "detections", "sites")}
         for table, names in had.items():
             for column in metadata.tables[table].columns:
                 if column.name in names:
@@ -340,12 +381,14 @@ class Store:
     # --- sites -------------------------------------------------------------------------------
     def upsert_sites(self, sites: Iterable[Site]) -> int:
         now = _now()
-        existing = {r.site_id: r.monitor_since for r in self._rows(select(sites_t.c.site_id, sites_t.c.monitor_since))}
+        existing = {r.site_id: r for r in self._rows(select(sites_t.c.site_id, sites_t.c.monitor_since,
+                                                                sites_t.c.id_key))}
         rows = [
             {
                 "site_id": s.site_id, "name": s.name, "sensitivity": s.sensitivity, "buffer_m": s.buffer_m,
                 "region": s.region, "geometry_wkt": s.geometry.wkt, "repairs": json.dumps(list(s.repairs)),
-                "monitor_since": existing.get(s.site_id), "imported_at": now,
+                "monitor_since": existing[s.site_id].monitor_since if s.site_id in existing else None,
+                "id_key": existing[s.site_id].id_key if s.site_id in existing else None, "imported_at": now,
             }
             for s in sites
         ]
@@ -355,9 +398,127 @@ class Store:
     def sites(self) -> list[Site]:
         return [
             Site(r.site_id, r.name, wkt.loads(r.geometry_wkt), r.buffer_m, r.sensitivity, r.region or "",
-                 tuple(json.loads(r.repairs or "[]")))
+                 tuple(json.loads(r.repairs or "[]")), r.id_key or "")
             for r in self._rows(select(sites_t).order_by(sites_t.c.site_id))
         ]
+
+    def keyed(self, sites: Iterable[Site]) -> list[Site]:
+        """``sites`` (read from a registry file) with the id their digs are named by, where a
+        rename left one (:meth:`rename_sites`)."""
+        keys = {r.site_id: r.id_key for r in self._rows(select(sites_t.c.site_id, sites_t.c.id_key)) if r.id_key}
+        return [replace(s, id_key=keys[s.site_id]) if s.site_id in keys else s for s in sites]
+
+    def rename_sites(self, pairs: list[tuple[str, str]]) -> list[dict]:
+        """Give sites new ids (a unit moving to national register codes), in one transaction:
+        either every rename is made or none.
+
+        Everything the store holds under the old id moves to the new one: the site's watched
+        weeks, acquisitions, detector state and calibrated threshold, the community reports placed
+        at it, and its detections, whose ids take the new site id as their prefix
+        (:func:`pipelines.monitoring.renamed_id`) with their reviews, checks, chips and alerts.
+        The old detection ids stay findable (:meth:`current_id`), so a field pack handed out
+        before the rename still comes back.  The site remembers the id it was first watched under
+        (``id_key``), which the detector names its digs by: the next run reports the same digs
+        under the same (new) ids.
+
+        A new id the store already has (the renamed registry was run before the rename) is a
+        merge: the site watched since the earlier date keeps its detector state and id key, the
+        other's detections stay and the next run replaces them with what covers their ground
+        (:func:`pipelines.review.supersede` carries their reviews and alerts), and where both
+        have a week, a threshold or a state the new id's stands.  Returns, per rename, what was
+        moved."""
+        if same := [o for o, n in pairs if o == n]:
+            raise ValueError(f"{same[0]!r} is renamed to itself")
+        olds = [o for o, _ in pairs]
+        if dup := sorted({o for o in olds if olds.count(o) > 1}):
+            raise ValueError(f"site {dup[0]!r} is renamed twice")
+        if chain := sorted({n for _, n in pairs} & set(olds)):
+            raise ValueError(f"{chain[0]!r} is both renamed and a new id: rename in two steps (through an id "
+                             "no site has)")
+        done = []
+        with self.engine.begin() as conn:
+            for old, new in pairs:
+                done.append(self._rename(conn, old, new))
+        return done
+
+    def _rename(self, conn, old: str, new: str) -> dict:
+        from .monitoring import rename_part_states, renamed_id
+
+        if not new or new != new.strip():
+            raise ValueError(f"new id {new!r}: an id needs text without blanks around it")
+        s = sites_t.c
+        rows = {r.site_id: r for r in conn.execute(select(sites_t).where(s.site_id.in_([old, new])))}
+        if old not in rows:
+            like = [r for r in conn.execute(select(s.site_id)).scalars() if r.casefold() == old.casefold()]
+            raise ValueError(f"no site {old!r} in the store" + (f" (did you mean {like[0]!r}?)" if like else ""))
+        o, n = rows[old], rows.get(new)
+        merge = n is not None  # the new id imported (or watched) already
+        watched = n is not None and n.monitor_since is not None
+        keep_old = o.monitor_since is not None and (not watched or o.monitor_since <= n.monitor_since)
+        key = (o.id_key or old) if keep_old else (n.id_key or new) if n is not None else new
+        sinces = [v for v in (o.monitor_since, n.monitor_since if n else None) if v]
+        since = min(sinces) if sinces else None
+        if merge:
+            conn.execute(sites_t.update().where(s.site_id == new).values(
+                monitor_since=since, id_key=key if key != new else None))
+            conn.execute(sites_t.delete().where(s.site_id == old))
+        else:
+            conn.execute(sites_t.update().where(s.site_id == old).values(site_id=new,
+                                                                         id_key=key if key != new else None))
+        # detections: new ids, and everything that names them
+        d = detections_t.c
+        dets = list(conn.execute(select(d.detection_id, d.evidence).where(d.site_id == old)))
+        ids = {r.detection_id: renamed_id(r.detection_id, old, new) for r in dets}
+        taken = set(conn.execute(select(d.detection_id).where(d.detection_id.in_(list(ids.values())))).scalars())
+        if taken:
+            raise ValueError(f"{old!r} → {new!r}: detection id {sorted(taken)[0]!r} is already in the store")
+        now, reason = _now(), f"site {old} renamed {new}"
+        for r in dets:
+            was, to = r.detection_id, ids[r.detection_id]
+            conn.execute(detections_t.update().where(d.detection_id == was).values(
+                detection_id=to, site_id=new, evidence=_renamed_evidence(r.evidence, old, new)))
+            for table in (annotations_t, chips_t, alerts_t):
+                conn.execute(table.update().where(table.c.detection_id == was).values(detection_id=to))
+            conn.execute(detection_aliases_t.update().where(detection_aliases_t.c.detection_id == was)
+                         .values(detection_id=to))
+            conn.execute(detection_aliases_t.delete().where(detection_aliases_t.c.old_id.in_([was, to])))
+            conn.execute(detection_aliases_t.insert().values(old_id=was, detection_id=to, reason=reason,
+                                                             created_at=now))
+        # per-site records: the new id's stand where both have one
+        for table, keys in ((site_weeks_t, ("week",)), (acquisitions_t, ("provider", "item_id")),
+                            (site_settings_t, ()), (site_state_t, ())):
+            c = table.c
+            if table is site_state_t and keep_old:  # the state of the longer watch goes on
+                conn.execute(table.delete().where(c.site_id == new))
+            have = {tuple(getattr(r, k) for k in keys) for r in conn.execute(select(table).where(c.site_id == new))}
+            for r in list(conn.execute(select(table).where(c.site_id == old))):
+                where = c.site_id == old
+                for k in keys:
+                    where = where & (c[k] == getattr(r, k))
+                if tuple(getattr(r, k) for k in keys) in have:
+                    conn.execute(table.delete().where(where))
+                    continue
+                values = {"site_id": new}
+                if table is site_state_t and r.state:  # a site watched in parts: its parts' names
+                    values["state"] = rename_part_states(r.state, old, new)
+                conn.execute(table.update().where(where).values(**values))
+        conn.execute(site_aliases_t.update().where(site_aliases_t.c.site_id == old).values(site_id=new))
+        # a former id taken back, or given up a second time: the latest rename names it
+        conn.execute(site_aliases_t.delete().where(site_aliases_t.c.old_id.in_([old, new])))
+        conn.execute(site_aliases_t.insert().values(old_id=old, site_id=new, created_at=now))
+        moved_reports = conn.execute(reports_t.update().where(reports_t.c.site_id == old).values(site_id=new)).rowcount
+        return {"old": old, "new": new, "merged": watched, "detections": len(dets), "reports": moved_reports,
+                "id_key": key}
+
+    def former_site_ids(self) -> dict[str, str]:
+        """A renamed site's former ids → its id now (:meth:`rename_sites`)."""
+        return {r.old_id: r.site_id for r in self._rows(select(site_aliases_t))}
+
+    def current_id(self, detection_id: str) -> str:
+        """The id a detection has now: ``detection_id`` itself, or what a site's rename made of it."""
+        rows = self._rows(select(detection_aliases_t.c.detection_id).where(
+            detection_aliases_t.c.old_id == detection_id))
+        return rows[0].detection_id if rows else detection_id
 
     def monitor_since(self, site_id: str, start: str) -> str:
         """The site's monitoring epoch: the earliest period start it was ever run from.

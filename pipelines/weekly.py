@@ -581,6 +581,7 @@ def run_period(
     start_s, end_s = str(pd.Timestamp(start).date()), str(pd.Timestamp(end).date())
     store.start_run(run_id, start_s, end_s, provider.name)
     store.upsert_sites(sites)
+    sites = store.keyed(sites)  # a renamed site's digs keep their ids
     runner = site_runner or monitor_site
     results = []
     for s in sites:

@@ -415,11 +415,15 @@ def _extent_m(geom, centre: Point) -> float:
     return round(float(math.sqrt(d.max())) * 111_320.0, 1)
 
 
-def _match_site(name: str, sites: list[Site]) -> tuple[Site | None, list[str]]:
+def _match_site(name: str, sites: list[Site], former_ids: dict[str, str] | None = None
+                ) -> tuple[Site | None, list[str]]:
     if not name:
         return None, []
     key = name.casefold()
     by_id = [s for s in sites if s.site_id.casefold() == key]
+    if not by_id and former_ids:  # the id a renamed site had: signboards and forms keep it for years
+        now = {new for old, new in former_ids.items() if old.casefold() == key}
+        by_id = [s for s in sites if s.site_id in now]
     by_name = [s for s in sites if s.name.casefold() == key]
     if len(by_id) == 1:
         return by_id[0], []
@@ -435,7 +439,7 @@ def _match_site(name: str, sites: list[Site]) -> tuple[Site | None, list[str]]:
 def import_reports(
     path: str | Path, sites: list[Site], *, key: bytes | None, policy: ContactPolicy = "pseudonym",
     today: date | None = None, region: str | None = None, dates: str | None = None,
-    columns: dict[str, str] | None = None,
+    columns: dict[str, str] | None = None, former_ids: dict[str, str] | None = None,
 ) -> ImportResult:
     """Validate every row; return accepted reports and rejected rows (row number, reason).
     ``region`` (or ``SITEWATCH_PHONE_REGION``) is the country whose phone numbers are also
@@ -443,7 +447,9 @@ def import_reports(
     file writes numeric dates, where the file itself does not show it (:func:`date_order`).
     ``columns`` names the file's column for a field (:data:`REPORT_FIELDS`) where its name is not
     one sitewatch knows: only that column is read for the field; a chosen ``contact`` column is
-    the reporter's identity whatever it is called, and another chosen column is not taken for one."""
+    the reporter's identity whatever it is called, and another chosen column is not taken for one.
+    ``former_ids`` (a renamed site's former id → its id now) lets a report name a site by its
+    former id."""
     path = Path(path)
     region = phone_region(region)
     today = today or datetime.now(timezone.utc).date()
@@ -485,7 +491,7 @@ def import_reports(
             observed = parse_date(_pick(row, "observed_on", chosen), today, order)
             lat, lon, extent = _parse_location(row, chosen)
             site_name = _pick(row, "site_name", chosen)
-            site, suggestions = _match_site(site_name, sites)
+            site, suggestions = _match_site(site_name, sites, former_ids)
             if lat is None and site is None:
                 if len(same := [s.site_id for s in sites if s.name.casefold() == site_name.casefold()]) > 1:
                     raise ValueError(f"no coordinates, and {len(same)} sites are named {site_name!r} "

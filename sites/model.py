@@ -27,6 +27,11 @@ class Site:
     """Administrative region or patrol area; field packs are cut by it."""
     repairs: tuple[str, ...] = field(default=())
     """What the registry changed on import (geometry repair, point buffered, CRS assumed)."""
+    id_key: str = ""
+    """The id the detector names this site's digs by, where it is not ``site_id``: the id the site
+    had when it was first watched, kept through ``sitewatch sites rename`` so that its digs keep
+    their ids (and with them their reviews, checks and alerts).  Set by the store, never read from
+    a registry file."""
 
     def __post_init__(self) -> None:
         if self.sensitivity not in SENSITIVITIES:

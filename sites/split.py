@@ -43,7 +43,7 @@ def split_site(site: Site, part_km: float) -> list[Site]:
     width = len(str(len(pieces)))
     return [
         replace(site, site_id=f"{site.site_id}-p{k:0{width}d}", name=f"{site.name} (part {k} of {len(pieces)})",
-                geometry=to_crs(piece, epsg, 4326),
+                geometry=to_crs(piece, epsg, 4326), id_key=f"{site.id_key}-p{k:0{width}d}" if site.id_key else "",
                 repairs=(*site.repairs, f"part {k} of {len(pieces)} of {site.site_id}, split into {part_km:g} km squares"))
         for k, piece in enumerate(pieces, start=1)
     ]

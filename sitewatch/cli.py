@@ -108,6 +108,52 @@ def cmd_sites_split(args) -> int:
     return 0
 
 
+def cmd_sites_rename(args) -> int:
+    pairs = _rename_pairs(args)
+    store = _store(args.db)
+    try:
+        done = store.rename_sites(pairs)
+    except ValueError as exc:
+        raise SitewatchError(str(exc)) from exc
+    for r in done:
+        merged = " (merged with the site already watched under that id)" if r["merged"] else ""
+        print(f"{r['old']} → {r['new']}{merged}"
+              + f": {r['detections']} detection(s) renamed, {r['reports']} report(s) moved")
+    print(f"{len(done)} site(s) renamed in {args.db}; the registry file must now name them by their new ids "
+          "(rename them in every store the unit keeps, e.g. a radar deployment's --db)")
+    return 0
+
+
+def _rename_pairs(args) -> list[tuple[str, str]]:
+    """OLD NEW from the command line, or the rows of ``--from`` (columns old_id and new_id)."""
+    if args.table and args.ids:
+        raise SitewatchError("give OLD NEW or --from FILE, not both")
+    if not args.table:
+        if len(args.ids) != 2:
+            raise SitewatchError("give the site's id and its new id (OLD NEW), or --from FILE")
+        return [(args.ids[0], args.ids[1])]
+    from reports.ingest import read_rows
+
+    notes: list[str] = []
+    try:
+        rows = read_rows(Path(args.table), notes)
+    except (OSError, ValueError) as exc:
+        raise SitewatchError(f"{args.table}: {exc}") from exc
+    pairs = []
+    for i, raw in rows:
+        row = {str(k).strip().lower(): ("" if v is None else str(v).strip()) for k, v in raw.items() if k}
+        if "old_id" not in row or "new_id" not in row:
+            raise SitewatchError(f"{args.table}: needs the columns old_id and new_id")
+        if not row["old_id"] and not row["new_id"]:
+            continue
+        if not row["old_id"] or not row["new_id"]:
+            raise SitewatchError(f"{args.table} row {i}: old_id and new_id both need an id")
+        pairs.append((row["old_id"], row["new_id"]))
+    if not pairs:
+        raise SitewatchError(f"{args.table}: no rows with old_id and new_id")
+    return pairs
+
+
 def cmd_sites_list(args) -> int:
     for s in _store(args.db).sites():
         print(f"{s.site_id}\t{s.sensitivity}\t{s.buffer_m:.0f} m\t{s.name}")
@@ -178,7 +224,8 @@ def _say_left_out(summary: dict) -> None:
           + (f" ({', '.join(g['site_id'] for g in named)}{' and others' if hidden else ''})" if named else "")
           + ": not watched this week" + (f"; {waiting} place(s) there waiting for the rangers are not on the map "
                                          "or in the field pack" if waiting else "")
-          + " (see summary.html; put them back in the registry file unless they were retired)")
+          + " (see summary.html; put them back in the registry file unless they were retired; a site whose id "
+            "changed: `sitewatch sites rename OLD NEW`)")
 
 
 def _store(db: str, create: bool = False):
@@ -297,11 +344,15 @@ def cmd_reconcile(args) -> int:
 def cmd_annotate(args) -> int:
     from pipelines.review import annotate
 
+    store = _store(args.db)
     try:
-        n = annotate(_store(args.db), args.detection_id, args.label, args.author, args.note, visited_on=args.visited_on)
+        n = annotate(store, args.detection_id, args.label, args.author, args.note, visited_on=args.visited_on)
     except ValueError as exc:
         raise SitewatchError(str(exc)) from exc
-    print(f"annotation {n} recorded for {args.detection_id}: {args.label} by {args.author}"
+    now = store.current_id(args.detection_id)
+    print(f"annotation {n} recorded for {now}" + (f" (was {args.detection_id}: its site was renamed)"
+                                                   if now != args.detection_id else "")
+          + f": {args.label} by {args.author}"
           + (f", at the place on {args.visited_on}" if args.visited_on else ""))
     return 0
 
@@ -622,6 +673,13 @@ def build_parser() -> argparse.ArgumentParser:
     s2.add_argument("--crs", help="CRS of the file's coordinates, when it declares none or a wrong one")
     column_option(s2, registry_fields, registry_example)
     s2.set_defaults(func=cmd_sites_split)
+    s2 = ssub.add_parser("rename", help="give a site a new id (e.g. national register codes), keeping its watch, "
+                                       "detections, reviews, field checks and alerts")
+    s2.add_argument("ids", nargs="*", metavar="OLD NEW")
+    s2.add_argument("--from", dest="table", metavar="FILE",
+                    help="a CSV or Excel .xlsx with columns old_id and new_id: every rename in it, all or none")
+    common(s2, provider=False)
+    s2.set_defaults(func=cmd_sites_rename)
     s2 = ssub.add_parser("list", help="list registered sites")
     common(s2, provider=False)
     s2.set_defaults(func=cmd_sites_list)

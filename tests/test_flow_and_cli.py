@@ -294,6 +294,98 @@ def test_a_site_left_out_of_the_registry_is_said_with_its_open_digs(case_2010, t
     assert [len(s) for s in said] == [1, 0] and "(S01-04): not watched this week (see" in said[0][0]
 
 
+def _registry(case, tmp_path, name: str, ids: dict[str, str]) -> str:
+    """The case's sites ``ids`` names (old id → the id this registry gives it) as a registry file."""
+    d = json.loads((case / "sites.geojson").read_text())
+    feats = [{**f, "properties": {**f["properties"], "site_id": ids[f["properties"]["site_id"]]}}
+             for f in d["features"] if f["properties"]["site_id"] in ids]
+    (tmp_path / name).write_text(json.dumps({**d, "features": feats}))
+    return str(tmp_path / name)
+
+
+def test_a_renamed_site_keeps_its_digs_reviews_checks_and_alerts(case_2010, tmp_path, capsys):
+    """The unit moves S01-03 to its national register code, MN-0042, mid-season.  After
+    `sitewatch sites rename`, the next week reports the dig it already had as the same dig (0 new)
+    under MN-0042's name, with its review and alert; a field pack handed out before the rename
+    still comes back.  Before, a new id was a new site: its dig "new" again, paged again, its
+    review and check lost, and the old site listed as left out."""
+    from pipelines.store import Store
+
+    db = tmp_path / "sw.db"
+    common = ["--stac", str(case_2010 / "catalog" / "catalog.json"), "--no-prefect", "--db", str(db)]
+    old = _registry(case_2010, tmp_path, "old.geojson", {"S01-03": "S01-03"})
+    assert main(["run", "--sites", old, "--start", "2010-06-01", "--end", "2010-06-27", "--out", str(tmp_path / "june"),
+                 *common]) == 0
+    store = Store(str(db))
+    (dig,) = store.detections().detection_id
+    assert dig.startswith("S01-03-2010")
+    assert main(["annotate", dig, "looting", "--author", "B. Archaeologist", "--db", str(db)]) == 0
+    store.record_alerts([(dig, "high")], "2010-06-28")
+    pack = (tmp_path / "june" / "field" / "field_pack.csv").read_text()
+    capsys.readouterr()
+
+    assert main(["sites", "rename", "S01-03", "MN-0042", "--db", str(db)]) == 0
+    assert "S01-03 → MN-0042: 1 detection(s) renamed" in capsys.readouterr().out
+    now = "MN-0042" + dig[len("S01-03"):]
+    assert list(store.detections().detection_id) == [now] and store.alerted() == {now: "high"}
+    assert [(a["detection_id"], a["label"]) for a in store.annotations()] == [(now, "looting")]
+
+    new = _registry(case_2010, tmp_path, "new.geojson", {"S01-03": "MN-0042"})
+    assert main(["run", "--sites", new, "--start", "2010-06-28", "--end", "2010-07-04", "--out", str(tmp_path / "w"),
+                 *common]) == 0
+    out = capsys.readouterr().out
+    assert "0 new and 1 updated detection(s) over 1 site(s)" in out and "not in this registry" not in out
+    frame = store.detections()
+    assert list(frame.detection_id) == [now] and list(frame.status) == ["confirmed"]
+    assert json.loads((tmp_path / "w" / "summary.json").read_text())["sites_not_in_registry"] == []
+    # the ranger back with the pack printed before the rename; an archaeologist's note on the old id
+    back = tmp_path / "back.csv"
+    header, row = pack.splitlines()[:2]
+    cells = row.split(",")
+    cells[-4:] = ["confirmed looting", "2010-07-02", "Ranger Bat", ""]
+    back.write_text(f"{header}\n{','.join(cells)}\n")
+    assert main(["verdicts", "import", str(back), "--db", str(db)]) == 0
+    assert f"row 2: {now} → looting" in capsys.readouterr().out
+    assert main(["annotate", dig, "unsure", "--author", "C. Archaeologist", "--db", str(db)]) == 0
+    assert f"recorded for {now} (was {dig}: its site was renamed)" in capsys.readouterr().out
+    assert [(a["detection_id"], a["author"], a["visited_on"]) for a in store.annotations()] == [
+        (now, "B. Archaeologist", None), (now, "Ranger Bat", "2010-07-02"), (now, "C. Archaeologist", None)]
+
+
+def test_a_rename_after_the_new_registry_ran_merges_the_two_watches(case_2010, tmp_path, capsys):
+    """The renamed registry was run a week before anyone said which site MN-0042 was: that week
+    MN-0042 was a new site, its dig seen afresh, and S01-03 left out (the warning says how to
+    rename).  The rename merges them: the longer watch goes on, and the next week the dig is
+    S01-03's, under MN-0042's name, with its review; MN-0042's own copy is superseded."""
+    from pipelines.store import Store
+
+    db = tmp_path / "sw.db"
+    common = ["--stac", str(case_2010 / "catalog" / "catalog.json"), "--no-prefect", "--db", str(db)]
+    old = _registry(case_2010, tmp_path, "old.geojson", {"S01-03": "S01-03"})
+    new = _registry(case_2010, tmp_path, "new.geojson", {"S01-03": "MN-0042"})
+    assert main(["run", "--sites", old, "--start", "2010-06-01", "--end", "2010-07-04", "--out", str(tmp_path / "a"),
+                 *common]) == 0
+    store = Store(str(db))
+    (dig,) = store.detections().detection_id
+    assert main(["annotate", dig, "looting", "--author", "B. Archaeologist", "--db", str(db)]) == 0
+    assert main(["run", "--sites", new, "--start", "2010-07-05", "--end", "2010-07-11", "--out", str(tmp_path / "b"),
+                 *common]) == 0
+    assert "a site whose id changed: `sitewatch sites rename OLD NEW`" in capsys.readouterr().out
+    fresh = set(store.detections(["MN-0042"]).detection_id)
+    assert fresh and not fresh & {"MN-0042" + dig[len("S01-03"):]}
+    assert main(["sites", "rename", "S01-03", "MN-0042", "--db", str(db)]) == 0
+    assert "S01-03 → MN-0042 (merged with the site already watched under that id)" in capsys.readouterr().out
+    assert [(s.site_id, s.id_key) for s in store.sites()] == [("MN-0042", "S01-03")]
+    assert main(["run", "--sites", new, "--start", "2010-07-12", "--end", "2010-07-18", "--out", str(tmp_path / "c"),
+                 *common]) == 0
+    frame = store.detections().set_index("detection_id")
+    now = "MN-0042" + dig[len("S01-03"):]
+    assert frame.status.to_dict() == {now: "confirmed", **{f: "superseded" for f in fresh}}
+    assert {w["site_id"] for w in store.site_weeks()} == {"MN-0042"} and len(store.site_weeks()) == 7
+    shown = json.loads((tmp_path / "c" / "detections.geojson").read_text())["features"]
+    assert [f["properties"]["detection_id"] for f in shown] == [now]
+
+
 def test_a_store_that_is_not_there_is_begun_only_by_a_run_and_said(case_2010, tmp_path, capsys):
     """`--db` mistyped, or the default sitewatch.db from another folder: a command that reads
     the unit's store (annotate, verdicts, reconcile, runs …) stops and names the path instead of

@@ -26,7 +26,7 @@ def pg_store():
     store = Store(URL)
     with store.engine.begin() as conn:
         for t in ("alerts", "annotations", "chips", "detections", "site_weeks", "acquisitions", "runs", "sites",
-                  "reports", "reporter_contacts", "site_settings"):
+                  "reports", "reporter_contacts", "site_settings", "site_state", "detection_aliases"):
             conn.execute(text(f"DELETE FROM {t}"))
     return store
 
@@ -50,3 +50,17 @@ def test_weekly_job_on_postgis_is_idempotent_and_spatially_indexed(pg_store, cas
     annotate(pg_store, det, "unsure", "a")
     annotate(pg_store, det, "looting", "b")
     assert [a["label"] for a in history(pg_store, det)] == ["unsure", "looting"]
+    # a site renamed (national register codes): the same digs, under its new name, with their reviews
+    from dataclasses import replace
+
+    [done] = pg_store.rename_sites([(sites[0].site_id, "MN-0100")])
+    renamed = [replace(s, site_id="MN-0100") if s is sites[0] else s for s in sites]
+    _, after = run_period(pg_store, renamed, provider, "2011-03-01", "2011-09-30", tmp_path / "c")
+    assert after["new"] == 0 and len(pg_store.detections()) == len(dets)
+    assert done["detections"] == int((dets.site_id == sites[0].site_id).sum()) >= 1
+    assert set(pg_store.detections().site_id) == {"MN-0100", *set(dets.site_id) - {sites[0].site_id}}
+    now = pg_store.current_id(det)
+    assert [a["label"] for a in history(pg_store, now)] == ["unsure", "looting"]
+    with pg_store.engine.connect() as conn:
+        q = "SELECT count(*) FROM sites WHERE site_id = 'MN-0100' AND geom IS NOT NULL"
+        assert conn.execute(text(q)).scalar() == 1

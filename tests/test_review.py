@@ -864,3 +864,138 @@ def test_a_store_from_an_earlier_sitewatch_gets_the_new_columns(tmp_path):
         "field check on 2011-06-20: pits": "2011-06-20", "seen on the chips": None}
     assert field_checks(store)["S-1-1"]["author"] == "Ranger Bold"
     assert store.detections().corroborated_by.tolist() == [None]
+
+
+def _renaming_store(tmp_path):
+    """A store with site A (a dig reviewed, checked, alerted, reported, calibrated, watched in
+    two parts) and an unrelated site Z."""
+    from change_detection import Detection
+    from pipelines.monitoring import pack_part_states
+    from reports.ingest import Report
+
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites([Site("A", "Mound", box(106.9, 47.9, 106.91, 47.91)),
+                        Site("Z", "Cairn", box(107.9, 47.9, 107.91, 47.91))])
+    store.monitor_since("A", "2011-05-02")
+    t = pd.Timestamp("2011-06-10")
+    dig = Detection("A-p1-20110610-abc123", "A", box(106.901, 47.901, 106.902, 47.902), "EPSG:4326", t, t, t, 0.7,
+                    "medium", 2500.0, 3, "bare_soil_exposure",
+                    {"algorithm": "sw-seasonal-1", "part": "A-p1", "merged_across_seam": ["A-p2-20110611-def456"]})
+    store.upsert_detections([dig], "run-1")
+    store.add_annotation(dig.detection_id, "looting", "B. Archaeologist", visited_on="2011-06-20")
+    store.record_alerts([(dig.detection_id, "medium")], "2011-06-13")
+    store.set_site_threshold("A", 4.5, "calibrated")
+    store.save_site_state("A", pack_part_states({"A-p1": b"one", "A-p2": b"two"}))
+    store.record_site_weeks([{"site_id": "A", "week": "2011-W23", "run_id": "run-1", "status": "observed",
+                              "looks": 1, "clear_looks": 1}])
+    store.add_reports([Report("r1", pd.Timestamp("2011-06-12").date(), 47.9015, 106.9015, "A", "Mound", "pits", "",
+                              "", None, "sms.csv", 2)])
+    return store, dig.detection_id
+
+
+def test_a_rename_moves_everything_the_store_holds_under_the_old_id(tmp_path):
+    from pipelines.monitoring import unpack_part_states
+
+    store, dig = _renaming_store(tmp_path)
+    [done] = store.rename_sites([("A", "MN-0042")])
+    assert (done["merged"], done["detections"], done["reports"], done["id_key"]) == (False, 1, 1, "A")
+    now = "MN-0042-p1-20110610-abc123"
+    assert [(s.site_id, s.id_key) for s in store.sites()] == [("MN-0042", "A"), ("Z", "")]
+    frame = store.detections()
+    assert frame.detection_id.tolist() == [now] and frame.site_id.tolist() == ["MN-0042"]
+    assert json.loads(frame.evidence[0])["part"] == "MN-0042-p1"
+    assert json.loads(frame.evidence[0])["merged_across_seam"] == ["MN-0042-p2-20110611-def456"]
+    assert [(a["detection_id"], a["visited_on"]) for a in store.annotations()] == [(now, "2011-06-20")]
+    assert store.alerted() == {now: "medium"} and store.site_thresholds() == {"MN-0042": 4.5}
+    assert unpack_part_states(store.site_state("MN-0042")) == {"MN-0042-p1": b"one", "MN-0042-p2": b"two"}
+    assert store.site_state("A") is None and [w["site_id"] for w in store.site_weeks()] == ["MN-0042"]
+    assert [r.site_id for r in store.reports()] == ["MN-0042"]
+    assert store.current_id(dig) == now and store.current_id(now) == now
+    # the registry, imported again under the new id, keeps the key; a second rename keeps the first id's
+    store.upsert_sites([Site("MN-0042", "Mound (national register)", box(106.9, 47.9, 106.91, 47.91))])
+    assert store.keyed([Site("MN-0042", "x", box(0, 0, 1, 1))])[0].id_key == "A"
+    store.rename_sites([("MN-0042", "MN-0042-A")])
+    assert store.current_id(dig) == "MN-0042-A-p1-20110610-abc123" == store.current_id(now)
+    assert [(s.site_id, s.id_key) for s in store.sites()][0] == ("MN-0042-A", "A")
+    # a site never watched has no digs to keep: its new id is all it needs; one only imported is no merge
+    store.upsert_sites([Site("Y", "Cairn (national register)", box(107.9, 47.9, 107.91, 47.91))])
+    [done] = store.rename_sites([("Z", "Y")])
+    assert (done["merged"], done["id_key"]) == (False, "Y")
+    assert [(s.site_id, s.id_key, s.name) for s in store.sites()][1:] == [("Y", "", "Cairn (national register)")]
+    # a villager's report still names the site by the code on its old signboard
+    from pipelines.community import import_reports_file
+
+    sms = tmp_path / "sms.csv"
+    sms.write_text("date,site,comment\n2011-07-01,a,fresh pits\n2011-07-02,MN-0042,more pits\n2011-07-03,B,?\n")
+    res, new, _ = import_reports_file(store, sms, policy="drop")
+    assert [r.site_id for r in res.accepted] == ["MN-0042-A", "MN-0042-A"] and new == 2
+    assert [why for _, why, _ in res.rejected] == ["no coordinates and unknown site name 'B'"]
+
+
+def test_a_rename_that_cannot_be_made_changes_nothing(tmp_path):
+    store, dig = _renaming_store(tmp_path)
+    for pairs, why in (([("a", "B")], "no site 'a' in the store \\(did you mean 'A'\\?\\)"),
+                       ([("A", "A")], "renamed to itself"),
+                       ([("A", "B"), ("A", "C")], "renamed twice"),
+                       ([("A", "B"), ("B", "C")], "rename in two steps"),
+                       ([("A", " B")], "blanks"),
+                       ([("A", "B"), ("nowhere", "C")], "no site 'nowhere'")):
+        with pytest.raises(ValueError, match=why):
+            store.rename_sites(pairs)
+        assert [s.site_id for s in store.sites()] == ["A", "Z"] and store.detections().detection_id.tolist() == [dig]
+
+
+def test_a_rename_into_a_site_already_watched_keeps_the_longer_watch(tmp_path):
+    """The new id was run (from a later week) before the rename: the old site's state and key go
+    on, the new id's weeks and threshold stand where both have one, and its own detections stay
+    for the next run to supersede."""
+    from change_detection import Detection
+    from pipelines.monitoring import unpack_part_states
+
+    store, dig = _renaming_store(tmp_path)
+    store.upsert_sites([Site("N", "Mound", box(106.9, 47.9, 106.91, 47.91))])
+    store.monitor_since("N", "2011-07-04")
+    store.save_site_state("N", b"younger")
+    store.set_site_threshold("N", 3.0, "calibrated")
+    store.record_site_weeks([{"site_id": "N", "week": w, "run_id": "run-2", "status": "observed", "looks": 1,
+                              "clear_looks": 1} for w in ("2011-W23", "2011-W27")])
+    t = pd.Timestamp("2011-07-05")
+    store.upsert_detections([Detection("N-20110705-fff000", "N", box(106.901, 47.901, 106.902, 47.902), "EPSG:4326",
+                                       t, t, t, 0.5, "low", 2500.0, 1, "bare_soil_exposure", {})], "run-2")
+    [done] = store.rename_sites([("A", "N")])
+    assert done["merged"] and done["id_key"] == "A"
+    assert [(s.site_id, s.id_key) for s in store.sites()] == [("N", "A"), ("Z", "")]
+    assert store.monitor_since("N", "2011-08-01") == "2011-05-02"
+    assert unpack_part_states(store.site_state("N")) == {"N-p1": b"one", "N-p2": b"two"}
+    assert store.site_thresholds() == {"N": 3.0}
+    weeks = sorted((w["week"], w["run_id"]) for w in store.site_weeks())
+    assert weeks == [("2011-W23", "run-2"), ("2011-W27", "run-2")]
+    assert sorted(store.detections().detection_id) == ["N-20110705-fff000", "N-p1-20110610-abc123"]
+
+
+def test_renames_are_read_from_a_table(tmp_path, capsys):
+    from sitewatch.cli import main
+
+    store, dig = _renaming_store(tmp_path)
+    table = tmp_path / "codes.csv"
+    table.write_text("old_id,new_id\nA,MN-0042\nZ,MN-0043\n,\n")
+    db = str(tmp_path / "sw.db")
+    assert main(["sites", "rename", "--from", str(table), "--db", db]) == 0
+    assert "2 site(s) renamed" in capsys.readouterr().out
+    assert [s.site_id for s in store.sites()] == ["MN-0042", "MN-0043"]
+    table.write_text("old_id,new_id\nMN-0042,\n")
+    assert main(["sites", "rename", "--from", str(table), "--db", db]) == 2
+    assert "row 2: old_id and new_id both need an id" in capsys.readouterr().err
+    assert main(["sites", "rename", "MN-0042", "--db", db]) == 2
+    assert "OLD NEW" in capsys.readouterr().err
+
+
+def test_the_parts_of_a_renamed_site_keep_the_key_of_its_first_id():
+    from dataclasses import replace
+
+    from sites.split import split_site
+
+    site = Site("MN-0042", "Valley", box(106.0, 47.0, 106.3, 47.1), id_key="S01-03")
+    parts = split_site(site, 10.0)
+    assert len(parts) > 1 and parts[0].site_id == "MN-0042-p1" and parts[0].id_key == "S01-03-p1"
+    assert split_site(replace(site, id_key=""), 10.0)[0].id_key == ""
