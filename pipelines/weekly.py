@@ -148,6 +148,39 @@ def period_detections(store: Store, sites: list[Site], start, end, closed: set[s
     return frame[open_or_seen(frame, start, end, closed)].reset_index(drop=True)
 
 
+SAME_OUTLINE_IOU = 0.5
+"""Two outlines are taken for one site's when they share at least half of what they cover
+together (intersection over union): a redrawn outline moves an edge, another site does not."""
+
+
+def same_outlines(store: Store, sites: list[Site]) -> dict[str, str]:
+    """Sites the store watched that ``sites`` (a registry) lack → the site of ``sites`` with the
+    same outline (:data:`SAME_OUTLINE_IOU`) that was not watched while they were: most likely
+    the same site under a new id, for ``sitewatch sites rename``.  Each is matched once, the
+    closest pairs first."""
+    ids = {s.site_id for s in sites}
+    first: dict[str, str] = {}
+    last: dict[str, str] = {}
+    for w in store.site_weeks():
+        k, week = w["site_id"], w["week"]
+        first[k], last[k] = min(first.get(k, week), week), max(last.get(k, week), week)
+    gone = [s for s in store.sites() if s.site_id in last and s.site_id not in ids]
+    pairs = []
+    for old in gone:
+        for s in sites:
+            if s.site_id in first and first[s.site_id] <= last[old.site_id]:
+                continue  # watched in the same weeks: another site
+            union = old.geometry.union(s.geometry).area
+            iou = old.geometry.intersection(s.geometry).area / union if union > 0 else 0.0
+            if iou >= SAME_OUTLINE_IOU:
+                pairs.append((iou, old.site_id, s.site_id))
+    out: dict[str, str] = {}
+    for _, old_id, new_id in sorted(pairs, reverse=True):
+        if old_id not in out and new_id not in out.values():
+            out[old_id] = new_id
+    return out
+
+
 def left_out_sites(store: Store, registry: set[str], start, end, closed: set[str]) -> list[dict]:
     """Sites the store watched in earlier runs that this run's registry does not hold, with how
     many of their places still wait for the rangers.  They are not watched this week and those
@@ -355,8 +388,10 @@ def write_outputs(
     # Imagery chips show the place: only for sites this output's reader may see exactly.
     visible = {r.site_id for r in results if r.site_id in by_id and may_see_exact(by_id[r.site_id].sensitivity, access)}
     all_left_out = left_out_sites(store, {s.site_id for s in sites} | set(registry or ()), start, end, closed)
-    left_out = [{k: v for k, v in g.items() if k != "sensitivity"} for g in all_left_out
-                if may_see_exact(g["sensitivity"], access)]
+    renamed = {old: new for old, new in same_outlines(store, sites).items()
+               if may_see_exact(by_id[new].sensitivity, access)}
+    left_out = [{**{k: v for k, v in g.items() if k != "sensitivity"}, "same_outline_as": renamed.get(g["site_id"], "")}
+                for g in all_left_out if may_see_exact(g["sensitivity"], access)]
     chips = {k: c for r in results if r.site_id in visible for k, c in r.chips.items()}
     _write_chips(chips, out / "chips")
     names = {d.detection_id: by_id[d.site_id].name for d in dets if d.site_id in by_id}
@@ -492,9 +527,10 @@ def summary_html(summary: dict) -> str:
            if summary.get("blind_sites") or summary.get("blind_sites_not_named") else "")
         + (f"<h2>Sites watched before but not in this registry</h2><p>Not watched this week: the places there "
            "that wait for the rangers (to_visit) are not on this map or in the field pack. Put the sites back in the "
-           "registry file, or leave them out if they were retired.</p>"
+           "registry file, or leave them out if they were retired. A site that has a new id (same_outline_as: "
+           "the registry's site with its outline) is renamed with <code>sitewatch sites rename OLD NEW</code>.</p>"
            + rows(summary.get('sites_not_in_registry', []), ['site_id', 'name', 'region', 'last_watched_week',
-                                                             'to_visit'])
+                                                             'to_visit', 'same_outline_as'])
            + unnamed(summary.get("sites_not_in_registry_not_named", 0))
            if summary.get("sites_not_in_registry") or summary.get("sites_not_in_registry_not_named") else "")
         + (f"<h2>Acquisitions that could not be read</h2><p>Left out of this run; re-download them.</p>"

@@ -76,8 +76,16 @@ def cmd_sites_import(args) -> int:
         print(f"repaired: {r}")
     for r in res.rejected:
         print(f"rejected: {r}")
-    n = _store(args.db, create=True).upsert_sites(res.sites)
+    from pipelines.weekly import same_outlines
+
+    store = _store(args.db, create=True)
+    pairs = same_outlines(store, res.sites)
+    n = store.upsert_sites(res.sites)
     print(f"{n} site(s) imported into {args.db}" + (f", {len(res.rejected)} rejected" if res.rejected else ""))
+    if pairs:
+        print(f"note: {len(pairs)} site(s) watched before are not in {args.path}, and a site of it has the outline "
+              "of each:")
+        _say_same_outlines(pairs)
     return 0
 
 
@@ -155,8 +163,13 @@ def _rename_pairs(args) -> list[tuple[str, str]]:
 
 
 def cmd_sites_list(args) -> int:
-    for s in _store(args.db).sites():
-        print(f"{s.site_id}\t{s.sensitivity}\t{s.buffer_m:.0f} m\t{s.name}")
+    store = _store(args.db)
+    former: dict[str, list[str]] = {}
+    for old, now in sorted(store.former_site_ids().items()):
+        former.setdefault(now, []).append(old)
+    for s in store.sites():
+        print(f"{s.site_id}\t{s.sensitivity}\t{s.buffer_m:.0f} m\t{s.name}"
+              + (f"\tformerly {', '.join(former[s.site_id])}" if s.site_id in former else ""))
     return 0
 
 
@@ -226,6 +239,16 @@ def _say_left_out(summary: dict) -> None:
                                          "or in the field pack" if waiting else "")
           + " (see summary.html; put them back in the registry file unless they were retired; a site whose id "
             "changed: `sitewatch sites rename OLD NEW`)")
+    _say_same_outlines({g["site_id"]: g["same_outline_as"] for g in named if g.get("same_outline_as")})
+
+
+def _say_same_outlines(pairs: dict[str, str], limit: int = 10) -> None:
+    """Sites watched before that a registry lacks, whose outline one of its new ids has."""
+    for old, new in list(pairs.items())[:limit]:
+        print(f"  {old}'s outline is {new}'s in this registry: if it is the same site, "
+              f"`sitewatch sites rename {old} {new}` before the next run")
+    if len(pairs) > limit:
+        print(f"  and {len(pairs) - limit} more such site(s): rename them with `sitewatch sites rename --from FILE`")
 
 
 def _store(db: str, create: bool = False):

@@ -274,7 +274,9 @@ def test_a_site_left_out_of_the_registry_is_said_with_its_open_digs(case_2010, t
             "1 place(s) there waiting for the rangers are not on the map or in the field pack") in out
     summary = json.loads((tmp_path / "w" / "summary.json").read_text())
     assert summary["sites_not_in_registry"] == [{"site_id": "S01-03", "name": "Site S01-03", "region": "",
-                                                 "last_watched_week": "2010-W25", "newly": True, "to_visit": 1}]
+                                                 "last_watched_week": "2010-W25", "newly": True, "to_visit": 1,
+                                                 "same_outline_as": ""}]
+    assert "outline is" not in out  # S01-04 is another place, not S01-03 under a new id
     assert "Sites watched before but not in this registry" in (tmp_path / "w" / "summary.html").read_text()
     assert json.loads((tmp_path / "w" / "detections.geojson").read_text())["features"] == []
     assert main(["run", "--sites", str(one), *week, "--out", str(tmp_path / "pub"), "--access", "public", *common]) == 0
@@ -323,14 +325,20 @@ def test_a_renamed_site_keeps_its_digs_reviews_checks_and_alerts(case_2010, tmp_
     store.record_alerts([(dig, "high")], "2010-06-28")
     pack = (tmp_path / "june" / "field" / "field_pack.csv").read_text()
     capsys.readouterr()
+    # the unit imports its re-coded registry first: sitewatch sees the outline and says what to do
+    new = _registry(case_2010, tmp_path, "new.geojson", {"S01-03": "MN-0042"})
+    assert main(["sites", "import", new, "--db", str(db)]) == 0
+    assert ("S01-03's outline is MN-0042's in this registry: if it is the same site, "
+            "`sitewatch sites rename S01-03 MN-0042` before the next run") in capsys.readouterr().out
 
     assert main(["sites", "rename", "S01-03", "MN-0042", "--db", str(db)]) == 0
     assert "S01-03 → MN-0042: 1 detection(s) renamed" in capsys.readouterr().out
+    assert main(["sites", "list", "--db", str(db)]) == 0
+    assert capsys.readouterr().out == "MN-0042\trestricted\t60 m\tSite S01-03\tformerly S01-03\n"
     now = "MN-0042" + dig[len("S01-03"):]
     assert list(store.detections().detection_id) == [now] and store.alerted() == {now: "high"}
     assert [(a["detection_id"], a["label"]) for a in store.annotations()] == [(now, "looting")]
 
-    new = _registry(case_2010, tmp_path, "new.geojson", {"S01-03": "MN-0042"})
     assert main(["run", "--sites", new, "--start", "2010-06-28", "--end", "2010-07-04", "--out", str(tmp_path / "w"),
                  *common]) == 0
     out = capsys.readouterr().out
@@ -370,7 +378,11 @@ def test_a_rename_after_the_new_registry_ran_merges_the_two_watches(case_2010, t
     assert main(["annotate", dig, "looting", "--author", "B. Archaeologist", "--db", str(db)]) == 0
     assert main(["run", "--sites", new, "--start", "2010-07-05", "--end", "2010-07-11", "--out", str(tmp_path / "b"),
                  *common]) == 0
-    assert "a site whose id changed: `sitewatch sites rename OLD NEW`" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "a site whose id changed: `sitewatch sites rename OLD NEW`" in out
+    assert "S01-03's outline is MN-0042's in this registry: if it is the same site, `sitewatch sites rename" in out
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["sites_not_in_registry"][0]["same_outline_as"] \
+        == "MN-0042"
     fresh = set(store.detections(["MN-0042"]).detection_id)
     assert fresh and not fresh & {"MN-0042" + dig[len("S01-03"):]}
     assert main(["sites", "rename", "S01-03", "MN-0042", "--db", str(db)]) == 0

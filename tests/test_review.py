@@ -999,3 +999,25 @@ def test_the_parts_of_a_renamed_site_keep_the_key_of_its_first_id():
     parts = split_site(site, 10.0)
     assert len(parts) > 1 and parts[0].site_id == "MN-0042-p1" and parts[0].id_key == "S01-03-p1"
     assert split_site(replace(site, id_key=""), 10.0)[0].id_key == ""
+
+
+def test_a_site_under_a_new_id_is_known_by_its_outline(tmp_path):
+    """A re-coded registry: which site watched before has which new id is proposed from the
+    outlines (shared area over joint area ≥ 0.5), never for a site watched in the same weeks as
+    the old one, and each new id for one old site only."""
+    from pipelines.weekly import same_outlines
+
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    a, b, c = box(106.90, 47.90, 106.91, 47.91), box(106.95, 47.90, 106.96, 47.91), box(107.0, 47.9, 107.01, 47.91)
+    store.upsert_sites([Site("A", "Mound", a), Site("B", "Cairn", b), Site("C", "Wall", c)])
+    store.record_site_weeks([{"site_id": k, "week": w, "run_id": "r", "status": "observed", "looks": 1,
+                              "clear_looks": 1} for k in ("A", "B", "C") for w in ("2011-W22", "2011-W23")])
+    store.record_site_weeks([{"site_id": "C2", "week": "2011-W23", "run_id": "r", "status": "observed", "looks": 1,
+                              "clear_looks": 1}])
+    registry = [Site("MN-1", "Mound", box(106.90, 47.90, 106.91, 47.907)),  # A redrawn: 70 % of it
+                Site("MN-2", "Mound too", box(106.90, 47.90, 106.91, 47.906)),  # also on A, less alike
+                Site("MN-3", "Cairn", box(106.953, 47.90, 106.963, 47.91)),  # B moved by 30 %: IoU 0.54
+                Site("C2", "Wall", c),  # C's outline, but watched while C was: another site
+                Site("MN-4", "Kiln", box(108.0, 47.9, 108.01, 47.91))]
+    assert same_outlines(store, registry) == {"A": "MN-1", "B": "MN-3"}
+    assert same_outlines(store, [Site("MN-5", "x", box(106.956, 47.90, 106.966, 47.91))]) == {}  # IoU 0.25
