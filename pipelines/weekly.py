@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
-from shapely import wkt
+from shapely import STRtree, wkt
 from shapely.geometry import mapping
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -165,9 +165,12 @@ def same_outlines(store: Store, sites: list[Site]) -> dict[str, str]:
         k, week = w["site_id"], w["week"]
         first[k], last[k] = min(first.get(k, week), week), max(last.get(k, week), week)
     gone = [s for s in store.sites() if s.site_id in last and s.site_id not in ids]
+    if not gone or not sites:
+        return {}
+    tree = STRtree([s.geometry for s in sites])  # a whole registry re-coded: thousands against thousands
     pairs = []
     for old in gone:
-        for s in sites:
+        for s in (sites[i] for i in tree.query(old.geometry, predicate="intersects")):
             if s.site_id in first and first[s.site_id] <= last[old.site_id]:
                 continue  # watched in the same weeks: another site
             union = old.geometry.union(s.geometry).area
