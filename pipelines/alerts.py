@@ -89,6 +89,7 @@ def due_alerts(store: Store, sites: list[Site], cfg: AlertConfig, now: datetime)
         return []
     closed = closed_by_check(store, frame.detection_id, now.date())
     sent = store.alerted()
+    paged = _alerted_digs(store, sent)
     by_id = {s.site_id: s for s in sites}
     quiet = in_quiet_hours(now, cfg.quiet_hours)
     out = []
@@ -100,18 +101,43 @@ def due_alerts(store: Store, sites: list[Site], cfg: AlertConfig, now: datetime)
             continue
         if RANK[r.confidence] < RANK[cfg.min_confidence]:
             continue
-        prev = sent.get(r.detection_id)
+        geom = wkt.loads(r.geometry_wkt)
+        prev = sent.get(r.detection_id) or _paged_as(paged, r.detection_id, geom, r.first_seen)
         if prev is not None and RANK[r.confidence] <= RANK[prev]:
             continue
         if quiet and not (r.confidence == "high" and site.sensitivity == "secret"):
             continue
-        geom = wkt.loads(r.geometry_wkt)
         exact = may_see_exact(site.sensitivity, cfg.access)
         c = geom.representative_point() if exact else generalise(geom)
         out.append(Alert(r.detection_id, r.site_id, site.name, site.region, r.confidence, prev is not None,
                          r.first_seen, float(r.area_m2), round(c.y, 6), round(c.x, 6),
                          to_mgrs(c.y, c.x) if exact else None, not exact, disturbed_before(r.evidence)))
+        paged.append((r.detection_id, geom, pd.Timestamp(r.first_seen), r.confidence))  # one page per dig
     return out
+
+
+def _alerted_digs(store: Store, sent: dict[str, str]) -> list[tuple[str, object, pd.Timestamp, str]]:
+    """The detections alerted so far, at any site: (id, outline, onset, highest level sent)."""
+    if not sent:
+        return []
+    frame = store.detections()
+    frame = frame[frame.detection_id.isin(list(sent))]
+    return [(r.detection_id, wkt.loads(r.geometry_wkt), pd.Timestamp(r.first_seen), sent[r.detection_id])
+            for r in frame.itertuples()]
+
+
+def _paged_as(paged: list, detection_id: str, geom, first_seen: str) -> str | None:
+    """The highest level one dig was alerted at under another id: a detection on the same ground
+    with an onset within the detector's own span for one disturbance (``split_gap_days``).  A
+    site's registry re-coded and run before the rename, a dig seen from two overlapping sites, or
+    one re-dated into a new id is not paged again; a repeat dig, months later, is."""
+    from change_detection import DetectorParams
+
+    gap = pd.Timedelta(days=DetectorParams().split_gap_days)
+    onset = pd.Timestamp(first_seen)
+    levels = [level for other, g, t, level in paged
+              if other != detection_id and abs(t - onset) <= gap and g.intersects(geom)]
+    return max(levels, key=RANK.get) if levels else None
 
 
 def payload(alerts: list[Alert], week: str, access: str) -> dict:

@@ -469,3 +469,43 @@ def test_the_quick_look_of_the_secret_sites_leaves_no_site_out(config, tmp_path,
     run_period(store, sites[:1], provider, "2011-07-04", "2011-07-10", tmp_path / "part")
     part = json.loads((tmp_path / "part" / "summary.json").read_text())
     assert [g["site_id"] for g in part["sites_not_in_registry"]] == ["S02-05"]
+
+
+def test_one_dig_is_paged_once_whatever_id_or_site_it_comes_under(tmp_path):
+    """The registry re-coded and run before anyone renamed the site: MN-9 (S-9's outline) finds
+    S-9's dig afresh, under a new id.  The police were paged for it as S-9's; they are not paged
+    again, unless it rises.  A dig seen from two overlapping sites in the same week pages once.
+    A dig on the same ground months later (a repeat) is paged."""
+    from shapely.geometry import Point, box
+
+    from change_detection import Detection
+    from pipelines.alerts import due_alerts
+    from sites import Site
+    from sitewatch.config import AlertConfig
+
+    old, new = (Site(k, "Mound field", box(106.9, 47.9, 106.91, 47.91), 50.0, "restricted", "Tuv")
+                for k in ("S-9", "MN-9"))
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites([old, new])
+
+    def det(did, site, first, confidence, x=106.905):
+        t = pd.Timestamp(first)
+        return Detection(did, site, Point(x, 47.905).buffer(0.0003), "EPSG:4326", t, t, t, 0.8, confidence,
+                         2500.0, 3, "bare_soil_exposure", {"algorithm": "sw-seasonal-1"})
+
+    store.upsert_detections([det("S-9-a", "S-9", "2011-06-10", "medium")], "run-1")
+    now = datetime(2011, 7, 20, 9)
+    store.record_alerts([(a.detection_id, a.confidence) for a in due_alerts(store, [old], AlertConfig(), now)], "x")
+    assert store.alerted() == {"S-9-a": "medium"}
+    store.upsert_detections([det("MN-9-a", "MN-9", "2011-06-10", "medium"),  # the same dig, re-found
+                             det("MN-9-b", "MN-9", "2011-06-26", "medium", 106.9052),  # re-dated a look later
+                             det("MN-9-c", "MN-9", "2012-06-01", "medium"),  # dug again a year on
+                             det("MN-9-d", "MN-9", "2011-07-01", "medium", 106.908)], "run-2")  # elsewhere
+    assert [a.detection_id for a in due_alerts(store, [new], AlertConfig(), now)] == ["MN-9-d", "MN-9-c"]
+    store.upsert_detections([det("MN-9-a", "MN-9", "2011-06-10", "high")], "run-3")
+    assert [(a.detection_id, a.escalation) for a in due_alerts(store, [new], AlertConfig(), now)][0] == ("MN-9-a", True)
+    # two overlapping sites see one new dig in the same week: one page
+    store.upsert_detections([det("S-9-e", "S-9", "2013-05-01", "high", 106.9095),
+                             det("MN-9-e", "MN-9", "2013-05-01", "high", 106.9096)], "run-4")
+    due = [a.detection_id for a in due_alerts(store, [old, new], AlertConfig(), datetime(2013, 5, 6, 9))]
+    assert len([d for d in due if d.endswith("-e")]) == 1
