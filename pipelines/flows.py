@@ -9,7 +9,9 @@ or re-run week duplicates nothing.
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 # Safe defaults for Prefect's temporary local server, before Prefect is imported (STACK_NOTES).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -26,8 +28,10 @@ from sitewatch.errors import TransientProviderError  # noqa: E402
 from .imagery.base import ImageryProvider  # noqa: E402
 from .monitoring import SiteResult  # noqa: E402
 from .store import Store  # noqa: E402
-from .weekly import (give_up_if_all_failed, monitor_site, new_run_id, provider_failed, record_results,  # noqa: E402
-                     site_params, write_outputs)
+from .weekly import (  # noqa: E402
+    give_up_if_all_failed, left_out_warning, monitor_site, new_run_id, provider_failed, record_results, site_params,
+    write_outputs,
+)
 
 
 def make_task_runner(kind: str = "threads", address: str | None = None, workers: int = 2):
@@ -120,7 +124,11 @@ def scheduled_monitoring(config_path: str) -> list[dict]:
                                  blind_days=cfg.blind_days, companions=cfg.companions)
 
     records = run_catch_up(cfg, runner=runner)
-    get_run_logger().info("caught up %d week(s): %s", len(records), ", ".join(r["week"] for r in records) or "none")
+    log = get_run_logger()
+    log.info("caught up %d week(s): %s", len(records), ", ".join(r["week"] for r in records) or "none")
+    if records and (last := Path(cfg.out) / records[-1]["week"] / "summary.json").is_file():
+        for line in left_out_warning(json.loads(last.read_text(encoding="utf-8"))):  # as of the latest week
+            log.warning(line.strip())
     return records
 
 

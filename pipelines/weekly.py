@@ -184,6 +184,34 @@ def same_outlines(store: Store, sites: list[Site]) -> dict[str, str]:
     return out
 
 
+def left_out_warning(summary: dict) -> list[str]:
+    """What a run says of the sites an earlier run watched that its registry lacks (from its
+    ``summary.json``; named only at the output's level): in the first week one is missing, and
+    while places there wait for the rangers."""
+    named = summary.get("sites_not_in_registry", [])
+    hidden = summary.get("sites_not_in_registry_not_named", 0)
+    if not summary.get("sites_not_in_registry_news"):
+        return []  # retired before, nothing waiting there: in the summary, not said every week
+    waiting = sum(g["to_visit"] for g in named)
+    line = (f"warning: {len(named) + hidden} site(s) watched before are not in this registry"
+            + (f" ({', '.join(g['site_id'] for g in named)}{' and others' if hidden else ''})" if named else "")
+            + ": not watched this week" + (f"; {waiting} place(s) there waiting for the rangers are not on the map "
+                                           "or in the field pack" if waiting else "")
+            + " (see summary.html; put them back in the registry file unless they were retired; a site whose id "
+              "changed: `sitewatch sites rename OLD NEW`)")
+    return [line, *same_outline_lines({g["site_id"]: g["same_outline_as"] for g in named if g.get("same_outline_as")})]
+
+
+def same_outline_lines(pairs: dict[str, str], limit: int = 10) -> list[str]:
+    """The renames :func:`same_outlines` proposes, as commands to type."""
+    lines = [f"  {old}'s outline is {new}'s in this registry: if it is the same site, "
+             f"`sitewatch sites rename {old} {new}` before the next run" for old, new in list(pairs.items())[:limit]]
+    if len(pairs) > limit:
+        lines.append(f"  and {len(pairs) - limit} more such site(s): rename them with "
+                     "`sitewatch sites rename --from FILE`")
+    return lines
+
+
 def left_out_sites(store: Store, registry: set[str], start, end, closed: set[str]) -> list[dict]:
     """Sites the store watched in earlier runs that this run's registry does not hold, with how
     many of their places still wait for the rangers.  They are not watched this week and those

@@ -227,28 +227,17 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
 
 
 def _say_left_out(summary: dict) -> None:
-    """Sites an earlier run watched that this registry lacks (named only at this output's level)."""
-    named = summary.get("sites_not_in_registry", [])
-    hidden = summary.get("sites_not_in_registry_not_named", 0)
-    if not summary.get("sites_not_in_registry_news"):
-        return  # retired before, nothing waiting there: in the summary, not said every week
-    waiting = sum(g["to_visit"] for g in named)
-    print(f"warning: {len(named) + hidden} site(s) watched before are not in this registry"
-          + (f" ({', '.join(g['site_id'] for g in named)}{' and others' if hidden else ''})" if named else "")
-          + ": not watched this week" + (f"; {waiting} place(s) there waiting for the rangers are not on the map "
-                                         "or in the field pack" if waiting else "")
-          + " (see summary.html; put them back in the registry file unless they were retired; a site whose id "
-            "changed: `sitewatch sites rename OLD NEW`)")
-    _say_same_outlines({g["site_id"]: g["same_outline_as"] for g in named if g.get("same_outline_as")})
+    from pipelines.weekly import left_out_warning
+
+    for line in left_out_warning(summary):
+        print(line)
 
 
-def _say_same_outlines(pairs: dict[str, str], limit: int = 10) -> None:
-    """Sites watched before that a registry lacks, whose outline one of its new ids has."""
-    for old, new in list(pairs.items())[:limit]:
-        print(f"  {old}'s outline is {new}'s in this registry: if it is the same site, "
-              f"`sitewatch sites rename {old} {new}` before the next run")
-    if len(pairs) > limit:
-        print(f"  and {len(pairs) - limit} more such site(s): rename them with `sitewatch sites rename --from FILE`")
+def _say_same_outlines(pairs: dict[str, str]) -> None:
+    from pipelines.weekly import same_outline_lines
+
+    for line in same_outline_lines(pairs):
+        print(line)
 
 
 def _store(db: str, create: bool = False):
@@ -472,7 +461,8 @@ def cmd_catch_up(args) -> int:
 
     from .config import load_config
 
-    records = run_catch_up(load_config(args.config))
+    cfg = load_config(args.config)
+    records = run_catch_up(cfg)
     if not records:
         print("nothing pending: every complete week since the start has been run")
     for r in records:
@@ -486,6 +476,10 @@ def cmd_catch_up(args) -> int:
             sent = (f"alerts {a['alerts']} (email {a['email']}, webhook {a['webhook']})"
                     + (" errors: " + ", ".join(a["errors"]) if a["errors"] else ""))
         print(f"{r['week']}: {r['new']} new, {r['updated']} updated; {sent}")
+    if records and (last := Path(cfg.out) / records[-1]["week"] / "summary.json").is_file():
+        import json
+
+        _say_left_out(json.loads(last.read_text(encoding="utf-8")))  # as of the latest week
     return 0
 
 

@@ -226,9 +226,12 @@ def test_an_output_path_that_cannot_be_written_is_one_line(case_2010, tmp_path, 
     assert code == 1 and f"File exists: {a_file}" in err and "Traceback" not in err
 
 
-def test_catch_up_says_what_was_back_filled_and_why_no_alert_went_out(monkeypatch, capsys):
+def test_catch_up_says_what_was_back_filled_and_why_no_alert_went_out(monkeypatch, capsys, tmp_path):
     """A unit without an alert channel saw "alerts 4 (email 0, webhook 0)" every week and could
-    not tell whether anything had been sent; it is now told that nothing was, and why."""
+    not tell whether anything had been sent; it is now told that nothing was, and why.  What the
+    latest week's summary says of sites left out of the registry is said too, as `run` says it."""
+    from types import SimpleNamespace
+
     import pipelines.schedule
     import sitewatch.config
 
@@ -237,13 +240,23 @@ def test_catch_up_says_what_was_back_filled_and_why_no_alert_went_out(monkeypatc
                {"week": "2011-W35", "new": 0, "updated": 0, "alerts": {**nothing, "alerts": 4}, "backfill": False},
                {"week": "2011-W36", "new": 1, "updated": 0, "alerts": {**nothing, "alerts": 5, "email": 5},
                 "backfill": False}]
-    monkeypatch.setattr(sitewatch.config, "load_config", lambda path: None)
+    monkeypatch.setattr(sitewatch.config, "load_config", lambda path: SimpleNamespace(out=str(tmp_path)))
     monkeypatch.setattr(pipelines.schedule, "run_catch_up", lambda cfg: records)
     assert main(["catch-up", "--config", "unit.toml"]) == 0
-    assert capsys.readouterr().out.splitlines() == [
+    said = [
         "backfill-2011-W22_2011-W34: 3 new, 1 updated (back-filled; alerts go out with the latest weeks')",
         "2011-W35: 0 new, 0 updated; 4 alert(s) due, none sent: no e-mail or webhook under [alerts] in unit.toml",
         "2011-W36: 1 new, 0 updated; alerts 5 (email 5, webhook 0)"]
+    assert capsys.readouterr().out.splitlines() == said
+    (tmp_path / "2011-W36").mkdir()
+    (tmp_path / "2011-W36" / "summary.json").write_text(json.dumps({
+        "sites_not_in_registry": [{"site_id": "S02-04", "to_visit": 0, "same_outline_as": "MN-0100"}],
+        "sites_not_in_registry_not_named": 0, "sites_not_in_registry_news": True}))
+    assert main(["catch-up", "--config", "unit.toml"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == said and out[3].startswith("warning: 1 site(s) watched before are not in this registry (S02-04)")
+    assert out[4:] == ["  S02-04's outline is MN-0100's in this registry: if it is the same site, "
+                       "`sitewatch sites rename S02-04 MN-0100` before the next run"]
 
 
 def test_a_site_left_out_of_the_registry_is_said_with_its_open_digs(case_2010, tmp_path, capsys):
