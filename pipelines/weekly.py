@@ -155,24 +155,23 @@ together (intersection over union): a redrawn outline moves an edge, another sit
 
 def same_outlines(store: Store, sites: list[Site]) -> dict[str, str]:
     """Sites the store watched that ``sites`` (a registry) lack → the site of ``sites`` with the
-    same outline (:data:`SAME_OUTLINE_IOU`) that was not watched while they were: most likely
-    the same site under a new id, for ``sitewatch sites rename``.  Each is matched once, the
-    closest pairs first."""
+    same outline (:data:`SAME_OUTLINE_IOU`) that no run watched together with them (two sites
+    of one registry are two sites; a catch-up may watch a new id over weeks the old one was
+    watched in, in later runs): most likely the same site under a new id, for ``sitewatch
+    sites rename``.  Each is matched once, the closest pairs first."""
     ids = {s.site_id for s in sites}
-    first: dict[str, str] = {}
-    last: dict[str, str] = {}
+    runs: dict[str, set] = {}
     for w in store.site_weeks():
-        k, week = w["site_id"], w["week"]
-        first[k], last[k] = min(first.get(k, week), week), max(last.get(k, week), week)
-    gone = [s for s in store.sites() if s.site_id in last and s.site_id not in ids]
+        runs.setdefault(w["site_id"], set()).add(w["run_id"])
+    gone = [s for s in store.sites() if s.site_id in runs and s.site_id not in ids]
     if not gone or not sites:
         return {}
     tree = STRtree([s.geometry for s in sites])  # a whole registry re-coded: thousands against thousands
     pairs = []
     for old in gone:
         for s in (sites[i] for i in tree.query(old.geometry, predicate="intersects")):
-            if s.site_id in first and first[s.site_id] <= last[old.site_id]:
-                continue  # watched in the same weeks: another site
+            if runs.get(s.site_id, set()) & runs[old.site_id]:
+                continue  # in one registry together: another site
             union = old.geometry.union(s.geometry).area
             iou = old.geometry.intersection(s.geometry).area / union if union > 0 else 0.0
             if iou >= SAME_OUTLINE_IOU:

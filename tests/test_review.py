@@ -1003,8 +1003,9 @@ def test_the_parts_of_a_renamed_site_keep_the_key_of_its_first_id():
 
 def test_a_site_under_a_new_id_is_known_by_its_outline(tmp_path):
     """A re-coded registry: which site watched before has which new id is proposed from the
-    outlines (shared area over joint area ≥ 0.5), never for a site watched in the same weeks as
-    the old one, and each new id for one old site only."""
+    outlines (shared area over joint area ≥ 0.5), never for a site a run watched together with
+    the old one (in one registry), and each new id for one old site only.  A new id a catch-up
+    watched over the old one's weeks, in later runs, is proposed."""
     from pipelines.weekly import same_outlines
 
     store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
@@ -1012,7 +1013,9 @@ def test_a_site_under_a_new_id_is_known_by_its_outline(tmp_path):
     store.upsert_sites([Site("A", "Mound", a), Site("B", "Cairn", b), Site("C", "Wall", c)])
     store.record_site_weeks([{"site_id": k, "week": w, "run_id": "r", "status": "observed", "looks": 1,
                               "clear_looks": 1} for k in ("A", "B", "C") for w in ("2011-W22", "2011-W23")])
-    store.record_site_weeks([{"site_id": "C2", "week": "2011-W23", "run_id": "r", "status": "observed", "looks": 1,
+    store.record_site_weeks([{"site_id": "C2", "week": "2011-W24", "run_id": "r", "status": "observed", "looks": 1,
+                              "clear_looks": 1},
+                             {"site_id": "MN-3", "week": "2011-W22", "run_id": "r2", "status": "observed", "looks": 1,
                               "clear_looks": 1}])
     registry = [Site("MN-1", "Mound", box(106.90, 47.90, 106.91, 47.907)),  # A redrawn: 70 % of it
                 Site("MN-2", "Mound too", box(106.90, 47.90, 106.91, 47.906)),  # also on A, less alike
