@@ -102,15 +102,39 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
                                                                  blind_days=cfg.blind_days,
                                                                  companions=cfg.companions)[1])
     records = []
-    pending = pending_weeks(store, [s.site_id for s in sites], cfg.start, pd.Timestamp(now))
-    for label, monday, sunday, backfill in plan_catch_up(pending):
+    for label, monday, sunday, backfill, some in catch_up_runs(store, sites, cfg.start, pd.Timestamp(now)):
         out = Path(cfg.out) / label
-        summary = runner(store, sites, provider, str(monday.date()), str(sunday.date()), out)
+        summary = runner(store, some, provider, str(monday.date()), str(sunday.date()), out)
         # what a back-fill finds goes out with the next week's alerts
         sent = alert_report() if backfill else send_alerts(store, sites, cfg.alerts, label, out, now)
         records.append({"week": label, "new": summary.get("new"), "updated": summary.get("updated"), "alerts": sent,
-                        "backfill": backfill})
+                        "backfill": backfill, **({"sites_added": len(some)} if some is not sites else {})})
     return records
+
+
+def catch_up_runs(store: Store, sites: list, start: str, today: pd.Timestamp) -> list[tuple]:
+    """The runs a catch-up makes, oldest first, as ``(label, monday, sunday, backfill, sites)``.
+
+    The weeks some site watched before has not had are run for the whole registry
+    (:func:`plan_catch_up`).  A site new to the registry (never watched) begins with a back-fill
+    of its own from ``start``, over the weeks the others had (``backfill-…-added``): one run, for
+    it alone.  Before, one site added in August made every week since ``start`` pending again, and
+    the catch-up ran the whole registry over them, rewriting the last eight weeks' folders — the
+    maps and field packs the unit had already used — and so it did for every site of a registry
+    re-coded to new ids."""
+    ids = [s.site_id for s in sites]
+    watched = {r["site_id"] for r in store.site_weeks()} & set(ids)
+    if not watched:  # a unit's first catch-up: every site begins together
+        return [(*p, sites) for p in plan_catch_up(pending_weeks(store, ids, start, today))]
+    pending = pending_weeks(store, sorted(watched), start, today)
+    runs = [(*p, sites) for p in plan_catch_up(pending)]
+    added = [s for s in sites if s.site_id not in watched]
+    if added:
+        theirs = {label for label, _, _ in pending}
+        weeks = [w for w in pending_weeks(store, [s.site_id for s in added], start, today) if w[0] not in theirs]
+        runs += [(f"{label}-added", monday, sunday, True, added)
+                 for label, monday, sunday, _ in plan_catch_up(weeks, weekly=0)]
+    return sorted(runs, key=lambda r: r[1])
 
 
 def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:

@@ -468,7 +468,9 @@ def cmd_catch_up(args) -> int:
     for r in records:
         a = r["alerts"]
         if r.get("backfill"):
-            print(f"{r['week']}: {r['new']} new, {r['updated']} updated (back-filled; alerts go out with the latest weeks')")
+            added = f" for {r['sites_added']} site(s) new to the registry" if r.get("sites_added") else ""
+            print(f"{r['week']}: {r['new']} new, {r['updated']} updated (back-filled{added}; alerts go out with the "
+                  "latest weeks')")
             continue
         if a["alerts"] and not (a["email"] or a["webhook"] or a["errors"]):
             sent = f"{a['alerts']} alert(s) due, none sent: no e-mail or webhook under [alerts] in {args.config}"

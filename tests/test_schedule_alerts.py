@@ -6,6 +6,7 @@ import email
 import json
 import threading
 from datetime import datetime
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
@@ -509,3 +510,31 @@ def test_one_dig_is_paged_once_whatever_id_or_site_it_comes_under(tmp_path):
                              det("MN-9-e", "MN-9", "2013-05-01", "high", 106.9096)], "run-4")
     due = [a.detection_id for a in due_alerts(store, [old, new], AlertConfig(), datetime(2013, 5, 6, 9))]
     assert len([d for d in due if d.endswith("-e")]) == 1
+
+
+def test_a_site_added_to_the_registry_is_back_filled_alone(config, smtp_server, receiver):
+    """S02-05 joins the registry in July.  It begins with a back-fill of its own over the weeks
+    S02-04 had (one run, for it alone); the week due for both is then run for both.  Before, one
+    site added made every week since `start` pending again and the whole registry was run over
+    them, rewriting the folders of weeks the unit had already used."""
+    from dataclasses import replace
+
+    from sites import read_sites
+
+    registry = read_sites(config.sites).sites
+    one = Path(config.sites).parent / "one.geojson"
+    doc = json.loads(Path(config.sites).read_text())
+    one.write_text(json.dumps({**doc, "features": [f for f in doc["features"]
+                                                   if f["properties"]["site_id"] == "S02-04"]}))
+    first = run_catch_up(replace(config, sites=one), now=datetime(2011, 6, 27, 6, 0))
+    assert [r["week"] for r in first] == ["2011-W23", "2011-W24", "2011-W25"]
+    before = {p: p.read_bytes() for p in config.out.rglob("*") if p.is_file()}
+    records = run_catch_up(config, now=datetime(2011, 7, 4, 6, 0))
+    assert [(r["week"], r["backfill"], r.get("sites_added")) for r in records] == [
+        ("backfill-2011-W23_2011-W25-added", True, 1), ("2011-W26", False, None)]
+    assert {p: p.read_bytes() for p in before} == before  # the weeks already used are as they were
+    added = json.loads((config.out / "backfill-2011-W23_2011-W25-added" / "summary.json").read_text())
+    assert added["sites"] == 1 and added["period"] == {"start": "2011-06-06", "end": "2011-06-26"}
+    weeks = {(r["site_id"], r["week"]) for r in Store(config.db).site_weeks()}
+    assert weeks == {(s.site_id, f"2011-W{w}") for s in registry for w in (23, 24, 25, 26)}
+    assert json.loads((config.out / "2011-W26" / "summary.json").read_text())["sites"] == 2
