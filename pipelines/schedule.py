@@ -152,7 +152,7 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     start = max(pd.Timestamp(cfg.start), now - pd.Timedelta(days=7))
     _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access,
                             blind_days=cfg.blind_days, companions=cfg.companions,
-                            registry={s.site_id for s in registry})
+                            registry={s.site_id for s in registry}, record_weeks=False)
     summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, clock)
     return summary
 

@@ -89,8 +89,11 @@ def give_up_if_all_failed(results: list[SiteResult]) -> None:
         raise TransientProviderError(results[0].message)
 
 
-def record_results(store: Store, run_id: str, provider: str, results: list[SiteResult], start, end) -> dict:
-    """Write one run's results; idempotent per site-week and per detection."""
+def record_results(store: Store, run_id: str, provider: str, results: list[SiteResult], start, end,
+                   weeks: bool = True) -> dict:
+    """Write one run's results; idempotent per site-week and per detection.  ``weeks`` off (the
+    daily quick look: a few days of a week) records no site-week, so the week stays due for the
+    weekly run."""
     counts = {"new": 0, "updated": 0, "unchanged": 0, "acquisitions_new": 0, "looks_scored": 0, "superseded": []}
     week_rows = []
     counts["suppressed"] = []
@@ -109,7 +112,7 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
         counts["looks_scored"] += r.looks_scored
         counts["suppressed"] += apply_feedback(store, [d.detection_id for d in r.detections])
         counts["acquisitions_new"] += store.record_acquisitions(r.site_id, provider, r.acquisitions, run_id)
-        if r.status == "provider_error":
+        if r.status == "provider_error" or not weeks:
             continue  # no site-week: the week stays pending for this site
         for label, monday, sunday in weeks_between(start, end):
             looks = {d: f for d, f in r.clear_looks.items() if monday <= pd.Timestamp(d) <= sunday}
@@ -640,9 +643,11 @@ def run_period(
     store: Store, sites: list[Site], provider: ImageryProvider, start, end, out_dir,
     params: DetectorParams = DetectorParams(), access: str = "restricted", site_runner=None,
     base: tuple[float, float] | None = None, blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None,
-    registry: set[str] | None = None,
+    registry: set[str] | None = None, record_weeks: bool = True,
 ) -> tuple[Outputs, dict]:
-    """The whole weekly job without Prefect (the flow does the same with tasks and retries)."""
+    """The whole weekly job without Prefect (the flow does the same with tasks and retries).
+    ``record_weeks`` off: the period is not a week's run (the daily quick look), and leaves the
+    weeks it touched due (:func:`record_results`)."""
     run_id = new_run_id()
     start_s, end_s = str(pd.Timestamp(start).date()), str(pd.Timestamp(end).date())
     store.start_run(run_id, start_s, end_s, provider.name)
@@ -657,7 +662,7 @@ def run_period(
         except TransientProviderError as exc:
             results.append(provider_failed(s.site_id, exc))
     give_up_if_all_failed(results)
-    counts = record_results(store, run_id, provider.name, results, start, end)
+    counts = record_results(store, run_id, provider.name, results, start, end, weeks=record_weeks)
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base, blind_days, companions,
                             registry)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},

@@ -538,3 +538,29 @@ def test_a_site_added_to_the_registry_is_back_filled_alone(config, smtp_server, 
     weeks = {(r["site_id"], r["week"]) for r in Store(config.db).site_weeks()}
     assert weeks == {(s.site_id, f"2011-W{w}") for s in registry for w in (23, 24, 25, 26)}
     assert json.loads((config.out / "2011-W26" / "summary.json").read_text())["sites"] == 2
+
+
+def test_the_quick_look_leaves_the_week_due_for_the_weekly_run(config, tmp_path, monkeypatch):
+    """The daily quick look of the secret sites watches a few days of a week: it records no
+    week as run.  The Monday catch-up then runs each week for every site, with its folder and
+    alerts, as if the quick look had not run (a registry of secret sites only would otherwise
+    never get its weekly map, and a first Monday after a quick look would take the other sites
+    for sites new to the registry)."""
+    from dataclasses import replace
+    from datetime import timezone
+
+    from pipelines import schedule
+
+    doc = json.loads(config.sites.read_text())
+    for f in doc["features"]:
+        f["properties"]["sensitivity"] = "secret" if f["properties"]["site_id"] == "S02-05" else "restricted"
+    (tmp_path / "mixed.geojson").write_text(json.dumps(doc))
+    cfg = replace(config, sites=tmp_path / "mixed.geojson")
+    monkeypatch.setattr(schedule, "send_alerts", lambda *a: {})
+    assert schedule.run_quick_look(cfg, now=datetime(2011, 6, 22, 3, 30, tzinfo=timezone.utc))["sites"] == 1
+    store = Store(str(cfg.db))
+    assert store.site_weeks() == [] and len(store.runs()) == 1
+    records = run_catch_up(cfg, now=datetime(2011, 6, 27, 6, 0))
+    assert [(r["week"], r["backfill"]) for r in records] == [(f"2011-W{w}", False) for w in (23, 24, 25)]
+    assert {(r["site_id"], r["week"]) for r in store.site_weeks()} == {
+        (k, f"2011-W{w}") for k in ("S02-04", "S02-05") for w in (23, 24, 25)}
