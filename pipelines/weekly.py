@@ -244,11 +244,16 @@ COMPANION_WEEKS = 4
 week's end (it may run on another day, or later on the same Monday)."""
 
 
-def companion_detections(companions: dict[str, str] | None, sites: list[Site], end) -> tuple[dict, dict]:
+def companion_detections(companions: dict[str, str] | None, sites: list[Site], end,
+                         former: dict[str, str] | None = None) -> tuple[dict, dict]:
     """Other deployments' open detections at ``sites`` (label → store URL or SQLite path; a radar
     watch beside the optical one), for the map: ({label: [MapDetection]}, {label: what it gave}).
     A store that is not there or cannot be read is said in the second, not raised: this week's
-    own map does not wait on another deployment."""
+    own map does not wait on another deployment.  ``former`` (this store's renamed sites' former
+    ids → their ids now): a companion store not renamed with it still shows its detections at
+    those sites, under their new ids, and ``not_renamed`` lists the pairs (old, new)."""
+    ids = {s.site_id for s in sites}
+    renamed = {old: now for old, now in (former or {}).items() if now in ids}
     shown: dict[str, list[MapDetection]] = {}
     said: dict[str, dict] = {}
     window = pd.Timestamp(end).normalize() - pd.Timedelta(weeks=COMPANION_WEEKS) + pd.Timedelta(days=1)
@@ -258,12 +263,20 @@ def companion_detections(companions: dict[str, str] | None, sites: list[Site], e
             said[label] = {"error": f"no store at {db}"}
             continue
         try:
-            frame = period_detections(Store(db), sites, window, end)
+            other = Store(db)
+            theirs = {s.site_id for s in other.sites()} if renamed else set()
+            stale = sorted((old, now) for old, now in renamed.items() if old in theirs)
+            by_id = {s.site_id: s for s in sites}
+            frame = period_detections(other, [*sites, *(replace(by_id[now], site_id=old) for old, now in stale)],
+                                      window, end)
         except SQLAlchemyError as exc:
             said[label] = {"error": f"cannot read the store at {db} ({type(exc).__name__})"}
             continue
+        if stale and not frame.empty:
+            frame = frame.assign(site_id=frame.site_id.replace(dict(stale)))
         shown[label] = _map_detections(frame, window)
-        said[label] = {"open": len(shown[label]), "seen_since": str(window.date())}
+        said[label] = {"open": len(shown[label]), "seen_since": str(window.date()),
+                       **({"not_renamed": [list(p) for p in stale]} if stale else {})}
     return shown, said
 
 
@@ -441,7 +454,10 @@ def write_outputs(
                  for ov in (r.overview, *r.more_overviews)]
     verdicts = _verdicts(store, sites, end, week_start)
     last_seen = {k: seen_text(v) for k, v in seen.items() if k in exact}
-    others, companion_said = companion_detections(companions, sites, end)
+    others, companion_said = companion_detections(companions, sites, end, store.former_site_ids())
+    for got in companion_said.values():  # a site's ids, where this output's reader may see the site
+        if "not_renamed" in got:
+            got["not_renamed"] = [p for p in got["not_renamed"] if may_see_exact(by_id[p[1]].sensitivity, access)]
     m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
                    overviews=overviews, verdicts=verdicts, last_seen=last_seen, companions=others)
     map_path = save_map(m, out / "map.html")

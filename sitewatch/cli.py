@@ -217,6 +217,10 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         for label, got in said.items():
             print(f"warning: companion {label!r}: {got['error']}; the maps were made without it" if "error" in got
                   else f"companion {label!r}: {got['open']} open detection(s) on the maps")
+            for old, now in got.get("not_renamed", []):
+                print(f"warning: companion {label!r} still names {old}, renamed {now} here: its detections there are "
+                      f"shown as {now}'s; rename it there too (`sitewatch sites rename {old} {now} --db "
+                      f"{companions[label]}`)")
     for kept in summary.get("kept_edited", []):
         print(f"kept: {kept} (changed since the last run wrote it: verdicts filled in? import them with "
               "`sitewatch verdicts import`)")

@@ -344,6 +344,10 @@ def test_a_renamed_site_keeps_its_digs_reviews_checks_and_alerts(case_2010, tmp_
     assert ("S01-03's outline is MN-0042's in this registry: if it is the same site, "
             "`sitewatch sites rename S01-03 MN-0042` before the next run") in capsys.readouterr().out
 
+    import sqlite3
+
+    with sqlite3.connect(db) as src, sqlite3.connect(tmp_path / "radar.db") as dst:
+        src.backup(dst)  # another deployment's store, which nobody renames
     assert main(["sites", "rename", "S01-03", "MN-0042", "--db", str(db)]) == 0
     assert "S01-03 → MN-0042: 1 detection(s) renamed" in capsys.readouterr().out
     assert main(["sites", "list", "--db", str(db)]) == 0
@@ -353,9 +357,12 @@ def test_a_renamed_site_keeps_its_digs_reviews_checks_and_alerts(case_2010, tmp_
     assert [(a["detection_id"], a["label"]) for a in store.annotations()] == [(now, "looting")]
 
     assert main(["run", "--sites", new, "--start", "2010-06-28", "--end", "2010-07-04", "--out", str(tmp_path / "w"),
-                 *common]) == 0
+                 "--companion", f"radar={tmp_path / 'radar.db'}", *common]) == 0
     out = capsys.readouterr().out
     assert "0 new and 1 updated detection(s) over 1 site(s)" in out and "not in this registry" not in out
+    assert (f"warning: companion 'radar' still names S01-03, renamed MN-0042 here: its detections there are shown "
+            f"as MN-0042's; rename it there too (`sitewatch sites rename S01-03 MN-0042 --db {tmp_path / 'radar.db'}`)"
+            ) in out and "companion 'radar': 1 open detection(s) on the maps" in out
     frame = store.detections()
     assert list(frame.detection_id) == [now] and list(frame.status) == ["confirmed"]
     assert json.loads((tmp_path / "w" / "summary.json").read_text())["sites_not_in_registry"] == []

@@ -1024,3 +1024,27 @@ def test_a_site_under_a_new_id_is_known_by_its_outline(tmp_path):
                 Site("MN-4", "Kiln", box(108.0, 47.9, 108.01, 47.91))]
     assert same_outlines(store, registry) == {"A": "MN-1", "B": "MN-3"}
     assert same_outlines(store, [Site("MN-5", "x", box(106.956, 47.90, 106.966, 47.91))]) == {}  # IoU 0.25
+
+
+def test_a_companion_store_not_renamed_still_shows_its_digs_and_is_named(tmp_path):
+    """The optical store renamed A to MN-0042; the radar deployment's store was forgotten.  The
+    optical map still shows the radar's dig there (as MN-0042's), and the run names the store
+    to rename; once renamed there too, nothing is said."""
+    from change_detection import Detection
+    from pipelines.weekly import companion_detections
+
+    store, dig = _renaming_store(tmp_path)
+    store.rename_sites([("A", "MN-0042")])
+    radar = Store(f"sqlite:///{tmp_path / 'radar.db'}")
+    radar.upsert_sites([Site("A", "Mound", box(106.9, 47.9, 106.91, 47.91))])
+    t = pd.Timestamp("2011-06-20")
+    radar.upsert_detections([Detection("A-20110620-0a0b0c", "A", box(106.903, 47.903, 106.904, 47.904), "EPSG:4326",
+                                       t, t, t, 0.6, "medium", 1200.0, 2, "bare_soil_exposure", {})], "r-1")
+    sites = [Site("MN-0042", "Mound", box(106.9, 47.9, 106.91, 47.91))]
+    shown, said = companion_detections({"radar": radar.url}, sites, "2011-06-26", store.former_site_ids())
+    assert [(d.detection_id, d.site_id) for d in shown["radar"]] == [("A-20110620-0a0b0c", "MN-0042")]
+    assert said["radar"]["not_renamed"] == [["A", "MN-0042"]]
+    radar.rename_sites([("A", "MN-0042")])
+    shown, said = companion_detections({"radar": radar.url}, sites, "2011-06-26", store.former_site_ids())
+    assert [(d.detection_id, d.site_id) for d in shown["radar"]] == [("MN-0042-20110620-0a0b0c", "MN-0042")]
+    assert "not_renamed" not in said["radar"]
