@@ -90,7 +90,8 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
     """Run every pending week in order (older ones back-filled, :func:`plan_catch_up`), then send
     the alerts; returns one record per week or back-filled span.
 
-    ``runner(store, sites, provider, start, end, out)`` defaults to :func:`run_period` (no Prefect);
+    ``runner(store, sites, provider, start, end, out, registry)`` defaults to :func:`run_period` (no
+    Prefect); ``registry`` is the site ids of the whole registry, when ``sites`` are part of it;
     the flow passes the Prefect weekly flow.
     """
     now = local_now(cfg, now)
@@ -98,13 +99,14 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
     sites = read_sites(cfg.sites, columns=cfg.columns).sites
     provider = make_provider(cfg.provider, catalog=cfg.stac, cache_dir=cfg.cache, collection=cfg.collection,
                              orbit_pass=cfg.orbit_pass)
-    runner = runner or (lambda st, ss, pv, a, b, out: run_period(st, ss, pv, a, b, out, access=cfg.access,
-                                                                 blind_days=cfg.blind_days,
-                                                                 companions=cfg.companions)[1])
+    runner = runner or (lambda st, ss, pv, a, b, out, reg: run_period(
+        st, ss, pv, a, b, out, access=cfg.access, blind_days=cfg.blind_days, companions=cfg.companions,
+        registry=reg)[1])
     records = []
     for label, monday, sunday, backfill, some in catch_up_runs(store, sites, cfg.start, pd.Timestamp(now)):
         out = Path(cfg.out) / label
-        summary = runner(store, some, provider, str(monday.date()), str(sunday.date()), out)
+        summary = runner(store, some, provider, str(monday.date()), str(sunday.date()), out,
+                         {s.site_id for s in sites})  # a back-fill of added sites leaves no other site out
         # what a back-fill finds goes out with the next week's alerts
         sent = alert_report() if backfill else send_alerts(store, sites, cfg.alerts, label, out, now)
         records.append({"week": label, "new": summary.get("new"), "updated": summary.get("updated"), "alerts": sent,
