@@ -117,25 +117,40 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
 def catch_up_runs(store: Store, sites: list, start: str, today: pd.Timestamp) -> list[tuple]:
     """The runs a catch-up makes, oldest first, as ``(label, monday, sunday, backfill, sites)``.
 
-    The weeks some site watched before has not had are run for the whole registry
-    (:func:`plan_catch_up`).  A site new to the registry (never watched) begins with a back-fill
-    of its own from ``start``, over the weeks the others had (``backfill-…-added``): one run, for
-    it alone.  Before, one site added in August made every week since ``start`` pending again, and
-    the catch-up ran the whole registry over them, rewriting the last eight weeks' folders — the
-    maps and field packs the unit had already used — and so it did for every site of a registry
-    re-coded to new ids."""
-    ids = [s.site_id for s in sites]
-    watched = {r["site_id"] for r in store.site_weeks()} & set(ids)
-    if not watched:  # a unit's first catch-up: every site begins together
-        return [(*p, sites) for p in plan_catch_up(pending_weeks(store, ids, start, today))]
-    pending = pending_weeks(store, sorted(watched), start, today)
-    runs = [(*p, sites) for p in plan_catch_up(pending)]
-    added = [s for s in sites if s.site_id not in watched]
-    if added:
-        theirs = {label for label, _, _ in pending}
-        weeks = [w for w in pending_weeks(store, [s.site_id for s in added], start, today) if w[0] not in theirs]
-        runs += [(f"{label}-added", monday, sunday, True, added)
-                 for label, monday, sunday, _ in plan_catch_up(weeks, weekly=0)]
+    The complete weeks since ``start`` that no site has had (the machine was off; a unit's first
+    catch-up) are run for the whole registry (:func:`plan_catch_up`).  Weeks the unit had that
+    some of the registry's sites lack — a site added to the registry, a registry re-coded to new
+    ids, a site whose archive failed that week — are back-filled for those sites alone, in spans
+    of consecutive weeks (``backfill-…-added`` for sites never watched, ``backfill-…-gap``
+    otherwise), their alerts going out with the next week's.  Before, a week was run again for
+    the whole registry while any site lacked it: one site added in August had every site run over
+    the season again, and the last eight weeks' folders, which the unit had used, rewritten."""
+    ids = {s.site_id for s in sites}
+    done: dict[str, set[str]] = {}
+    for r in store.site_weeks():
+        done.setdefault(r["week"], set()).add(r["site_id"])
+    watched = set().union(*done.values()) if done else set()
+    weeks = [w for w in weeks_between(start, today) if w[2] < pd.Timestamp(today).normalize()]
+    runs = [(*p, sites) for p in plan_catch_up([w for w in weeks if w[0] not in done])]
+    span: list[tuple] = []
+    lacking: frozenset = frozenset()
+
+    def close() -> None:
+        if span:
+            label = span[0][0] if len(span) == 1 else f"{span[0][0]}_{span[-1][0]}"
+            kind = "gap" if lacking & watched else "added"
+            runs.append((f"backfill-{label}-{kind}", span[0][1], span[-1][2], True,
+                         [s for s in sites if s.site_id in lacking]))
+            span.clear()
+
+    for w in weeks:
+        missing = frozenset(ids - done[w[0]]) if w[0] in done else frozenset()
+        if span and (missing != lacking or w[1] - span[-1][1] != pd.Timedelta(days=7) or len(span) >= BACKFILL_WEEKS):
+            close()
+        if missing:
+            lacking = missing
+            span.append(w)
+    close()
     return sorted(runs, key=lambda r: r[1])
 
 

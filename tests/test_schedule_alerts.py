@@ -565,3 +565,37 @@ def test_the_quick_look_leaves_the_week_due_for_the_weekly_run(config, tmp_path,
     assert [(r["week"], r["backfill"]) for r in records] == [(f"2011-W{w}", False) for w in (23, 24, 25)]
     assert {(r["site_id"], r["week"]) for r in store.site_weeks()} == {
         (k, f"2011-W{w}") for k in ("S02-04", "S02-05") for w in (23, 24, 25)}
+
+
+def test_weeks_some_sites_lack_are_back_filled_for_them_alone(tmp_path):
+    """Which runs a catch-up makes: the weeks nobody had, for everyone; the weeks the unit had,
+    for the sites that lack them alone — a site added, a site whose archive failed one week, a
+    registry re-coded to new ids — never the whole registry again."""
+    from shapely.geometry import box
+
+    from pipelines.schedule import catch_up_runs
+    from sites import Site
+
+    def site(k):
+        return Site(k, k, box(106.9, 47.9, 106.91, 47.91))
+
+    def ran(store, ids, weeks):
+        store.record_site_weeks([{"site_id": k, "week": f"2011-W{w}", "run_id": "r", "status": "observed",
+                                  "looks": 1, "clear_looks": 1} for k in ids for w in weeks])
+
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    ran(store, ["A"], (23, 24, 25, 26))
+    ran(store, ["B"], (23, 24, 26))  # its archive failed in W25
+    runs = catch_up_runs(store, [site("A"), site("B"), site("C")], "2011-06-06", pd.Timestamp("2011-07-11"))
+    assert [(label, backfill, [s.site_id for s in some]) for label, _, _, backfill, some in runs] == [
+        ("backfill-2011-W23_2011-W24-added", True, ["C"]), ("backfill-2011-W25-gap", True, ["B", "C"]),
+        ("backfill-2011-W26-added", True, ["C"]), ("2011-W27", False, ["A", "B", "C"])]
+    recoded = Store(f"sqlite:///{tmp_path / 'b.db'}")
+    ran(recoded, ["S1", "S2"], (23, 24, 25, 26))
+    runs = catch_up_runs(recoded, [site("MN-1"), site("MN-2")], "2011-06-06", pd.Timestamp("2011-07-11"))
+    assert [(label, [s.site_id for s in some]) for label, _, _, _, some in runs] == [
+        ("backfill-2011-W23_2011-W26-added", ["MN-1", "MN-2"]), ("2011-W27", ["MN-1", "MN-2"])]
+    first = catch_up_runs(Store(f"sqlite:///{tmp_path / 'c.db'}"), [site("A")], "2011-06-06",
+                          pd.Timestamp("2011-07-11"))
+    assert [(label, backfill) for label, _, _, backfill, _ in first] == [
+        (f"2011-W{w}", False) for w in (23, 24, 25, 26, 27)]
