@@ -110,7 +110,7 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
         # what a back-fill finds goes out with the next week's alerts
         sent = alert_report() if backfill else send_alerts(store, sites, cfg.alerts, label, out, now)
         records.append({"week": label, "new": summary.get("new"), "updated": summary.get("updated"), "alerts": sent,
-                        "backfill": backfill, **({"sites_added": len(some)} if some is not sites else {})})
+                        "backfill": backfill, **({"sites_only": len(some)} if some is not sites else {})})
     return records
 
 

@@ -472,7 +472,7 @@ def cmd_catch_up(args) -> int:
     for r in records:
         a = r["alerts"]
         if r.get("backfill"):
-            added = f" for {r['sites_added']} site(s) new to the registry" if r.get("sites_added") else ""
+            added = f" for the {r['sites_only']} site(s) that lacked these weeks" if r.get("sites_only") else ""
             print(f"{r['week']}: {r['new']} new, {r['updated']} updated (back-filled{added}; alerts go out with the "
                   "latest weeks')")
             continue

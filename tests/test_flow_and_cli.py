@@ -237,6 +237,8 @@ def test_catch_up_says_what_was_back_filled_and_why_no_alert_went_out(monkeypatc
 
     nothing = {"alerts": 0, "email": 0, "webhook": 0, "dispatch": 0, "errors": []}
     records = [{"week": "backfill-2011-W22_2011-W34", "new": 3, "updated": 1, "alerts": nothing, "backfill": True},
+               {"week": "backfill-2011-W22_2011-W34-added", "new": 1, "updated": 0, "alerts": nothing,
+                "backfill": True, "sites_only": 2},
                {"week": "2011-W35", "new": 0, "updated": 0, "alerts": {**nothing, "alerts": 4}, "backfill": False},
                {"week": "2011-W36", "new": 1, "updated": 0, "alerts": {**nothing, "alerts": 5, "email": 5},
                 "backfill": False}]
@@ -245,6 +247,8 @@ def test_catch_up_says_what_was_back_filled_and_why_no_alert_went_out(monkeypatc
     assert main(["catch-up", "--config", "unit.toml"]) == 0
     said = [
         "backfill-2011-W22_2011-W34: 3 new, 1 updated (back-filled; alerts go out with the latest weeks')",
+        "backfill-2011-W22_2011-W34-added: 1 new, 0 updated (back-filled for the 2 site(s) that lacked these weeks; "
+        "alerts go out with the latest weeks')",
         "2011-W35: 0 new, 0 updated; 4 alert(s) due, none sent: no e-mail or webhook under [alerts] in unit.toml",
         "2011-W36: 1 new, 0 updated; alerts 5 (email 5, webhook 0)"]
     assert capsys.readouterr().out.splitlines() == said

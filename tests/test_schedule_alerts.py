@@ -530,7 +530,7 @@ def test_a_site_added_to_the_registry_is_back_filled_alone(config, smtp_server, 
     assert [r["week"] for r in first] == ["2011-W23", "2011-W24", "2011-W25"]
     before = {p: p.read_bytes() for p in config.out.rglob("*") if p.is_file()}
     records = run_catch_up(config, now=datetime(2011, 7, 4, 6, 0))
-    assert [(r["week"], r["backfill"], r.get("sites_added")) for r in records] == [
+    assert [(r["week"], r["backfill"], r.get("sites_only")) for r in records] == [
         ("backfill-2011-W23_2011-W25-added", True, 1), ("2011-W26", False, None)]
     assert {p: p.read_bytes() for p in before} == before  # the weeks already used are as they were
     added = json.loads((config.out / "backfill-2011-W23_2011-W25-added" / "summary.json").read_text())
