@@ -258,8 +258,9 @@ def test_catch_up_says_what_was_back_filled_and_why_no_alert_went_out(monkeypatc
         "sites_not_in_registry_not_named": 0, "sites_not_in_registry_news": True}))
     assert main(["catch-up", "--config", "unit.toml"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:3] == said and out[3].startswith("warning: 1 site(s) watched before are not in this registry (S02-04)")
-    assert out[4:] == ["  S02-04's outline is MN-0100's in this registry: if it is the same site, "
+    n = len(said)
+    assert out[:n] == said and out[n].startswith("warning: 1 site(s) watched before are not in this registry (S02-04)")
+    assert out[n + 1:] == ["  S02-04's outline is MN-0100's in this registry: if it is the same site, "
                        "`sitewatch sites rename S02-04 MN-0100` before the next run"]
 
 
