@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from itertools import groupby
 from datetime import datetime
 from pathlib import Path
 
@@ -31,12 +32,21 @@ from .weekly import run_period, weeks_between  # noqa: E402
 
 def pending_weeks(store: Store, site_ids: list[str], start: str, today: pd.Timestamp) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
     """Complete ISO weeks from ``start`` up to ``today`` that some site has not had run, oldest first."""
+    done, want = weeks_run(store), set(site_ids)
+    return [w for w in complete_weeks(start, today) if not want <= done.get(w[0], set())]
+
+
+def weeks_run(store: Store) -> dict[str, set[str]]:
+    """ISO week → the sites the store has had it run for."""
     done: dict[str, set[str]] = {}
     for r in store.site_weeks():
         done.setdefault(r["week"], set()).add(r["site_id"])
-    want = set(site_ids)
-    return [(label, mon, sun) for label, mon, sun in weeks_between(start, today)
-            if sun < pd.Timestamp(today).normalize() and not want <= done.get(label, set())]
+    return done
+
+
+def complete_weeks(start: str, today: pd.Timestamp) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
+    """The ISO weeks from ``start`` that ended before ``today``."""
+    return [w for w in weeks_between(start, today) if w[2] < pd.Timestamp(today).normalize()]
 
 
 def local_now(cfg: Config, now: datetime | None = None) -> datetime:
@@ -126,31 +136,16 @@ def catch_up_runs(store: Store, sites: list, start: str, today: pd.Timestamp) ->
     the whole registry while any site lacked it: one site added in August had every site run over
     the season again, and the last eight weeks' folders, which the unit had used, rewritten."""
     ids = {s.site_id for s in sites}
-    done: dict[str, set[str]] = {}
-    for r in store.site_weeks():
-        done.setdefault(r["week"], set()).add(r["site_id"])
+    done = weeks_run(store)
     watched = set().union(*done.values()) if done else set()
-    weeks = [w for w in weeks_between(start, today) if w[2] < pd.Timestamp(today).normalize()]
+    weeks = complete_weeks(start, today)
     runs = [(*p, sites) for p in plan_catch_up([w for w in weeks if w[0] not in done])]
-    span: list[tuple] = []
-    lacking: frozenset = frozenset()
-
-    def close() -> None:
-        if span:
-            label = span[0][0] if len(span) == 1 else f"{span[0][0]}_{span[-1][0]}"
+    # consecutive weeks the same sites lack: back-filled together, in spans as plan_catch_up cuts them
+    for lacking, group in groupby(weeks, key=lambda w: frozenset(ids - done[w[0]]) if w[0] in done else frozenset()):
+        if lacking:
             kind = "gap" if lacking & watched else "added"
-            runs.append((f"backfill-{label}-{kind}", span[0][1], span[-1][2], True,
-                         [s for s in sites if s.site_id in lacking]))
-            span.clear()
-
-    for w in weeks:
-        missing = frozenset(ids - done[w[0]]) if w[0] in done else frozenset()
-        if span and (missing != lacking or w[1] - span[-1][1] != pd.Timedelta(days=7) or len(span) >= BACKFILL_WEEKS):
-            close()
-        if missing:
-            lacking = missing
-            span.append(w)
-    close()
+            runs += [(f"{label}-{kind}", monday, sunday, True, [s for s in sites if s.site_id in lacking])
+                     for label, monday, sunday, _ in plan_catch_up(list(group), weekly=0)]
     return sorted(runs, key=lambda r: r[1])
 
 

@@ -251,7 +251,7 @@ def _renamed_evidence(evidence: str | None, old: str, new: str) -> str | None:
     if not isinstance(ev, dict):
         return evidence
     if str(ev.get("part", "")).startswith(f"{old}-"):
-        ev["part"] = f"{new}{ev['part'][len(old):]}"
+        ev["part"] = renamed_id(ev["part"], old, new)
     if isinstance(ev.get("merged_across_seam"), list):
         ev["merged_across_seam"] = [renamed_id(i, old, new) if str(i).startswith(f"{old}-") else i
                                     for i in ev["merged_across_seam"]]
