@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from shapely import wkt
+from shapely import STRtree, wkt
 from shapely.geometry import mapping
 
 from change_detection import DetectorParams
@@ -371,6 +371,59 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
             _carry(store, new_id, a["label"], "sitewatch", f"carried over from {r.detection_id} ({a['author']})",
                    check["visited_on"] if check else None)
         done.append((r.detection_id, new_id))
+    return done
+
+
+SAME_DIG = "the same dig, seen from both sites"
+
+
+def judged_elsewhere(store: Store, detection_ids: list[str],
+                     gap_days: float = DetectorParams().split_gap_days) -> list[tuple[str, str]]:
+    """Detections of ``detection_ids`` without a judgement of their own whose dig another site's
+    detection has one for: on the same ground, with an onset within the detector's own span for
+    one disturbance (``gap_days``).  Two sites whose watched areas share ground (the parts of a
+    site split by the authority, neighbours whose buffers overlap) each report a dig there; the
+    judgement made on one — an archaeologist's review, a ranger's check with its day — is the
+    other's too (author ``sitewatch``, as :func:`supersede` carries one), so one dig is not
+    reviewed twice, nor sent to the rangers as unjudged; a later judgement there (the ranger back
+    from the place) is carried too, until one is made on the detection itself.  A judgement
+    carried so is not carried on again (a chain of overlapping digs does not pass one verdict
+    along).  Returns (detection id, the id whose judgement it took)."""
+    labels = latest_labels(store)
+
+    def carried(a) -> bool:
+        return a["author"] == "sitewatch" and a["note"].endswith(SAME_DIG)
+
+    todo = [d for d in detection_ids if d not in labels or carried(labels[d])]
+    own = [d for d, a in labels.items() if not carried(a)]  # not passed on from site to site
+    if not todo or not own:
+        return []
+    frame = store.detections()
+    judged = frame[frame.detection_id.isin(own) & ~frame.status.isin(RETIRED_STATUSES)]
+    if judged.empty:
+        return []
+    others = [(r.detection_id, r.site_id, wkt.loads(r.geometry_wkt), pd.Timestamp(r.first_seen))
+              for r in judged.itertuples()]
+    tree = STRtree([g for _, _, g, _ in others])
+    checks = field_checks(store)
+    gap = pd.Timedelta(days=gap_days)
+    done = []
+    # a repeat of a false positive at its own site stays suppressed
+    for r in frame[frame.detection_id.isin(todo) & ~frame.status.isin(["suppressed", *RETIRED_STATUSES])].itertuples():
+        geom, onset = wkt.loads(r.geometry_wkt), pd.Timestamp(r.first_seen)
+        hosts = [(g.intersection(geom).area, other, site) for other, site, g, t in
+                 (others[i] for i in sorted(tree.query(geom, predicate="intersects")))
+                 if site != r.site_id and abs(t - onset) <= gap]
+        if not hosts:
+            continue
+        _, other, site = max(hosts, key=lambda h: h[0])
+        a, check = labels[other], checks.get(other)
+        if r.detection_id in labels and labels[r.detection_id]["annotation_id"] > a["annotation_id"]:
+            continue  # has it already
+        _carry(store, r.detection_id, a["label"], "sitewatch", f"carried over from {other} at {site} ({a['author']}): "
+               + SAME_DIG,
+               check["visited_on"] if check else None)
+        done.append((r.detection_id, other))
     return done
 
 

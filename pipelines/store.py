@@ -119,10 +119,11 @@ detection_aliases_t = Table(
 site_aliases_t = Table(
     "site_aliases", metadata,
     Column("old_id", String, primary_key=True),
-    Column("site_id", String, nullable=False),
+    Column("site_id", String, primary_key=True),
     Column("created_at", DateTime(timezone=True)),
 )
-# A site's former id: a community report that still names the site by it finds the site.
+# A site's former id: a community report that still names the site by it finds the site.  A site
+# split in two has a row for each part (the report's place tells which).
 
 chips_t = Table(
     "chips", metadata,
@@ -339,6 +340,13 @@ class Store:
                 warnings.filterwarnings("ignore", "Did not recognize type 'geometry'", SAWarning)
                 return {c["name"] for c in inspect(self.engine).get_columns(table)}
 
+        if inspect(self.engine).get_pk_constraint("site_aliases")["constrained_columns"] == ["old_id"]:
+            with self.engine.begin() as conn:  # a former id had one successor before splits
+                rows = [dict(r._mapping) for r in conn.execute(select(site_aliases_t))]
+                site_aliases_t.drop(conn)
+                site_aliases_t.create(conn)
+                if rows:
+                    conn.execute(site_aliases_t.insert(), rows)
         had = {t: columns(t) for t in ("annotations", "detections", "sites")}
         for table, names in had.items():
             for column in metadata.tables[table].columns:
@@ -425,32 +433,89 @@ class Store:
         merge: the site watched since the earlier date keeps its detector state and id key, the
         other's detections stay and the next run replaces them with what covers their ground
         (:func:`pipelines.review.supersede` carries their reviews and alerts), and where both
-        have a week, a threshold or a state the new id's stands.  Returns, per rename, what was
-        moved."""
-        if same := [o for o, n in pairs if o == n]:
+        have a week, a threshold or a state the new id's stands.  Several sites given one new id
+        are merged so, one after the other.
+
+        A site given several new ids was split (:meth:`_split`); one of the parts may keep its id.
+        Returns, per site renamed or split, what was moved."""
+        groups: dict[str, list[str]] = {}
+        for o, n in pairs:
+            if n in groups.get(o, []):
+                raise ValueError(f"{o!r} → {n!r} is listed twice")
+            groups.setdefault(o, []).append(n)
+        if same := [o for o, news in groups.items() if news == [o]]:
             raise ValueError(f"{same[0]!r} is renamed to itself")
-        olds = [o for o, _ in pairs]
-        if dup := sorted({o for o in olds if olds.count(o) > 1}):
-            raise ValueError(f"site {dup[0]!r} is renamed twice")
-        if chain := sorted({n for _, n in pairs} & set(olds)):
+        news_of = [n for o, news in groups.items() for n in news if n != o]
+        if chain := sorted(set(news_of) & set(groups)):
             raise ValueError(f"{chain[0]!r} is both renamed and a new id: rename in two steps (through an id "
                              "no site has)")
+        parts = {n for news in groups.values() if len(news) > 1 for n in news}
+        if both := sorted(n for n in parts if news_of.count(n) > 1):
+            raise ValueError(f"{both[0]!r} is a part of a split site and the new id of another site too: split and "
+                             "merge in two steps")
         done = []
         with self.engine.begin() as conn:
-            for old, new in pairs:
-                done.append(self._rename(conn, old, new))
+            for old, news in groups.items():
+                done.append(self._rename(conn, old, news[0]) if len(news) == 1 else self._split(conn, old, news))
         return done
+
+    @staticmethod
+    def _site_rows(conn, old: str, news: list[str]) -> dict:
+        for new in news:
+            if not new or new != new.strip():
+                raise ValueError(f"new id {new!r}: an id needs text without blanks around it")
+        s = sites_t.c
+        rows = {r.site_id: r for r in conn.execute(select(sites_t).where(s.site_id.in_([old, *news])))}
+        if old not in rows:
+            like = [r for r in conn.execute(select(s.site_id)).scalars() if r.casefold() == old.casefold()]
+            raise ValueError(f"no site {old!r} in the store" + (f" (did you mean {like[0]!r}?)" if like else ""))
+        return rows
+
+    @staticmethod
+    def _move_detections(conn, moves: dict[str, tuple[str, str]], reason: str, evidence: dict | None = None) -> None:
+        """Detections given new ids (old id → (new id, site)), with everything that names them; the
+        old ids stay findable (:meth:`current_id`)."""
+        d = detections_t.c
+        taken = set(conn.execute(select(d.detection_id).where(
+            d.detection_id.in_([to for to, _ in moves.values()]))).scalars()) - set(moves)
+        if taken:
+            raise ValueError(f"{reason}: detection id {sorted(taken)[0]!r} is already in the store")
+        now = _now()
+        for was, (to, site_id) in moves.items():
+            values = {"detection_id": to, "site_id": site_id}
+            if evidence and was in evidence:
+                values["evidence"] = evidence[was]
+            conn.execute(detections_t.update().where(d.detection_id == was).values(**values))
+            if to == was:
+                continue
+            for table in (annotations_t, chips_t, alerts_t):
+                conn.execute(table.update().where(table.c.detection_id == was).values(detection_id=to))
+            conn.execute(detection_aliases_t.update().where(detection_aliases_t.c.detection_id == was)
+                         .values(detection_id=to))
+            conn.execute(detection_aliases_t.delete().where(detection_aliases_t.c.old_id.in_([was, to])))
+            conn.execute(detection_aliases_t.insert().values(old_id=was, detection_id=to, reason=reason,
+                                                             created_at=now))
+
+    @staticmethod
+    def _alias(conn, site: str, news: list[str]) -> None:
+        """Site ``site`` now goes by ``news`` (a part each, for a split site; it may keep its id as
+        one of them): its id and its own former ids name them."""
+        a = site_aliases_t.c
+        formerly = list(conn.execute(select(a.old_id).where(a.site_id == site)).scalars())
+        olds = [*formerly, *([] if site in news else [site])]
+        conn.execute(site_aliases_t.delete().where(a.site_id == site))
+        # a former id taken back (a site has it again), or given up again: the latest rename names it
+        conn.execute(site_aliases_t.delete().where(a.old_id.in_([*news, site])))
+        now = _now()
+        rows = [{"old_id": o, "site_id": n, "created_at": now} for o in dict.fromkeys(olds) for n in news if n != o]
+        if rows:
+            conn.execute(site_aliases_t.insert(), rows)
 
     def _rename(self, conn, old: str, new: str) -> dict:
         from .monitoring import rename_part_states, renamed_id
 
-        if not new or new != new.strip():
-            raise ValueError(f"new id {new!r}: an id needs text without blanks around it")
+        rows = self._site_rows(conn, old, [new])
         s = sites_t.c
-        rows = {r.site_id: r for r in conn.execute(select(sites_t).where(s.site_id.in_([old, new])))}
-        if old not in rows:
-            like = [r for r in conn.execute(select(s.site_id)).scalars() if r.casefold() == old.casefold()]
-            raise ValueError(f"no site {old!r} in the store" + (f" (did you mean {like[0]!r}?)" if like else ""))
         o, n = rows[old], rows.get(new)
         merge = n is not None  # the new id imported (or watched) already
         watched = n is not None and n.monitor_since is not None
@@ -468,22 +533,9 @@ class Store:
         # detections: new ids, and everything that names them
         d = detections_t.c
         dets = list(conn.execute(select(d.detection_id, d.evidence).where(d.site_id == old)))
-        ids = {r.detection_id: renamed_id(r.detection_id, old, new) for r in dets}
-        taken = set(conn.execute(select(d.detection_id).where(d.detection_id.in_(list(ids.values())))).scalars())
-        if taken:
-            raise ValueError(f"{old!r} → {new!r}: detection id {sorted(taken)[0]!r} is already in the store")
-        now, reason = _now(), f"site {old} renamed {new}"
-        for r in dets:
-            was, to = r.detection_id, ids[r.detection_id]
-            conn.execute(detections_t.update().where(d.detection_id == was).values(
-                detection_id=to, site_id=new, evidence=_renamed_evidence(r.evidence, old, new)))
-            for table in (annotations_t, chips_t, alerts_t):
-                conn.execute(table.update().where(table.c.detection_id == was).values(detection_id=to))
-            conn.execute(detection_aliases_t.update().where(detection_aliases_t.c.detection_id == was)
-                         .values(detection_id=to))
-            conn.execute(detection_aliases_t.delete().where(detection_aliases_t.c.old_id.in_([was, to])))
-            conn.execute(detection_aliases_t.insert().values(old_id=was, detection_id=to, reason=reason,
-                                                             created_at=now))
+        self._move_detections(conn, {r.detection_id: (renamed_id(r.detection_id, old, new), new) for r in dets},
+                              f"site {old} renamed {new}",
+                              {r.detection_id: _renamed_evidence(r.evidence, old, new) for r in dets})
         # per-site records: the new id's stand where both have one
         for table, keys in ((site_weeks_t, ("week",)), (acquisitions_t, ("provider", "item_id")),
                             (site_settings_t, ()), (site_state_t, ())):
@@ -502,17 +554,101 @@ class Store:
                 if table is site_state_t and r.state:  # a site watched in parts: its parts' names
                     values["state"] = rename_part_states(r.state, old, new)
                 conn.execute(table.update().where(where).values(**values))
-        conn.execute(site_aliases_t.update().where(site_aliases_t.c.site_id == old).values(site_id=new))
-        # a former id taken back, or given up a second time: the latest rename names it
-        conn.execute(site_aliases_t.delete().where(site_aliases_t.c.old_id.in_([old, new])))
-        conn.execute(site_aliases_t.insert().values(old_id=old, site_id=new, created_at=now))
+        self._alias(conn, old, [new])
         moved_reports = conn.execute(reports_t.update().where(reports_t.c.site_id == old).values(site_id=new)).rowcount
         return {"old": old, "new": new, "merged": watched, "detections": len(dets), "reports": moved_reports,
                 "id_key": key}
 
-    def former_site_ids(self) -> dict[str, str]:
-        """A renamed site's former ids → its id now (:meth:`rename_sites`)."""
-        return {r.old_id: r.site_id for r in self._rows(select(site_aliases_t))}
+    def _split(self, conn, old: str, news: list[str]) -> dict:
+        """Site ``old`` split into ``news`` (:meth:`rename_sites`), whose outlines the store holds
+        (``sitewatch sites import`` of the registry that has them).
+
+        Each detection goes to the part whose watched area (outline and buffer) holds most of it,
+        or the nearest where none holds any of it, with its id, reviews, checks, chips and alerts
+        (the id takes the part's id as its prefix); each community report to the part at its
+        place, or, without a place, to the part that holds most of the site.  Every part gets
+        the site's watched weeks, acquisitions, monitoring epoch and calibrated threshold (where
+        it has none of its own), and its former ids; the part that holds most of the site, if no
+        run watched it yet, its id key, so that the digs there keep their ids.  No part gets the
+        detector state: a part's grid is not the site's, so the next run recomputes each part
+        from the epoch and replaces what it finds under other ids
+        (:func:`pipelines.review.supersede`)."""
+        from shapely.geometry import Point
+
+        from sites.geo import buffer_m, holder
+
+        from .monitoring import renamed_id
+
+        rows = self._site_rows(conn, old, news)
+        if missing := [n for n in news if n not in rows]:
+            raise ValueError(f"{old!r} split into {', '.join(news)}: {missing[0]!r} is not in the store; import the "
+                             "registry that holds the parts first (sitewatch sites import FILE), so that sitewatch "
+                             "knows their outlines")
+        o = rows[old]
+        outline = wkt.loads(o.geometry_wkt)
+        shapes = {n: wkt.loads(rows[n].geometry_wkt) for n in news}
+        areas = {n: buffer_m(shapes[n], rows[n].buffer_m) for n in news}
+        largest = max(news, key=lambda n: shapes[n].intersection(outline).area)  # the first listed on a tie
+
+        s = sites_t.c
+        heir = old if old in news else largest if rows[largest].monitor_since is None else None
+        key = o.id_key or old
+        for n in news:
+            if n == old:
+                continue
+            values = {}
+            if o.monitor_since and (rows[n].monitor_since is None or o.monitor_since < rows[n].monitor_since):
+                values["monitor_since"] = o.monitor_since
+            if n == heir:
+                values["id_key"] = key if key != n else None
+            if values:
+                conn.execute(sites_t.update().where(s.site_id == n).values(**values))
+        d = detections_t.c
+        to: dict[str, str] = {}
+        outside = 0
+        for r in list(conn.execute(select(d.detection_id, d.geometry_wkt).where(d.site_id == old))):
+            to[r.detection_id], inside = holder(wkt.loads(r.geometry_wkt), areas)
+            outside += not inside
+        self._move_detections(conn, {was: (renamed_id(was, old, n) if n != old else was, n) for was, n in to.items()},
+                              f"site {old} split into {', '.join(news)}")
+        # per-site records: each part has the site's, where it has none of its own; the state none
+        for table, keys in ((site_weeks_t, ("week",)), (acquisitions_t, ("provider", "item_id")),
+                            (site_settings_t, ())):
+            c = table.c
+            theirs = [dict(r._mapping) for r in conn.execute(select(table).where(c.site_id == old))]
+            for n in news:
+                if n == old:
+                    continue
+                have = {tuple(getattr(r, k) for k in keys) for r in conn.execute(select(table).where(c.site_id == n))}
+                add = [{**r, "site_id": n} for r in theirs if tuple(r[k] for k in keys) not in have]
+                if add:
+                    conn.execute(table.insert(), add)
+        reports, unplaced = {}, 0
+        for r in list(conn.execute(select(reports_t.c.report_id, reports_t.c.lat, reports_t.c.lon)
+                                   .where(reports_t.c.site_id == old))):
+            if r.lat is not None and r.lon is not None:
+                reports[r.report_id] = holder(Point(r.lon, r.lat), areas)[0]
+            else:
+                reports[r.report_id], unplaced = largest, unplaced + 1
+        for report_id, n in reports.items():
+            conn.execute(reports_t.update().where(reports_t.c.report_id == report_id).values(site_id=n))
+        if old not in news:
+            for table in (site_weeks_t, acquisitions_t, site_settings_t, site_state_t):
+                conn.execute(table.delete().where(table.c.site_id == old))
+            conn.execute(sites_t.delete().where(s.site_id == old))
+        self._alias(conn, old, news)
+        counts = {n: list(to.values()).count(n) for n in news}
+        return {"old": old, "new": ", ".join(news), "parts": counts, "merged": False, "split": True,
+                "detections": len(to), "outside": outside, "reports": len(reports), "reports_unplaced": unplaced,
+                "unplaced_to": largest, "id_key": key if heir else None, "heir": heir}
+
+    def former_site_ids(self) -> dict[str, list[str]]:
+        """A renamed site's former ids → its id now; a split site's → its parts' ids
+        (:meth:`rename_sites`)."""
+        out: dict[str, list[str]] = {}
+        for r in self._rows(select(site_aliases_t).order_by(site_aliases_t.c.old_id, site_aliases_t.c.site_id)):
+            out.setdefault(r.old_id, []).append(r.site_id)
+        return out
 
     def current_id(self, detection_id: str) -> str:
         """The id a detection has now: ``detection_id`` itself, or what a site's rename made of it."""
@@ -568,7 +704,8 @@ class Store:
     def upsert_detections(self, dets: Iterable[Detection], run_id: str) -> dict[str, int]:
         """Insert new detections, update known ones; returns counts of ``new``, ``updated`` (a known
         detection whose dates, confidence, area, looks, outline or status changed) and ``unchanged``
-        (reported again as it was: a quiet week is not "4 updated")."""
+        (reported again as it was: a quiet week is not "4 updated"), and the new ones' ids
+        (``new_ids``)."""
         dets = list(dets)
         c = detections_t.c
         known = {r.detection_id: r for r in self._rows(select(
@@ -595,10 +732,10 @@ class Store:
                 "last_run": run_id, "updated_at": _now(),
             })
         _upsert(self.engine, detections_t, rows, ["detection_id"])
-        new = sum(1 for d in dets if d.detection_id not in known)
+        new = [d.detection_id for d in dets if d.detection_id not in known]
         same = sum(1 for row in rows if (prev := known.get(row["detection_id"])) is not None
                    and all(getattr(prev, k) == row[k] for k in CHANGES))
-        return {"new": new, "updated": len(dets) - new - same, "unchanged": same}
+        return {"new": len(new), "updated": len(dets) - len(new) - same, "unchanged": same, "new_ids": new}
 
     def detections(self, site_ids: Iterable[str] | None = None) -> pd.DataFrame:
         q = select(detections_t).order_by(detections_t.c.first_seen, detections_t.c.detection_id)

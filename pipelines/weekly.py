@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 from shapely import STRtree, wkt
+from shapely.ops import unary_union
 from shapely.geometry import mapping
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,15 +25,17 @@ from maps.swipe import write_swipe
 from maps.weekly_map import MapDetection, MapReport, save_map, weekly_map
 from reports.reconcile import OUTCOMES
 from sites import Site
+from sites.geo import holder
 from sitewatch.config import BLIND_DAYS
 from sitewatch.errors import TransientProviderError
 
 from .imagery.base import ImageryProvider
 from .community import apply_corroboration, reconcile_store, week_bounds
-from .monitoring import SiteResult, run_site
+from .monitoring import SiteResult, run_site, watch_area
 from .outputs import OutputFolder
 from .review import (
-    FIELD_VERDICTS, apply_feedback, closed_by_check, confirmed_sites, field_checks, latest_labels, supersede,
+    FIELD_VERDICTS, apply_feedback, closed_by_check, confirmed_sites, field_checks, judged_elsewhere, latest_labels,
+    supersede,
 )
 from .store import OPEN_STATUSES, Store, disturbed_before, evidence_summary, open_or_seen, sqlite_file
 
@@ -94,8 +97,9 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
     """Write one run's results; idempotent per site-week and per detection.  ``weeks`` off (the
     daily quick look: a few days of a week) records no site-week, so the week stays due for the
     weekly run."""
-    counts = {"new": 0, "updated": 0, "unchanged": 0, "acquisitions_new": 0, "looks_scored": 0, "superseded": []}
-    week_rows = []
+    counts = {"new": 0, "updated": 0, "unchanged": 0, "acquisitions_new": 0, "looks_scored": 0, "superseded": [],
+              "judged_elsewhere": []}
+    week_rows, new_ids = [], []
     counts["suppressed"] = []
     counts["unreadable"] = {r.site_id: r.unreadable for r in results if r.unreadable}
     for r in results:
@@ -106,6 +110,7 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
         if r.status == "ok":
             counts["superseded"] += supersede(store, r.site_id, [d.detection_id for d in r.detections],
                                               str(pd.Timestamp(end).date()))
+        new_ids += c["new_ids"]
         store.save_chips(r.chips)
         if r.state is not None:
             store.save_site_state(r.site_id, r.state)
@@ -121,6 +126,13 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
             week_rows.append({"site_id": r.site_id, "week": label, "run_id": run_id, "status": status,
                               "looks": len(looks), "clear_looks": clear})
     store.record_site_weeks(week_rows)
+    # a new id for a dig the store knew under another (merged sites, a re-dated onset) is an update, not news
+    replacing = {d for _, d in counts["superseded"] if d} & set(new_ids)
+    counts["new"] -= len(replacing)
+    counts["updated"] += len(replacing)
+    # a dig another site has on record (a split site's parts, overlapping buffers): its judgement, and no news
+    counts["judged_elsewhere"] = judged_elsewhere(store, [d.detection_id for r in results for d in r.detections])
+    counts["new"] -= len({d for d, _ in counts["judged_elsewhere"]} & set(new_ids) - replacing)
     return counts
 
 
@@ -156,12 +168,14 @@ SAME_OUTLINE_IOU = 0.5
 together (intersection over union): a redrawn outline moves an edge, another site does not."""
 
 
-def same_outlines(store: Store, sites: list[Site]) -> dict[str, str]:
-    """Sites the store watched that ``sites`` (a registry) lack → the site of ``sites`` with the
-    same outline (:data:`SAME_OUTLINE_IOU`) that no run watched together with them (two sites
-    of one registry are two sites; a catch-up may watch a new id over weeks the old one was
-    watched in, in later runs): most likely the same site under a new id, for ``sitewatch
-    sites rename``.  Each is matched once, the closest pairs first."""
+def same_outlines(store: Store, sites: list[Site]) -> dict[str, list[str]]:
+    """Sites the store watched that ``sites`` (a registry) lack → the sites of ``sites`` that no
+    run watched together with them (two sites of one registry are two sites; a catch-up may watch a
+    new id over weeks the old one was watched in, in later runs) and that have their outline
+    (:data:`SAME_OUTLINE_IOU`), for ``sitewatch sites rename``: one site (the same site under a new
+    id), several side by side, each mostly inside it (the site split in parts), or one that
+    several are mostly inside (sites merged; each of them → that one).  The closest answers first; each site
+    is in one answer."""
     ids = {s.site_id for s in sites}
     runs: dict[str, set] = {}
     for w in store.site_weeks():
@@ -169,20 +183,42 @@ def same_outlines(store: Store, sites: list[Site]) -> dict[str, str]:
     gone = [s for s in store.sites() if s.site_id in runs and s.site_id not in ids]
     if not gone or not sites:
         return {}
+
+    def iou(a, b) -> float:
+        union = a.union(b).area
+        return a.intersection(b).area / union if union > 0 else 0.0
+
+    def inside(small, big) -> bool:  # mostly inside
+        return small.area > 0 and small.intersection(big).area >= 0.5 * small.area
+
+    def apart(old: Site, new: Site) -> bool:
+        return not runs.get(new.site_id, set()) & runs[old.site_id]
+
     tree = STRtree([s.geometry for s in sites])  # a whole registry re-coded: thousands against thousands
-    pairs = []
+    options = []
+    by_new: dict[str, list[Site]] = {}
     for old in gone:
-        for s in (sites[i] for i in tree.query(old.geometry, predicate="intersects")):
-            if runs.get(s.site_id, set()) & runs[old.site_id]:
-                continue  # in one registry together: another site
-            union = old.geometry.union(s.geometry).area
-            iou = old.geometry.intersection(s.geometry).area / union if union > 0 else 0.0
-            if iou >= SAME_OUTLINE_IOU:
-                pairs.append((iou, old.site_id, s.site_id))
-    out: dict[str, str] = {}
-    for _, old_id, new_id in sorted(pairs, reverse=True):
-        if old_id not in out and new_id not in out.values():
-            out[old_id] = new_id
+        near = [s for s in (sites[i] for i in tree.query(old.geometry, predicate="intersects")) if apart(old, s)]
+        options += [(iou(old.geometry, s.geometry), [old.site_id], [s.site_id]) for s in near]
+        parts = [s for s in near if inside(s.geometry, old.geometry)]
+        if len(parts) > 1 and not any(inside(a.geometry, b.geometry) or inside(b.geometry, a.geometry)
+                                      for i, a in enumerate(parts) for b in parts[i + 1:]):  # parts, side by side
+            options.append((iou(old.geometry, unary_union([s.geometry for s in parts])), [old.site_id],
+                            [s.site_id for s in parts]))
+        for s in near:
+            if inside(old.geometry, s.geometry):
+                by_new.setdefault(s.site_id, []).append(old)
+    new_of = {s.site_id: s for s in sites}
+    for new, olds in by_new.items():
+        if len(olds) > 1:
+            options.append((iou(new_of[new].geometry, unary_union([o.geometry for o in olds])),
+                            [o.site_id for o in olds], [new]))
+    out: dict[str, list[str]] = {}
+    used: set[str] = set()
+    for score, olds, news in sorted(options, key=lambda o: (-o[0], len(o[1]) + len(o[2]))):
+        if score >= SAME_OUTLINE_IOU and not (set(olds) & set(out)) and not (set(news) & used):
+            out.update({o: news for o in olds})
+            used.update(news)
     return out
 
 
@@ -201,16 +237,35 @@ def left_out_warning(summary: dict) -> list[str]:
                                            "or in the field pack" if waiting else "")
             + " (see summary.html; put them back in the registry file unless they were retired; a site whose id "
               "changed: `sitewatch sites rename OLD NEW`)")
-    return [line, *same_outline_lines({g["site_id"]: g["same_outline_as"] for g in named if g.get("same_outline_as")})]
+    return [line, *same_outline_lines({g["site_id"]: g["same_outline_as"].split(", ")
+                                       for g in named if g.get("same_outline_as")})]
 
 
-def same_outline_lines(pairs: dict[str, str], limit: int = 10) -> list[str]:
-    """The renames :func:`same_outlines` proposes, as commands to type."""
-    lines = [f"  {old}'s outline is {new}'s in this registry: if it is the same site, "
-             f"`sitewatch sites rename {old} {new}` before the next run" for old, new in list(pairs.items())[:limit]]
-    if len(pairs) > limit:
-        lines.append(f"  and {len(pairs) - limit} more such site(s): rename them with "
-                     "`sitewatch sites rename --from FILE`")
+def same_outline_lines(pairs: dict[str, list[str]], limit: int = 10) -> list[str]:
+    """The renames, splits and merges :func:`same_outlines` proposes, as commands to type."""
+    merged: dict[str, list[str]] = {}
+    for old, news in pairs.items():
+        if len(news) == 1 and sum(n == news for n in pairs.values()) > 1:
+            merged.setdefault(news[0], []).append(old)
+    lines, said = [], set()
+    for old, news in pairs.items():
+        if old in said:
+            continue
+        if len(news) > 1:
+            lines.append(f"  {old}'s outline is that of {' and '.join(news)} together in this registry: if the site "
+                         f"was split, `sitewatch sites rename {old} {' '.join(news)}` before the next run")
+        elif news[0] in merged:
+            olds = merged[news[0]]
+            lines.append(f"  the outlines of {' and '.join(olds)} together are {news[0]}'s in this registry: if the "
+                         "sites were merged, " + " and ".join(f"`sitewatch sites rename {o} {news[0]}`" for o in olds)
+                         + " before the next run")
+            said.update(olds)
+        else:
+            lines.append(f"  {old}'s outline is {news[0]}'s in this registry: if it is the same site, "
+                         f"`sitewatch sites rename {old} {news[0]}` before the next run")
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"  and {len(lines) - limit} more such site(s): rename them with "
+                                 "`sitewatch sites rename --from FILE`"]
     return lines
 
 
@@ -245,15 +300,18 @@ week's end (it may run on another day, or later on the same Monday)."""
 
 
 def companion_detections(companions: dict[str, str] | None, sites: list[Site], end,
-                         former: dict[str, str] | None = None) -> tuple[dict, dict]:
+                         former: dict[str, list[str]] | None = None) -> tuple[dict, dict]:
     """Other deployments' open detections at ``sites`` (label → store URL or SQLite path; a radar
     watch beside the optical one), for the map: ({label: [MapDetection]}, {label: what it gave}).
     A store that is not there or cannot be read is said in the second, not raised: this week's
     own map does not wait on another deployment.  ``former`` (this store's renamed sites' former
-    ids → their ids now): a companion store not renamed with it still shows its detections at
-    those sites, under their new ids, and ``not_renamed`` lists the pairs (old, new)."""
+    ids → their ids now, a split site's → its parts'): a companion store not renamed with it still
+    shows its detections at those sites, under their new ids (a split site's at the part that
+    holds them), and ``not_renamed`` lists the pairs (old, new)."""
     ids = {s.site_id for s in sites}
-    renamed = {old: now for old, now in (former or {}).items() if now in ids}
+    renamed = {old: [n for n in nows if n in ids] for old, nows in (former or {}).items()}
+    renamed = {old: nows for old, nows in renamed.items() if nows}
+    areas = {s.site_id: watch_area(s) for s in sites if any(s.site_id in nows for nows in renamed.values())}
     shown: dict[str, list[MapDetection]] = {}
     said: dict[str, dict] = {}
     window = pd.Timestamp(end).normalize() - pd.Timedelta(weeks=COMPANION_WEEKS) + pd.Timedelta(days=1)
@@ -265,18 +323,21 @@ def companion_detections(companions: dict[str, str] | None, sites: list[Site], e
         try:
             other = Store(db)
             theirs = {s.site_id for s in other.sites()} if renamed else set()
-            stale = sorted((old, now) for old, now in renamed.items() if old in theirs)
+            stale = {old: nows for old, nows in renamed.items() if old in theirs}
             by_id = {s.site_id: s for s in sites}
-            frame = period_detections(other, [*sites, *(replace(by_id[now], site_id=old) for old, now in stale)],
-                                      window, end)
+            frame = period_detections(other, [*sites, *(replace(by_id[nows[0]], site_id=old)
+                                                         for old, nows in stale.items())], window, end)
         except SQLAlchemyError as exc:
             said[label] = {"error": f"cannot read the store at {db} ({type(exc).__name__})"}
             continue
         if stale and not frame.empty:
-            frame = frame.assign(site_id=frame.site_id.replace(dict(stale)))
+            frame = frame.assign(site_id=[
+                holder(wkt.loads(g), {n: areas[n] for n in stale[sid]})[0] if sid in stale else sid
+                for sid, g in zip(frame.site_id, frame.geometry_wkt)])
         shown[label] = _map_detections(frame, window)
         said[label] = {"open": len(shown[label]), "seen_since": str(window.date()),
-                       **({"not_renamed": [list(p) for p in stale]} if stale else {})}
+                       **({"not_renamed": [[old, n] for old, nows in sorted(stale.items()) for n in nows]}
+                          if stale else {})}
     return shown, said
 
 
@@ -434,8 +495,8 @@ def write_outputs(
     # Imagery chips show the place: only for sites this output's reader may see exactly.
     visible = {r.site_id for r in results if r.site_id in by_id and may_see_exact(by_id[r.site_id].sensitivity, access)}
     all_left_out = left_out_sites(store, {s.site_id for s in sites} | set(registry or ()), start, end, closed)
-    renamed = {old: new for old, new in same_outlines(store, sites).items()
-               if may_see_exact(by_id[new].sensitivity, access)}
+    renamed = {old: ", ".join(news) for old, news in same_outlines(store, sites).items()
+               if all(may_see_exact(by_id[n].sensitivity, access) for n in news)}
     left_out = [{**{k: v for k, v in g.items() if k != "sensitivity"}, "same_outline_as": renamed.get(g["site_id"], "")}
                 for g in all_left_out if may_see_exact(g["sensitivity"], access)]
     chips = {k: c for r in results if r.site_id in visible for k, c in r.chips.items()}
@@ -576,8 +637,9 @@ def summary_html(summary: dict) -> str:
            if summary.get("blind_sites") or summary.get("blind_sites_not_named") else "")
         + (f"<h2>Sites watched before but not in this registry</h2><p>Not watched this week: the places there "
            "that wait for the rangers (to_visit) are not on this map or in the field pack. Put the sites back in the "
-           "registry file, or leave them out if they were retired. A site that has a new id (same_outline_as: "
-           "the registry's site with its outline) is renamed with <code>sitewatch sites rename OLD NEW</code>.</p>"
+           "registry file, or leave them out if they were retired. A site that has a new id, or was split or "
+           "merged (same_outline_as: the registry's sites with its outline) is renamed with <code>sitewatch sites "
+           "rename OLD NEW</code> (OLD NEW NEW … for a split).</p>"
            + rows(summary.get('sites_not_in_registry', []), ['site_id', 'name', 'region', 'last_watched_week',
                                                              'to_visit', 'same_outline_as'])
            + unnamed(summary.get("sites_not_in_registry_not_named", 0))

@@ -25,7 +25,7 @@ from shapely.geometry import Point, shape
 
 from maps.escape import csv_cell
 from sites import Site
-from sites.geo import parse_degrees, parse_number
+from sites.geo import holder, parse_degrees, parse_number
 from sites.tables import (LATITUDE_WORDS, LONGITUDE_WORDS, TableError, chosen_columns, column_key, coordinate_key, not_utf8,
                           read_table)
 from sitewatch.errors import InvalidReport
@@ -415,15 +415,14 @@ def _extent_m(geom, centre: Point) -> float:
     return round(float(math.sqrt(d.max())) * 111_320.0, 1)
 
 
-def _match_site(name: str, sites: list[Site], former_ids: dict[str, str] | None = None
+def _match_site(name: str, sites: list[Site], former_ids: dict[str, list[str]] | None = None
                 ) -> tuple[Site | None, list[str]]:
     if not name:
         return None, []
     key = name.casefold()
     by_id = [s for s in sites if s.site_id.casefold() == key]
     if not by_id and former_ids:  # the id a renamed site had: signboards and forms keep it for years
-        now = {new for old, new in former_ids.items() if old.casefold() == key}
-        by_id = [s for s in sites if s.site_id in now]
+        by_id = [s for s in sites if s.site_id in _now_named(name, former_ids)]
     by_name = [s for s in sites if s.name.casefold() == key]
     if len(by_id) == 1:
         return by_id[0], []
@@ -436,10 +435,15 @@ def _match_site(name: str, sites: list[Site], former_ids: dict[str, str] | None 
     return None, suggestions
 
 
+def _now_named(name: str, former_ids: dict[str, list[str]] | None) -> set[str]:
+    """The ids a site that had the id ``name`` goes by now (several parts, for a split site)."""
+    return {new for old, news in (former_ids or {}).items() if old.casefold() == name.casefold() for new in news}
+
+
 def import_reports(
     path: str | Path, sites: list[Site], *, key: bytes | None, policy: ContactPolicy = "pseudonym",
     today: date | None = None, region: str | None = None, dates: str | None = None,
-    columns: dict[str, str] | None = None, former_ids: dict[str, str] | None = None,
+    columns: dict[str, str] | None = None, former_ids: dict[str, list[str]] | None = None,
 ) -> ImportResult:
     """Validate every row; return accepted reports and rejected rows (row number, reason).
     ``region`` (or ``SITEWATCH_PHONE_REGION``) is the country whose phone numbers are also
@@ -448,8 +452,8 @@ def import_reports(
     ``columns`` names the file's column for a field (:data:`REPORT_FIELDS`) where its name is not
     one sitewatch knows: only that column is read for the field; a chosen ``contact`` column is
     the reporter's identity whatever it is called, and another chosen column is not taken for one.
-    ``former_ids`` (a renamed site's former id → its id now) lets a report name a site by its
-    former id."""
+    ``former_ids`` (a renamed site's former id → its id now; a split site's → its parts') lets a
+    report name a site by its former id."""
     path = Path(path)
     region = phone_region(region)
     today = today or datetime.now(timezone.utc).date()
@@ -492,14 +496,20 @@ def import_reports(
             lat, lon, extent = _parse_location(row, chosen)
             site_name = _pick(row, "site_name", chosen)
             site, suggestions = _match_site(site_name, sites, former_ids)
+            parts = {s.site_id: s for s in sites if s.site_id in _now_named(site_name, former_ids)}
             if lat is None and site is None:
                 if len(same := [s.site_id for s in sites if s.name.casefold() == site_name.casefold()]) > 1:
                     raise ValueError(f"no coordinates, and {len(same)} sites are named {site_name!r} "
                                      f"({', '.join(same)}); give the site_id or the coordinates")
+                if len(parts) > 1:
+                    raise ValueError(f"no coordinates, and site {site_name!r} was split into {', '.join(parts)}; "
+                                     "give the coordinates or the new site_id")
                 if site_name:
                     hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
                     raise ValueError(f"no coordinates and unknown site name {site_name!r}{hint}")
                 raise ValueError("no coordinates and no site name")
+            if site is None and lat is not None and len(parts) > 1:  # a site split since: the part at the place
+                site = parts[holder(Point(lon, lat), {k: p.geometry for k, p in parts.items()})[0]]
             if lat is None:
                 c = site.geometry.representative_point()
                 lat, lon = round(c.y, 6), round(c.x, 6)

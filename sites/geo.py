@@ -43,6 +43,16 @@ UNIT_SPELLINGS = {"m": ("metres", "meters", "metros", "метров", "метр"
 Russian write metres)."""
 
 
+def holder(geom: BaseGeometry, areas: dict) -> tuple:
+    """Which of ``areas`` (key → polygon, same CRS) holds most of ``geom`` (a point: covers it),
+    the first on a tie; where none holds any of it, the nearest.  Returns (key, held)."""
+    held = {k: a.intersection(geom).area if geom.area > 0 else float(a.covers(geom)) for k, a in areas.items()}
+    best = max(held, key=held.get)
+    if held[best] > 0:
+        return best, True
+    return min(areas, key=lambda k: areas[k].distance(geom)), False
+
+
 def parse_number(text: str, what: str, *, unit: str = "") -> float:
     """A number as people type it: ``47.5``, ``47,5`` (a decimal comma, as in a semicolon CSV),
     for metres also ``20 m`` or ``20 м``.  Anything else is refused with its column's name: ``1,500`` for

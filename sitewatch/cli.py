@@ -83,7 +83,7 @@ def cmd_sites_import(args) -> int:
     n = store.upsert_sites(res.sites)
     print(f"{n} site(s) imported into {args.db}" + (f", {len(res.rejected)} rejected" if res.rejected else ""))
     if pairs:
-        print(f"note: {len(pairs)} site(s) watched before are not in {args.path}, and a site of it has the outline "
+        print(f"note: {len(pairs)} site(s) watched before are not in {args.path}, and its sites have the outline "
               "of each:")
         _say_same_outlines(pairs)
     return 0
@@ -124,9 +124,19 @@ def cmd_sites_rename(args) -> int:
     except ValueError as exc:
         raise SitewatchError(str(exc)) from exc
     for r in done:
+        if r.get("split"):
+            print(f"{r['old']} split into {r['new']}: {r['detections']} detection(s) moved ("
+                  + ", ".join(f"{n} to {p}" for p, n in r["parts"].items()) + f"), {r['reports']} report(s) moved"
+                  + (f"; {r['outside']} detection(s) outside every part went to the nearest" if r["outside"] else "")
+                  + (f"; {r['reports_unplaced']} report(s) without a place went to {r['unplaced_to']}"
+                     if r["reports_unplaced"] else ""))
+            continue
         merged = " (merged with the site already watched under that id)" if r["merged"] else ""
         print(f"{r['old']} → {r['new']}{merged}"
               + f": {r['detections']} detection(s) renamed, {r['reports']} report(s) moved")
+    if any(r.get("split") for r in done):
+        print("the parts of a split site are watched afresh from the site's first week at the next run, which "
+              "carries the reviews and alerts over to what it finds")
     print(f"{len(done)} site(s) renamed in {args.db}; the registry file must now name them by their new ids "
           "(rename them in every store the unit keeps, e.g. a radar deployment's --db)")
     return 0
@@ -137,9 +147,10 @@ def _rename_pairs(args) -> list[tuple[str, str]]:
     if args.table and args.ids:
         raise SitewatchError("give OLD NEW or --from FILE, not both")
     if not args.table:
-        if len(args.ids) != 2:
-            raise SitewatchError("give the site's id and its new id (OLD NEW), or --from FILE")
-        return [(args.ids[0], args.ids[1])]
+        if len(args.ids) < 2:
+            raise SitewatchError("give the site's id and its new id (OLD NEW; OLD NEW NEW … for a site split in "
+                                 "parts), or --from FILE")
+        return [(args.ids[0], new) for new in args.ids[1:]]
     from reports.ingest import read_rows
 
     notes: list[str] = []
@@ -165,8 +176,9 @@ def _rename_pairs(args) -> list[tuple[str, str]]:
 def cmd_sites_list(args) -> int:
     store = _store(args.db)
     former: dict[str, list[str]] = {}
-    for old, now in sorted(store.former_site_ids().items()):
-        former.setdefault(now, []).append(old)
+    for old, nows in sorted(store.former_site_ids().items()):
+        for now in nows:
+            former.setdefault(now, []).append(old)
     for s in store.sites():
         print(f"{s.site_id}\t{s.sensitivity}\t{s.buffer_m:.0f} m\t{s.name}"
               + (f"\tformerly {', '.join(former[s.site_id])}" if s.site_id in former else ""))
@@ -205,8 +217,12 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         flow = weekly_monitoring.with_options(task_runner=make_task_runner(args.task_runner, args.dask_address))
         summary = flow(res.sites, provider, start, end, str(out), args.db, args.access, base=args.base,
                        blind_days=args.blind_days, companions=companions)
+    known = summary.get("judged_elsewhere", [])
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)"
-          + (f"; {summary['unchanged']} unchanged" if summary.get("unchanged") else ""))
+          + (f"; {summary['unchanged']} unchanged" if summary.get("unchanged") else "")
+          + (f"; {len(known)} took the judgement of the same dig at another site ("
+             + ", ".join(f"{d} from {o}" for d, o in known[:3]) + (" …" if len(known) > 3 else "") + ")"
+             if known else ""))
     _say_unreadable(summary)
     import json
 
@@ -217,10 +233,15 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         for label, got in said.items():
             print(f"warning: companion {label!r}: {got['error']}; the maps were made without it" if "error" in got
                   else f"companion {label!r}: {got['open']} open detection(s) on the maps")
+            nows: dict[str, list[str]] = {}
             for old, now in got.get("not_renamed", []):
-                print(f"warning: companion {label!r} still names {old}, renamed {now} here: its detections there are "
-                      f"shown as {now}'s; rename it there too (`sitewatch sites rename {old} {now} --db "
-                      f"{companions[label]}`)")
+                nows.setdefault(old, []).append(now)
+            for old, now in nows.items():
+                done = (f"renamed {now[0]} here: its detections there are shown as {now[0]}'s; rename it"
+                        if len(now) == 1 else f"split into {', '.join(now)} here: its detections there are shown at "
+                                              "the part that holds them; split it")
+                print(f"warning: companion {label!r} still names {old}, {done} there too (`sitewatch sites rename "
+                      f"{old} {' '.join(now)} --db {companions[label]}`)")
     for kept in summary.get("kept_edited", []):
         print(f"kept: {kept} (changed since the last run wrote it: verdicts filled in? import them with "
               "`sitewatch verdicts import`)")
@@ -237,7 +258,7 @@ def _say_left_out(summary: dict) -> None:
         print(line)
 
 
-def _say_same_outlines(pairs: dict[str, str]) -> None:
+def _say_same_outlines(pairs: dict[str, list[str]]) -> None:
     from pipelines.weekly import same_outline_lines
 
     for line in same_outline_lines(pairs):
@@ -697,10 +718,12 @@ def build_parser() -> argparse.ArgumentParser:
     column_option(s2, registry_fields, registry_example)
     s2.set_defaults(func=cmd_sites_split)
     s2 = ssub.add_parser("rename", help="give a site a new id (e.g. national register codes), keeping its watch, "
-                                       "detections, reviews, field checks and alerts")
+                                       "detections, reviews, field checks and alerts; OLD NEW NEW … splits it "
+                                       "into parts imported with their outlines (one may keep OLD)")
     s2.add_argument("ids", nargs="*", metavar="OLD NEW")
     s2.add_argument("--from", dest="table", metavar="FILE",
-                    help="a CSV or Excel .xlsx with columns old_id and new_id: every rename in it, all or none")
+                    help="a CSV or Excel .xlsx with columns old_id and new_id: every rename in it, all or none (an "
+                         "old_id on several rows is split, a new_id on several merges them)")
     common(s2, provider=False)
     s2.set_defaults(func=cmd_sites_rename)
     s2 = ssub.add_parser("list", help="list registered sites")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -323,23 +324,30 @@ def _registry(case, tmp_path, name: str, ids: dict[str, str]) -> str:
     return str(tmp_path / name)
 
 
+def _june_reviewed(case, tmp_path, ids: list[str]):
+    """The case's sites ``ids`` run through June 2010 into a new store, and S01-03's dig (the only
+    one) reviewed as looting: (db, the run's common arguments, the registry, the store, the dig)."""
+    from pipelines.store import Store
+
+    db = tmp_path / "sw.db"
+    common = ["--stac", str(case / "catalog" / "catalog.json"), "--no-prefect", "--db", str(db)]
+    old = _registry(case, tmp_path, "old.geojson", {i: i for i in ids})
+    assert main(["run", "--sites", old, "--start", "2010-06-01", "--end", "2010-06-27", "--out", str(tmp_path / "june"),
+                 *common]) == 0
+    store = Store(str(db))
+    (dig,) = store.detections().detection_id
+    assert main(["annotate", dig, "looting", "--author", "B. Archaeologist", "--db", str(db)]) == 0
+    return db, common, old, store, dig
+
+
 def test_a_renamed_site_keeps_its_digs_reviews_checks_and_alerts(case_2010, tmp_path, capsys):
     """The unit moves S01-03 to its national register code, MN-0042, mid-season.  After
     `sitewatch sites rename`, the next week reports the dig it already had as the same dig (0 new)
     under MN-0042's name, with its review and alert; a field pack handed out before the rename
     still comes back.  Before, a new id was a new site: its dig "new" again, paged again, its
     review and check lost, and the old site listed as left out."""
-    from pipelines.store import Store
-
-    db = tmp_path / "sw.db"
-    common = ["--stac", str(case_2010 / "catalog" / "catalog.json"), "--no-prefect", "--db", str(db)]
-    old = _registry(case_2010, tmp_path, "old.geojson", {"S01-03": "S01-03"})
-    assert main(["run", "--sites", old, "--start", "2010-06-01", "--end", "2010-06-27", "--out", str(tmp_path / "june"),
-                 *common]) == 0
-    store = Store(str(db))
-    (dig,) = store.detections().detection_id
+    db, common, old, store, dig = _june_reviewed(case_2010, tmp_path, ["S01-03"])
     assert dig.startswith("S01-03-2010")
-    assert main(["annotate", dig, "looting", "--author", "B. Archaeologist", "--db", str(db)]) == 0
     store.record_alerts([(dig, "high")], "2010-06-28")
     pack = (tmp_path / "june" / "field" / "field_pack.csv").read_text()
     capsys.readouterr()
@@ -421,6 +429,96 @@ def test_a_rename_after_the_new_registry_ran_merges_the_two_watches(case_2010, t
     assert {w["site_id"] for w in store.site_weeks()} == {"MN-0042"} and len(store.site_weeks()) == 7
     shown = json.loads((tmp_path / "c" / "detections.geojson").read_text())["features"]
     assert [f["properties"]["detection_id"] for f in shown] == [now]
+
+
+def test_a_site_split_in_two_keeps_its_dig_review_and_alert(case_2010, tmp_path, capsys):
+    """The authority splits S01-03 into a western and an eastern half mid-season.  Imported, the
+    halves are proposed as its split; after `sitewatch sites rename S01-03 W E` the next week is
+    "0 new": the eastern half (which holds most of the site) reports the dig under its old id's
+    key, and the western half, whose buffer also sees it, takes its review.  Nobody is paged
+    again.  Before, the halves were two new sites: the dig new twice, unreviewed, S01-03 left out."""
+    from shapely.geometry import box, mapping, shape
+
+    db, common, old, store, dig = _june_reviewed(case_2010, tmp_path, ["S01-03"])
+    store.record_alerts([(dig, "high")], "2010-06-28")
+    d = json.loads(Path(old).read_text())
+    (f,) = d["features"]
+    g = shape(f["geometry"])
+    x0, y0, x1, y1 = g.bounds
+    xm = (x0 + x1) / 2
+    halves = {"S01-03-W": box(x0 - 1, y0 - 1, xm, y1 + 1), "S01-03-E": box(xm, y0 - 1, x1 + 1, y1 + 1)}
+    new = tmp_path / "new.geojson"
+    new.write_text(json.dumps({**d, "features": [
+        {**f, "geometry": mapping(g.intersection(half)), "properties": {**f["properties"], "site_id": k}}
+        for k, half in halves.items()]}))
+    capsys.readouterr()
+    assert main(["sites", "import", str(new), "--db", str(db)]) == 0
+    assert ("S01-03's outline is that of S01-03-W and S01-03-E together in this registry: if the site was split, "
+            "`sitewatch sites rename S01-03 S01-03-W S01-03-E` before the next run") in capsys.readouterr().out
+    assert main(["sites", "rename", "S01-03", "S01-03-W", "S01-03-E", "--db", str(db)]) == 0
+    assert "S01-03 split into S01-03-W, S01-03-E: 1 detection(s) moved (0 to S01-03-W, 1 to S01-03-E)" \
+        in capsys.readouterr().out
+    east = "S01-03-E" + dig[len("S01-03"):]
+    assert main(["run", "--sites", str(new), "--start", "2010-06-28", "--end", "2010-07-04", "--out",
+                 str(tmp_path / "w"), *common]) == 0
+    out = capsys.readouterr().out
+    assert ("0 new and 1 updated detection(s) over 2 site(s); 1 took the judgement of the same dig at another site"
+            in out)
+    assert "not in this registry" not in out
+    frame = store.detections().set_index("detection_id")
+    (west,) = set(frame.index) - {east}
+    assert frame.site_id.to_dict() == {east: "S01-03-E", west: "S01-03-W"}
+    assert frame.status.to_dict() == {east: "confirmed", west: "confirmed"}
+    assert [(a["detection_id"], a["label"], a["author"]) for a in store.annotations()] == [
+        (east, "looting", "B. Archaeologist"), (west, "looting", "sitewatch")]
+    from datetime import datetime
+
+    from pipelines.alerts import AlertConfig, due_alerts
+
+    assert due_alerts(store, store.sites(), AlertConfig(min_confidence="low"), datetime(2010, 7, 5, 9)) == []
+    # the ranger checks the place on the eastern half's pack: neither half sends him there again
+    assert main(["annotate", east, "looting", "--author", "Ranger Bat", "--visited-on", "2010-07-06",
+                 "--db", str(db)]) == 0
+    assert main(["run", "--sites", str(new), "--start", "2010-07-05", "--end", "2010-07-11", "--out",
+                 str(tmp_path / "w2"), *common]) == 0
+    pack = (tmp_path / "w2" / "field" / "field_pack.csv").read_text()
+    assert east not in pack and west not in pack
+    assert json.loads((tmp_path / "w2" / "summary.json").read_text())["detections_to_visit"] == 0
+
+
+def test_two_sites_merged_into_one_keep_their_dig_and_its_review(case_2010, tmp_path, capsys):
+    """The authority joins S01-03 and S01-04 into one site, S01-34, outlined around both.  Imported,
+    it is proposed as their merge; after the two renames the next week watches S01-34 afresh over
+    the merged outline and reports S01-03's dig as known (0 new), its review on it.  Before, S01-34
+    was a new site: the dig new, unreviewed, and both old sites left out."""
+    from shapely.geometry import mapping, shape
+    from shapely.ops import unary_union
+
+    db, common, old, store, dig = _june_reviewed(case_2010, tmp_path, ["S01-03", "S01-04"])
+    d = json.loads(Path(old).read_text())
+    both = unary_union([shape(f["geometry"]) for f in d["features"]]).convex_hull
+    new = tmp_path / "new.geojson"
+    new.write_text(json.dumps({**d, "features": [{**d["features"][0], "geometry": mapping(both), "properties": {
+        **d["features"][0]["properties"], "site_id": "S01-34", "name": "Sites S01-03 and S01-04"}}]}))
+    capsys.readouterr()
+    assert main(["sites", "import", str(new), "--db", str(db)]) == 0
+    assert ("the outlines of S01-03 and S01-04 together are S01-34's in this registry: if the sites were merged, "
+            "`sitewatch sites rename S01-03 S01-34` and `sitewatch sites rename S01-04 S01-34` before the next run"
+            ) in capsys.readouterr().out
+    codes = tmp_path / "codes.csv"
+    codes.write_text("old_id,new_id\nS01-03,S01-34\nS01-04,S01-34\n")
+    assert main(["sites", "rename", "--from", str(codes), "--db", str(db)]) == 0
+    assert main(["run", "--sites", str(new), "--start", "2010-06-28", "--end", "2010-07-04", "--out",
+                 str(tmp_path / "w"), *common]) == 0
+    out = capsys.readouterr().out
+    assert "0 new and 1 updated detection(s) over 1 site(s)" in out and "not in this registry" not in out
+    frame = store.detections()
+    live = frame[~frame.status.isin(["superseded", "withdrawn"])]
+    assert list(live.site_id) == ["S01-34"] and list(live.status) == ["confirmed"]
+    (now,) = live.detection_id
+    assert [s.site_id for s in store.sites()] == ["S01-34"] and store.former_site_ids() == {
+        "S01-03": ["S01-34"], "S01-04": ["S01-34"]}
+    assert [(a["detection_id"], a["label"]) for a in store.annotations()][-1] == (now, "looting")
 
 
 def test_a_store_that_is_not_there_is_begun_only_by_a_run_and_said(case_2010, tmp_path, capsys):

@@ -26,7 +26,7 @@ def pg_store():
     store = Store(URL)
     with store.engine.begin() as conn:
         for t in ("alerts", "annotations", "chips", "detections", "site_weeks", "acquisitions", "runs", "sites",
-                  "reports", "reporter_contacts", "site_settings", "site_state", "detection_aliases"):
+                  "reports", "reporter_contacts", "site_settings", "site_state", "detection_aliases", "site_aliases"):
             conn.execute(text(f"DELETE FROM {t}"))
     return store
 
@@ -64,3 +64,17 @@ def test_weekly_job_on_postgis_is_idempotent_and_spatially_indexed(pg_store, cas
     with pg_store.engine.connect() as conn:
         q = "SELECT count(*) FROM sites WHERE site_id = 'MN-0100' AND geom IS NOT NULL"
         assert conn.execute(text(q)).scalar() == 1
+    # then split in two halves (imported first): each dig with its review goes to the half that holds it
+    from shapely.geometry import box
+
+    x0, y0, x1, y1 = renamed[0].geometry.bounds
+    xm = (x0 + x1) / 2
+    halves = [replace(renamed[0], site_id=k, geometry=renamed[0].geometry.intersection(b)) for k, b in (
+        ("MN-0100-W", box(x0 - 1, y0 - 1, xm, y1 + 1)), ("MN-0100-E", box(xm, y0 - 1, x1 + 1, y1 + 1)))]
+    pg_store.upsert_sites(halves)
+    [split] = pg_store.rename_sites([("MN-0100", h.site_id) for h in halves])
+    assert sum(split["parts"].values()) == done["detections"]
+    assert pg_store.former_site_ids()[sites[0].site_id] == ["MN-0100-E", "MN-0100-W"]
+    _, later = run_period(pg_store, [*halves, *renamed[1:]], provider, "2011-03-01", "2011-09-30", tmp_path / "d")
+    assert set(later["statuses"]) == {"MN-0100-W", "MN-0100-E", *(s.site_id for s in renamed[1:])}
+    assert [a["label"] for a in history(pg_store, pg_store.current_id(det))][:2] == ["unsure", "looting"]

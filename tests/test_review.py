@@ -936,7 +936,11 @@ def test_a_rename_that_cannot_be_made_changes_nothing(tmp_path):
     store, dig = _renaming_store(tmp_path)
     for pairs, why in (([("a", "B")], "no site 'a' in the store \\(did you mean 'A'\\?\\)"),
                        ([("A", "A")], "renamed to itself"),
-                       ([("A", "B"), ("A", "C")], "renamed twice"),
+                       ([("A", "B"), ("A", "C")], "'B' is not in the store; import the registry that holds the "
+                                                  "parts first"),
+                       ([("A", "B"), ("A", "B")], "listed twice"),
+                       ([("A", "N"), ("A", "Z"), ("Z", "Y")], "rename in two steps"),
+                       ([("A", "N"), ("A", "M"), ("Z", "M")], "part of a split site and the new id of another"),
                        ([("A", "B"), ("B", "C")], "rename in two steps"),
                        ([("A", " B")], "blanks"),
                        ([("A", "B"), ("nowhere", "C")], "no site 'nowhere'")):
@@ -971,6 +975,152 @@ def test_a_rename_into_a_site_already_watched_keeps_the_longer_watch(tmp_path):
     weeks = sorted((w["week"], w["run_id"]) for w in store.site_weeks())
     assert weeks == [("2011-W23", "run-2"), ("2011-W27", "run-2")]
     assert sorted(store.detections().detection_id) == ["N-20110705-fff000", "N-p1-20110610-abc123"]
+
+
+def test_a_split_site_gives_each_part_its_digs_reports_and_watch(tmp_path, capsys):
+    """The authority splits site A into A-W and A-E (imported with their outlines first): each
+    detection goes with its review, check, alert and old id to the part that holds it, each
+    report to the part at its place; both parts have A's weeks, epoch and threshold, no state
+    (their grids are not A's), and the half listed first on a tie A's key.  A report naming A
+    finds the part at its place; without a place it is refused, saying why."""
+    from change_detection import Detection
+    from pipelines.community import import_reports_file
+    from reports.ingest import Report
+    from sitewatch.cli import main
+
+    store, dig = _renaming_store(tmp_path)
+    t = pd.Timestamp("2011-06-17")
+    east = Detection("A-20110617-e00001", "A", box(106.908, 47.908, 106.909, 47.909), "EPSG:4326", t, t, t, 0.6,
+                     "medium", 1200.0, 2, "bare_soil_exposure", {})
+    store.upsert_detections([east], "run-1")
+    store.add_reports([Report("r2", pd.Timestamp("2011-06-18").date(), 47.9085, 106.9085, "A", "Mound", "a bulldozer",
+                              "", "", None, "sms.csv", 3)])
+    store.upsert_sites([Site("A-W", "Mound west", box(106.9, 47.9, 106.905, 47.91)),
+                        Site("A-E", "Mound east", box(106.905, 47.9, 106.91, 47.91))])
+    db = str(tmp_path / "sw.db")
+    capsys.readouterr()
+    assert main(["sites", "rename", "A", "A-W", "A-E", "--db", db]) == 0
+    assert ("A split into A-W, A-E: 2 detection(s) moved (1 to A-W, 1 to A-E), 2 report(s) moved"
+            in capsys.readouterr().out)
+    west_id, east_id = "A-W" + dig[1:], "A-E-20110617-e00001"
+    assert [(s.site_id, s.id_key) for s in store.sites()] == [("A-E", ""), ("A-W", "A"), ("Z", "")]
+    assert store.detections().set_index("detection_id").site_id.to_dict() == {west_id: "A-W", east_id: "A-E"}
+    assert [(a["detection_id"], a["visited_on"]) for a in store.annotations()] == [(west_id, "2011-06-20")]
+    assert store.alerted() == {west_id: "medium"} and store.current_id(dig) == west_id
+    assert store.current_id("A-20110617-e00001") == east_id
+    assert {r.report_id: r.site_id for r in store.reports()} == {"r1": "A-W", "r2": "A-E"}
+    assert sorted((w["site_id"], w["week"]) for w in store.site_weeks()) == [("A-E", "2011-W23"), ("A-W", "2011-W23")]
+    assert store.site_thresholds() == {"A-E": 4.5, "A-W": 4.5}
+    assert store.site_state("A-W") is None and store.site_state("A-E") is None and store.site_state("A") is None
+    assert store.monitor_since("A-E", "2011-09-05") == "2011-05-02" == store.monitor_since("A-W", "2011-09-05")
+    assert store.former_site_ids() == {"A": ["A-E", "A-W"]}
+    sms = tmp_path / "sms.csv"
+    sms.write_text("date,site,lat,lon,comment\n2011-07-01,A,47.9085,106.9085,fresh pits\n"
+                   "2011-07-02,A,,,more pits\n")
+    res, new, _ = import_reports_file(store, sms, policy="drop")
+    assert [r.site_id for r in res.accepted] == ["A-E"] and new == 1
+    assert [why for _, why, _ in res.rejected] == [
+        "no coordinates, and site 'A' was split into A-E, A-W; give the coordinates or the new site_id"]
+    assert main(["sites", "list", "--db", db]) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == ["A-E\trestricted\t50 m\tMound east\tformerly A",
+                                                        "A-W\trestricted\t50 m\tMound west\tformerly A"]
+
+
+def test_a_split_site_may_keep_its_id_for_one_part(tmp_path):
+    """A is redrawn as its western half and the eastern half becomes A-E: A keeps its digs
+    there, its key and its state (the next run finds its grid changed and recomputes); A-E takes
+    the dig on its ground and A's weeks.  A split into parts the store lacks changes nothing."""
+    from change_detection import Detection
+
+    store, dig = _renaming_store(tmp_path)
+    t = pd.Timestamp("2011-06-17")
+    store.upsert_detections([Detection("A-20110617-e00001", "A", box(106.908, 47.908, 106.909, 47.909), "EPSG:4326",
+                                       t, t, t, 0.6, "medium", 1200.0, 2, "bare_soil_exposure", {})], "run-1")
+    with pytest.raises(ValueError, match="'A-E' is not in the store; import the registry"):
+        store.rename_sites([("A", "A"), ("A", "A-E")])
+    assert [s.site_id for s in store.sites()] == ["A", "Z"]
+    store.upsert_sites([Site("A", "Mound west", box(106.9, 47.9, 106.905, 47.91)),
+                        Site("A-E", "Mound east", box(106.905, 47.9, 106.91, 47.91))])
+    [done] = store.rename_sites([("A", "A"), ("A", "A-E")])
+    assert (done["parts"], done["heir"]) == ({"A": 1, "A-E": 1}, "A")
+    assert [(s.site_id, s.id_key) for s in store.sites()] == [("A", ""), ("A-E", ""), ("Z", "")]
+    assert store.detections().set_index("detection_id").site_id.to_dict() == {dig: "A",
+                                                                              "A-E-20110617-e00001": "A-E"}
+    assert store.site_state("A") is not None and store.site_state("A-E") is None
+    assert sorted(w["site_id"] for w in store.site_weeks()) == ["A", "A-E"]
+    assert store.former_site_ids() == {} and store.current_id(dig) == dig
+
+
+def test_a_store_made_before_splits_keeps_its_former_ids(tmp_path):
+    """The site_aliases table had one successor per former id (primary key old_id): opened now,
+    it is rebuilt with its rows, so a split can give a former id two parts."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE site_aliases (old_id VARCHAR PRIMARY KEY, site_id VARCHAR NOT NULL, "
+                     "created_at DATETIME)")
+        conn.execute("INSERT INTO site_aliases VALUES ('S01-03', 'MN-0042', '2026-11-27 10:00:00')")
+    store = Store(str(path))
+    assert store.former_site_ids() == {"S01-03": ["MN-0042"]}
+    from sqlalchemy import inspect
+
+    assert inspect(store.engine).get_pk_constraint("site_aliases")["constrained_columns"] == ["old_id", "site_id"]
+
+
+def test_a_companion_store_not_split_shows_its_digs_at_the_part_that_holds_them(tmp_path):
+    from change_detection import Detection
+    from pipelines.weekly import companion_detections
+
+    store, _ = _renaming_store(tmp_path)
+    parts = [Site("A-W", "Mound west", box(106.9, 47.9, 106.905, 47.91)),
+             Site("A-E", "Mound east", box(106.905, 47.9, 106.91, 47.91))]
+    store.upsert_sites(parts)
+    store.rename_sites([("A", "A-W"), ("A", "A-E")])
+    radar = Store(f"sqlite:///{tmp_path / 'radar.db'}")
+    radar.upsert_sites([Site("A", "Mound", box(106.9, 47.9, 106.91, 47.91))])
+    t = pd.Timestamp("2011-06-20")
+    radar.upsert_detections([Detection(f"A-20110620-0a0b0{i}", "A", box(x, 47.903, x + 0.001, 47.904), "EPSG:4326",
+                                       t, t, t, 0.6, "medium", 1200.0, 2, "bare_soil_exposure", {})
+                             for i, x in enumerate((106.901, 106.907))], "r-1")
+    shown, said = companion_detections({"radar": radar.url}, parts, "2011-06-26", store.former_site_ids())
+    assert sorted((d.detection_id, d.site_id) for d in shown["radar"]) == [("A-20110620-0a0b00", "A-W"),
+                                                                           ("A-20110620-0a0b01", "A-E")]
+    assert said["radar"]["not_renamed"] == [["A", "A-E"], ["A", "A-W"]]
+
+
+def test_a_dig_two_sites_see_takes_the_judgement_made_at_either(tmp_path):
+    """Two sites whose watched areas share ground each report a dig there: the judgement made on
+    one (with the ranger's visit day) is the other's, so it is not sent to the rangers unjudged.
+    A dig months later on that ground, one at the same site, or one already judged, is its own."""
+    from change_detection import Detection
+    from pipelines.review import judged_elsewhere, latest_labels
+
+    store, dig = _renaming_store(tmp_path)  # A's dig, checked in the field on 2011-06-20
+    ground = box(106.9012, 47.9012, 106.9025, 47.9025)
+
+    def det(i, site, day):
+        t = pd.Timestamp(day)
+        return Detection(f"{site}-{day.replace('-', '')}-00000{i}", site, ground, "EPSG:4326", t, t, t, 0.6, "medium",
+                         900.0, 2, "bare_soil_exposure", {})
+
+    near, late, own, judged = det(1, "Z", "2011-06-24"), det(2, "Z", "2011-09-30"), det(3, "A", "2011-05-25"), \
+        det(4, "Z", "2011-07-20")
+    store.upsert_detections([near, late, own, judged], "run-2")
+    store.add_annotation(judged.detection_id, "unsure", "C. Archaeologist")
+    ids = [near.detection_id, late.detection_id, own.detection_id, judged.detection_id]
+    assert judged_elsewhere(store, ids) == [(near.detection_id, dig)]
+    carried = latest_labels(store)[near.detection_id]
+    assert (carried["label"], carried["author"], carried["visited_on"]) == ("looting", "sitewatch", "2011-06-20")
+    assert store.detections().set_index("detection_id").status[near.detection_id] == "confirmed"
+    assert judged_elsewhere(store, ids) == []  # judged now: once
+    # the ranger back from A's dig: its check is carried too; a review of the copy itself stands
+    store.add_annotation(dig, "looting", "Ranger Bold", "pits filled in", visited_on="2011-07-02")
+    assert judged_elsewhere(store, ids) == [(near.detection_id, dig)]
+    assert latest_labels(store)[near.detection_id]["visited_on"] == "2011-07-02"
+    store.add_annotation(near.detection_id, "unsure", "C. Archaeologist")
+    store.add_annotation(dig, "looting", "Ranger Bold", "again", visited_on="2011-07-09")
+    assert judged_elsewhere(store, ids) == []
 
 
 def test_renames_are_read_from_a_table(tmp_path, capsys):
@@ -1022,8 +1172,23 @@ def test_a_site_under_a_new_id_is_known_by_its_outline(tmp_path):
                 Site("MN-3", "Cairn", box(106.953, 47.90, 106.963, 47.91)),  # B moved by 30 %: IoU 0.54
                 Site("C2", "Wall", c),  # C's outline, but watched while C was: another site
                 Site("MN-4", "Kiln", box(108.0, 47.9, 108.01, 47.91))]
-    assert same_outlines(store, registry) == {"A": "MN-1", "B": "MN-3"}
+    assert same_outlines(store, registry) == {"A": ["MN-1"], "B": ["MN-3"]}
     assert same_outlines(store, [Site("MN-5", "x", box(106.956, 47.90, 106.966, 47.91))]) == {}  # IoU 0.25
+    # A split in two halves; B and C merged into one outline over both (C's weeks now apart from it)
+    halves = [Site("A-W", "Mound west", box(106.90, 47.90, 106.905, 47.91)),
+              Site("A-E", "Mound east", box(106.905, 47.90, 106.91, 47.91))]
+    both = Site("BC", "Cairn and wall", box(106.95, 47.90, 107.01, 47.91))
+    assert same_outlines(store, [*halves, both]) == {"A": ["A-W", "A-E"]}  # B and C cover a third of BC
+    store.upsert_sites([Site("C", "Wall", box(106.96, 47.9, 106.97, 47.91))])
+    bc = Site("BC", "Cairn and wall", box(106.95, 47.90, 106.97, 47.91))
+    assert same_outlines(store, [*halves, bc]) == {"A": ["A-W", "A-E"], "B": ["BC"], "C": ["BC"]}
+    from pipelines.weekly import same_outline_lines
+
+    assert same_outline_lines(same_outlines(store, [*halves, bc])) == [
+        "  A's outline is that of A-W and A-E together in this registry: if the site was split, `sitewatch sites "
+        "rename A A-W A-E` before the next run",
+        "  the outlines of B and C together are BC's in this registry: if the sites were merged, `sitewatch sites "
+        "rename B BC` and `sitewatch sites rename C BC` before the next run"]
 
 
 def test_a_companion_store_not_renamed_still_shows_its_digs_and_is_named(tmp_path):
