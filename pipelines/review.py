@@ -377,6 +377,42 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
 SAME_DIG = "the same dig, seen from both sites"
 
 
+def _carried(annotation: dict) -> bool:
+    """A judgement :func:`judged_elsewhere` carried from another site's detection of the dig."""
+    return annotation["author"] == "sitewatch" and annotation["note"].endswith(SAME_DIG)
+
+
+def own_judgements(store: Store, labels: dict[str, dict] | None = None) -> set[str]:
+    """The detections judged on their own: a latest judgement not carried from another site's."""
+    labels = latest_labels(store) if labels is None else labels
+    return {d for d, a in labels.items() if not _carried(a)}
+
+
+def copies_of_one_dig(dets: list, own: set[str], gap_days: float = DetectorParams().split_gap_days) -> dict[str, str]:
+    """Of ``dets`` (a week's places for the rangers, with ``detection_id``, ``site_id``,
+    ``geometry``, ``first_seen``, ``confidence`` and ``area_m2``), the copies of a dig another
+    site's detection among them already stands for (the same ground, onsets within
+    ``gap_days``), each → that detection: one waypoint per dig.  The one that stands is a
+    detection judged on its own (``own``), else the most confident, then the largest; a copy
+    judged on its own is none (its judgement may differ).  The ranger's verdict on the waypoint
+    reaches the copy through :func:`judged_elsewhere`."""
+    from change_detection import CONFIDENCES
+
+    gap = pd.Timedelta(days=gap_days)
+    order = sorted(dets, key=lambda d: (d.detection_id not in own, -CONFIDENCES.index(d.confidence)
+                                        if d.confidence in CONFIDENCES else 0, -d.area_m2, d.detection_id))
+    kept, out = [], {}
+    for d in order:
+        host = next((k for k in kept if k.site_id != d.site_id and d.detection_id not in own
+                     and abs(pd.Timestamp(k.first_seen) - pd.Timestamp(d.first_seen)) <= gap
+                     and k.geometry.intersects(d.geometry)), None)
+        if host is None:
+            kept.append(d)
+        else:
+            out[d.detection_id] = host.detection_id
+    return out
+
+
 def judged_elsewhere(store: Store, detection_ids: list[str],
                      gap_days: float = DetectorParams().split_gap_days) -> list[tuple[str, str]]:
     """Detections of ``detection_ids`` without a judgement of their own whose dig another site's
@@ -390,12 +426,8 @@ def judged_elsewhere(store: Store, detection_ids: list[str],
     carried so is not carried on again (a chain of overlapping digs does not pass one verdict
     along).  Returns (detection id, the id whose judgement it took)."""
     labels = latest_labels(store)
-
-    def carried(a) -> bool:
-        return a["author"] == "sitewatch" and a["note"].endswith(SAME_DIG)
-
-    todo = [d for d in detection_ids if d not in labels or carried(labels[d])]
-    own = [d for d, a in labels.items() if not carried(a)]  # not passed on from site to site
+    todo = [d for d in detection_ids if d not in labels or _carried(labels[d])]
+    own = own_judgements(store, labels)  # not passed on from site to site
     if not todo or not own:
         return []
     frame = store.detections()

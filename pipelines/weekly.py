@@ -34,8 +34,8 @@ from .community import apply_corroboration, reconcile_store, week_bounds
 from .monitoring import SiteResult, run_site, watch_area
 from .outputs import OutputFolder
 from .review import (
-    FIELD_VERDICTS, apply_feedback, closed_by_check, confirmed_sites, field_checks, judged_elsewhere, latest_labels,
-    supersede,
+    FIELD_VERDICTS, apply_feedback, closed_by_check, confirmed_sites, copies_of_one_dig, field_checks, judged_elsewhere,
+    latest_labels, own_judgements, supersede,
 )
 from .store import OPEN_STATUSES, Store, disturbed_before, evidence_summary, open_or_seen, sqlite_file
 
@@ -480,6 +480,9 @@ def write_outputs(
     closed = closed_by_check(store, until=end)
     dets = _map_detections(period_detections(store, sites, start, end, closed), week_start, field_checks(store))
     to_visit = {d.detection_id for d in dets} - closed
+    # a dig two sites see (a split site's halves, overlapping buffers) is one waypoint
+    copies = copies_of_one_dig([d for d in dets if d.detection_id in to_visit], own_judgements(store))
+    to_visit -= set(copies)
 
     det_path = _write_detections(dets, by_id, access, out / "detections.geojson")
     all_unobserved = _unobserved(sites, results, week_start)
@@ -559,6 +562,8 @@ def write_outputs(
                     "priority": priority(d, by_id.get(d.site_id), hot),
                     "confidence": d.confidence, "area_m2": d.area_m2, "first_seen": d.first_seen,
                     "new_this_week": d.new_this_week, "status": d.status, "to_visit": visit[d.detection_id],
+                    # another site's waypoint stands for this dig
+                    "same_dig_as": copies.get(d.detection_id) if d.site_id in exact else None,
                     # when the rangers went is patrol knowledge: only where the reader sees the site
                     "field_check": (d.field_check or None) if d.site_id in exact else None} for d in ranked],
         "acquisitions_unreadable": _unreadable(results),
@@ -625,9 +630,10 @@ def summary_html(summary: dict) -> str:
         f"this week · {summary['detections_shown']} detections shown ({conf}): {summary['detections_new_this_week']} new, "
         f"{summary['detections_open']} without a verdict, {summary['detections_to_visit']} for the rangers (field pack)</p>"
         f"<h2>Detections by priority</h2><p>Places for the rangers first (nobody has checked them, or a report or a "
-        "doubt came after the last check), then those checked in the field.</p>"
+        "doubt came after the last check), then those checked in the field. A dig two sites see is one place: "
+        "same_dig_as names the detection whose waypoint stands for it.</p>"
         + rows(summary['ranked'], ['detection_id', 'site_id', 'site_name', 'priority', 'confidence', 'area_m2',
-                                   'first_seen', 'new_this_week', 'to_visit', 'field_check'])
+                                   'first_seen', 'new_this_week', 'to_visit', 'same_dig_as', 'field_check'])
         + f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason', 'last_clear_look'])}"
         + unnamed(summary.get("not_observed_not_named", 0))
         + (f"<h2>Sites not seen for {summary['blind_days']} days or more</h2><p>No clear look for that long: the "

@@ -471,6 +471,11 @@ def test_a_site_split_in_two_keeps_its_dig_review_and_alert(case_2010, tmp_path,
     assert frame.status.to_dict() == {east: "confirmed", west: "confirmed"}
     assert [(a["detection_id"], a["label"], a["author"]) for a in store.annotations()] == [
         (east, "looting", "B. Archaeologist"), (west, "looting", "sitewatch")]
+    # one dig, one waypoint: the eastern half's stands for the western half's copy
+    pack = (tmp_path / "w" / "field" / "field_pack.csv").read_text()
+    assert east in pack and west not in pack
+    ranked = {r["detection_id"]: r for r in json.loads((tmp_path / "w" / "summary.json").read_text())["ranked"]}
+    assert (ranked[west]["same_dig_as"], ranked[east]["same_dig_as"], ranked[east]["to_visit"]) == (east, None, True)
     from datetime import datetime
 
     from pipelines.alerts import AlertConfig, due_alerts

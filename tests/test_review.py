@@ -1123,6 +1123,30 @@ def test_a_dig_two_sites_see_takes_the_judgement_made_at_either(tmp_path):
     assert judged_elsewhere(store, ids) == []
 
 
+def test_a_dig_two_sites_see_is_one_waypoint():
+    """The rangers' pack has one waypoint per dig: of two sites' detections of one ground with
+    onsets within the detector's span, the one judged on its own (else the most confident, then
+    the larger) stands for the other; one judged on its own stands for itself, as do a dig at the
+    same site, one months later and one elsewhere."""
+    from types import SimpleNamespace
+
+    from pipelines.review import copies_of_one_dig
+
+    ground = box(106.901, 47.901, 106.902, 47.902)
+
+    def det(i, site, day, confidence="medium", area=900.0, geom=ground):
+        return SimpleNamespace(detection_id=f"{site}-{i}", site_id=site, geometry=geom, first_seen=day,
+                               confidence=confidence, area_m2=area)
+
+    e, w = det(1, "E", "2011-06-04", area=1700.0), det(2, "W", "2011-06-10", "high", 1700.0)
+    assert copies_of_one_dig([e, w], own=set()) == {"E-1": "W-2"}  # the more confident stands
+    assert copies_of_one_dig([e, w], own={"E-1"}) == {"W-2": "E-1"}  # the one reviewed stands
+    assert copies_of_one_dig([e, w], own={"E-1", "W-2"}) == {}  # both reviewed: each its own
+    others = [det(3, "E", "2011-06-05"), det(4, "W", "2011-08-30"), det(5, "W", "2011-06-05",
+                                                                          geom=box(106.95, 47.9, 106.951, 47.901))]
+    assert copies_of_one_dig([e, *others], own=set()) == {}
+
+
 def test_renames_are_read_from_a_table(tmp_path, capsys):
     from sitewatch.cli import main
 
