@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -42,12 +43,14 @@ def week_bounds(week: str) -> tuple[date, date]:
     return monday, monday + timedelta(days=6)
 
 
-def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 120) -> list[ReconItem]:
+def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 120,
+                    registry: Collection[str] | None = None) -> list[ReconItem]:
     """Reconcile the stored reports and detections (of one week's review, if given: those seen in
     its look-back, and every open one, as the week's map shows them).  A detection a verdict
     dismissed, or a later run retired, is left out: it is nobody's errand, and a report at its
     place is news to check.  One a ranger has checked is matched with reports but is not an
-    unreported detection to send a ranger to."""
+    unreported detection to send a ranger to.  A report at a site the weekly run does not watch
+    (not in ``registry``, the run's site ids) is for a ranger, not for the next clear image."""
     frame = store.detections()
     reports = store.reports()
     checks = field_checks(store)
@@ -62,7 +65,14 @@ def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 
     if week and not frame.empty:
         frame = frame[open_or_seen(frame, lo, sunday, closed)]
     waiting = set(frame.detection_id[awaits_ranger(frame, closed)]) if not frame.empty else set()
-    return reconcile(reports, _recon_detections(frame, checks, waiting), store.sites())
+    return reconcile(reports, _recon_detections(frame, checks, waiting), store.sites(),
+                     unwatched=no_longer_watched(store, registry))
+
+
+def no_longer_watched(store: Store, registry: Collection[str] | None = None) -> set[str]:
+    """The store's sites not in ``registry`` (the weekly run's site ids): none, without it (a
+    site's archive failing for some weeks is not a site dropped)."""
+    return {s.site_id for s in store.sites()} - set(registry) if registry is not None else set()
 
 
 def _recon_detections(frame: pd.DataFrame, checks: dict[str, dict], waiting=()) -> list[ReconDetection]:

@@ -475,7 +475,8 @@ def write_outputs(
     by_id = {s.site_id: s for s in sites}
     week_label, week_start, _ = weeks_between(start, end)[-1]
     lookback = max(120, (pd.Timestamp(end) - pd.Timestamp(start)).days)
-    recon, map_reports = _reconciliation(store, week_label, lookback)  # first: corroboration raises confidence
+    recon, map_reports = _reconciliation(store, week_label, lookback,  # first: corroboration raises confidence
+                                         {s.site_id for s in sites} | set(registry or ()))
     # the rangers' errands: places nobody has checked, or reported (or doubted) since the last check
     closed = closed_by_check(store, until=end)
     dets = _map_detections(period_detections(store, sites, start, end, closed), week_start, field_checks(store))
@@ -593,11 +594,11 @@ def _unreadable(results: list[SiteResult]) -> list[dict]:
     return sorted(out.values(), key=lambda e: (e["date"], e["item"]))
 
 
-def _reconciliation(store: Store, week_label: str, lookback_days: int):
+def _reconciliation(store: Store, week_label: str, lookback_days: int, registry: set[str]):
     """Reconcile this week's reports (if any) and raise corroborated detections' confidence."""
     if not store.reports():
         return [], []
-    items = reconcile_store(store, week_label, lookback_days)
+    items = reconcile_store(store, week_label, lookback_days, registry)
     apply_corroboration(store, items)
     texts = {r.report_id: r for r in store.reports()}
     shown = [MapReport(i.report_id, i.lat, i.lon, str(texts[i.report_id].observed_on), texts[i.report_id].text,

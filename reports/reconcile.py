@@ -20,6 +20,7 @@ Pure functions over records (no store, no files).  Outcomes, one row each, expla
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 
@@ -43,6 +44,8 @@ ACTIONS = {
     "report_outside_sites": "review: possibly an unregistered site",
     "reported_after_check": "reported after the last field check: send a ranger to look for new digging",
     "checked_before_report": "checked in the field since this report; no visit needed",
+    "report_at_unwatched_site": "the satellites do not watch this site (not in the registry file): send a ranger "
+                                "to look, and put the site in the registry file to watch it",
 }
 
 
@@ -97,8 +100,11 @@ def distance_m(lat: float, lon: float, geom: BaseGeometry) -> float:
 
 def reconcile(
     reports: list[Report], detections: list[ReconDetection], sites: list[Site], *,
-    tolerance_m: float = 50.0, days_before: int = 60, days_after: int = 90,
+    tolerance_m: float = 50.0, days_before: int = 60, days_after: int = 90, unwatched: Collection[str] = (),
 ) -> list[ReconItem]:
+    """Match community reports with detections in space and time.  ``unwatched``: ids of
+    ``sites`` the satellites do not watch (left out of the registry file run): a report there
+    without a detection cannot wait for the next clear image."""
     items: list[ReconItem] = []
     corroborating: dict[str, int] = {}
     watched = {s.site_id: buffer_m(s.geometry, s.buffer_m) for s in sites}
@@ -129,10 +135,13 @@ def reconcile(
         near = [(sid, dist) for sid, dist in near if dist <= r.accuracy_m]
         if r.site_id or near:
             sid = r.site_id or min(near, key=lambda t: t[1])[0]
+            gone = sid in unwatched
             items.append(ReconItem(
                 "report_without_detection", r.report_id, None, sid, r.lat, r.lon, None, None,
+                "at a registered site the weekly run does not watch (not in its registry file)" if gone else
                 "at a registered site; no detection within its accuracy and time window "
-                "(cloud, too small, or not visible from space)", ACTIONS["report_without_detection"]))
+                "(cloud, too small, or not visible from space)",
+                ACTIONS["report_at_unwatched_site" if gone else "report_without_detection"]))
         else:
             items.append(ReconItem(
                 "report_outside_sites", r.report_id, None, None, r.lat, r.lon, None, None,

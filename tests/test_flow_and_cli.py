@@ -287,8 +287,17 @@ def test_a_site_left_out_of_the_registry_is_said_with_its_open_digs(case_2010, t
     assert (june["sites_not_in_registry"], june["sites_not_in_registry_not_named"]) == ([], 0)
     assert "not in this registry" not in capsys.readouterr().out
     week = ["--start", "2010-06-28", "--end", "2010-07-04"]
+    # a herder reports digging at S01-05, in the store but in neither registry file: no satellite looks there
+    sms = tmp_path / "sms.csv"
+    sms.write_text("date,site,comment\n2010-06-30,S01-05,people digging at night\n")
+    assert main(["reports", "import", str(sms), "--db", str(tmp_path / "sw.db"), "--contact-policy", "drop"]) == 0
     assert main(["run", "--sites", str(one), *week, "--out", str(tmp_path / "w"), *common]) == 0
     out = capsys.readouterr().out
+    (item,) = [i for i in json.loads((tmp_path / "w" / "summary.json").read_text())["reconciliation_items"]
+               if i["site_id"] == "S01-05"]
+    assert (item["outcome"], item["action"]) == ("report_without_detection", "the satellites do not watch this site "
+                                                 "(not in the registry file): send a ranger to look, and put the site in "
+                                                 "the registry file to watch it")
     assert ("warning: 1 site(s) watched before are not in this registry (S01-03): not watched this week; "
             "1 place(s) there waiting for the rangers are not on the map or in the field pack") in out
     summary = json.loads((tmp_path / "w" / "summary.json").read_text())
