@@ -490,8 +490,9 @@ def calibrate(store: Store, base: DetectorParams = DetectorParams(), min_annotat
 
 
 def export_labelled(store: Store, out_dir: str | Path, access: str = "restricted") -> Path:
-    """Annotated detections as GeoJSON (newest label, author, time, history) plus their chips, at
-    an access level: where the reader may not see a site exactly (every site in a ``public``
+    """Annotated detections as GeoJSON (newest label, author, time, history, status, and whether
+    the label was carried from another detection of the same ground) plus their chips, at an
+    access level: where the reader may not see a site exactly (every site in a ``public``
     export) the outline becomes its generalised cell and no chip is written (a chip shows the place)."""
     from .outputs import OutputFolder
 
@@ -522,7 +523,9 @@ def export_labelled(store: Store, out_dir: str | Path, access: str = "restricted
             "detection_id": r.detection_id, "site_id": r.site_id, "first_seen": r.first_seen, "label": a["label"],
             "author": a["author"], "annotated_at": str(a["created_at"]), "n_annotations": len(store.annotations(r.detection_id)),
             "evidence": json.loads(r.evidence or "{}"), "chips": files, "location_generalised": not exact,
-            "access_level": access}})
+            # a label carried from another detection of the same ground (a replaced id, another site's copy) and
+            # a retired detection repeat an example: a training set may leave them out
+            "status": r.status, "label_carried": a["author"] == "sitewatch", "access_level": access}})
     path = out / "labels.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "access_level": access, "features": feats}, indent=1))
     folder.finish()

@@ -1114,6 +1114,10 @@ def test_a_dig_two_sites_see_takes_the_judgement_made_at_either(tmp_path):
     assert (carried["label"], carried["author"], carried["visited_on"]) == ("looting", "sitewatch", "2011-06-20")
     assert store.detections().set_index("detection_id").status[near.detection_id] == "confirmed"
     assert judged_elsewhere(store, ids) == []  # judged now: once
+    exported = {f["properties"]["detection_id"]: f["properties"] for f in json.loads(
+        export_labelled(store, tmp_path / "labels").read_text())["features"]}
+    assert {k: (v["label_carried"], v["status"]) for k, v in exported.items()} == {
+        dig: (False, "open"), near.detection_id: (True, "confirmed"), judged.detection_id: (False, "open")}
     # the ranger back from A's dig: its check is carried too; a review of the copy itself stands
     store.add_annotation(dig, "looting", "Ranger Bold", "pits filled in", visited_on="2011-07-02")
     assert judged_elsewhere(store, ids) == [(near.detection_id, dig)]
