@@ -388,18 +388,27 @@ def own_judgements(store: Store, labels: dict[str, dict] | None = None) -> set[s
     return {d for d, a in labels.items() if not _carried(a)}
 
 
-def copies_of_one_dig(dets: list, own: set[str], gap_days: float = DetectorParams().split_gap_days) -> dict[str, str]:
+def copies_of_one_dig(dets: list, own: set[str], outlines: dict | None = None,
+                      gap_days: float = DetectorParams().split_gap_days) -> dict[str, str]:
     """Of ``dets`` (a week's places for the rangers, with ``detection_id``, ``site_id``,
     ``geometry``, ``first_seen``, ``confidence`` and ``area_m2``), the copies of a dig another
     site's detection among them already stands for (the same ground, onsets within
     ``gap_days``), each → that detection: one waypoint per dig.  The one that stands is a
-    detection judged on its own (``own``), else the most confident, then the largest; a copy
-    judged on its own is none (its judgement may differ).  The ranger's verdict on the waypoint
-    reaches the copy through :func:`judged_elsewhere`."""
+    detection judged on its own (``own``), else the one whose site's outline (``outlines``, site
+    id → lon/lat polygon) holds most of it (the dig is that site's; its region's rangers go), else
+    the most confident, then the largest; a copy judged on its own is none (its judgement may
+    differ).  The ranger's verdict on the waypoint reaches the copy through
+    :func:`judged_elsewhere`."""
     from change_detection import CONFIDENCES
 
+    outlines = outlines or {}
     gap = pd.Timedelta(days=gap_days)
-    order = sorted(dets, key=lambda d: (d.detection_id not in own, -CONFIDENCES.index(d.confidence)
+
+    def held(d) -> float:
+        site = outlines.get(d.site_id)
+        return site.intersection(d.geometry).area / d.geometry.area if site is not None and d.geometry.area else 0.0
+
+    order = sorted(dets, key=lambda d: (d.detection_id not in own, -round(held(d), 3), -CONFIDENCES.index(d.confidence)
                                         if d.confidence in CONFIDENCES else 0, -d.area_m2, d.detection_id))
     kept, out = [], {}
     for d in order:

@@ -482,7 +482,8 @@ def write_outputs(
     dets = _map_detections(period_detections(store, sites, start, end, closed), week_start, field_checks(store))
     to_visit = {d.detection_id for d in dets} - closed
     # a dig two sites see (a split site's halves, overlapping buffers) is one waypoint
-    copies = copies_of_one_dig([d for d in dets if d.detection_id in to_visit], own_judgements(store))
+    copies = copies_of_one_dig([d for d in dets if d.detection_id in to_visit], own_judgements(store),
+                               {s.site_id: s.geometry for s in sites})
     to_visit -= set(copies)
 
     det_path = _write_detections(dets, by_id, access, out / "detections.geojson")

@@ -1146,6 +1146,10 @@ def test_a_dig_two_sites_see_is_one_waypoint():
     assert copies_of_one_dig([e, w], own=set()) == {"E-1": "W-2"}  # the more confident stands
     assert copies_of_one_dig([e, w], own={"E-1"}) == {"W-2": "E-1"}  # the one reviewed stands
     assert copies_of_one_dig([e, w], own={"E-1", "W-2"}) == {}  # both reviewed: each its own
+    outlines = {"E": box(106.9, 47.9, 106.9015, 47.91), "W": box(106.9015, 47.9, 106.91, 47.91)}
+    assert copies_of_one_dig([e, w], own=set(), outlines=outlines) == {"E-1": "W-2"}  # half each: the more confident
+    outlines["E"] = box(106.9, 47.9, 106.9018, 47.91)
+    assert copies_of_one_dig([e, w], own=set(), outlines=outlines) == {"W-2": "E-1"}  # the dig is E's
     others = [det(3, "E", "2011-06-05"), det(4, "W", "2011-08-30"), det(5, "W", "2011-06-05",
                                                                           geom=box(106.95, 47.9, 106.951, 47.901))]
     assert copies_of_one_dig([e, *others], own=set()) == {}
