@@ -587,6 +587,10 @@ class Store:
         o = rows[old]
         outline = wkt.loads(o.geometry_wkt)
         shapes = {n: wkt.loads(rows[n].geometry_wkt) for n in news}
+        near = buffer_m(outline, o.buffer_m)
+        if astray := [n for n in news if not shapes[n].intersects(near)]:
+            raise ValueError(f"{old!r} split into {', '.join(news)}: {astray[0]!r} lies away from {old!r} (not even "
+                             "within its buffer); is it a part of it?")
         areas = {n: buffer_m(shapes[n], rows[n].buffer_m) for n in news}
         largest = max(news, key=lambda n: shapes[n].intersection(outline).area)  # the first listed on a tie
 

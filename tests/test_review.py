@@ -1038,6 +1038,8 @@ def test_a_split_site_may_keep_its_id_for_one_part(tmp_path):
                                        t, t, t, 0.6, "medium", 1200.0, 2, "bare_soil_exposure", {})], "run-1")
     with pytest.raises(ValueError, match="'A-E' is not in the store; import the registry"):
         store.rename_sites([("A", "A"), ("A", "A-E")])
+    with pytest.raises(ValueError, match="'Z' lies away from 'A' .not even within its buffer.; is it a part of it"):
+        store.rename_sites([("A", "A"), ("A", "Z")])
     assert [s.site_id for s in store.sites()] == ["A", "Z"]
     store.upsert_sites([Site("A", "Mound west", box(106.9, 47.9, 106.905, 47.91)),
                         Site("A-E", "Mound east", box(106.905, 47.9, 106.91, 47.91))])
