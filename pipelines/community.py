@@ -12,7 +12,7 @@ from shapely import wkt
 from reports import ReconDetection, ReconItem, import_reports, load_key, reconcile, rejected_file, write_rejected
 from reports.export import write_reconciliation
 
-from .review import closed_by_check, field_checks
+from .review import closed_by_check, copies_of_one_dig, field_checks, own_judgements
 from .store import HIDDEN_STATUSES, OPEN_DAYS, Store, awaits_ranger, open_or_seen
 
 
@@ -65,8 +65,11 @@ def reconcile_store(store: Store, week: str | None = None, lookback_days: int = 
     if week and not frame.empty:
         frame = frame[open_or_seen(frame, lo, sunday, closed)]
     waiting = set(frame.detection_id[awaits_ranger(frame, closed)]) if not frame.empty else set()
-    return reconcile(reports, _recon_detections(frame, checks, waiting), store.sites(),
-                     unwatched=no_longer_watched(store, registry))
+    dets = _recon_detections(frame, checks, waiting)
+    sites = store.sites()
+    copies = copies_of_one_dig([d for d in dets if d.detection_id in waiting and d.checked_on is None],
+                               own_judgements(store), {s.site_id: s.geometry for s in sites})
+    return reconcile(reports, dets, sites, unwatched=no_longer_watched(store, registry), copies=set(copies))
 
 
 def no_longer_watched(store: Store, registry: Collection[str] | None = None) -> set[str]:

@@ -391,7 +391,7 @@ def own_judgements(store: Store, labels: dict[str, dict] | None = None) -> set[s
 def copies_of_one_dig(dets: list, own: set[str], outlines: dict | None = None,
                       gap_days: float = DetectorParams().split_gap_days) -> dict[str, str]:
     """Of ``dets`` (a week's places for the rangers, with ``detection_id``, ``site_id``,
-    ``geometry``, ``first_seen``, ``confidence`` and ``area_m2``), the copies of a dig another
+    ``geometry``, ``first_seen`` and ``confidence``), the copies of a dig another
     site's detection among them already stands for (the same ground, onsets within
     ``gap_days``), each → that detection: one waypoint per dig.  The one that stands is a
     detection judged on its own (``own``), else the one whose site's outline (``outlines``, site
@@ -409,7 +409,7 @@ def copies_of_one_dig(dets: list, own: set[str], outlines: dict | None = None,
         return site.intersection(d.geometry).area / d.geometry.area if site is not None and d.geometry.area else 0.0
 
     order = sorted(dets, key=lambda d: (d.detection_id not in own, -round(held(d), 3), -CONFIDENCES.index(d.confidence)
-                                        if d.confidence in CONFIDENCES else 0, -d.area_m2, d.detection_id))
+                                        if d.confidence in CONFIDENCES else 0, -d.geometry.area, d.detection_id))
     kept, out = [], {}
     for d in order:
         host = next((k for k in kept if k.site_id != d.site_id and d.detection_id not in own

@@ -101,10 +101,13 @@ def distance_m(lat: float, lon: float, geom: BaseGeometry) -> float:
 def reconcile(
     reports: list[Report], detections: list[ReconDetection], sites: list[Site], *,
     tolerance_m: float = 50.0, days_before: int = 60, days_after: int = 90, unwatched: Collection[str] = (),
+    copies: Collection[str] = (),
 ) -> list[ReconItem]:
     """Match community reports with detections in space and time.  ``unwatched``: ids of
     ``sites`` the satellites do not watch (left out of the registry file run): a report there
-    without a detection cannot wait for the next clear image."""
+    without a detection cannot wait for the next clear image.  ``copies``: detections another
+    site's detection of the same dig stands for (one errand per dig): matched with reports, but
+    not a ``detection_without_report`` of their own."""
     items: list[ReconItem] = []
     corroborating: dict[str, int] = {}
     watched = {s.site_id: buffer_m(s.geometry, s.buffer_m) for s in sites}
@@ -147,7 +150,7 @@ def reconcile(
                 "report_outside_sites", r.report_id, None, None, r.lat, r.lon, None, None,
                 f"more than its accuracy ({r.accuracy_m:.0f} m) from every registered site", ACTIONS["report_outside_sites"]))
     for d in detections:
-        if d.detection_id not in corroborating and d.checked_on is None:
+        if d.detection_id not in corroborating and d.checked_on is None and d.detection_id not in copies:
             c = d.geometry.representative_point()
             items.append(ReconItem(
                 "detection_without_report", None, d.detection_id, d.site_id, round(c.y, 6), round(c.x, 6), None, None,

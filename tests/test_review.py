@@ -1140,11 +1140,11 @@ def test_a_dig_two_sites_see_is_one_waypoint():
 
     ground = box(106.901, 47.901, 106.902, 47.902)
 
-    def det(i, site, day, confidence="medium", area=900.0, geom=ground):
+    def det(i, site, day, confidence="medium", geom=ground):
         return SimpleNamespace(detection_id=f"{site}-{i}", site_id=site, geometry=geom, first_seen=day,
-                               confidence=confidence, area_m2=area)
+                               confidence=confidence)
 
-    e, w = det(1, "E", "2011-06-04", area=1700.0), det(2, "W", "2011-06-10", "high", 1700.0)
+    e, w = det(1, "E", "2011-06-04"), det(2, "W", "2011-06-10", "high")
     assert copies_of_one_dig([e, w], own=set()) == {"E-1": "W-2"}  # the more confident stands
     assert copies_of_one_dig([e, w], own={"E-1"}) == {"W-2": "E-1"}  # the one reviewed stands
     assert copies_of_one_dig([e, w], own={"E-1", "W-2"}) == {}  # both reviewed: each its own
@@ -1155,6 +1155,24 @@ def test_a_dig_two_sites_see_is_one_waypoint():
     others = [det(3, "E", "2011-06-05"), det(4, "W", "2011-08-30"), det(5, "W", "2011-06-05",
                                                                           geom=box(106.95, 47.9, 106.951, 47.901))]
     assert copies_of_one_dig([e, *others], own=set()) == {}
+
+
+def test_a_dig_two_sites_see_is_one_errand_in_the_reconciliation(tmp_path):
+    """Two sites' detections of one dig, nobody reported: one "send a ranger to verify" row, the
+    other site's copy stands behind it (as in the field pack)."""
+    from change_detection import Detection
+    from pipelines.community import reconcile_store
+
+    store = Store(f"sqlite:///{tmp_path / 'sw.db'}")
+    store.upsert_sites([Site("A", "Mound", box(106.9, 47.9, 106.9055, 47.91)),
+                        Site("Z", "Cairn", box(106.9055, 47.9, 106.91, 47.91))])
+    ground = box(106.905, 47.905, 106.906, 47.906)
+    store.upsert_detections([Detection(i, i[0], ground, "EPSG:4326", pd.Timestamp(day), pd.Timestamp(day),
+                                       pd.Timestamp(day), 0.6, conf, 900.0, 2, "bare_soil_exposure", {})
+                             for i, day, conf in (("A-20110801-aaa001", "2011-08-01", "high"),
+                                                  ("Z-20110803-zzz001", "2011-08-03", "medium"))], "run-2")
+    unreported = [i.detection_id for i in reconcile_store(store) if i.outcome == "detection_without_report"]
+    assert unreported == ["A-20110801-aaa001"]
 
 
 def test_renames_are_read_from_a_table(tmp_path, capsys):
