@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 from shapely import STRtree, wkt
-from shapely.ops import unary_union
 from shapely.geometry import mapping
+from shapely.ops import unary_union
 from sqlalchemy.exc import SQLAlchemyError
 
 from change_detection import DetectorParams
@@ -174,8 +174,8 @@ def same_outlines(store: Store, sites: list[Site]) -> dict[str, list[str]]:
     new id over weeks the old one was watched in, in later runs) and that have their outline
     (:data:`SAME_OUTLINE_IOU`), for ``sitewatch sites rename``: one site (the same site under a new
     id), several side by side, each mostly inside it (the site split in parts), or one that
-    several are mostly inside (sites merged; each of them → that one).  The closest answers first; each site
-    is in one answer."""
+    several are mostly inside (sites merged; each of them → that one).  The closest answers
+    first; each site is in one answer."""
     ids = {s.site_id for s in sites}
     runs: dict[str, set] = {}
     for w in store.site_weeks():
