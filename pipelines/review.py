@@ -4,9 +4,9 @@ Annotations are append-only (author, time, label, note); the newest one decides 
 status, the older ones stay as history.  Annotations feed back into detection:
 
 * a detection labelled a false positive (agriculture, natural, cloud/shadow artefact, no change)
-  becomes a *suppression zone*: a later detection at the same site that lies mostly inside it and
-  starts in the same season (±``SEASON_DAYS``) is recorded with status ``suppressed`` and is not
-  alerted; a new disturbance elsewhere at the site still is;
+  becomes a *suppression zone*: a later detection that lies mostly inside it and starts in the
+  same season (±``SEASON_DAYS``), at that site or another that sees the same ground, is recorded
+  with status ``suppressed`` and is not alerted; a new disturbance elsewhere at the site still is;
 * confirmed events (looting, bulldozing, construction) raise the site's priority;
 * ``calibrate`` sets a per-site threshold from the share of false positives.
 
@@ -308,11 +308,13 @@ def _doy_distance(a: int, b: int) -> int:
     return min(d, 365 - d)
 
 
-def suppressed_by(det_geom, site_id: str, first_seen: date, zones: list[SuppressionZone]) -> SuppressionZone | None:
-    """The zone that explains this detection as a recurring false positive, if any (pure)."""
+def suppressed_by(det_geom, first_seen: date, zones: list[SuppressionZone]) -> SuppressionZone | None:
+    """The zone that explains this detection as a recurring false positive, if any (pure).  A zone
+    is ground, not a site's: it holds for any site that sees that ground (neighbours whose
+    buffers overlap, the parts of a site the authority split)."""
     doy = pd.Timestamp(first_seen).day_of_year
     for z in zones:
-        if z.site_id != site_id or _doy_distance(doy, z.doy) > SEASON_DAYS:
+        if _doy_distance(doy, z.doy) > SEASON_DAYS:
             continue
         if det_geom.area and det_geom.intersection(z.geometry.buffer(0.0003)).area / det_geom.area >= OVERLAP:
             return z
@@ -328,7 +330,7 @@ def apply_feedback(store: Store, detection_ids: list[str]) -> list[tuple[str, st
     frame = frame[frame.detection_id.isin(detection_ids) & (frame.status == "open")]
     done = []
     for r in frame.itertuples():
-        z = suppressed_by(wkt.loads(r.geometry_wkt), r.site_id, date.fromisoformat(r.first_seen), zones)
+        z = suppressed_by(wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen), zones)
         if z is not None and z.source_detection != r.detection_id:
             store.set_status(r.detection_id, "suppressed")
             done.append((r.detection_id, f"repeats {z.source_detection} ({z.label}) at the same place and season"))

@@ -15,7 +15,7 @@ from shapely.geometry import box
 
 from change_detection.synthetic import add_disturbance, add_recurring_bare_field, box_mask, synthetic_series
 from pipelines.review import (
-    annotate, calibrate, export_labelled, history, list_detections, suppressed_by, suppression_zones,
+    annotate, apply_feedback, calibrate, export_labelled, history, list_detections, suppressed_by, suppression_zones,
 )
 from pipelines.store import Store
 from pipelines.weekly import run_period
@@ -141,10 +141,18 @@ def test_suppression_zone_matches_same_place_and_season_only(scene):
 
     geom = wkt.loads(r.geometry_wkt)
     same = pd.Timestamp(r.first_seen) + pd.DateOffset(years=1)
-    assert suppressed_by(geom, site.site_id, same.date(), zones) is not None
-    assert suppressed_by(geom, site.site_id, (same + pd.Timedelta(days=120)).date(), zones) is None  # other season
-    assert suppressed_by(geom.centroid.buffer(0.003), site.site_id, same.date(), zones) is None  # mostly elsewhere
-    assert suppressed_by(geom, "OTHER", same.date(), zones) is None
+    assert suppressed_by(geom, same.date(), zones) is not None
+    assert suppressed_by(geom, (same + pd.Timedelta(days=120)).date(), zones) is None  # other season
+    assert suppressed_by(geom.centroid.buffer(0.003), same.date(), zones) is None  # mostly elsewhere
+    # the ground, not the site: a neighbour (or the other half of a split site) that sees it gets the zone
+    from change_detection import Detection
+
+    ts = pd.Timestamp(same.date())
+    store.upsert_sites([Site("NEXT", "Neighbour", geom.buffer(0.002))])
+    store.upsert_detections([Detection("NEXT-1", "NEXT", geom, "EPSG:4326", ts, ts, ts, 0.6, "medium", 900.0, 2,
+                                       "vegetation_loss", {})], "run-2")
+    assert apply_feedback(store, ["NEXT-1"]) == [("NEXT-1", f"repeats {r.detection_id} (agriculture) at the same place "
+                                                              "and season")]
 
 
 def test_calibrate_and_export_labelled(scene):
