@@ -77,6 +77,9 @@ class MapDetection:
     """A ranger's last check of the place, e.g. ``2024-06-12: looting``; empty where nobody has
     been.  Shown only to readers who may see the site exactly (when the rangers go is patrol
     knowledge)."""
+    same_dig_as: str = ""
+    """Another site's detection of the same dig whose waypoint in the field pack stands for this
+    one (two sites see its ground), if any."""
 
     def repeat_rows(self) -> list[tuple[str, str]]:
         """The popup / field-sheet row saying the ground was dug before, if it was."""
@@ -265,6 +268,8 @@ def _detection_rows(d: MapDetection, site: Site | None, exact: bool, c: Point) -
         *([("Evidence", d.evidence)] if d.evidence else []),
         *d.repeat_rows(),
         *([("Checked in the field", d.field_check)] if d.field_check and exact else []),
+        *([("Same dig as", f"{d.same_dig_as} (seen from both sites; its waypoint in the field pack stands for both)")]
+          if d.same_dig_as and exact else []),
         ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
         ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),
     ]

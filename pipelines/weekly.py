@@ -485,6 +485,7 @@ def write_outputs(
     copies = copies_of_one_dig([d for d in dets if d.detection_id in to_visit], own_judgements(store),
                                {s.site_id: s.geometry for s in sites})
     to_visit -= set(copies)
+    dets = [replace(d, same_dig_as=copies[d.detection_id]) if d.detection_id in copies else d for d in dets]
 
     det_path = _write_detections(dets, by_id, access, out / "detections.geojson")
     all_unobserved = _unobserved(sites, results, week_start)
