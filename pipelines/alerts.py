@@ -131,12 +131,10 @@ def _paged_as(paged: list, detection_id: str, geom, first_seen: str) -> str | No
     with an onset within the detector's own span for one disturbance (``split_gap_days``).  A
     site's registry re-coded and run before the rename, a dig seen from two overlapping sites, or
     one re-dated into a new id is not paged again; a repeat dig, months later, is."""
-    from change_detection import DetectorParams
+    from .monitoring import one_disturbance
 
-    gap = pd.Timedelta(days=DetectorParams().split_gap_days)
-    onset = pd.Timestamp(first_seen)
     levels = [level for other, g, t, level in paged
-              if other != detection_id and abs(t - onset) <= gap and g.intersects(geom)]
+              if other != detection_id and one_disturbance(g, t, geom, first_seen)]
     return max(levels, key=RANK.get) if levels else None
 
 

@@ -292,6 +292,13 @@ def run_in_parts(site: Site, provider: ImageryProvider, start: pd.Timestamp, end
     return merge_parts(site, parts, results, km, params.split_gap_days)
 
 
+def one_disturbance(geom_a, onset_a, geom_b, onset_b, gap_days: float = DetectorParams().split_gap_days) -> bool:
+    """Whether two detections are one dig: on the same ground (their outlines meet) and with
+    onsets within ``gap_days`` of each other, the detector's own rule for one disturbance.  Two
+    parts of a site, two sites whose watched areas share ground, or one dig under a new id."""
+    return abs(pd.Timestamp(onset_a) - pd.Timestamp(onset_b)).days <= gap_days and geom_a.intersects(geom_b)
+
+
 def merge_parts(site: Site, parts: list[Site], results: list[SiteResult], km: float,
                 gap_days: float = DetectorParams().split_gap_days) -> SiteResult:
     """One site's result from its parts' results.  Detections of two parts that overlap and start
@@ -326,9 +333,8 @@ def merge_parts(site: Site, parts: list[Site], results: list[SiteResult], km: fl
     merged: list[Detection] = []
     for d in dets:
         d = replace(d, site_id=site.site_id, evidence={**d.evidence, "part": d.site_id})
-        hit = next((i for i, m in enumerate(merged) if m.geometry.intersects(d.geometry)
-                    and m.evidence.get("part") != d.evidence["part"]
-                    and abs((d.first_seen - m.first_seen).days) <= gap_days), None)
+        hit = next((i for i, m in enumerate(merged) if m.evidence.get("part") != d.evidence["part"]
+                    and one_disturbance(m.geometry, m.first_seen, d.geometry, d.first_seen, gap_days)), None)
         if hit is None:
             merged.append(d)
             continue

@@ -32,6 +32,7 @@ from maps.access import generalise, may_see_exact
 from maps.escape import file_name
 from maps.field_pack import FIELD_VERDICT_WORDS
 
+from .monitoring import one_disturbance
 from .store import RETIRED_STATUSES, Store
 
 LABELS = ("looting", "bulldozing", "construction", "agriculture", "natural", "cloud/shadow artefact", "no change", "unsure")
@@ -404,7 +405,6 @@ def copies_of_one_dig(dets: list, own: set[str], outlines: dict | None = None,
     from change_detection import CONFIDENCES
 
     outlines = outlines or {}
-    gap = pd.Timedelta(days=gap_days)
 
     def held(d) -> float:
         site = outlines.get(d.site_id)
@@ -415,8 +415,7 @@ def copies_of_one_dig(dets: list, own: set[str], outlines: dict | None = None,
     kept, out = [], {}
     for d in order:
         host = next((k for k in kept if k.site_id != d.site_id and d.detection_id not in own
-                     and abs(pd.Timestamp(k.first_seen) - pd.Timestamp(d.first_seen)) <= gap
-                     and k.geometry.intersects(d.geometry)), None)
+                     and one_disturbance(k.geometry, k.first_seen, d.geometry, d.first_seen, gap_days)), None)
         if host is None:
             kept.append(d)
         else:
@@ -449,14 +448,13 @@ def judged_elsewhere(store: Store, detection_ids: list[str],
               for r in judged.itertuples()]
     tree = STRtree([g for _, _, g, _ in others])
     checks = field_checks(store)
-    gap = pd.Timedelta(days=gap_days)
     done = []
     # a repeat of a false positive at its own site stays suppressed
     for r in frame[frame.detection_id.isin(todo) & ~frame.status.isin(["suppressed", *RETIRED_STATUSES])].itertuples():
         geom, onset = wkt.loads(r.geometry_wkt), pd.Timestamp(r.first_seen)
         hosts = [(g.intersection(geom).area, other, site) for other, site, g, t in
                  (others[i] for i in sorted(tree.query(geom, predicate="intersects")))
-                 if site != r.site_id and abs(t - onset) <= gap]
+                 if site != r.site_id and one_disturbance(g, t, geom, onset, gap_days)]
         if not hosts:
             continue
         _, other, site = max(hosts, key=lambda h: h[0])
