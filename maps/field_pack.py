@@ -12,6 +12,7 @@ import csv
 import json
 from dataclasses import dataclass
 from datetime import date
+from gettext import NullTranslations
 from pathlib import Path
 
 import gpxpy
@@ -21,6 +22,7 @@ import simplekml
 from pyproj import Geod
 
 from .escape import csv_cell, text
+from .language import ENGLISH_WORDS, confidence_words, phrase
 
 GEOD = Geod(ellps="WGS84")
 _MGRS = mgrs.MGRS()
@@ -90,9 +92,12 @@ def _leg(base: tuple[float, float] | None, p: Waypoint) -> tuple[float | None, f
 def write_field_pack(
     waypoints: list[Waypoint], out_dir: str | Path, name: str = "field_pack",
     base: tuple[float, float] | None = None, access: str = "restricted", verdict_words: tuple[str, ...] = (),
+    words: NullTranslations = ENGLISH_WORDS,
 ) -> dict[str, Path]:
     """Write ``<name>.gpx``, ``.kml``, ``.csv``, ``.xlsx`` and ``.geojson`` into ``out_dir``;
-    ``verdict_words`` are the unit's own words for verdicts, offered first in the workbook's list."""
+    ``verdict_words`` are the unit's own words for verdicts, offered first in the workbook's list;
+    ``words`` the language of the GPX and KML descriptions (:mod:`maps.language`; the CSV's and
+    the workbook's columns keep their names, ``sitewatch verdicts import`` reads them)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     route = patrol_order(waypoints, base)
@@ -100,11 +105,12 @@ def write_field_pack(
 
     gpx = gpxpy.gpx.GPX()
     gpx.name = f"sitewatch {name} ({access})"
-    gpx.description = f"access level: {access}"
-    rte = gpxpy.gpx.GPXRoute(name=f"{name} patrol")
+    gpx.description = phrase(words, "access level: {level}", level=access)
+    rte = gpxpy.gpx.GPXRoute(name=phrase(words, "{name} patrol", name=name))
     for i, p in enumerate(route, 1):
-        desc = (f"{p.detection_id}; {p.site_name}; first seen {p.first_seen}; {p.confidence}; {p.area_m2:.0f} m2; "
-                f"{p.what_to_check}; MGRS {p.mgrs}")
+        first_seen = phrase(words, "first seen {date}", date=p.first_seen)
+        desc = (f"{p.detection_id}; {p.site_name}; {first_seen}; {confidence_words(words, p.confidence)}; "
+                f"{p.area_m2:.0f} m2; {p.what_to_check}; MGRS {p.mgrs}")
         gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(p.lat, p.lon, name=waypoint_label(i, p.detection_id),
                                                    comment=p.detection_id, description=desc, symbol="Flag"))
         rte.points.append(gpxpy.gpx.GPXRoutePoint(p.lat, p.lon, name=waypoint_label(i, p.detection_id)))
@@ -116,8 +122,9 @@ def write_field_pack(
     for i, p in enumerate(route, 1):
         pt = kml.newpoint(name=waypoint_label(i, p.detection_id), coords=[(p.lon, p.lat)])  # KML is lon, lat
         # KML viewers render a description as HTML once the XML is read: escape it as HTML too
-        pt.description = text(f"{i}. {p.detection_id}: {p.site_name} — first seen {p.first_seen}, {p.confidence}, "
-                              f"MGRS {p.mgrs}. {p.what_to_check}")
+        first_seen = phrase(words, "first seen {date}", date=p.first_seen)
+        pt.description = text(f"{i}. {p.detection_id}: {p.site_name} — {first_seen}, "
+                              f"{confidence_words(words, p.confidence)}, MGRS {p.mgrs}. {p.what_to_check}")
     kml.save(str(paths["kml"]))
 
     features, rows = [], []

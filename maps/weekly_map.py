@@ -10,6 +10,7 @@ property values into ``innerHTML``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from gettext import NullTranslations
 from pathlib import Path
 
 import folium
@@ -22,6 +23,7 @@ from sites import Site
 from .access import generalise, may_see_exact, scrub_location
 from .escape import table, text
 from .field_pack import to_mgrs
+from .language import ENGLISH_WORDS, phrase
 
 CONFIDENCE_COLOURS = {"high": "#d7191c", "medium": "#fdae61", "low": "#ffd92f"}
 SENSITIVITY_STYLE = {
@@ -81,11 +83,12 @@ class MapDetection:
     """Another site's detection of the same dig whose waypoint in the field pack stands for this
     one (two sites see its ground), if any."""
 
-    def repeat_rows(self) -> list[tuple[str, str]]:
+    def repeat_rows(self, words: NullTranslations = ENGLISH_WORDS) -> list[tuple[str, str]]:
         """The popup / field-sheet row saying the ground was dug before, if it was."""
         if not self.disturbed_before:
             return []
-        return [("Repeat", f"ground disturbed before (first seen {self.disturbed_before})")]
+        return [(words.gettext("Repeat"),
+                 phrase(words, "ground disturbed before (first seen {date})", date=self.disturbed_before))]
 
 
 def _style(colour: str, dash: str | None = None, fill: float = 0.1):

@@ -79,10 +79,11 @@ def weekly_monitoring(
     sites: list, provider: ImageryProvider, start: str, end: str, out_dir: str, db_url: str,
     access: str = "restricted", params: DetectorParams = DetectorParams(),
     base: tuple[float, float] | None = None, blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None,
-    registry: set[str] | None = None,
+    registry: set[str] | None = None, language: str = "en",
 ) -> dict:
     """Monitor every site for [start, end]; write the store and the outputs; return the summary.
-    ``registry``: the site ids of the whole registry, when ``sites`` are part of it."""
+    ``registry``: the site ids of the whole registry, when ``sites`` are part of it; ``language``:
+    of the rangers' papers (:mod:`maps.language`)."""
     log = get_run_logger()
     store = Store(db_url)
     run_id = new_run_id()
@@ -104,7 +105,7 @@ def weekly_monitoring(
     give_up_if_all_failed(results)
     counts = record_results(store, run_id, provider.name, results, pd.Timestamp(start), pd.Timestamp(end))
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base, blind_days, companions,
-                            registry)
+                            registry, language)
     summary = {**counts, "run_id": run_id, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
                "outputs": {k: str(v) for k, v in vars(outputs).items() if k != "kept_edited"},
                "kept_edited": [str(p) for p in outputs.kept_edited], "fetched": list(getattr(provider, "fetched", []))}
@@ -124,7 +125,8 @@ def scheduled_monitoring(config_path: str) -> list[dict]:
 
     def runner(store, sites, provider, start, end, out, registry):
         return weekly_monitoring(sites, provider, start, end, str(out), store.url, cfg.access,
-                                 blind_days=cfg.blind_days, companions=cfg.companions, registry=registry)
+                                 blind_days=cfg.blind_days, companions=cfg.companions, registry=registry,
+                                 language=cfg.language)
 
     records = run_catch_up(cfg, runner=runner)
     log = get_run_logger()

@@ -111,7 +111,7 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
                              orbit_pass=cfg.orbit_pass)
     runner = runner or (lambda st, ss, pv, a, b, out, reg: run_period(
         st, ss, pv, a, b, out, access=cfg.access, blind_days=cfg.blind_days, companions=cfg.companions,
-        registry=reg)[1])
+        registry=reg, language=cfg.language)[1])
     records = []
     for label, monday, sunday, backfill, some in catch_up_runs(store, sites, cfg.start, pd.Timestamp(now)):
         out = Path(cfg.out) / label
@@ -164,7 +164,7 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     start = max(pd.Timestamp(cfg.start), now - pd.Timedelta(days=7))
     _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access,
                             blind_days=cfg.blind_days, companions=cfg.companions,
-                            registry={s.site_id for s in registry}, record_weeks=False)
+                            registry={s.site_id for s in registry}, record_weeks=False, language=cfg.language)
     summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, clock)
     return summary
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field, replace
+from gettext import NullTranslations
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact
 from maps.escape import file_name, text
 from maps.field_pack import Waypoint, to_mgrs, write_field_pack
+from maps.language import ENGLISH_WORDS, kind_words, phrase, words_for
 from maps.sheets import detection_sheet, write_sheet
 from maps.swipe import write_swipe
 from maps.weekly_map import MapDetection, MapReport, save_map, weekly_map
@@ -434,9 +436,10 @@ def _unobserved(sites: list[Site], results: list[SiteResult], week_start: pd.Tim
 
 def _write_field(dets: list[MapDetection], by_id: dict[str, Site], access: str, field_dir: Path,
                  chip_html: dict[str, str], base: tuple[float, float] | None,
-                 verdict_words: dict[str, str] | None = None) -> None:
+                 verdict_words: dict[str, str] | None = None, words: NullTranslations = ENGLISH_WORDS) -> None:
     """Field packs (all, and per region) and one printable sheet per detection; ``verdict_words``
-    are the unit's own words for the verdicts (``sitewatch verdicts words``)."""
+    are the unit's own words for the verdicts (``sitewatch verdicts words``), ``words`` the
+    language of the papers (:mod:`maps.language`)."""
     verdict_words = verdict_words or {}
     offered = tuple(w for w, v in verdict_words.items() if v in FIELD_VERDICTS)
     waypoints_by_region: dict[str, list[Waypoint]] = {}
@@ -446,25 +449,27 @@ def _write_field(dets: list[MapDetection], by_id: dict[str, Site], access: str, 
             continue  # a field pack is for going there: only exact, authorised locations
         c = d.geometry.representative_point()
         wp = Waypoint(d.detection_id, site.name, c.y, c.x, d.first_seen, d.confidence, d.area_m2,
-                      f"check for fresh digging ({d.kind_hint.replace('_', ' ')})")
+                      phrase(words, "check for fresh digging ({kind})", kind=kind_words(words, d.kind_hint)))
         waypoints_by_region.setdefault(site.region or "all", []).append(wp)
         write_sheet(detection_sheet(d, site.name, wp.lat, wp.lon, wp.mgrs, chip_html.get(d.detection_id, ""), access,
-                                    verdict_words=verdict_words),
+                                    verdict_words=verdict_words, words=words),
                     field_dir / "sheets", d.detection_id)
     all_wps = [w for ws in waypoints_by_region.values() for w in ws]
-    write_field_pack(all_wps, field_dir, "field_pack", base, access, offered)
+    write_field_pack(all_wps, field_dir, "field_pack", base, access, offered, words)
     folders = region_folders([r for r in waypoints_by_region if r != "all"])
     for region, wps in waypoints_by_region.items():
         if region != "all" and len(waypoints_by_region) > 1:
-            write_field_pack(wps, field_dir / folders[region], "field_pack", base, access, offered)
+            write_field_pack(wps, field_dir / folders[region], "field_pack", base, access, offered, words)
 
 
 def write_outputs(
     store: Store, sites: list[Site], results: list[SiteResult], start, end, out_dir: str | Path,
     access: str = "restricted", run_id: str = "", base: tuple[float, float] | None = None,
     blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None, registry: set[str] | None = None,
+    language: str = "en",
 ) -> Outputs:
-    """detections.geojson, map.html, field/ and summary.json for the period's last week; sites
+    """detections.geojson, map.html, field/ and summary.json for the period's last week (the field
+    sheets and waypoints in ``language``, :mod:`maps.language`); sites
     without a clear look for ``blind_days`` or more are listed as blind; ``companions`` (label →
     store) are other deployments whose open detections the maps show beside this one's; ``registry``
     the site ids of the whole registry when ``sites`` are part of it (:func:`left_out_sites`)."""
@@ -534,7 +539,7 @@ def write_outputs(
 
     field_dir = out / "field"
     _write_field([d for d in dets if d.detection_id in to_visit], by_id, access, field_dir, chip_html, base,
-                 store.verdict_words())
+                 store.verdict_words(), words_for(language))
 
     hot = confirmed_sites(store)
     # whether a ranger has been is patrol knowledge: said (and ranked by) only where the reader sees the site
@@ -730,7 +735,7 @@ def run_period(
     store: Store, sites: list[Site], provider: ImageryProvider, start, end, out_dir,
     params: DetectorParams = DetectorParams(), access: str = "restricted", site_runner=None,
     base: tuple[float, float] | None = None, blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None,
-    registry: set[str] | None = None, record_weeks: bool = True,
+    registry: set[str] | None = None, record_weeks: bool = True, language: str = "en",
 ) -> tuple[Outputs, dict]:
     """The whole weekly job without Prefect (the flow does the same with tasks and retries).
     ``record_weeks`` off: the period is not a week's run (the daily quick look), and leaves the
@@ -751,7 +756,7 @@ def run_period(
     give_up_if_all_failed(results)
     counts = record_results(store, run_id, provider.name, results, start, end, weeks=record_weeks)
     outputs = write_outputs(store, sites, results, start, end, out_dir, access, run_id, base, blind_days, companions,
-                            registry)
+                            registry, language)
     summary = {**counts, "sites": len(sites), "statuses": {r.site_id: r.status for r in results},
                "fetched": list(getattr(provider, "fetched", [])), "kept_edited": [str(p) for p in outputs.kept_edited]}
     store.finish_run(run_id, "completed", summary)

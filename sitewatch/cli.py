@@ -210,13 +210,13 @@ def _run(args, sites_path: Path, start: str, end: str, out: Path) -> dict:
         from pipelines.weekly import run_period
 
         _, summary = run_period(store, res.sites, provider, start, end, out, access=args.access, base=args.base,
-                                blind_days=args.blind_days, companions=companions)
+                                blind_days=args.blind_days, companions=companions, language=args.language)
     else:
         from pipelines.flows import make_task_runner, weekly_monitoring
 
         flow = weekly_monitoring.with_options(task_runner=make_task_runner(args.task_runner, args.dask_address))
         summary = flow(res.sites, provider, start, end, str(out), args.db, args.access, base=args.base,
-                       blind_days=args.blind_days, companions=companions)
+                       blind_days=args.blind_days, companions=companions, language=args.language)
     known = summary.get("judged_elsewhere", [])
     print(f"{summary['new']} new and {summary['updated']} updated detection(s) over {summary['sites']} site(s)"
           + (f"; {summary['unchanged']} unchanged" if summary.get("unchanged") else "")
@@ -538,6 +538,15 @@ def _blind_days(text: str) -> int:
     return int(text)
 
 
+def _language(text: str) -> str:
+    from maps.language import LanguageError, check_language
+
+    try:
+        return check_language(text)
+    except LanguageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sitewatch", description="Watch archaeological sites from space.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -562,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--dask-address", help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
             sp.add_argument("--blind-days", type=_blind_days, default=BLIND_DAYS,
                             help="list sites without a clear look for this many days as blind (default %(default)s)")
+            sp.add_argument("--language", type=_language, default="en",
+                            help="language of the rangers' field sheets and waypoint descriptions: en (default), mn "
+                                 "(Mongolian), or the path of a .po catalog (docs/operations.md)")
 
     def rejected_dir_option(sp):
         sp.add_argument("--rejected-dir", help="folder for FILE.rejected.csv, the rejected rows and their reasons "

@@ -17,6 +17,7 @@ timezone = "Asia/Ulaanbaatar"
 cron = "0 6 * * 1"                 # Monday 06:00
 quick_look_cron = "0 7 * * *"      # optional daily look at secret sites
 blind_days = 32                    # list sites without a clear look for this many days
+language = "mn"                    # rangers' field sheets and waypoints: en (default), mn, or a .po file
 
 [columns]                          # the registry's columns whose names sitewatch does not know
 site_id = "Дурсгалт газрын код"
@@ -55,6 +56,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
+from maps.language import LanguageError, check_language
 from sites.model import SENSITIVITIES as LEVELS
 
 from .errors import ConfigError
@@ -116,6 +118,9 @@ class Config:
     """The registry's column for a field (``sites.registry.REGISTRY_FIELDS``), as ``--column``."""
     companions: dict[str, str] = field(default_factory=dict)
     """Other deployments (label → store) whose open detections this one's maps show as layers."""
+    language: str = "en"
+    """Of the rangers' field sheets and waypoint descriptions: a shipped catalog's code or a ``.po``
+    file (:mod:`maps.language`)."""
 
 
 def load_config(path: str | Path) -> Config:
@@ -204,6 +209,13 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
     if isinstance(blind_days, bool) or not isinstance(blind_days, int) or not 1 <= blind_days <= 366:
         raise ConfigError(f"blind_days must be a whole number of days from 1 to 366, not {blind_days!r}")
     columns = _columns(raw.get("columns", {}))
+    language = str(raw.get("language", "en"))
+    if language.endswith(".po"):
+        language = str(Path(language) if Path(language).is_absolute() else base / language)
+    try:
+        check_language(language)
+    except LanguageError as exc:
+        raise ConfigError(f"language: {exc}") from None
     companions = companion_stores(raw.get("companions", {}), str(raw["db"]), "companions")
     a = dict(raw.get("alerts", {}))
     email = a.pop("email", None)
@@ -252,7 +264,7 @@ def parse_config(raw: dict, base: Path = Path(".")) -> Config:
         cache=str(rel(raw.get("cache", ".sitewatch/cache"))), access=raw.get("access", "restricted"),
         timezone=raw.get("timezone", "UTC"), cron=raw.get("cron", "0 6 * * 1"),
         quick_look_cron=raw.get("quick_look_cron"), blind_days=blind_days, alerts=alerts, columns=columns,
-        companions=companions,
+        companions=companions, language=language,
     )
 
 

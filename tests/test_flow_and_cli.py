@@ -28,9 +28,12 @@ def test_weekly_flow_runs_on_prefect_and_writes_outputs(prefect_harness, case_20
     sites = [s for s in read_sites(case_2010 / "sites.geojson").sites if s.site_id in ("S01-03", "S01-05")]
     db = f"sqlite:///{tmp_path / 'flow.db'}"
     summary = weekly_monitoring(sites, LocalStacProvider(case_2010 / "catalog"), "2010-05-01", "2010-07-31",
-                                str(tmp_path / "out"), db)
+                                str(tmp_path / "out"), db, language="mn")
     assert summary["statuses"] == {"S01-03": "ok", "S01-05": "ok"}
     assert (tmp_path / "out" / "map.html").exists() and (tmp_path / "out" / "field" / "field_pack.gpx").exists()
+    sheets = list((tmp_path / "out" / "field" / "sheets").glob("*.html"))  # the rangers' papers in Mongolian
+    assert sheets and all("Хээрийн шалгалт" in p.read_text(encoding="utf-8") for p in sheets)
+    assert "шинээр ухсан ул мөр" in (tmp_path / "out" / "field" / "field_pack.gpx").read_text(encoding="utf-8")
     store = Store(db)
     assert len(store.detections()) == summary["new"] >= 1  # S01-03 is dug from 2010-05-22
     assert store.runs()[-1]["status"] == "completed"

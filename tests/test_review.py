@@ -712,7 +712,7 @@ def test_a_late_report_corroborates_an_open_detection_not_a_dismissed_one(scene)
 
 
 def test_rangers_write_verdicts_in_the_units_own_words(scene, capsys):
-    """The unit sets its own words for the verdicts (sitewatch translates nothing): the pack's
+    """The unit sets its own words for the verdicts (sitewatch does not translate them): the pack's
     workbook offers them first in its list, each printed sheet shows them beside the English
     boxes, and a pack filled in with them, in any case, is recorded as the verdicts they stand
     for.  A word that already means something else, or one given for two verdicts, is refused."""
@@ -751,6 +751,37 @@ def test_rangers_write_verdicts_in_the_units_own_words(scene, capsys):
         set_verdict_words(store, ["Олдсонгүй=nothing found", "олдсонгүй=looting"])
     assert len(store.verdict_words()) == 3  # a refused set leaves the words as they were
     assert main(["verdicts", "words", "--clear", "--db", db]) == 0 and store.verdict_words() == {}
+
+
+def test_a_pack_in_mongolian_comes_back_like_an_english_one(scene):
+    """``--language mn``: the sheets, the waypoints and "what to check" are in Mongolian; the
+    columns, ids and verdicts that ``sitewatch verdicts import`` reads are not, so the pack comes
+    back the same; the map stays English."""
+    import csv
+
+    import gpxpy
+
+    from pipelines.review import import_verdicts
+
+    ds, site, field, dig, store, tmp = scene
+    out = tmp / "mn"
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out, language="mn")
+    pack = out / "field" / "field_pack.csv"
+    rows = list(csv.DictReader(pack.open(encoding="utf-8")))
+    assert rows and all(r["what_to_check"].startswith("шинээр ухсан ул мөр байгаа эсэхийг шалгах (") for r in rows)
+    assert list(rows[0])[-4:] == ["verdict", "checked_on", "checked_by", "field_note"]
+    gpx = gpxpy.parse((out / "field" / "field_pack.gpx").read_text(encoding="utf-8"))
+    assert {w.comment for w in gpx.waypoints} == {r["detection_id"] for r in rows}
+    assert all("анх илэрсэн" in w.description for w in gpx.waypoints)
+    sheets = sorted((out / "field" / "sheets").glob("*.html"))
+    assert len(sheets) == len(rows) and all("Хээрийн шалгалт" in p.read_text(encoding="utf-8") for p in sheets)
+    assert "Field check" not in sheets[0].read_text(encoding="utf-8")
+    assert "First seen" in (out / "map.html").read_text(encoding="utf-8")  # the police map: English
+    rows[0].update(verdict="confirmed looting", checked_by="Ranger Saraa",
+                   checked_on=str((pd.Timestamp(rows[0]["first_seen"]) + pd.Timedelta(days=10)).date()))
+    _write_pack(pack, rows)
+    res = import_verdicts(store, pack)
+    assert res.recorded == [(2, rows[0]["detection_id"], "looting")] and not res.rejected
 
 
 def test_a_place_a_ranger_checked_leaves_the_field_pack_until_reported_again(scene):

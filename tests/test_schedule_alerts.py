@@ -88,6 +88,7 @@ timezone = "Asia/Ulaanbaatar"
 cron = "0 6 * * 1"
 quick_look_cron = "30 7 * * *"
 blind_days = 45
+language = "mn"
 
 [alerts]
 min_confidence = "low"
@@ -117,6 +118,8 @@ def test_weekly_alerts_catch_up_and_escalation(config, smtp_server, receiver, ca
     first = run_catch_up(config, now=datetime(2011, 6, 20, 6, 0))
     assert [r["week"] for r in first] == ["2011-W23", "2011-W24"]
     assert json.loads((config.out / "2011-W24" / "summary.json").read_text())["blind_days"] == 45  # as configured
+    sheets = list((config.out / "2011-W24" / "field" / "sheets").glob("*.html"))  # language = "mn"
+    assert sheets and all("Хээрийн шалгалт" in p.read_text(encoding="utf-8") for p in sheets)
     # a herder reports the dig at S02-05 by phone: the contact must reach no alert
     from shapely import wkt
 

@@ -1,0 +1,141 @@
+"""The rangers' papers in their language: the catalogs are complete, a sheet reads in Mongolian,
+and a unit's own catalog can neither break a run nor put live HTML on a sheet."""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import replace
+from pathlib import Path
+
+import gpxpy
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from shapely.geometry import Point
+
+from maps.field_pack import Waypoint, write_field_pack
+from maps.language import (
+    ENGLISH_WORDS, KIND_WORDS, LOCALE_DIR, LanguageError, check_language, phrase, shipped, words_for,
+)
+from maps.sheets import detection_sheet
+from maps.weekly_map import MapDetection
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYWORDS = {"_": None, "gettext": None, "N_": None, "phrase": (2,)}
+
+
+def _marked() -> set[str]:
+    """Every message the code marks for translation, as ``pybabel extract`` would find it."""
+    found = set()
+    for package in ("maps", "pipelines"):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+                ROOT / package, method_map=[("**.py", "python")], keywords=KEYWORDS):
+            found.add(message)
+    return found
+
+
+def _fields(message: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(message) if name is not None}
+
+
+def _det(**kw):
+    d = MapDetection("MN-0042-20240601-abc123", "MN-0042", Point(106.905, 47.905).buffer(0.0005), "2024-06-01",
+                     "2024-06-20", "2024-06-09", 0.8, "high", 2500.0, "bare_soil_exposure", "open", True)
+    return replace(d, **kw)
+
+
+def test_every_shipped_catalog_translates_exactly_what_the_code_marks():
+    """A label added to a sheet without its translation, or a translation left behind when a label
+    changes, fails here; so does a translation that drops or renames a ``{field}``."""
+    marked = _marked()
+    assert {"Field check — {id}", "First seen", "check for fresh digging ({kind})", *KIND_WORDS.values()} <= marked
+    assert "mn" in shipped()
+    for po in sorted(LOCALE_DIR.glob("*.po")):
+        with po.open("rb") as fh:
+            catalog = read_po(fh)
+        entries = {m.id: m for m in catalog if m.id}
+        assert set(entries) - marked == set(), f"{po.name}: translations of messages the code no longer has"
+        assert marked - set(entries) == set(), f"{po.name}: messages without a translation"
+        for m in entries.values():
+            assert m.string and not m.fuzzy, f"{po.name}: {m.id!r} is untranslated or fuzzy"
+            assert _fields(m.string) == _fields(m.id), f"{po.name}: {m.id!r} changes its fields"
+            assert m.string != m.id or m.id in {"Lat, lon (WGS 84)"}, f"{po.name}: {m.id!r} left in English"
+
+
+def test_a_field_sheet_in_mongolian_keeps_what_a_program_or_a_gps_reads():
+    det = _det(disturbed_before="2022-06-01")
+    mn = detection_sheet(det, "Хар бух балгас", 47.905123, 106.905456, "48TUT1234567890", "", "restricted",
+                         verdict_words={"Юу ч олдсонгүй": "nothing found"}, words=words_for("mn"))
+    en = detection_sheet(det, "Хар бух балгас", 47.905123, 106.905456, "48TUT1234567890", "", "restricted",
+                         verdict_words={"Юу ч олдсонгүй": "nothing found"})
+    assert "<html lang='mn'>" in mn and "<html lang='en'>" in en
+    for label in ("Хээрийн шалгалт — MN-0042-20240601-abc123", "Анх илэрсэн", "Дүгнэлт:", "хөрс ил гарсан",
+                  "өндөр", "газар өмнө нь хөндөгдсөн (анх илэрсэн 2022-06-01)", "Нууцлалын түвшин: restricted."):
+        assert label in mn
+    for english in ("Field check", "First seen", "Verdict:", "bare soil exposure", "Do not share"):
+        assert english in en and english not in mn
+    # ids, coordinates, MGRS, dates, the verdicts the import reads and the command stay as they are
+    for kept in ("47.905123, 106.905456", "48TUT1234567890", "2024-06-20", "NN-abc123",
+                 "☐ Юу ч олдсонгүй / nothing found", "☐ confirmed looting", "<code>sitewatch verdicts import</code>", "field_pack.csv"):
+        assert kept in mn and kept in en
+
+
+def test_gpx_and_kml_descriptions_in_mongolian(tmp_path):
+    wp = Waypoint("MN-0042-20240601-abc123", "Хар бух", 47.9, 106.9, "2024-06-01", "medium", 900.0, "шалгах")
+    paths = write_field_pack([wp], tmp_path, access="restricted", words=words_for("mn"))
+    gpx = gpxpy.parse(paths["gpx"].read_text(encoding="utf-8"))
+    assert gpx.description == "нууцлалын түвшин: restricted" and gpx.routes[0].name == "field_pack эргүүл"
+    assert "анх илэрсэн 2024-06-01; дунд;" in gpx.waypoints[0].description
+    assert gpx.waypoints[0].name == "01-abc123" and gpx.waypoints[0].comment == "MN-0042-20240601-abc123"
+    assert "анх илэрсэн 2024-06-01, дунд, MGRS" in paths["kml"].read_text(encoding="utf-8")
+    header = paths["csv"].read_text(encoding="utf-8").splitlines()[0]
+    assert header.startswith("order,waypoint,detection_id,") and header.endswith("verdict,checked_on,checked_by,field_note")
+
+
+def test_a_units_catalog_cannot_break_a_run_or_put_html_on_a_sheet(tmp_path):
+    """A unit fixes wording in its own copy of the catalog.  Markup in it prints as text, a field
+    it misspells gives that message in English, a message it leaves out stays English, and a
+    fuzzy (unchecked) entry is not used."""
+    po = tmp_path / "unit.po"
+    po.write_text(
+        'msgid ""\nmsgstr ""\n"Language: mn\\n"\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "First seen"\nmsgstr "<script>alert(1)</script>Анх"\n\n'
+        'msgid "Field check — {id}"\nmsgstr "Шалгалт — {dugaar}"\n\n'
+        '#, fuzzy\nmsgid "Last seen"\nmsgstr "Сүүлд (?)"\n', encoding="utf-8")
+    words = words_for(str(po))
+    sheet = detection_sheet(_det(), "S", 47.9, 106.9, "48TUT", "", "restricted", words=words)
+    assert "<script>" not in sheet and "&lt;script&gt;alert(1)&lt;/script&gt;Анх" in sheet
+    assert "Field check — MN-0042-20240601-abc123" in sheet  # its field misspelt: English
+    assert "Last seen" in sheet and "Сүүлд (?)" not in sheet
+    assert "Verdict:" in sheet  # not in the unit's catalog
+    assert phrase(ENGLISH_WORDS, "first seen {date}", date="x") == "first seen x"
+
+
+def test_an_unknown_language_or_an_unreadable_catalog_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(LanguageError, match=re.escape("no catalog for language 'xx': sitewatch ships en, mn")):
+        check_language("xx")
+    with pytest.raises(LanguageError, match="no catalog at"):
+        check_language(str(tmp_path / "missing.po"))
+    bad = tmp_path / "bad.po"
+    bad.write_bytes(b'msgid "First seen"\nmsgstr "\xff\xfe broken\n')
+    with pytest.raises(LanguageError, match="cannot read the catalog"):
+        check_language(str(bad))
+    assert check_language(None) == "en" and check_language("mn") == "mn"
+
+
+def test_the_language_is_checked_where_it_is_given(tmp_path, capsys):
+    from sitewatch.cli import main
+    from sitewatch.config import parse_config
+    from sitewatch.errors import ConfigError
+
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--sites", "x.geojson", "--stac", "c.json", "--start", "2024-06-03", "--end", "2024-06-09",
+              "--language", "klingon"])
+    assert exc.value.code == 2 and "no catalog for language 'klingon'" in capsys.readouterr().err
+    raw = {"sites": "s.geojson", "db": "sw.db", "out": "out", "start": "2024-03-04"}
+    assert parse_config({**raw, "language": "mn"}).language == "mn" and parse_config(raw).language == "en"
+    (tmp_path / "unit.po").write_text('msgid ""\nmsgstr "Language: mn\\n"\n', encoding="utf-8")
+    assert parse_config({**raw, "language": "unit.po"}, base=tmp_path).language == str(tmp_path / "unit.po")
+    with pytest.raises(ConfigError, match="language: no catalog for language 'fr'"):
+        parse_config({**raw, "language": "fr"})
