@@ -1,5 +1,5 @@
-"""The language of the rangers' papers: field sheets, the GPX and KML waypoints' descriptions and
-the pack's "what to check".
+"""The language of the weekly map's labels and of the rangers' papers: field sheets, the GPX and
+KML waypoints' descriptions and the pack's "what to check".
 
 Words are gettext messages (``words.gettext("First seen")``) translated by a catalog in GNU
 gettext's ``.po`` format, read with Babel: one ships for each language in ``maps/locale/``
@@ -88,6 +88,9 @@ KIND_WORDS = {
 }
 """The detector's ``kind_hint`` as words (``change_detection.detect``)."""
 CONFIDENCE_WORDS = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")}
+STATUS_WORDS = {"open": N_("open"), "review": N_("review"), "dismissed": N_("dismissed"),
+                "suppressed": N_("suppressed"), "superseded": N_("superseded"), "withdrawn": N_("withdrawn")}
+"""A detection's ``status`` as words (``pipelines.store``)."""
 
 
 def phrase(words: gettext.NullTranslations, message: str, **values: object) -> str:
@@ -107,3 +110,7 @@ def kind_words(words: gettext.NullTranslations, kind_hint: str) -> str:
 
 def confidence_words(words: gettext.NullTranslations, confidence: str) -> str:
     return words.gettext(CONFIDENCE_WORDS.get(confidence, confidence))
+
+
+def status_words(words: gettext.NullTranslations, status: str) -> str:
+    return words.gettext(STATUS_WORDS.get(status, status))

@@ -23,7 +23,7 @@ from sites import Site
 from .access import generalise, may_see_exact, scrub_location
 from .escape import table, text
 from .field_pack import to_mgrs
-from .language import ENGLISH_WORDS, phrase
+from .language import ENGLISH_WORDS, confidence_words, kind_words, phrase, status_words
 
 CONFIDENCE_COLOURS = {"high": "#d7191c", "medium": "#fdae61", "low": "#ffd92f"}
 SENSITIVITY_STYLE = {
@@ -112,6 +112,7 @@ def weekly_map(
     verdicts: list[tuple[MapDetection, str, str]] | None = None,
     last_seen: dict[str, str] | None = None,
     companions: dict[str, list[MapDetection]] | None = None,
+    words: NullTranslations = ENGLISH_WORDS,
 ) -> folium.Map:
     """Build the map; ``chips`` maps detection id → HTML ``<img>`` snippet made by sitewatch;
     ``last_seen`` says per site when it last had a clear look (site popups, not-observed markers);
@@ -120,7 +121,10 @@ def weekly_map(
 
     ``overviews`` (:class:`maps.chips.Overview`) are the sites' own latest clear looks, added as
     image layers; with ``offline=True`` they are the only base layer (no web tiles, no CDN plugins).
+    ``words``: the language of the map's labels (:mod:`maps.language`); what the data says (a site's
+    name, why it was not observed, the evidence, report text) is shown as it is.
     """
+    _ = words.gettext
     unobserved = unobserved or {}
     last_seen = last_seen or {}
     chips = chips or {}
@@ -135,57 +139,62 @@ def weekly_map(
     for ov in overviews or []:
         lon0, lat0, lon1, lat1 = ov.bounds
         folium.raster_layers.ImageOverlay(ov.data_uri(), bounds=[[lat0, lon0], [lat1, lon1]], opacity=1.0 if offline else 0.85,
-                                          name=text(f"Site imagery {ov.site_id} ({ov.date})"), interactive=False,
+                                          name=text(phrase(words, "Site imagery {site} ({date})", site=ov.site_id,
+                                                           date=ov.date)), interactive=False,
                                           show=True).add_to(m)
+    title = phrase(words, "sitewatch — week {week} — access: {access}", week=week_label, access=access)
     m.get_root().html.add_child(folium.Element(
         f"<div id='sitewatch-title' style='position:fixed;top:8px;left:50px;z-index:1000;background:white;"
-        f"padding:4px 8px;border:1px solid #999;font:14px sans-serif'>sitewatch — week {text(week_label)} — "
-        f"access: {text(access)}</div>"))
+        f"padding:4px 8px;border:1px solid #999;font:14px sans-serif'>{text(title)}</div>"))
 
-    site_layer = folium.FeatureGroup(name="Sites", show=True)
-    unobs_layer = folium.FeatureGroup(name="Not observed this week", show=True)
+    site_layer = folium.FeatureGroup(name=text(_("Sites")), show=True)
+    unobs_layer = folium.FeatureGroup(name=text(_("Not observed this week")), show=True)
     for s in sites:
         style = SENSITIVITY_STYLE[s.sensitivity]
-        rows = [("Site", s.name), ("Site id", s.site_id), ("Sensitivity", s.sensitivity), ("Buffer", f"{s.buffer_m:.0f} m")]
+        rows = [(_("Site"), s.name), (_("Site id"), s.site_id), (_("Sensitivity"), s.sensitivity),
+                (_("Buffer"), f"{s.buffer_m:.0f} m")]
         if s.site_id in unobserved:
-            rows.append(("This week", unobserved[s.site_id]))
+            rows.append((_("This week"), unobserved[s.site_id]))
         if s.site_id in last_seen:
-            rows.append(("Last clear look", last_seen[s.site_id]))
+            rows.append((_("Last clear look"), last_seen[s.site_id]))
         if may_see_exact(s.sensitivity, access):
             if s.buffer_m > 0:
                 from sites.geo import buffer_m
 
                 folium.GeoJson(mapping(buffer_m(s.geometry, s.buffer_m)), style_function=lambda _f, c=style["color"]: {
                     "color": c, "weight": 1, "fillOpacity": 0.0, "dashArray": "2 6"},
-                    tooltip=folium.Tooltip(text(f"{s.name}: {s.buffer_m:.0f} m buffer"))).add_to(site_layer)
+                    tooltip=folium.Tooltip(text(phrase(words, "{site}: {metres} m buffer", site=s.name,
+                                                       metres=round(s.buffer_m))))).add_to(site_layer)
             folium.GeoJson(mapping(s.geometry), style_function=_style(style["color"], style["dashArray"]),
                            tooltip=folium.Tooltip(text(s.name)), popup=_popup(rows)).add_to(site_layer)
         else:
             p = generalise(s.geometry)
             folium.CircleMarker([p.y, p.x], radius=8, color=style["color"], fill=False,
-                                tooltip=folium.Tooltip(text(s.name) + " (location generalised)"),
-                                popup=_popup(rows + [("Location", "generalised to a 0.1° cell")])).add_to(site_layer)
+                                tooltip=folium.Tooltip(text(phrase(words, "{site} (location generalised)", site=s.name))),
+                                popup=_popup(rows + [(_("Location"), _("generalised to a 0.1° cell"))])).add_to(site_layer)
         if s.site_id in unobserved:
             c = s.geometry.centroid if may_see_exact(s.sensitivity, access) else generalise(s.geometry)
             folium.CircleMarker([c.y, c.x], radius=14, color="#888888", dash_array="4 4", fill=False,
-                                tooltip=folium.Tooltip(text(f"{s.name}: not observed ({unobserved[s.site_id]})"
-                                                            + (f"; last clear look {last_seen[s.site_id]}"
-                                                               if s.site_id in last_seen else "")))).add_to(unobs_layer)
+                                tooltip=folium.Tooltip(text(
+                                    phrase(words, "{site}: not observed ({why})", site=s.name, why=unobserved[s.site_id])
+                                    + (phrase(words, "; last clear look {when}", when=last_seen[s.site_id])
+                                       if s.site_id in last_seen else "")))).add_to(unobs_layer)
     site_layer.add_to(m)
 
     layers = {
-        True: folium.FeatureGroup(name=f"New detections (week {text(week_label)})", show=True),
-        False: folium.FeatureGroup(name="Older open detections", show=True),
+        True: folium.FeatureGroup(name=text(phrase(words, "New detections (week {week})", week=week_label)), show=True),
+        False: folium.FeatureGroup(name=text(_("Older open detections")), show=True),
     }
     clusters = {k: MarkerCluster(disable_clustering_at_zoom=13).add_to(v) for k, v in layers.items()}
     for d in detections:
         site = by_id.get(d.site_id)
         exact = site is not None and may_see_exact(site.sensitivity, access)
         c = d.geometry.centroid if exact else generalise(d.geometry)
-        rows = _detection_rows(d, site, exact, c)
+        rows = _detection_rows(d, site, exact, c, words)
         colour = CONFIDENCE_COLOURS.get(d.confidence, "#999999")
         popup = _popup(rows, chips.get(d.detection_id, "") if exact else "")
-        tip = folium.Tooltip(text(f"{d.detection_id} · {d.confidence} · first seen {d.first_seen}"))
+        tip = folium.Tooltip(text(f"{d.detection_id} · {confidence_words(words, d.confidence)} · "
+                                  + phrase(words, "first seen {date}", date=d.first_seen)))
         layer = layers[d.new_this_week]
         if exact:
             folium.GeoJson(mapping(d.geometry), style_function=_style(colour, None, 0.45), popup=popup, tooltip=tip).add_to(layer)
@@ -195,14 +204,15 @@ def weekly_map(
         layer.add_to(m)
     for label, others in (companions or {}).items():
         # another deployment's open detections (radar beside optical): outlines dashed, markers hollow
-        c_layer = folium.FeatureGroup(name=text(f"{label}: open detections"), show=True)
+        c_layer = folium.FeatureGroup(name=text(phrase(words, "{label}: open detections", label=label)), show=True)
         for d in others:
             site = by_id.get(d.site_id)
             exact = site is not None and may_see_exact(site.sensitivity, access)
             c = d.geometry.centroid if exact else generalise(d.geometry)
             colour = CONFIDENCE_COLOURS.get(d.confidence, "#999999")
-            popup = _popup([("Source", label), *_detection_rows(d, site, exact, c)])
-            tip = folium.Tooltip(text(f"{label}: {d.detection_id} · {d.confidence} · first seen {d.first_seen}"))
+            popup = _popup([(_("Source"), label), *_detection_rows(d, site, exact, c, words)])
+            tip = folium.Tooltip(text(f"{label}: {d.detection_id} · {confidence_words(words, d.confidence)} · "
+                                      + phrase(words, "first seen {date}", date=d.first_seen)))
             if exact:
                 folium.GeoJson(mapping(d.geometry), style_function=_style(colour, "5 5", 0.15), popup=popup,
                                tooltip=tip).add_to(c_layer)
@@ -211,7 +221,7 @@ def weekly_map(
         c_layer.add_to(m)
     unobs_layer.add_to(m)
     if verdicts:
-        v_layer = folium.FeatureGroup(name="Reviews and field verdicts", show=True)
+        v_layer = folium.FeatureGroup(name=text(_("Reviews and field verdicts")), show=True)
         for d, label, author in verdicts:
             site = by_id.get(d.site_id)
             if site is None or not may_see_exact(site.sensitivity, access):
@@ -220,30 +230,36 @@ def weekly_map(
             colour = VERDICT_COLOURS.get(label, "#666666")
             folium.RegularPolygonMarker(
                 [c.y, c.x], number_of_sides=4, radius=7, color=colour, fill=True, fill_opacity=0.9,
-                popup=_popup([("Detection", d.detection_id), ("Verdict", label), ("By", author), ("Status", d.status)]),
+                popup=_popup([(_("Detection"), d.detection_id), (_("Verdict"), label), (_("By"), author),
+                              (_("Status"), status_words(words, d.status))]),
                 tooltip=folium.Tooltip(text(f"{d.detection_id}: {label}"))).add_to(v_layer)
         v_layer.add_to(m)
     if reports:
-        rep_layer = folium.FeatureGroup(name="Community reports (reconciled)", show=True)
+        rep_layer = folium.FeatureGroup(name=text(_("Community reports (reconciled)")), show=True)
         for r in reports:
             site = by_id.get(r.site_id) if r.site_id else None
             exact = access != "public" and (site is None or may_see_exact(site.sensitivity, access))
             p = (r.lat, r.lon) if exact else (generalise(Point(r.lon, r.lat)).y, generalise(Point(r.lon, r.lat)).x)
-            rows = [("Report", r.report_id), ("Observed", r.observed_on), ("Outcome", r.outcome.replace("_", " ")),
-                    ("Why", r.detail), ("Text", r.text if exact else scrub_location(r.text))]
+            rows = [(_("Report"), r.report_id), (_("Observed"), r.observed_on),
+                    (_("Outcome"), r.outcome.replace("_", " ")), (_("Why"), r.detail),
+                    (_("Text"), r.text if exact else scrub_location(r.text))]
             folium.RegularPolygonMarker(list(p), number_of_sides=3, radius=8, color=REPORT_COLOURS.get(r.outcome, "#555"),
                                         fill=True, fill_opacity=0.8, popup=_popup(rows),
-                                        tooltip=folium.Tooltip(text(f"report {r.observed_on}: {r.outcome}"))).add_to(rep_layer)
+                                        tooltip=folium.Tooltip(text(phrase(words, "report {date}: {outcome}",
+                                                                           date=r.observed_on, outcome=r.outcome)))
+                                        ).add_to(rep_layer)
         rep_layer.add_to(m)
 
     legend = "".join(
-        f"<div><span style='display:inline-block;width:12px;height:12px;background:{c};margin-right:4px'></span>{k}</div>"
+        f"<div><span style='display:inline-block;width:12px;height:12px;background:{c};margin-right:4px'></span>"
+        f"{text(confidence_words(words, k))}</div>"
         for k, c in CONFIDENCE_COLOURS.items()
     )
+    heading, ring = _("Detection confidence"), _("dashed grey ring: site not observed this week")
     m.get_root().html.add_child(folium.Element(
         "<div id='sitewatch-legend' style='position:fixed;bottom:24px;right:10px;z-index:1000;background:white;"
-        f"padding:6px 8px;border:1px solid #999;font:12px sans-serif'><b>Detection confidence</b>{legend}"
-        "<div style='margin-top:4px'>dashed grey ring: site not observed this week</div></div>"))
+        f"padding:6px 8px;border:1px solid #999;font:12px sans-serif'><b>{text(heading)}</b>{legend}"
+        f"<div style='margin-top:4px'>{text(ring)}</div></div>"))
     if not offline:  # these plugins come from CDNs only
         Fullscreen().add_to(m)
         MeasureControl(primary_length_unit="meters", primary_area_unit="sqmeters").add_to(m)
@@ -257,24 +273,30 @@ def weekly_map(
     return m
 
 
-def _detection_rows(d: MapDetection, site: Site | None, exact: bool, c: Point) -> list[tuple[str, object]]:
+def _detection_rows(d: MapDetection, site: Site | None, exact: bool, c: Point,
+                    words: NullTranslations = ENGLISH_WORDS) -> list[tuple[str, object]]:
     """A detection's popup rows; its position generalised and MGRS withheld where not ``exact``."""
+    _ = words.gettext
+    withheld = _("withheld")
     return [
-        ("Detection", d.detection_id), ("Site", site.name if site else d.site_id),
+        (_("Detection"), d.detection_id), (_("Site"), site.name if site else d.site_id),
         # where this reader may not see the site, when the satellites last saw the change is not said:
         # on an open detection under weeks of cloud it is when the site was last seen at all
-        ("First seen", d.first_seen), ("Last seen", d.last_seen if exact else "withheld"), ("Confirmed", d.confirmed_on),
-        ("Area", f"{d.area_m2:.0f} m²"), ("Score", f"{d.score:.2f}"), ("Confidence", d.confidence),
-        ("Type hint", d.kind_hint), ("Status", d.status),
-        *([("Clear looks", f"{d.n_looks}" + (" (provisional: awaiting a second look)" if d.n_looks == 1 else ""))]
+        (_("First seen"), d.first_seen), (_("Last seen"), d.last_seen if exact else withheld),
+        (_("Confirmed"), d.confirmed_on), (_("Area"), f"{d.area_m2:.0f} m²"), (_("Score"), f"{d.score:.2f}"),
+        (_("Confidence"), confidence_words(words, d.confidence)),
+        (_("Type hint"), kind_words(words, d.kind_hint)),
+        (_("Status"), status_words(words, d.status)),
+        *([(_("Clear looks"), f"{d.n_looks}" + (_(" (provisional: awaiting a second look)") if d.n_looks == 1 else ""))]
           if d.n_looks else []),
-        *([("Evidence", d.evidence)] if d.evidence else []),
-        *d.repeat_rows(),
-        *([("Checked in the field", d.field_check)] if d.field_check and exact else []),
-        *([("Same dig as", f"{d.same_dig_as} (seen from both sites; its waypoint in the field pack stands for both)")]
+        *([(_("Evidence"), d.evidence)] if d.evidence else []),
+        *d.repeat_rows(words),
+        *([(_("Checked in the field"), d.field_check)] if d.field_check and exact else []),
+        *([(_("Same dig as"), phrase(words, "{id} (seen from both sites; its waypoint in the field pack stands for "
+                                           "both)", id=d.same_dig_as))]
           if d.same_dig_as and exact else []),
-        ("Lat, lon", f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else " (generalised)")),
-        ("MGRS", to_mgrs(c.y, c.x) if exact else "withheld"),
+        (_("Lat, lon"), f"{c.y:.6f}, {c.x:.6f}" + ("" if exact else _(" (generalised)"))),
+        ("MGRS", to_mgrs(c.y, c.x) if exact else withheld),
     ]
 
 

@@ -83,7 +83,7 @@ def weekly_monitoring(
 ) -> dict:
     """Monitor every site for [start, end]; write the store and the outputs; return the summary.
     ``registry``: the site ids of the whole registry, when ``sites`` are part of it; ``language``:
-    of the rangers' papers (:mod:`maps.language`)."""
+    of the map and the rangers' papers (:mod:`maps.language`)."""
     log = get_run_logger()
     store = Store(db_url)
     run_id = new_run_id()

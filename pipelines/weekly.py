@@ -468,8 +468,8 @@ def write_outputs(
     blind_days: int = BLIND_DAYS, companions: dict[str, str] | None = None, registry: set[str] | None = None,
     language: str = "en",
 ) -> Outputs:
-    """detections.geojson, map.html, field/ and summary.json for the period's last week (the field
-    sheets and waypoints in ``language``, :mod:`maps.language`); sites
+    """detections.geojson, map.html, field/ and summary.json for the period's last week (the map's
+    labels, the field sheets and the waypoints in ``language``, :mod:`maps.language`); sites
     without a clear look for ``blind_days`` or more are listed as blind; ``companions`` (label →
     store) are other deployments whose open detections the maps show beside this one's; ``registry``
     the site ids of the whole registry when ``sites`` are part of it (:func:`left_out_sites`)."""
@@ -530,16 +530,18 @@ def write_outputs(
     for got in companion_said.values():  # a site's ids, where this output's reader may see the site
         if "not_renamed" in got:
             got["not_renamed"] = [p for p in got["not_renamed"] if may_see_exact(by_id[p[1]].sensitivity, access)]
+    words = words_for(language)
     m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
-                   overviews=overviews, verdicts=verdicts, last_seen=last_seen, companions=others)
+                   overviews=overviews, verdicts=verdicts, last_seen=last_seen, companions=others, words=words)
     map_path = save_map(m, out / "map.html")
     offline = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
-                         overviews=overviews, offline=True, verdicts=verdicts, last_seen=last_seen, companions=others)
+                         overviews=overviews, offline=True, verdicts=verdicts, last_seen=last_seen, companions=others,
+                         words=words)
     save_map(offline, out / "map_offline.html", offline=True)
 
     field_dir = out / "field"
     _write_field([d for d in dets if d.detection_id in to_visit], by_id, access, field_dir, chip_html, base,
-                 store.verdict_words(), words_for(language))
+                 store.verdict_words(), words)
 
     hot = confirmed_sites(store)
     # whether a ranger has been is patrol knowledge: said (and ranked by) only where the reader sees the site

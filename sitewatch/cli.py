@@ -572,8 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--blind-days", type=_blind_days, default=BLIND_DAYS,
                             help="list sites without a clear look for this many days as blind (default %(default)s)")
             sp.add_argument("--language", type=_language, default="en",
-                            help="language of the rangers' field sheets and waypoint descriptions: en (default), mn "
-                                 "(Mongolian), or the path of a .po catalog (docs/operations.md)")
+                            help="language of the weekly map, the field sheets and the waypoint descriptions: en "
+                                 "(default), mn (Mongolian), or the path of a .po catalog (docs/reports.md)")
 
     def rejected_dir_option(sp):
         sp.add_argument("--rejected-dir", help="folder for FILE.rejected.csv, the rejected rows and their reasons "

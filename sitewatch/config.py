@@ -17,7 +17,7 @@ timezone = "Asia/Ulaanbaatar"
 cron = "0 6 * * 1"                 # Monday 06:00
 quick_look_cron = "0 7 * * *"      # optional daily look at secret sites
 blind_days = 32                    # list sites without a clear look for this many days
-language = "mn"                    # rangers' field sheets and waypoints: en (default), mn, or a .po file
+language = "mn"                    # map, field sheets, waypoints: en (default), mn, or a .po file
 
 [columns]                          # the registry's columns whose names sitewatch does not know
 site_id = "Дурсгалт газрын код"
@@ -119,8 +119,8 @@ class Config:
     companions: dict[str, str] = field(default_factory=dict)
     """Other deployments (label → store) whose open detections this one's maps show as layers."""
     language: str = "en"
-    """Of the rangers' field sheets and waypoint descriptions: a shipped catalog's code or a ``.po``
-    file (:mod:`maps.language`)."""
+    """Of the weekly map, the rangers' field sheets and the waypoint descriptions: a shipped
+    catalog's code or a ``.po`` file (:mod:`maps.language`)."""
 
 
 def load_config(path: str | Path) -> Config:

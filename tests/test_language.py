@@ -3,6 +3,7 @@ and a unit's own catalog can neither break a run nor put live HTML on a sheet.""
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from dataclasses import replace
@@ -139,3 +140,24 @@ def test_the_language_is_checked_where_it_is_given(tmp_path, capsys):
     assert parse_config({**raw, "language": "unit.po"}, base=tmp_path).language == str(tmp_path / "unit.po")
     with pytest.raises(ConfigError, match="language: no catalog for language 'fr'"):
         parse_config({**raw, "language": "fr"})
+
+
+def test_the_weekly_map_in_mongolian_escapes_and_generalises_as_in_english():
+    from shapely.geometry import box
+
+    from maps.weekly_map import weekly_map
+    from sites import Site
+
+    hostile = "<script>alert('x')</script>"
+    sites = [Site("MN-0042", hostile, box(106.9, 47.9, 106.91, 47.91), 50.0, "restricted", "Töv"),
+             Site("MN-0099", "Нууц", box(107.2, 47.7, 107.21, 47.71), 0.0, "secret", "Töv")]
+    dets = [_det(n_looks=1), _det(detection_id="MN-0099-20240601-def456", site_id="MN-0099",
+                                  geometry=Point(107.205, 47.705).buffer(0.0005))]
+    html = weekly_map(sites, dets, "2024-W23", {"MN-0042": "all looks cloudy"}, "restricted",
+                      words=words_for("mn")).get_root().render()
+    for label in ("Илрүүлэлтийн итгэлийн түвшин", "Шинэ илрүүлэлтүүд (2024-W23 долоо хоног)", "Анх илэрсэн",
+                  "хөрс ил гарсан", "(урьдчилсан: хоёр дахь зургийг хүлээж байна)", "ажиглагдаагүй (all looks cloudy)",
+                  "Нууц (байршлыг ерөнхийлсөн)", "нууцалсан"):
+        assert label in html or json.dumps(label)[1:-1] in html, label  # layer names are in JSON
+    assert "<script>alert" not in html and "Detection confidence" not in html
+    assert "107.205" not in html  # the secret site's dig: generalised in any language

@@ -754,9 +754,9 @@ def test_rangers_write_verdicts_in_the_units_own_words(scene, capsys):
 
 
 def test_a_pack_in_mongolian_comes_back_like_an_english_one(scene):
-    """``--language mn``: the sheets, the waypoints and "what to check" are in Mongolian; the
-    columns, ids and verdicts that ``sitewatch verdicts import`` reads are not, so the pack comes
-    back the same; the map stays English."""
+    """``--language mn``: the map, the sheets, the waypoints and "what to check" are in Mongolian;
+    the columns, ids and verdicts that ``sitewatch verdicts import`` reads are not, so the pack
+    comes back the same."""
     import csv
 
     import gpxpy
@@ -776,7 +776,7 @@ def test_a_pack_in_mongolian_comes_back_like_an_english_one(scene):
     sheets = sorted((out / "field" / "sheets").glob("*.html"))
     assert len(sheets) == len(rows) and all("Хээрийн шалгалт" in p.read_text(encoding="utf-8") for p in sheets)
     assert "Field check" not in sheets[0].read_text(encoding="utf-8")
-    assert "First seen" in (out / "map.html").read_text(encoding="utf-8")  # the police map: English
+    assert "Анх илэрсэн" in (out / "map.html").read_text(encoding="utf-8")  # the police map too
     rows[0].update(verdict="confirmed looting", checked_by="Ranger Saraa",
                    checked_on=str((pd.Timestamp(rows[0]["first_seen"]) + pd.Timedelta(days=10)).date()))
     _write_pack(pack, rows)
