@@ -15,6 +15,7 @@ import base64
 import io
 import warnings
 from dataclasses import dataclass
+from gettext import NullTranslations
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from rasterio.errors import NotGeoreferencedWarning
 from shapely.geometry.base import BaseGeometry
 
 from change_detection import feature_stack, usable_looks
+
+from .escape import text
+from .language import ENGLISH_WORDS, N_, phrase
 
 # rasterio's array-to-array reproject, shapes and rasterize warn "Dataset has no geotransform" at
 # random when several threads call them at once (sites run in threads; a known spurious warning,
@@ -38,7 +42,7 @@ warnings.filterwarnings("ignore", message="Dataset has no geotransform", categor
 STRETCH_MAX = 0.35
 RADAR_DB = {"vv_db": (-25.0, 0.0), "vh_db": (-32.0, -5.0), "vv_vh_db": (0.0, 15.0)}
 """The dB ranges stretched to 0–255 for radar chips (fixed, so chips from different dates compare)."""
-RADAR_COLOUR = "radar (VV, VH, VV/VH)"
+RADAR_COLOUR = N_("radar (VV, VH, VV/VH)")
 
 
 @dataclass(frozen=True)
@@ -53,26 +57,29 @@ class Chips:
 
     @property
     def index_name(self) -> str:
-        return "VV change" if self.colour == RADAR_COLOUR else "NDVI change"
+        return N_("VV change") if self.colour == RADAR_COLOUR else N_("NDVI change")
 
-    def html(self) -> str:
+    def html(self, words: NullTranslations = ENGLISH_WORDS) -> str:
+        """The three chips with their captions in ``words``' language (:mod:`maps.language`)."""
         def img(png: bytes, title: str) -> str:
+            title = text(title)
             return (f"<figure style='display:inline-block;margin:2px'><img alt='{title}' title='{title}' width='110' "
                     f"src='data:image/png;base64,{base64.b64encode(png).decode()}'><figcaption style='font-size:10px'>"
                     f"{title}</figcaption></figure>")
-        return ("<div class='sitewatch-chips'>" + img(self.before_png, f"before {self.before_date}")
-                + img(self.after_png, f"after {self.after_date}") + img(self.index_png, self.index_name) + "</div>")
+        return ("<div class='sitewatch-chips'>" + img(self.before_png, phrase(words, "before {date}", date=self.before_date))
+                + img(self.after_png, phrase(words, "after {date}", date=self.after_date))
+                + img(self.index_png, words.gettext(self.index_name)) + "</div>")
 
 
 def _rgb_bands(ds: xr.Dataset) -> tuple[list[str], str]:
     if "vv" in ds.data_vars and "red" not in ds.data_vars:
         return ["vv_db", "vh_db", "vv_vh_db"], RADAR_COLOUR
     if {"red", "green", "blue"} <= set(ds.data_vars):
-        return ["red", "green", "blue"], "true colour"
+        return ["red", "green", "blue"], N_("true colour")
     if {"swir16", "nir", "red"} <= set(ds.data_vars):
-        return ["swir16", "nir", "red"], "false colour (SWIR, NIR, red)"
+        return ["swir16", "nir", "red"], N_("false colour (SWIR, NIR, red)")
     b = [v for v in ds.data_vars if v not in ("clear", "snow")][:1] * 3
-    return b, "grey"
+    return b, N_("grey")
 
 
 def to_png(rgb: np.ndarray, scale: int = 1) -> bytes:

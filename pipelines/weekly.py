@@ -514,11 +514,13 @@ def write_outputs(
     _write_chips(chips, out / "chips")
     names = {d.detection_id: by_id[d.site_id].name for d in dets if d.site_id in by_id}
     chip_html = {}
+    words = words_for(language)
+    swipe_link = text(words.gettext("before/after swipe view"))
     for k, c in chips.items():
         if k in names:
-            write_swipe(out / "swipe", k, names[k], c)
-            chip_html[k] = c.html() + (f"<p><a href='swipe/{text(file_name(k))}.html' target='_blank'>"
-                                       "before/after swipe view</a></p>")
+            write_swipe(out / "swipe", k, names[k], c, words)
+            chip_html[k] = c.html(words) + (f"<p><a href='swipe/{text(file_name(k))}.html' target='_blank'>"
+                                            f"{swipe_link}</a></p>")
     # The site's own imagery as a base layer where there is something to look at (keeps a national
     # map small): sites with an open detection, visible exactly to this reader.
     with_dets = {d.site_id for d in dets}
@@ -530,7 +532,6 @@ def write_outputs(
     for got in companion_said.values():  # a site's ids, where this output's reader may see the site
         if "not_renamed" in got:
             got["not_renamed"] = [p for p in got["not_renamed"] if may_see_exact(by_id[p[1]].sensitivity, access)]
-    words = words_for(language)
     m = weekly_map(sites, dets, week_label, unobserved, access, chips=chip_html, reports=map_reports,
                    overviews=overviews, verdicts=verdicts, last_seen=last_seen, companions=others, words=words)
     map_path = save_map(m, out / "map.html")
