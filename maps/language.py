@@ -1,5 +1,5 @@
-"""The language of the weekly map's labels and of the rangers' papers: field sheets, the GPX and
-KML waypoints' descriptions and the pack's "what to check".
+"""The language of the weekly map's labels, its chips and before/after pages, the summary page and
+the rangers' papers: field sheets, the GPX and KML waypoints' descriptions and "what to check".
 
 Words are gettext messages (``words.gettext("First seen")``) translated by a catalog in GNU
 gettext's ``.po`` format, read with Babel: one ships for each language in ``maps/locale/``

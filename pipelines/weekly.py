@@ -21,7 +21,7 @@ from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact
 from maps.escape import file_name, text
 from maps.field_pack import Waypoint, to_mgrs, write_field_pack
-from maps.language import ENGLISH_WORDS, kind_words, phrase, words_for
+from maps.language import ENGLISH_WORDS, N_, confidence_words, kind_words, phrase, words_for
 from maps.sheets import detection_sheet, write_sheet
 from maps.swipe import write_swipe
 from maps.weekly_map import MapDetection, MapReport, save_map, weekly_map
@@ -588,7 +588,7 @@ def write_outputs(
     }
     sum_path = out / "summary.json"
     sum_path.write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    (out / "summary.html").write_text(summary_html(summary), encoding="utf-8")
+    (out / "summary.html").write_text(summary_html(summary, words), encoding="utf-8")
     folder.finish()
     return Outputs(det_path, map_path, sum_path, field_dir, kept)
 
@@ -616,58 +616,99 @@ def _reconciliation(store: Store, week_label: str, lookback_days: int, registry:
     return items, shown
 
 
-def summary_html(summary: dict) -> str:
-    """The weekly summary as a printable page; every data string escaped."""
+COLUMN_WORDS = {k: k for k in (
+    N_("detection_id"), N_("site_id"), N_("site_name"), N_("priority"), N_("confidence"), N_("area_m2"),
+    N_("first_seen"), N_("new_this_week"), N_("to_visit"), N_("same_dig_as"), N_("field_check"), N_("name"),
+    N_("reason"), N_("last_clear_look"), N_("region"), N_("days_without_clear_look"), N_("last_watched_week"),
+    N_("same_outline_as"), N_("item"), N_("date"), N_("asset"), N_("sites"), N_("error"), N_("outcome"),
+    N_("report_id"), N_("distance_m"), N_("days_apart"), N_("action"))}
+"""The summary page's column names (``summary.json``'s keys), translated on the page only."""
+
+
+def summary_html(summary: dict, words: NullTranslations = ENGLISH_WORDS) -> str:
+    """The weekly summary as a printable page in ``words``' language (:mod:`maps.language`; the
+    data, and ``summary.json``, as they are); every data string escaped."""
+    from html import escape
+
     from maps.escape import text as esc
 
+    _ = words.gettext
+
+    def prose(said):  # a sentence of the page, not data: element content, where quotes need no escaping
+        return escape(said, quote=False)
+
     def rows(items, cols):
-        head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+        head = "".join(f"<th>{esc(_(COLUMN_WORDS[c]))}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{esc(i.get(c, ''))}</td>" for c in cols) + "</tr>" for i in items)
-        return f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>{body}</table>" if items else "<p>none</p>"
+        return (f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>{body}</table>" if items
+                else f"<p>{nothing}</p>")
 
     def unnamed(n):
-        return (f"<p>and {n} site(s) above this output's access level, not named here (when a site is not seen "
-                "tells a looter when to go)</p>" if n else "")
+        said = phrase(words, "and {n} site(s) above this output's access level, not named here (when a site is not "
+                      "seen tells a looter when to go)", n=n)
+        return f"<p>{prose(said)}</p>" if n else ""
 
-    conf = ", ".join(f"{esc(k)}: {v}" for k, v in summary["by_confidence"].items())
-    regions = ", ".join(f"{esc(k)}: {v}" for k, v in summary["by_region"].items()) or "none"
+    def para(said):
+        return f"<p>{prose(said)}</p>"
+
+    nothing = esc(_("none"))
+
+    conf = ", ".join(f"{confidence_words(words, k)}: {v}" for k, v in summary["by_confidence"].items())
+    regions = ", ".join(f"{esc(k)}: {v}" for k, v in summary["by_region"].items()) or nothing
     recon = ", ".join(f"{esc(k.replace('_', ' '))}: {v}" for k, v in summary.get("reconciliation", {}).items())
+    period = phrase(words, "Period {start} to {end} · access level {level} · {observed} of {sites} sites observed this "
+                    "week · {shown} detections shown ({by_confidence}): {new} new, {open} without a verdict, {visit} for "
+                    "the rangers (field pack)", start=summary['period']['start'], end=summary['period']['end'],
+                    level="{level}", observed=summary['sites_observed_this_week'], sites=summary['sites'],
+                    shown=summary['detections_shown'], by_confidence=conf,
+                    new=summary['detections_new_this_week'], open=summary['detections_open'],
+                    visit=summary['detections_to_visit'])
+    title, heading = _("sitewatch weekly summary"), phrase(words, "sitewatch — week {week}", week=summary["week"])
+    blind = phrase(words, "Sites not seen for {days} days or more", days=summary.get("blind_days"))
+    h = {"ranked": _("Detections by priority"), "unobserved": _("Sites not observed this week"),
+         "not_in_registry": _("Sites watched before but not in this registry"),
+         "unreadable": _("Acquisitions that could not be read"), "regions": _("Per region"),
+         "reports": _("Community reports"), "none": _("no reports")}
+    h = {k: esc(v) for k, v in h.items()}
     return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>sitewatch weekly summary</title>"
+        f"<!DOCTYPE html><html lang='{esc(words.info().get('language', 'en'))}'><head><meta charset='utf-8'>"
+        f"<title>{esc(title)}</title>"
         "<style>body{font:14px sans-serif;margin:2em}td,th{font-size:13px}</style></head><body>"
-        f"<h1>sitewatch — week {esc(summary['week'])}</h1>"
-        f"<p>Period {esc(summary['period']['start'])} to {esc(summary['period']['end'])} · access level "
-        f"<b>{esc(summary['access_level'])}</b> · {summary['sites_observed_this_week']} of {summary['sites']} sites observed "
-        f"this week · {summary['detections_shown']} detections shown ({conf}): {summary['detections_new_this_week']} new, "
-        f"{summary['detections_open']} without a verdict, {summary['detections_to_visit']} for the rangers (field pack)</p>"
-        f"<h2>Detections by priority</h2><p>Places for the rangers first (nobody has checked them, or a report or a "
-        "doubt came after the last check), then those checked in the field. A dig two sites see is one place: "
-        "same_dig_as names the detection whose waypoint stands for it.</p>"
+        f"<h1>{esc(heading)}</h1><p>{esc(period).replace('{level}', '<b>' + esc(summary['access_level']) + '</b>')}</p>"
+        f"<h2>{h['ranked']}</h2>"
+        + para(_("Places for the rangers first (nobody has checked them, or a report or a doubt came after the last "
+                 "check), then those checked in the field. A dig two sites see is one place: same_dig_as names the "
+                 "detection whose waypoint stands for it."))
         + rows(summary['ranked'], ['detection_id', 'site_id', 'site_name', 'priority', 'confidence', 'area_m2',
                                    'first_seen', 'new_this_week', 'to_visit', 'same_dig_as', 'field_check'])
-        + f"<h2>Sites not observed this week</h2>{rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason', 'last_clear_look'])}"
+        + f"<h2>{h['unobserved']}</h2>"
+        + rows(summary['not_observed_this_week'], ['site_id', 'name', 'reason', 'last_clear_look'])
         + unnamed(summary.get("not_observed_not_named", 0))
-        + (f"<h2>Sites not seen for {summary['blind_days']} days or more</h2><p>No clear look for that long: the "
-           "satellites cannot tell whether the ground was dug there; send a patrol.</p>"
-           f"{rows(summary['blind_sites'], ['site_id', 'name', 'region', 'last_clear_look', 'days_without_clear_look'])}"
+        + (f"<h2>{esc(blind)}</h2>"
+           + para(_("No clear look for that long: the satellites cannot tell whether the ground was dug there; send "
+                    "a patrol."))
+           + rows(summary['blind_sites'], ['site_id', 'name', 'region', 'last_clear_look', 'days_without_clear_look'])
            + unnamed(summary.get("blind_sites_not_named", 0))
            if summary.get("blind_sites") or summary.get("blind_sites_not_named") else "")
-        + (f"<h2>Sites watched before but not in this registry</h2><p>Not watched this week: the places there "
-           "that wait for the rangers (to_visit) are not on this map or in the field pack. Put the sites back in the "
-           "registry file, or leave them out if they were retired. A site that has a new id, or was split or "
-           "merged (same_outline_as: the registry's sites with its outline) is renamed with <code>sitewatch sites "
-           "rename OLD NEW</code> (OLD NEW NEW … for a split).</p>"
+        + (f"<h2>{h['not_in_registry']}</h2>"
+           + para(phrase(words, "Not watched this week: the places there that wait for the rangers (to_visit) are not "
+                         "on this map or in the field pack. Put the sites back in the registry file, or leave them out "
+                         "if they were retired. A site that has a new id, or was split or merged (same_outline_as: the "
+                         "registry's sites with its outline) is renamed with {command} (OLD NEW NEW … for a split).",
+                         command="{command}")).replace("{command}", "<code>sitewatch sites rename OLD NEW</code>")
            + rows(summary.get('sites_not_in_registry', []), ['site_id', 'name', 'region', 'last_watched_week',
                                                              'to_visit', 'same_outline_as'])
            + unnamed(summary.get("sites_not_in_registry_not_named", 0))
            if summary.get("sites_not_in_registry") or summary.get("sites_not_in_registry_not_named") else "")
-        + (f"<h2>Acquisitions that could not be read</h2><p>Left out of this run; re-download them.</p>"
-           f"{rows(summary['acquisitions_unreadable'], ['item', 'date', 'asset', 'sites', 'error'])}"
+        + (f"<h2>{h['unreadable']}</h2>"
+           + para(_("Left out of this run; re-download them."))
+           + rows(summary['acquisitions_unreadable'], ['item', 'date', 'asset', 'sites', 'error'])
            if summary.get("acquisitions_unreadable") else "")
-        + f"<h2>Per region</h2><p>{regions}</p>"
-        f"<h2>Community reports</h2><p>{recon or 'no reports'}</p>"
-        f"{rows(summary.get('reconciliation_items', []), ['outcome', 'report_id', 'detection_id', 'site_id', 'distance_m', 'days_apart', 'action', 'field_check'])}"
-        "</body></html>"
+        + f"<h2>{h['regions']}</h2><p>{regions}</p>"
+        f"<h2>{h['reports']}</h2><p>{recon or h['none']}</p>"
+        + rows(summary.get('reconciliation_items', []), ['outcome', 'report_id', 'detection_id', 'site_id',
+                                                         'distance_m', 'days_apart', 'action', 'field_check'])
+        + "</body></html>"
     )
 
 

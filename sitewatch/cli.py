@@ -572,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--blind-days", type=_blind_days, default=BLIND_DAYS,
                             help="list sites without a clear look for this many days as blind (default %(default)s)")
             sp.add_argument("--language", type=_language, default="en",
-                            help="language of the weekly map, the field sheets and the waypoint descriptions: en "
+                            help="language of the weekly map and summary, the field sheets and the waypoints: en "
                                  "(default), mn (Mongolian), or the path of a .po catalog (docs/reports.md)")
 
     def rejected_dir_option(sp):

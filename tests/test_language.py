@@ -161,3 +161,24 @@ def test_the_weekly_map_in_mongolian_escapes_and_generalises_as_in_english():
         assert label in html or json.dumps(label)[1:-1] in html, label  # layer names are in JSON
     assert "<script>alert" not in html and "Detection confidence" not in html
     assert "107.205" not in html  # the secret site's dig: generalised in any language
+
+
+def test_the_summary_page_in_mongolian_keeps_its_data_and_escapes_a_catalog(tmp_path):
+    from pipelines.weekly import summary_html
+
+    summary = {"week": "2024-W23", "period": {"start": "2024-06-03", "end": "2024-06-09"}, "access_level": "restricted",
+               "sites_observed_this_week": 3, "sites": 5, "detections_shown": 1, "by_confidence": {"high": 1},
+               "detections_new_this_week": 1, "detections_open": 1, "detections_to_visit": 1, "by_region": {"Töv": 1},
+               "ranked": [{"detection_id": "MN-0042-20240601-abc123", "site_id": "MN-0042", "confidence": "high"}],
+               "not_observed_this_week": [], "not_observed_not_named": 2, "blind_days": 32, "blind_sites": []}
+    page = summary_html(summary, words_for("mn"))
+    for said in ("<h1>sitewatch — 2024-W23 долоо хоног</h1>", "нууцлалын түвшин <b>restricted</b>",
+                 "1 илрүүлэлт харуулсан (өндөр: 1)", "<th>Илрүүлэлтийн код</th>", "<td>MN-0042-20240601-abc123</td>",
+                 "мөн энэ гаралтын нууцлалын түвшнээс дээгүүр 2 дурсгалт газар", "<h2>Бүс нутгаар</h2><p>Töv: 1</p>"):
+        assert said in page, said
+    assert "Detections by priority" not in page and "detection_id" not in page.replace("MN-0042", "")
+    po = tmp_path / "unit.po"
+    po.write_text('msgid ""\nmsgstr "Language: mn\\n"\n\nmsgid "Per region"\nmsgstr "<script>alert(1)</script>"\n',
+                  encoding="utf-8")
+    page = summary_html(summary, words_for(str(po)))
+    assert "<script>" not in page and "&lt;script&gt;" in page and "Detections by priority" in page

@@ -777,6 +777,8 @@ def test_a_pack_in_mongolian_comes_back_like_an_english_one(scene):
     assert len(sheets) == len(rows) and all("Хээрийн шалгалт" in p.read_text(encoding="utf-8") for p in sheets)
     assert "Field check" not in sheets[0].read_text(encoding="utf-8")
     assert "Анх илэрсэн" in (out / "map.html").read_text(encoding="utf-8")  # the police map too
+    assert "Эрэмбээр жагсаасан илрүүлэлтүүд" in (out / "summary.html").read_text(encoding="utf-8")
+    assert json.loads((out / "summary.json").read_text())["ranked"][0]["confidence"] in ("low", "medium", "high")
     swipes = list((out / "swipe").glob("*.html"))
     assert swipes and all("Зүүн: өмнө (" in p.read_text(encoding="utf-8") for p in swipes)
     assert "өмнө/дараа харьцуулах гулсуур" in sheets[0].read_text(encoding="utf-8")  # the chips on the sheet
