@@ -22,6 +22,8 @@ from babel.messages.pofile import PoFileError, read_po
 
 LOCALE_DIR = Path(__file__).with_name("locale")
 ENGLISH = "en"
+ENGLISH_WORDS = gettext.NullTranslations()
+"""English, as the messages are written in the code."""
 
 
 class LanguageError(ValueError):
@@ -54,7 +56,7 @@ def words_for(language: str | None) -> gettext.NullTranslations:
     Fuzzy entries (a translator's unchecked guess) are left out, as ``msgfmt`` leaves them out."""
     path = catalog_path(language or ENGLISH)
     if path is None:
-        return gettext.NullTranslations()
+        return ENGLISH_WORDS
     try:
         with path.open("rb") as fh:
             catalog = read_po(fh, abort_invalid=True)
@@ -70,9 +72,6 @@ def check_language(language: str | None) -> str:
     """``language`` if its catalog can be read (for argument and configuration checks)."""
     words_for(language)
     return language or ENGLISH
-
-
-ENGLISH_WORDS = gettext.NullTranslations()
 
 
 def N_(message: str) -> str:
