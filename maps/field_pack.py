@@ -22,7 +22,7 @@ import simplekml
 from pyproj import Geod
 
 from .escape import csv_cell, text
-from .language import ENGLISH_WORDS, confidence_words, phrase
+from .language import ENGLISH_WORDS, access_words, confidence_words, phrase
 
 GEOD = Geod(ellps="WGS84")
 _MGRS = mgrs.MGRS()
@@ -105,7 +105,7 @@ def write_field_pack(
 
     gpx = gpxpy.gpx.GPX()
     gpx.name = f"sitewatch {name} ({access})"
-    gpx.description = phrase(words, "access level: {level}", level=access)
+    gpx.description = phrase(words, "access level: {level}", level=access_words(words, access))
     rte = gpxpy.gpx.GPXRoute(name=phrase(words, "{name} patrol", name=name))
     for i, p in enumerate(route, 1):
         first_seen = phrase(words, "first seen {date}", date=p.first_seen)

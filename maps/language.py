@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -90,6 +91,18 @@ CONFIDENCE_WORDS = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")
 STATUS_WORDS = {"open": N_("open"), "review": N_("review"), "dismissed": N_("dismissed"),
                 "suppressed": N_("suppressed"), "superseded": N_("superseded"), "withdrawn": N_("withdrawn")}
 """A detection's ``status`` as words (``pipelines.store``)."""
+LABEL_WORDS = {"looting": N_("looting"), "bulldozing": N_("bulldozing"), "construction": N_("construction"),
+               "agriculture": N_("agriculture"), "natural": N_("natural"),
+               "cloud/shadow artefact": N_("cloud/shadow artefact"), "no change": N_("no change"),
+               "unsure": N_("unsure")}
+"""An archaeologist's or a ranger's verdict (``pipelines.review.LABELS``) as a page shows it; the
+verdicts ``sitewatch annotate`` and ``verdicts import`` take stay English (or the unit's own words)."""
+ACCESS_WORDS = {"public": N_("public"), "restricted": N_("restricted"), "secret": N_("secret")}
+"""An output's access level and a site's sensitivity (:mod:`maps.access`) as words."""
+OUTCOME_WORDS = {"corroborated": N_("corroborated"), "report_without_detection": N_("report without detection"),
+                 "detection_without_report": N_("detection without report"),
+                 "report_outside_sites": N_("report outside sites")}
+"""A reconciliation's outcome (:mod:`reports.reconcile`) as words."""
 
 
 def phrase(words: gettext.NullTranslations, message: str, **values: object) -> str:
@@ -100,6 +113,44 @@ def phrase(words: gettext.NullTranslations, message: str, **values: object) -> s
         return words.gettext(message).format(**values)
     except (KeyError, IndexError, ValueError, AttributeError):
         return message.format(**values)
+
+
+class Said(str):
+    """A sentence the data carries (why a site was not observed, how a report matched, what the
+    detection rests on): English text, as ``summary.json``, the CSV files and the logs keep it, that
+    also remembers its gettext ``message`` and ``fields``, so that a page for people says it in the
+    reader's language (:func:`say`).  A field may itself be a :class:`Said` (said in the same
+    language) or plain data (a name, an id, a provider's error: shown as it is)."""
+
+    message: str
+    fields: Mapping[str, object]
+
+    def __new__(cls, message: str, /, **fields: object) -> Said:
+        said = super().__new__(cls, _fill(ENGLISH_WORDS, message, fields))
+        said.message, said.fields = message, fields
+        return said
+
+    def __getnewargs_ex__(self):  # pickled (a Dask worker, a Prefect result) as itself
+        return (self.message,), dict(self.fields)
+
+    def in_words(self, words: gettext.NullTranslations) -> str:
+        return _fill(words, self.message, self.fields)
+
+
+def _fill(words: gettext.NullTranslations, message: str, fields: Mapping[str, object]) -> str:
+    if not message:  # gettext("") is the catalog's header
+        return ""
+    return phrase(words, message, **{k: say(words, v) for k, v in fields.items()})
+
+
+def said_list(parts: list[object], sep: str = "; ") -> Said:
+    """Parts said one after the other (each a :class:`Said` or data), in any language."""
+    return Said(sep.join(f"{{p{i}}}" for i in range(len(parts))), **{f"p{i}": p for i, p in enumerate(parts)})
+
+
+def say(words: gettext.NullTranslations, value: object) -> object:
+    """``value`` for a reader of ``words``: a :class:`Said` in their language, anything else as it is."""
+    return value.in_words(words) if isinstance(value, Said) else value
 
 
 def kind_words(words: gettext.NullTranslations, kind_hint: str) -> str:
@@ -113,3 +164,25 @@ def confidence_words(words: gettext.NullTranslations, confidence: str) -> str:
 
 def status_words(words: gettext.NullTranslations, status: str) -> str:
     return words.gettext(STATUS_WORDS.get(status, status))
+
+
+def access_words(words: gettext.NullTranslations, level: str) -> str:
+    return words.gettext(ACCESS_WORDS.get(level, level))
+
+
+def outcome_words(words: gettext.NullTranslations, outcome: str) -> str:
+    return words.gettext(OUTCOME_WORDS.get(outcome, outcome.replace("_", " ")))
+
+
+def yes_no(words: gettext.NullTranslations, value: object) -> object:
+    """A yes/no column's value in words; None (not said to this reader) and anything else as it is."""
+    return words.gettext(N_("yes") if value else N_("no")) if isinstance(value, bool) else value
+
+
+def label_words(words: gettext.NullTranslations, label: str) -> str:
+    return words.gettext(LABEL_WORDS.get(label, label))
+
+
+def field_check_said(visited_on: object, label: str) -> Said:
+    """A ranger's check of a place, e.g. ``2024-06-12: looting``, its verdict in any language."""
+    return Said("{date}: {verdict}", date=str(visited_on), verdict=Said(LABEL_WORDS.get(label, label)))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .escape import file_name, text
 from .field_pack import FIELD_VERDICT_WORDS, waypoint_label
-from .language import ENGLISH_WORDS, confidence_words, kind_words, phrase
+from .language import ENGLISH_WORDS, access_words, confidence_words, kind_words, phrase
 
 
 def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chips_html: str, access: str,
@@ -32,7 +32,8 @@ def detection_sheet(det, site_name: str, lat: float, lon: float, mgrs: str, chip
     body = "".join(f"<tr><th>{text(k)}</th><td>{text(v)}</td></tr>" for k, v in rows)
     back = _("Back at base: write the verdict into field_pack.xlsx or field_pack.csv (verdict, checked_on, "
              "checked_by, field_note) and run")
-    share = phrase(words, "Access level: {level}. Do not share this sheet outside the unit.", level=access)
+    share = phrase(words, "Access level: {level}. Do not share this sheet outside the unit.",
+                   level=access_words(words, access))
     title, heading = _("sitewatch field sheet"), phrase(words, "Field check — {id}", id=det.detection_id)
     record, verdict, checked_on, by = _("Record on site"), _("Verdict:"), _("Checked on:"), _("by:")
     notes = _("Notes / photo numbers:")

@@ -23,7 +23,10 @@ from sites import Site
 from .access import generalise, may_see_exact, scrub_location
 from .escape import table, text
 from .field_pack import to_mgrs
-from .language import ENGLISH_WORDS, confidence_words, kind_words, phrase, status_words
+from .language import (
+    ENGLISH_WORDS, access_words, confidence_words, kind_words, label_words, outcome_words, phrase, say,
+    status_words,
+)
 
 CONFIDENCE_COLOURS = {"high": "#d7191c", "medium": "#fdae61", "low": "#ffd92f"}
 SENSITIVITY_STYLE = {
@@ -45,6 +48,9 @@ class MapReport:
     outcome: str
     site_id: str | None
     detail: str
+    """Why the reconciliation came out so (:class:`maps.language.Said`, or plain English)."""
+    action: str = ""
+    """What to do about it, e.g. send a ranger (:data:`reports.reconcile.ACTIONS`)."""
 
 
 VERDICT_COLOURS = {"looting": "#67001f", "bulldozing": "#67001f", "construction": "#b35806",
@@ -121,8 +127,10 @@ def weekly_map(
 
     ``overviews`` (:class:`maps.chips.Overview`) are the sites' own latest clear looks, added as
     image layers; with ``offline=True`` they are the only base layer (no web tiles, no CDN plugins).
-    ``words``: the language of the map's labels (:mod:`maps.language`); what the data says (a site's
-    name, why it was not observed, the evidence, report text) is shown as it is.
+    ``words``: the language of the map's labels (:mod:`maps.language`), and of what sitewatch says
+    about the data (why a site was not observed, the evidence, how a report was reconciled: each a
+    :class:`maps.language.Said`); what the data is (a site's name, a report's text, a provider's
+    error) is shown as it is.
     """
     _ = words.gettext
     unobserved = unobserved or {}
@@ -142,7 +150,8 @@ def weekly_map(
                                           name=text(phrase(words, "Site imagery {site} ({date})", site=ov.site_id,
                                                            date=ov.date)), interactive=False,
                                           show=True).add_to(m)
-    title = phrase(words, "sitewatch — week {week} — access: {access}", week=week_label, access=access)
+    title = phrase(words, "sitewatch — week {week} — access: {access}", week=week_label,
+                   access=access_words(words, access))
     m.get_root().html.add_child(folium.Element(
         f"<div id='sitewatch-title' style='position:fixed;top:8px;left:50px;z-index:1000;background:white;"
         f"padding:4px 8px;border:1px solid #999;font:14px sans-serif'>{text(title)}</div>"))
@@ -151,12 +160,12 @@ def weekly_map(
     unobs_layer = folium.FeatureGroup(name=text(_("Not observed this week")), show=True)
     for s in sites:
         style = SENSITIVITY_STYLE[s.sensitivity]
-        rows = [(_("Site"), s.name), (_("Site id"), s.site_id), (_("Sensitivity"), s.sensitivity),
+        rows = [(_("Site"), s.name), (_("Site id"), s.site_id), (_("Sensitivity"), access_words(words, s.sensitivity)),
                 (_("Buffer"), f"{s.buffer_m:.0f} m")]
         if s.site_id in unobserved:
-            rows.append((_("This week"), unobserved[s.site_id]))
+            rows.append((_("This week"), say(words, unobserved[s.site_id])))
         if s.site_id in last_seen:
-            rows.append((_("Last clear look"), last_seen[s.site_id]))
+            rows.append((_("Last clear look"), say(words, last_seen[s.site_id])))
         if may_see_exact(s.sensitivity, access):
             if s.buffer_m > 0:
                 from sites.geo import buffer_m
@@ -176,8 +185,9 @@ def weekly_map(
             c = s.geometry.centroid if may_see_exact(s.sensitivity, access) else generalise(s.geometry)
             folium.CircleMarker([c.y, c.x], radius=14, color="#888888", dash_array="4 4", fill=False,
                                 tooltip=folium.Tooltip(text(
-                                    phrase(words, "{site}: not observed ({why})", site=s.name, why=unobserved[s.site_id])
-                                    + (phrase(words, "; last clear look {when}", when=last_seen[s.site_id])
+                                    phrase(words, "{site}: not observed ({why})", site=s.name,
+                                           why=say(words, unobserved[s.site_id]))
+                                    + (phrase(words, "; last clear look {when}", when=say(words, last_seen[s.site_id]))
                                        if s.site_id in last_seen else "")))).add_to(unobs_layer)
     site_layer.add_to(m)
 
@@ -230,9 +240,10 @@ def weekly_map(
             colour = VERDICT_COLOURS.get(label, "#666666")
             folium.RegularPolygonMarker(
                 [c.y, c.x], number_of_sides=4, radius=7, color=colour, fill=True, fill_opacity=0.9,
-                popup=_popup([(_("Detection"), d.detection_id), (_("Verdict"), label), (_("By"), author),
+                popup=_popup([(_("Detection"), d.detection_id), (_("Verdict"), label_words(words, label)),
+                              (_("By"), author),
                               (_("Status"), status_words(words, d.status))]),
-                tooltip=folium.Tooltip(text(f"{d.detection_id}: {label}"))).add_to(v_layer)
+                tooltip=folium.Tooltip(text(f"{d.detection_id}: {label_words(words, label)}"))).add_to(v_layer)
         v_layer.add_to(m)
     if reports:
         rep_layer = folium.FeatureGroup(name=text(_("Community reports (reconciled)")), show=True)
@@ -241,12 +252,14 @@ def weekly_map(
             exact = access != "public" and (site is None or may_see_exact(site.sensitivity, access))
             p = (r.lat, r.lon) if exact else (generalise(Point(r.lon, r.lat)).y, generalise(Point(r.lon, r.lat)).x)
             rows = [(_("Report"), r.report_id), (_("Observed"), r.observed_on),
-                    (_("Outcome"), r.outcome.replace("_", " ")), (_("Why"), r.detail),
+                    (_("Outcome"), outcome_words(words, r.outcome)), (_("Why"), say(words, r.detail)),
+                    *([(_("Action"), say(words, r.action))] if r.action else []),
                     (_("Text"), r.text if exact else scrub_location(r.text))]
             folium.RegularPolygonMarker(list(p), number_of_sides=3, radius=8, color=REPORT_COLOURS.get(r.outcome, "#555"),
                                         fill=True, fill_opacity=0.8, popup=_popup(rows),
                                         tooltip=folium.Tooltip(text(phrase(words, "report {date}: {outcome}",
-                                                                           date=r.observed_on, outcome=r.outcome)))
+                                                                           date=r.observed_on,
+                                                                           outcome=outcome_words(words, r.outcome))))
                                         ).add_to(rep_layer)
         rep_layer.add_to(m)
 
@@ -289,9 +302,9 @@ def _detection_rows(d: MapDetection, site: Site | None, exact: bool, c: Point,
         (_("Status"), status_words(words, d.status)),
         *([(_("Clear looks"), f"{d.n_looks}" + (_(" (provisional: awaiting a second look)") if d.n_looks == 1 else ""))]
           if d.n_looks else []),
-        *([(_("Evidence"), d.evidence)] if d.evidence else []),
+        *([(_("Evidence"), say(words, d.evidence))] if d.evidence else []),
         *d.repeat_rows(words),
-        *([(_("Checked in the field"), d.field_check)] if d.field_check and exact else []),
+        *([(_("Checked in the field"), say(words, d.field_check))] if d.field_check and exact else []),
         *([(_("Same dig as"), phrase(words, "{id} (seen from both sites; its waypoint in the field pack stands for "
                                            "both)", id=d.same_dig_as))]
           if d.same_dig_as and exact else []),

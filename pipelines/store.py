@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SAWarning
 
 from change_detection import CONFIDENCES, Detection, DetectorParams
+from maps.language import N_, Said, said_list
 from reports.reconcile import RAISE
 from sites import Site
 
@@ -268,27 +269,31 @@ def disturbed_before(evidence: str | None) -> str:
         return ""
 
 
-FEATURE_NAMES = {"ndvi": "NDVI", "ndmi": "NDMI", "exg": "ExG", "red": "red", "green": "green", "blue": "blue",
-                 "nir": "NIR", "swir16": "SWIR", "swir22": "SWIR2", "texture": "texture",
-                 "vv_db": "VV dB", "vh_db": "VH dB", "vh_vv_db": "VH/VV dB"}
+FEATURE_NAMES = {"ndvi": "NDVI", "ndmi": "NDMI", "exg": "ExG", "red": Said(N_("red")), "green": Said(N_("green")),
+                 "blue": Said(N_("blue")), "nir": "NIR", "swir16": "SWIR", "swir22": "SWIR2",
+                 "texture": Said(N_("texture")), "vv_db": "VV dB", "vh_db": "VH dB", "vh_vv_db": "VH/VV dB"}
+"""The detector's features as a popup names them: indices and band acronyms as they are, words translated."""
 
 
-def evidence_summary(evidence: str | None) -> str:
+def evidence_summary(evidence: str | None) -> Said:
     """One line for a map popup from a stored detection's evidence JSON: the median change of each
     feature against its seasonal baseline (index units, or reflectance) and how far from normal the
     region stands, e.g. ``NDVI -0.210, red +0.050, NIR -0.021, SWIR +0.044; 4.2 robust sd from
-    normal``, and on how many looks it was seen through snow, if any.  "" if the evidence is missing
-    or unreadable."""
+    normal``, and on how many looks it was seen through snow, if any; said in any language
+    (:class:`maps.language.Said`).  "" if the evidence is missing or unreadable."""
     try:
         ev = json.loads(evidence or "{}")
-        changes = ", ".join(f"{FEATURE_NAMES.get(k, k)} {float(v):+.3f}" for k, v in (ev.get("delta") or {}).items())
+        changes = [Said("{feature} {change}", feature=FEATURE_NAMES.get(k, k), change=f"{float(v):+.3f}")
+                   for k, v in (ev.get("delta") or {}).items()]
         sd = ev.get("mean_anomaly_sd")
-        away = f"{float(sd):.1f} robust sd from normal" if sd is not None else ""
         snow = int(ev.get("looks_through_snow") or 0)
-        seen = f"seen through snow on {snow} look{'s' if snow > 1 else ''}" if snow > 0 else ""
-        return "; ".join(p for p in (changes, away, seen) if p)
+        parts = [*([said_list(changes, ", ")] if changes else []),
+                 *([Said(N_("{sd} robust sd from normal"), sd=f"{float(sd):.1f}")] if sd is not None else []),
+                 *([Said(N_("seen through snow on 1 look"))] if snow == 1 else []),
+                 *([Said(N_("seen through snow on {n} looks"), n=snow)] if snow > 1 else [])]
+        return said_list(parts)
     except (TypeError, ValueError, AttributeError):
-        return ""
+        return Said("")
 
 
 CHANGES = ("first_seen", "last_seen", "confidence", "area_m2", "n_looks", "geometry_wkt", "status")

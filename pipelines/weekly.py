@@ -21,7 +21,10 @@ from change_detection import DetectorParams
 from maps.access import generalise, may_see_exact
 from maps.escape import file_name, text
 from maps.field_pack import Waypoint, to_mgrs, write_field_pack
-from maps.language import ENGLISH_WORDS, N_, confidence_words, kind_words, phrase, words_for
+from maps.language import (
+    ENGLISH_WORDS, N_, Said, access_words, confidence_words, field_check_said, kind_words, outcome_words, phrase, say,
+    words_for, yes_no,
+)
 from maps.sheets import detection_sheet, write_sheet
 from maps.swipe import write_swipe
 from maps.weekly_map import MapDetection, MapReport, save_map, weekly_map
@@ -146,7 +149,7 @@ def _map_detections(frame: pd.DataFrame, week_start: pd.Timestamp,
                      r.confirmed_on, float(r.score), r.confidence, float(r.area_m2), r.kind_hint, r.status,
                      pd.Timestamp(r.confirmed_on) >= week_start, int(r.n_looks),
                      disturbed_before(r.evidence), evidence_summary(r.evidence),
-                     f"{checks[r.detection_id]['visited_on']}: {checks[r.detection_id]['label']}"
+                     field_check_said(checks[r.detection_id]["visited_on"], checks[r.detection_id]["label"])
                      if r.detection_id in checks else "")
         for r in frame.itertuples()
     ]
@@ -403,22 +406,25 @@ def last_clear_looks(store: Store, sites: list[Site], results: list[SiteResult],
             out[s.site_id] = {"last_clear_look": r.last_clear, "days": int((end - pd.Timestamp(r.last_clear)).days)}
         elif s.site_id in weeks:
             sunday = pd.Timestamp(week_bounds(weeks[s.site_id])[1])
-            out[s.site_id] = {"last_clear_look": f"week {weeks[s.site_id]}", "days": max(0, int((end - sunday).days))}
+            out[s.site_id] = {"last_clear_look": Said(N_("week {week}"), week=weeks[s.site_id]),
+                              "days": max(0, int((end - sunday).days))}
         else:
             out[s.site_id] = {"last_clear_look": None, "days": None}
     return out
 
 
-def seen_text(seen: dict) -> str:
+def seen_text(seen: dict) -> Said:
+    """When a site last had a clear look, said for people (in any language, :class:`maps.language.Said`)."""
     if not seen or seen.get("last_clear_look") is None:
-        return "no clear look in the imagery read"
+        return Said(N_("no clear look in the imagery read"))
     days = seen["days"]
-    ago = "the period's last day" if days == 0 else f"{days} day{'s' if days != 1 else ''} before the period's end"
-    return f"{seen['last_clear_look']} ({ago})"
+    ago = (Said(N_("the period's last day")) if days == 0 else Said(N_("1 day before the period's end")) if days == 1
+           else Said(N_("{days} days before the period's end"), days=days))
+    return Said("{date} ({ago})", date=seen["last_clear_look"], ago=ago)
 
 
 def _unobserved(sites: list[Site], results: list[SiteResult], week_start: pd.Timestamp) -> dict[str, str]:
-    """Sites with no mostly-clear look in the week, and why."""
+    """Sites with no mostly-clear look in the week, and why (said in any language, a provider's error as it is)."""
     results_by_site = {r.site_id: r for r in results}
     unobserved = {}
     for s in sites:
@@ -427,9 +433,10 @@ def _unobserved(sites: list[Site], results: list[SiteResult], week_start: pd.Tim
         if r is None or r.status != "ok" or not any(f >= 0.5 for f in week_looks.values()):
             lost = [u["item"] for u in (r.unreadable if r else []) if pd.Timestamp(u["date"]) >= week_start]
             reason = (r.message if r and r.status != "ok" else
-                      "all looks cloudy" if week_looks else "no acquisition this week")
+                      Said(N_("all looks cloudy")) if week_looks else Said(N_("no acquisition this week")))
             if lost and (r is None or r.status == "ok"):
-                reason += f"; {len(lost)} acquisition(s) could not be read ({', '.join(lost)})"
+                reason = Said(N_("{reason}; {n} acquisition(s) could not be read ({items})"), reason=reason,
+                              n=len(lost), items=", ".join(lost))
             unobserved[s.site_id] = reason
     return unobserved
 
@@ -612,7 +619,7 @@ def _reconciliation(store: Store, week_label: str, lookback_days: int, registry:
     apply_corroboration(store, items)
     texts = {r.report_id: r for r in store.reports()}
     shown = [MapReport(i.report_id, i.lat, i.lon, str(texts[i.report_id].observed_on), texts[i.report_id].text,
-                       i.outcome, i.site_id, i.reason) for i in items if i.report_id]
+                       i.outcome, i.site_id, i.reason, i.action) for i in items if i.report_id]
     return items, shown
 
 
@@ -639,7 +646,8 @@ def summary_html(summary: dict, words: NullTranslations = ENGLISH_WORDS) -> str:
 
     def rows(items, cols):
         head = "".join(f"<th>{esc(_(COLUMN_WORDS[c]))}</th>" for c in cols)
-        body = "".join("<tr>" + "".join(f"<td>{esc(i.get(c, ''))}</td>" for c in cols) + "</tr>" for i in items)
+        body = "".join("<tr>" + "".join(f"<td>{esc(cell(c, i.get(c, '')))}</td>" for c in cols) + "</tr>"
+                       for i in items)
         return (f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>{body}</table>" if items
                 else f"<p>{nothing}</p>")
 
@@ -651,11 +659,17 @@ def summary_html(summary: dict, words: NullTranslations = ENGLISH_WORDS) -> str:
     def para(said):
         return f"<p>{prose(said)}</p>"
 
+    def cell(column, value):  # codes and sentences in words; ids, names, numbers and dates as they are
+        value = say(words, yes_no(words, value))
+        if column == "confidence":
+            return confidence_words(words, value) if value else value
+        return outcome_words(words, value) if column == "outcome" and value else value
+
     nothing = esc(_("none"))
 
     conf = ", ".join(f"{confidence_words(words, k)}: {v}" for k, v in summary["by_confidence"].items())
     regions = ", ".join(f"{esc(k)}: {v}" for k, v in summary["by_region"].items()) or nothing
-    recon = ", ".join(f"{esc(k.replace('_', ' '))}: {v}" for k, v in summary.get("reconciliation", {}).items())
+    recon = ", ".join(f"{esc(outcome_words(words, k))}: {v}" for k, v in summary.get("reconciliation", {}).items())
     period = phrase(words, "Period {start} to {end} · access level {level} · {observed} of {sites} sites observed this "
                     "week · {shown} detections shown ({by_confidence}): {new} new, {open} without a verdict, {visit} for "
                     "the rangers (field pack)", start=summary['period']['start'], end=summary['period']['end'],
@@ -663,6 +677,7 @@ def summary_html(summary: dict, words: NullTranslations = ENGLISH_WORDS) -> str:
                     shown=summary['detections_shown'], by_confidence=conf,
                     new=summary['detections_new_this_week'], open=summary['detections_open'],
                     visit=summary['detections_to_visit'])
+    level = access_words(words, summary["access_level"])
     title, heading = _("sitewatch weekly summary"), phrase(words, "sitewatch — week {week}", week=summary["week"])
     blind = phrase(words, "Sites not seen for {days} days or more", days=summary.get("blind_days"))
     h = {"ranked": _("Detections by priority"), "unobserved": _("Sites not observed this week"),
@@ -674,7 +689,7 @@ def summary_html(summary: dict, words: NullTranslations = ENGLISH_WORDS) -> str:
         f"<!DOCTYPE html><html lang='{esc(words.info().get('language', 'en'))}'><head><meta charset='utf-8'>"
         f"<title>{esc(title)}</title>"
         "<style>body{font:14px sans-serif;margin:2em}td,th{font-size:13px}</style></head><body>"
-        f"<h1>{esc(heading)}</h1><p>{esc(period).replace('{level}', '<b>' + esc(summary['access_level']) + '</b>')}</p>"
+        f"<h1>{esc(heading)}</h1><p>{esc(period).replace('{level}', '<b>' + esc(level) + '</b>')}</p>"
         f"<h2>{h['ranked']}</h2>"
         + para(_("Places for the rangers first (nobody has checked them, or a report or a doubt came after the last "
                  "check), then those checked in the field. A dig two sites see is one place: same_dig_as names the "

@@ -29,6 +29,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import nearest_points
 
+from maps.language import N_, Said, field_check_said
 from sites import Site
 from sites.geo import buffer_m
 
@@ -37,16 +38,18 @@ from .ingest import Report
 GEOD = Geod(ellps="WGS84")
 OUTCOMES = ("corroborated", "report_without_detection", "detection_without_report", "report_outside_sites")
 RAISE = {"low": "medium", "medium": "high", "high": "high"}
-ACTIONS = {
-    "corroborated": "treat as confirmed activity; dispatch a ranger with the field pack",
-    "report_without_detection": "re-check the next clear image; send a ranger to look",
-    "detection_without_report": "send a ranger to verify",
-    "report_outside_sites": "review: possibly an unregistered site",
-    "reported_after_check": "reported after the last field check: send a ranger to look for new digging",
-    "checked_before_report": "checked in the field since this report; no visit needed",
-    "report_at_unwatched_site": "the satellites do not watch this site (not in the registry file): send a ranger "
-                                "to look, and put the site in the registry file to watch it",
-}
+ACTIONS = {k: Said(v) for k, v in {
+    "corroborated": N_("treat as confirmed activity; dispatch a ranger with the field pack"),
+    "report_without_detection": N_("re-check the next clear image; send a ranger to look"),
+    "detection_without_report": N_("send a ranger to verify"),
+    "report_outside_sites": N_("review: possibly an unregistered site"),
+    "reported_after_check": N_("reported after the last field check: send a ranger to look for new digging"),
+    "checked_before_report": N_("checked in the field since this report; no visit needed"),
+    "report_at_unwatched_site": N_("the satellites do not watch this site (not in the registry file): send a ranger "
+                                   "to look, and put the site in the registry file to watch it"),
+}.items()}
+"""What to do, per outcome: English in the reconciliation files, the reader's language on the map
+(:class:`maps.language.Said`)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ class ReconItem:
     days_apart: int | None
     """Report date minus the detection's first_seen (negative: the report came first)."""
     reason: str
+    """Why, in English (a :class:`maps.language.Said`: a page for people says it in its reader's language)."""
     action: str
+    """What to do (:data:`ACTIONS`)."""
     confidence_after: str | None = None
     field_check: str | None = None
     """The ranger's last check of the detection's place (``2024-06-12: looting``), where there was
@@ -122,16 +127,18 @@ def reconcile(
             if dist <= reach and -days_before <= days <= late_limit:
                 matched = True
                 corroborating[d.detection_id] = corroborating.get(d.detection_id, 0) + 1
-                when = f"{abs(days)} days {'before' if days < 0 else 'after'} first seen"
+                when = Said(N_("{days} days before first seen") if days < 0 else N_("{days} days after first seen"),
+                            days=abs(days))
                 action = ACTIONS["corroborated"]
                 if d.checked_on:
                     action = ACTIONS["reported_after_check" if r.observed_on > d.checked_on else "checked_before_report"]
                 items.append(ReconItem(
                     "corroborated", r.report_id, d.detection_id, d.site_id, r.lat, r.lon, round(dist, 1), days,
-                    f"report {dist:.0f} m from the detection (within accuracy {r.accuracy_m:.0f} m + "
-                    f"{tolerance_m:.0f} m), {when}", action,
+                    Said(N_("report {distance} m from the detection (within accuracy {accuracy} m + {tolerance} m), "
+                            "{when}"), distance=f"{dist:.0f}", accuracy=f"{r.accuracy_m:.0f}",
+                         tolerance=f"{tolerance_m:.0f}", when=when), action,
                     d.confidence if d.corroborated else RAISE.get(d.confidence, d.confidence),
-                    f"{d.checked_on}: {d.verdict}" if d.checked_on else None))
+                    field_check_said(d.checked_on, d.verdict) if d.checked_on else None))
         if matched:
             continue
         near = [(sid, distance_m(r.lat, r.lon, g)) for sid, g in watched.items()]
@@ -141,18 +148,20 @@ def reconcile(
             gone = sid in unwatched
             items.append(ReconItem(
                 "report_without_detection", r.report_id, None, sid, r.lat, r.lon, None, None,
-                "at a registered site the weekly run does not watch (not in its registry file)" if gone else
-                "at a registered site; no detection within its accuracy and time window "
-                "(cloud, too small, or not visible from space)",
+                Said(N_("at a registered site the weekly run does not watch (not in its registry file)")) if gone else
+                Said(N_("at a registered site; no detection within its accuracy and time window "
+                        "(cloud, too small, or not visible from space)")),
                 ACTIONS["report_at_unwatched_site" if gone else "report_without_detection"]))
         else:
             items.append(ReconItem(
                 "report_outside_sites", r.report_id, None, None, r.lat, r.lon, None, None,
-                f"more than its accuracy ({r.accuracy_m:.0f} m) from every registered site", ACTIONS["report_outside_sites"]))
+                Said(N_("more than its accuracy ({accuracy} m) from every registered site"),
+                     accuracy=f"{r.accuracy_m:.0f}"), ACTIONS["report_outside_sites"]))
     for d in detections:
         if d.detection_id not in corroborating and d.checked_on is None and d.detection_id not in copies:
             c = d.geometry.representative_point()
             items.append(ReconItem(
                 "detection_without_report", None, d.detection_id, d.site_id, round(c.y, 6), round(c.x, 6), None, None,
-                "no report within its reach and time window", ACTIONS["detection_without_report"], d.confidence))
+                Said(N_("no report within its reach and time window")), ACTIONS["detection_without_report"],
+                d.confidence))
     return items

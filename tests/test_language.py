@@ -29,7 +29,7 @@ KEYWORDS = {"_": None, "gettext": None, "N_": None, "phrase": (2,)}
 def _marked() -> set[str]:
     """Every message the code marks for translation, as ``pybabel extract`` would find it."""
     found = set()
-    for package in ("maps", "pipelines"):
+    for package in ("maps", "pipelines", "reports"):
         for _file, _line, message, _comments, _context in extract_from_dir(
                 ROOT / package, method_map=[("**.py", "python")], keywords=KEYWORDS):
             found.add(message)
@@ -52,6 +52,8 @@ def test_every_shipped_catalog_translates_exactly_what_the_code_marks():
     marked = _marked()
     assert {"Field check — {id}", "First seen", "check for fresh digging ({kind})", *KIND_WORDS.values()} <= marked
     assert "mn" in shipped()
+    from pipelines.review import LABELS
+    assert set(LABELS) <= marked  # every verdict a page may show
     for po in sorted(LOCALE_DIR.glob("*.po")):
         with po.open("rb") as fh:
             catalog = read_po(fh)
@@ -72,7 +74,7 @@ def test_a_field_sheet_in_mongolian_keeps_what_a_program_or_a_gps_reads():
                          verdict_words={"Юу ч олдсонгүй": "nothing found"})
     assert "<html lang='mn'>" in mn and "<html lang='en'>" in en
     for label in ("Хээрийн шалгалт — MN-0042-20240601-abc123", "Анх илэрсэн", "Дүгнэлт:", "хөрс ил гарсан",
-                  "өндөр", "газар өмнө нь хөндөгдсөн (анх илэрсэн 2022-06-01)", "Нууцлалын түвшин: restricted."):
+                  "өндөр", "газар өмнө нь хөндөгдсөн (анх илэрсэн 2022-06-01)", "Нууцлалын түвшин: хязгаарлагдмал."):
         assert label in mn
     for english in ("Field check", "First seen", "Verdict:", "bare soil exposure", "Do not share"):
         assert english in en and english not in mn
@@ -86,7 +88,7 @@ def test_gpx_and_kml_descriptions_in_mongolian(tmp_path):
     wp = Waypoint("MN-0042-20240601-abc123", "Хар бух", 47.9, 106.9, "2024-06-01", "medium", 900.0, "шалгах")
     paths = write_field_pack([wp], tmp_path, access="restricted", words=words_for("mn"))
     gpx = gpxpy.parse(paths["gpx"].read_text(encoding="utf-8"))
-    assert gpx.description == "нууцлалын түвшин: restricted" and gpx.routes[0].name == "field_pack эргүүл"
+    assert gpx.description == "нууцлалын түвшин: хязгаарлагдмал" and gpx.routes[0].name == "field_pack эргүүл"
     assert "анх илэрсэн 2024-06-01; дунд;" in gpx.waypoints[0].description
     assert gpx.waypoints[0].name == "01-abc123" and gpx.waypoints[0].comment == "MN-0042-20240601-abc123"
     assert "анх илэрсэн 2024-06-01, дунд, MGRS" in paths["kml"].read_text(encoding="utf-8")
@@ -172,7 +174,7 @@ def test_the_summary_page_in_mongolian_keeps_its_data_and_escapes_a_catalog(tmp_
                "ranked": [{"detection_id": "MN-0042-20240601-abc123", "site_id": "MN-0042", "confidence": "high"}],
                "not_observed_this_week": [], "not_observed_not_named": 2, "blind_days": 32, "blind_sites": []}
     page = summary_html(summary, words_for("mn"))
-    for said in ("<h1>sitewatch — 2024-W23 долоо хоног</h1>", "нууцлалын түвшин <b>restricted</b>",
+    for said in ("<h1>sitewatch — 2024-W23 долоо хоног</h1>", "нууцлалын түвшин <b>хязгаарлагдмал</b>",
                  "1 илрүүлэлт харуулсан (өндөр: 1)", "<th>Илрүүлэлтийн код</th>", "<td>MN-0042-20240601-abc123</td>",
                  "мөн энэ гаралтын нууцлалын түвшнээс дээгүүр 2 дурсгалт газар", "<h2>Бүс нутгаар</h2><p>Töv: 1</p>"):
         assert said in page, said
@@ -182,3 +184,47 @@ def test_the_summary_page_in_mongolian_keeps_its_data_and_escapes_a_catalog(tmp_
                   encoding="utf-8")
     page = summary_html(summary, words_for(str(po)))
     assert "<script>" not in page and "&lt;script&gt;" in page and "Detections by priority" in page
+
+
+def test_what_sitewatch_says_is_english_text_that_a_page_says_in_its_readers_language(tmp_path):
+    """A :class:`Said` is the English sentence (JSON, CSV, logs and comparisons see just that) and
+    can be said again in a reader's language; the data inside it (a name, a provider's error) is
+    never translated, and a unit catalog's broken field gives the English sentence."""
+    import pickle
+
+    from maps.language import Said, say
+
+    cloudy = Said("{reason}; {n} acquisition(s) could not be read ({items})", reason=Said("all looks cloudy"), n=1,
+                  items="LT05_<b>x</b>")
+    assert cloudy == "all looks cloudy; 1 acquisition(s) could not be read (LT05_<b>x</b>)"
+    assert json.loads(json.dumps({"reason": cloudy}))["reason"] == cloudy
+    again = pickle.loads(pickle.dumps(cloudy))
+    assert type(again) is Said and again.fields["reason"].message == "all looks cloudy"
+    mn = words_for("mn")
+    assert say(mn, again) == "бүх зураг үүлтэй; 1 зураг авалтыг уншиж чадсангүй (LT05_<b>x</b>)"
+    assert say(mn, "a provider's error") == "a provider's error" and say(mn, 3) == 3
+    po = tmp_path / "unit.po"
+    po.write_text('msgid ""\nmsgstr "Language: mn\\n"\n\nmsgid "all looks cloudy"\nmsgstr "үүлтэй"\n\n'
+                  'msgid "{reason}; {n} acquisition(s) could not be read ({items})"\nmsgstr "{reason}; {count} алга"\n',
+                  encoding="utf-8")
+    assert say(words_for(str(po)), cloudy) == "үүлтэй; 1 acquisition(s) could not be read (LT05_<b>x</b>)"
+
+
+def test_a_site_not_observed_says_why_in_the_maps_language_and_its_data_escaped():
+    from shapely.geometry import box
+
+    from maps.language import Said
+    from maps.weekly_map import weekly_map
+    from sites import Site
+
+    sites = [Site("MN-0042", "Хар бух", box(106.9, 47.9, 106.91, 47.91), 50.0, "restricted", "Töv")]
+    why = Said("{reason}; {n} acquisition(s) could not be read ({items})", reason=Said("all looks cloudy"), n=1,
+               items="<img src=x onerror=alert(1)>")
+    html = weekly_map(sites, [], "2024-W23", {"MN-0042": why}, "restricted",
+                      last_seen={"MN-0042": Said("{date} ({ago})", date="2024-06-01",
+                                                 ago=Said("{days} days before the period's end", days=8))},
+                      words=words_for("mn")).get_root().render()
+    for said in ("бүх зураг үүлтэй; 1 зураг авалтыг уншиж чадсангүй (&lt;img src=x onerror=alert(1)&gt;)",
+                 "2024-06-01 (хугацааны төгсгөлөөс 8 хоногийн өмнө)", "Нууцлалын ангилал", "хязгаарлагдмал"):
+        assert said in html or json.dumps(said)[1:-1] in html, said
+    assert "<img src=x" not in html and "all looks cloudy" not in html

@@ -789,6 +789,47 @@ def test_a_pack_in_mongolian_comes_back_like_an_english_one(scene):
     assert res.recorded == [(2, rows[0]["detection_id"], "looting")] and not res.rejected
 
 
+def test_what_sitewatch_says_about_the_data_is_in_the_maps_language_too(scene):
+    """A Mongolian map said "corroborated", "treat as confirmed activity …", "all looks cloudy" and
+    "4.2 robust sd from normal" in English: the labels were translated, what sitewatch says about
+    the data was not.  Now those sentences are in the map's and the summary page's language, and
+    stay English in ``summary.json``, which programs read."""
+    from reports.ingest import Report
+
+    ds, site, field, dig, store, tmp = scene
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", tmp / "en")
+    det = store.detections().iloc[0]
+    c = wkt.loads(det.geometry_wkt).representative_point()
+    store.add_reports([Report("rep-dig", pd.Timestamp("2011-09-20").date(), round(c.y, 6), round(c.x, 6), site.site_id,
+                              site.name, "fresh pits", "", "", 30.0, "test", 2),
+                       Report("rep-away", pd.Timestamp("2011-09-21").date(), round(c.y + 0.3, 6), round(c.x, 6), "", "",
+                              "a new mound?", "", "", 30.0, "test", 3)])
+    annotate(store, det.detection_id, "looting", "Dr. Enkhtuya")  # from the imagery: the verdicts layer
+    out = tmp / "mn"
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out, language="mn")
+    page = (out / "map.html").read_text(encoding="utf-8")
+    for said in ("нотлогдсон", "батлагдсан үйл ажиллагаа гэж үзэх; хээрийн багцтай байгаль хамгаалагч илгээх",
+                 "мэдээлэл илрүүлэлтээс", "дурсгалт газраас гадуурх мэдээлэл",
+                 "хянах: бүртгэлгүй дурсгалт газар байж магадгүй", "робаст стандарт хазайлт", "улаан +",
+                 "хязгаарлагдмал", f"{det.detection_id}: хууль бус ухалт"):
+        assert said in page or json.dumps(said)[1:-1] in page, said
+    for english in ("treat as confirmed activity", "robust sd from normal", "report outside sites",
+                    "days after first seen", "possibly an unregistered site"):
+        assert english not in page, english
+    summary_page = (out / "summary.html").read_text(encoding="utf-8")
+    assert "<td>нотлогдсон</td>" in summary_page and "<td>тийм</td>" in summary_page
+    assert ">True<" not in summary_page and ">False<" not in summary_page
+    said = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    corroborated = [i for i in said["reconciliation_items"] if i["outcome"] == "corroborated"]
+    assert corroborated and corroborated[0]["action"].startswith("treat as confirmed activity")
+    assert corroborated[0]["reason"].startswith("report ") and "after first seen" in corroborated[0]["reason"]
+    # the English map says it as before, now with what to do about each report
+    english = (tmp / "en2")
+    run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", english)
+    page = (english / "map.html").read_text(encoding="utf-8")
+    assert "robust sd from normal" in page and "review: possibly an unregistered site" in page
+
+
 def test_a_place_a_ranger_checked_leaves_the_field_pack_until_reported_again(scene):
     """A ranger confirms looting at a dig and hands the pack back.  The satellites keep seeing
     the same pits every week; before, the dig stayed the first stop of every week's field pack,
