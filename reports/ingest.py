@@ -218,8 +218,8 @@ def date_order_note(order: DateOrder) -> list[str]:
     """What an import says about how it read the file's numeric dates (nothing where none were
     ambiguous, or where the operator stated the order)."""
     if order.order == "mixed":
-        return [f"dates are written both day-first and month-first ({order.why}): no numeric date "
-                "such as 03/07/2011 is read; write them as YYYY-MM-DD"]
+        return [f"dates are written both day-first and month-first ({order.why}): a numeric date that "
+                "could be either, such as 03/07/2011, is not read; write them as YYYY-MM-DD"]
     if order.order and order.why != "--dates":
         return [f"numeric dates such as 03/07/2011 read {order.order}, as {order.why} shows "
                 f"(pass --dates {DATE_ORDERS[order.order == DATE_ORDERS[0]]} if that is wrong)"]
@@ -231,7 +231,7 @@ def date_order(cells: list[tuple[int, str]], stated: str | None = None) -> DateO
     shows it: one of ``cells`` (row number, text) whose first number is over 12 is written
     day-first (25/07/2011), one whose second is, month-first.  A spreadsheet writes every date of a
     file in its locale's order, so one such date tells how to read the ambiguous ones (03/07/2011);
-    a file that shows both is ``mixed``, and then none of its numeric dates is read."""
+    a file that shows both is ``mixed``, and then only its dates with one reading are read."""
     if stated:
         if stated not in DATE_ORDERS:
             raise ValueError(f"date order {stated!r} is not one of {DATE_ORDERS}")
@@ -346,13 +346,15 @@ def _numeric_reading(m: re.Match, order: DateOrder) -> tuple[date, str | None]:
     shows by itself (None where both readings are months)."""
     a, b, y = int(m[1]), int(m[2]), int(m[3])
     year = y if len(m[3]) == 4 else datetime.strptime(m[3], "%y").year
-    if order.order == "mixed":
-        raise ValueError(f"the file writes dates both day-first and month-first ({order.why}); "
-                         "write them as YYYY-MM-DD")
     if a > 12 and b > 12:
         raise ValueError("neither of its first two numbers is a month")
     readings = {"day-first": (year, b, a), "month-first": (year, a, b)}
     shown = "day-first" if a > 12 else "month-first" if b > 12 else None
+    if order.order == "mixed":  # only a date with one reading (25/07/2011, 07/26/2011, 05/05/2011)
+        if shown or a == b:
+            return date(*readings[shown or "day-first"]), shown
+        raise ValueError(f"the file writes dates both day-first and month-first ({order.why}); "
+                         "write them as YYYY-MM-DD")
     if shown and order.order and shown != order.order:
         raise ValueError(f"it is {shown}, but the file's dates are {order.order} ({order.why})")
     return date(*readings[shown or order.order or "day-first"]), shown

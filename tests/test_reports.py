@@ -432,7 +432,8 @@ def test_day_first_dates_are_read_where_the_file_shows_its_order(case_2011, tmp_
     """A CSV saved by a spreadsheet in Mongolian, Russian or European settings writes 25.07.2011.
     Such a date has one reading; one of them tells how the file writes the others (03.07.2011 is
     3 July), and the import says so.  Before, every such date was refused.  A file that shows
-    both orders reads none of them; the operator can state the order with --dates."""
+    both orders reads only the dates with one reading (before 2026-12-05 it read none, not even
+    25.07.2011); the operator can state the order with --dates."""
     from datetime import date
 
     sites = read_sites(case_2011 / "sites.geojson").sites
@@ -447,8 +448,9 @@ def test_day_first_dates_are_read_where_the_file_shows_its_order(case_2011, tmp_
                          "(pass --dates month-first if that is wrong)"]
     path.write_text("\n".join([*lines, "07/26/2011;40,2929;-106,9177;an American colleague"]) + "\n", encoding="utf-8")
     mixed = import_reports(path, sites, key=None, policy="drop", today=date(2026, 1, 1))
-    assert [r.observed_on.isoformat() for r in mixed.accepted] == ["2011-07-04"]  # ISO only
-    assert [n for n, _, _ in mixed.rejected] == [2, 3, 5, 6]
+    assert [r.observed_on.isoformat() for r in mixed.accepted] == ["2011-07-25", "2011-07-04", "2011-05-05",
+                                                                   "2011-07-26"]  # each with one reading
+    assert [n for n, _, _ in mixed.rejected] == [2]  # 03.07.2011: 3 July or 7 March
     assert "both day-first and month-first (day-first in row 3 (25.07.2011); month-first in row 6 (07/26/2011))" \
         in mixed.rejected[0][1] and "9911" not in str(mixed.notes) + str(mixed.rejected)
     path.write_text("\n".join(lines[:2] + lines[3:]) + "\n", encoding="utf-8")  # nothing shows the order
