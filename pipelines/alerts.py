@@ -20,7 +20,9 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 import pandas as pd
+from anyascii import anyascii
 from shapely import wkt
 
 from maps.access import LEVELS, generalise, may_see_exact, rank
@@ -55,18 +57,54 @@ class Alert:
     """First date of an earlier disturbance on the same ground (a repeat dig), if any."""
 
     def sms(self) -> str:
-        """One SMS (160 characters).  Where to go is never cut: a long site id or name is what
-        gives way (the id whole or not at all, then the name, shortened with "…")."""
+        """One SMS: 160 characters of the GSM 7-bit alphabet.  A single character outside it (a
+        Cyrillic or Arabic site name, "…") makes a phone send the whole message as UCS-2, 70
+        characters a part, so a Mongolian site name would split the message in three (and some
+        gateways drop the rest).  The name is therefore written in GSM letters (:func:`gsm_text`:
+        "Хар бух" as "Khar bukh").  Where to go is never cut: a long site id or name is what gives
+        way (the id whole or not at all, and not at all unless it is GSM text as it is: an id must
+        read back exactly; then the name, shortened with "..")."""
         where = f"{self.lat:.5f},{self.lon:.5f}" + (f" MGRS {self.mgrs}" if self.mgrs else " (approx.)")
         head = ("ESCALATED " if self.escalation else "") + ("REPEAT " if self.disturbed_before else "")
         msg = f"sitewatch {head}{self.confidence.upper()} {where} since {self.first_seen}"
-        if len(msg) + 1 + len(self.detection_id) <= SMS_LIMIT:
+        if is_gsm(self.detection_id) and septets(msg) + 1 + septets(self.detection_id) <= SMS_LIMIT:
             msg += f" {self.detection_id}"
-        room = SMS_LIMIT - len(msg) - 1
-        name = " ".join(self.site_name.split())
+        room = SMS_LIMIT - septets(msg) - 1
+        name = " ".join(gsm_text(self.site_name).split())
         if room >= 4 and name:
-            msg += " " + (name if len(name) <= room else name[: room - 1].rstrip() + "…")
+            msg += " " + (name if septets(name) <= room else _cut(name, room - 2).rstrip() + "..")
         return msg
+
+
+def is_gsm(text: str) -> bool:
+    """Whether ``text`` is all in the GSM 03.38 alphabet (its basic set and extension table)."""
+    try:
+        text.encode("gsm03.38")
+    except UnicodeError:
+        return False
+    return True
+
+
+def septets(text: str) -> int:
+    """The length of GSM text in an SMS: an extension character (``€``, ``[``, ``|``) takes two."""
+    return len(text.encode("gsm03.38"))
+
+
+def gsm_text(text: str) -> str:
+    """``text`` in the GSM 7-bit alphabet: each character it lacks transliterated (``anyascii``:
+    Cyrillic, Arabic, Khmer, ``á``), and left out if even that is not GSM text."""
+    return "".join(c if is_gsm(c) else "".join(t for t in anyascii(c) if is_gsm(t)) for c in text)
+
+
+def _cut(text: str, room: int) -> str:
+    """The longest start of GSM ``text`` that fits ``room`` septets."""
+    out, used = [], 0
+    for c in text:
+        used += septets(c)
+        if used > room:
+            break
+        out.append(c)
+    return "".join(out)
 
 
 def in_quiet_hours(now: datetime, quiet: tuple[int, int] | None) -> bool:
