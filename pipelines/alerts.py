@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from gettext import NullTranslations
 from pathlib import Path
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
@@ -28,6 +29,7 @@ from shapely import wkt
 from maps.access import LEVELS, generalise, may_see_exact, rank
 from maps.escape import text as esc
 from maps.field_pack import to_mgrs
+from maps.language import ACCESS_WORDS, ENGLISH_WORDS, N_, Said, confidence_words, phrase, say, words_for
 from sites import Site
 from sitewatch.config import AlertConfig
 from sitewatch.errors import ConfigError
@@ -37,6 +39,7 @@ from .store import Store, disturbed_before
 log = logging.getLogger(__name__)
 RANK = {"low": 0, "medium": 1, "high": 2}
 SMS_LIMIT = 160
+ATTACHED = Said(N_("The offline map and the field pack are attached."))
 
 
 @dataclass(frozen=True)
@@ -192,16 +195,28 @@ def dispatch_messages(alerts: list[Alert], rangers: dict[str, str]) -> list[dict
     return [{"to": rangers.get(a.region, rangers.get("*", "duty")), "text": a.sms()} for a in alerts]
 
 
-def digest_html(alerts: list[Alert], week: str, attached: str = "The offline map and the field pack are attached.") -> str:
+def digest_html(alerts: list[Alert], week: str, attached: str = ATTACHED,
+                words: NullTranslations = ENGLISH_WORDS) -> str:
+    """The email digest for the unit, in ``words``' language (:mod:`maps.language`); ids, dates,
+    coordinates and MGRS as they are."""
+    _ = words.gettext
+    escalated, withheld = _(" (escalated)"), _("withheld")
+
+    def repeat(a):
+        return phrase(words, " (repeat: first dug {date})", date=a.disturbed_before) if a.disturbed_before else ""
+
     rows = "".join(
-        f"<tr><td>{esc(a.detection_id)}</td><td>{esc(a.site_name)}</td><td>{esc(a.confidence)}"
-        f"{' (escalated)' if a.escalation else ''}</td><td>{esc(a.first_seen)}"
-        f"{' (repeat: first dug ' + esc(a.disturbed_before) + ')' if a.disturbed_before else ''}</td><td>{a.area_m2:.0f} m²</td>"
-        f"<td>{a.lat:.6f}, {a.lon:.6f}</td><td>{esc(a.mgrs or 'withheld')}</td></tr>" for a in alerts)
-    return ("<html><body><h2>sitewatch — week " + esc(week) + "</h2><p>" + str(len(alerts)) +
-            " detection(s) need attention. " + esc(attached) + "</p>"
-            "<table border='1' cellspacing='0' cellpadding='3'><tr><th>Detection</th><th>Site</th><th>Confidence</th>"
-            "<th>First seen</th><th>Area</th><th>Lat, lon</th><th>MGRS</th></tr>" + rows + "</table></body></html>")
+        f"<tr><td>{esc(a.detection_id)}</td><td>{esc(a.site_name)}</td><td>{esc(confidence_words(words, a.confidence))}"
+        f"{esc(escalated) if a.escalation else ''}</td><td>{esc(a.first_seen)}{esc(repeat(a))}</td>"
+        f"<td>{a.area_m2:.0f} m²</td><td>{a.lat:.6f}, {a.lon:.6f}</td><td>{esc(a.mgrs or withheld)}</td></tr>"
+        for a in alerts)
+    head = "".join(f"<th>{esc(_(h))}</th>" for h in (N_("Detection"), N_("Site"), N_("Confidence"), N_("First seen"),
+                                                     N_("Area"), N_("Lat, lon"), "MGRS"))
+    heading = phrase(words, "sitewatch — week {week}", week=week)
+    need = phrase(words, "{n} detection(s) need attention.", n=len(alerts))
+    return (f"<html lang='{esc(words.info().get('language', 'en'))}'><head><meta charset='utf-8'></head><body>"
+            f"<h2>{esc(heading)}</h2><p>{esc(need)} {esc(say(words, attached))}</p>"
+            f"<table border='1' cellspacing='0' cellpadding='3'><tr>{head}</tr>{rows}</table></body></html>")
 
 
 def outputs_access(out_dir: Path) -> str | None:
@@ -219,21 +234,25 @@ def attachable(out_dir: Path, access: str) -> tuple[list[Path], str]:
     files = [out_dir / "map_offline.html", *(out_dir / "field" / f"field_pack.{k}" for k in ("gpx", "csv", "xlsx"))]
     level = outputs_access(out_dir)
     if level in LEVELS and rank(level) <= rank(access):
-        return files, "The offline map and the field pack are attached."
-    return [], (f"The offline map and the field pack are not attached: they were made at access level {level or 'unknown'}, "
-                f"above this message's ({access}); open them where that level is allowed.")
+        return files, ATTACHED
+    return [], Said(N_("The offline map and the field pack are not attached: they were made at access level {level}, "
+                       "above this message's ({access}); open them where that level is allowed."),
+                    level=Said(ACCESS_WORDS.get(level, "unknown")) if level in LEVELS else "unknown",
+                    access=Said(ACCESS_WORDS.get(access, access)))
 
 
 def send_email(cfg: AlertConfig, alerts: list[Alert], week: str, attachments: list[Path],
-               attached: str = "The offline map and the field pack are attached.") -> None:
+               attached: str = ATTACHED, words: NullTranslations = ENGLISH_WORDS) -> None:
+    """The digest (:func:`digest_html`, in ``words``' language) with the dispatch messages as its
+    plain text, and the offline map and field pack attached where the reader's level allows."""
     e = cfg.email
     msg = EmailMessage()
-    msg["Subject"] = f"sitewatch {week}: {len(alerts)} detection(s)" + (
-        " — ESCALATED" if any(a.escalation for a in alerts) else "")
+    msg["Subject"] = phrase(words, "sitewatch {week}: {n} detection(s)", week=week, n=len(alerts)) + (
+        words.gettext(" — ESCALATED") if any(a.escalation for a in alerts) else "")
     msg["From"] = e.sender
     msg["To"] = ", ".join(e.to)
-    msg.set_content("\n".join(a.sms() for a in alerts) + "\n\n" + attached)
-    msg.add_alternative(digest_html(alerts, week, attached), subtype="html")
+    msg.set_content("\n".join(a.sms() for a in alerts) + "\n\n" + say(words, attached))
+    msg.add_alternative(digest_html(alerts, week, attached, words), subtype="html")
     for p in attachments:
         if p.exists():
             msg.add_attachment(p.read_bytes(), maintype="application", subtype="octet-stream", filename=p.name)
@@ -268,8 +287,10 @@ def alert_report(due: int = 0) -> dict:
 
 
 def send_alerts(store: Store, sites: list[Site], cfg: AlertConfig, week: str, out_dir: Path,
-                now: datetime | None = None) -> dict:
-    """Send what is due; record it; return what was sent per channel."""
+                now: datetime | None = None, language: str | None = None) -> dict:
+    """Send what is due; record it; return what was sent per channel.  The email digest is in
+    ``language`` (:mod:`maps.language`); the dispatch SMS stays English in GSM letters
+    (:meth:`Alert.sms`)."""
     now = now or datetime.now()
     alerts = due_alerts(store, sites, cfg, now)
     report = alert_report(len(alerts))
@@ -280,7 +301,7 @@ def send_alerts(store: Store, sites: list[Site], cfg: AlertConfig, week: str, ou
     if cfg.email and cfg.email.to:
         try:
             files, attached = attachable(out_dir, cfg.access)
-            send_email(cfg, alerts, week, files, attached)
+            send_email(cfg, alerts, week, files, attached, words_for(language))
             report["email"] = len(alerts)
             delivered = True
         except (OSError, smtplib.SMTPException) as exc:

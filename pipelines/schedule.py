@@ -118,7 +118,8 @@ def run_catch_up(cfg: Config, now: datetime | None = None, runner=None) -> list[
         summary = runner(store, some, provider, str(monday.date()), str(sunday.date()), out,
                          {s.site_id for s in sites})  # a back-fill of added sites leaves no other site out
         # what a back-fill finds goes out with the next week's alerts
-        sent = alert_report() if backfill else send_alerts(store, sites, cfg.alerts, label, out, now)
+        sent = alert_report() if backfill else send_alerts(store, sites, cfg.alerts, label, out, now,
+                                                                  cfg.language)
         records.append({"week": label, "new": summary.get("new"), "updated": summary.get("updated"), "alerts": sent,
                         "backfill": backfill, **({"sites_only": len(some)} if some is not sites else {})})
     return records
@@ -165,7 +166,7 @@ def run_quick_look(cfg: Config, now: datetime | None = None) -> dict:
     _, summary = run_period(store, sites, provider, str(start.date()), str(now.date()), out, access=cfg.access,
                             blind_days=cfg.blind_days, companions=cfg.companions,
                             registry={s.site_id for s in registry}, record_weeks=False, language=cfg.language)
-    summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, clock)
+    summary["alerts"] = send_alerts(store, sites, cfg.alerts, f"quick look {now.date()}", out, clock, cfg.language)
     return summary
 
 

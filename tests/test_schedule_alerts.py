@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.policy
 import json
 import threading
 from datetime import datetime
@@ -162,6 +163,13 @@ def test_weekly_alerts_catch_up_and_escalation(config, smtp_server, receiver, ca
     digest = email.message_from_bytes(mails[0])
     html = next(p for p in digest.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
     assert any(i in html for i in ids) and "MGRS" in html
+    # language = "mn": the unit's digest is in Mongolian; the dispatch SMS stays one GSM message
+    assert "илрүүлэлтэд анхаарал хандуулах шаардлагатай" in html and "Итгэлийн түвшин" in html
+    subject = str(email.message_from_bytes(mails[0], policy=email.policy.default)["Subject"])
+    assert subject.startswith("sitewatch 2011-W2") and subject.endswith(" илрүүлэлт")
+    assert "Офлайн газрын зураг болон хээрийн багцыг хавсаргасан." in html and "need attention" not in html
+    for m in msgs:
+        m["text"].encode("gsm03.38")
     names = [p.get_filename() for p in digest.walk() if p.get_filename()]
     assert "map_offline.html" in names and "field_pack.gpx" in names
     everything = b"".join(mails).decode(errors="ignore") + json.dumps(bodies) + caplog.text
@@ -398,7 +406,7 @@ def test_the_quick_look_judges_quiet_hours_at_the_hour_it_runs(config, tmp_path,
         f["properties"]["sensitivity"] = "secret"
     (tmp_path / "secret.geojson").write_text(json.dumps(doc))
     seen = []
-    monkeypatch.setattr(schedule, "send_alerts", lambda store, sites, cfg, label, out, now: seen.append(now) or {})
+    monkeypatch.setattr(schedule, "send_alerts", lambda store, sites, cfg, label, out, now, *_: seen.append(now) or {})
     schedule.run_quick_look(replace(config, sites=tmp_path / "secret.geojson"),
                             now=datetime(2011, 7, 5, 3, 30, tzinfo=timezone.utc))
     assert seen == [datetime(2011, 7, 5, 11, 30)]  # 11:30 in Ulaanbaatar
