@@ -237,7 +237,7 @@ def attachable(out_dir: Path, access: str) -> tuple[list[Path], str]:
         return files, ATTACHED
     return [], Said(N_("The offline map and the field pack are not attached: they were made at access level {level}, "
                        "above this message's ({access}); open them where that level is allowed."),
-                    level=Said(ACCESS_WORDS.get(level, "unknown")) if level in LEVELS else "unknown",
+                    level=Said(ACCESS_WORDS[level] if level in LEVELS else N_("unknown")),
                     access=Said(ACCESS_WORDS.get(access, access)))
 
 
