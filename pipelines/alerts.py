@@ -28,7 +28,7 @@ from shapely import wkt
 
 from maps.access import LEVELS, generalise, may_see_exact, rank
 from maps.escape import text as esc
-from maps.field_pack import to_mgrs
+from maps.field_pack import to_mgrs, waypoint_label
 from maps.language import ACCESS_WORDS, ENGLISH_WORDS, N_, Said, confidence_words, phrase, say, words_for
 from sites import Site
 from sitewatch.config import AlertConfig
@@ -65,13 +65,16 @@ class Alert:
         characters a part, so a Mongolian site name would split the message in three (and some
         gateways drop the rest).  The name is therefore written in GSM letters (:func:`gsm_text`:
         "Хар бух" as "Khar bukh").  Where to go is never cut: a long site id or name is what gives
-        way (the id whole or not at all, and not at all unless it is GSM text as it is: an id must
-        read back exactly; then the name, shortened with "..")."""
+        way: the id whole, where it is GSM text as it is (an id must read back exactly) and fits,
+        else the GPS waypoint's name it has on the field pack's sheet (``NN-5d7578``, the id's end);
+        then the name, shortened with ".."."""
         where = f"{self.lat:.5f},{self.lon:.5f}" + (f" MGRS {self.mgrs}" if self.mgrs else " (approx.)")
         head = ("ESCALATED " if self.escalation else "") + ("REPEAT " if self.disturbed_before else "")
         msg = f"sitewatch {head}{self.confidence.upper()} {where} since {self.first_seen}"
-        if is_gsm(self.detection_id) and septets(msg) + 1 + septets(self.detection_id) <= SMS_LIMIT:
-            msg += f" {self.detection_id}"
+        for ref in (self.detection_id, waypoint_label("NN", self.detection_id)):
+            if is_gsm(ref) and septets(msg) + 1 + septets(ref) <= SMS_LIMIT:
+                msg += f" {ref}"
+                break
         room = SMS_LIMIT - septets(msg) - 1
         name = " ".join(gsm_text(self.site_name).split())
         if room >= 4 and name:

@@ -303,6 +303,7 @@ def test_a_ranger_sms_never_cuts_where_to_go():
     long_id = alert("MN-ARKH-" + "0" * 60, "Khirgisuur complex of the upper valley " * 3).sms()
     assert len(long_id) <= SMS_LIMIT and "47.91235,106.95432 MGRS 48TXU4200206933 since 2011-07-03" in long_id
     assert "MN-ARKH" not in long_id and long_id.endswith("..")  # no half id; the name is shortened
+    assert "since 2011-07-03 NN-abc123 " in long_id  # the waypoint's name on the sheet and the GPS instead
     long_name = alert("S-9", "Khirgisuur complex of the upper valley " * 3).sms()
     assert len(long_name) == SMS_LIMIT and "S-9-20110703-abc123 Khirgisuur" in long_name
 
@@ -311,8 +312,8 @@ def test_a_ranger_sms_stays_one_message_with_a_mongolian_site_name():
     """A Cyrillic site name (a Mongolian registry's) made the whole SMS UCS-2: 70 characters a
     part, so the 160-character message went out in three parts, or was cut by the gateway.  So
     did the "…" that shortened a long name.  Now the name is written in GSM letters and the
-    message is one part of the GSM 7-bit alphabet; an id that is not GSM text is left out whole
-    (it must read back exactly), never transliterated."""
+    message is one part of the GSM 7-bit alphabet; an id that is not GSM text is never
+    transliterated (it must read back exactly): the GPS waypoint's name stands for it."""
     from pipelines.alerts import SMS_LIMIT, Alert, septets
 
     def alert(site_id, name, mgrs="48TXU4200206933"):
@@ -327,7 +328,8 @@ def test_a_ranger_sms_stays_one_message_with_a_mongolian_site_name():
     long.encode("gsm03.38")
     assert septets(long) <= SMS_LIMIT and long.endswith("..") and "Ondor Ulaany" in long
     cyrillic_id = alert("ХБ-0042", "Хар бух").sms()
-    assert "ХБ" not in cyrillic_id and "KhB" not in cyrillic_id and cyrillic_id.endswith("2011-07-03 Khar bukh")
+    assert "ХБ" not in cyrillic_id and "KhB" not in cyrillic_id
+    assert cyrillic_id.endswith("since 2011-07-03 NN-abc123 Khar bukh")
     # GSM's extension characters take two septets each: the name is cut to fit, not the message split
     brackets = alert("S-9", "[Mound] {field} | €" * 10, mgrs=None).sms()
     assert septets(brackets) <= SMS_LIMIT and len(brackets) < septets(brackets) and " (approx.) " in brackets
