@@ -26,6 +26,7 @@ bench: install
 	$(VENV)/bin/python benchmarks/bench_core.py --rgb
 	$(VENV)/bin/python benchmarks/bench_core.py --radar
 	$(VENV)/bin/python benchmarks/bench_incremental.py
+	$(VENV)/bin/python benchmarks/bench_incremental.py --years
 	$(VENV)/bin/python benchmarks/bench_memory.py
 	$(VENV)/bin/python benchmarks/bench_parts.py
 	$(VENV)/bin/python benchmarks/injection.py --events 40

@@ -7,6 +7,7 @@ No Prefect here: the flow in :mod:`pipelines.flows` wraps these in tasks, and th
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ from rasterio import features as rio_features
 from shapely.geometry import mapping
 
 from change_detection import CONFIDENCES, Detection, DetectorParams, grid_transform, usable_looks
-from change_detection.incremental import detect_incremental, dump_state, load_state
+from change_detection.incremental import StateNotResumable, detect_incremental, dump_state, load_state, resume_from
 from maps.chips import Chips, Overview, detection_chips, site_overview
 from sites import Site
 from sites.geo import area_m2, buffer_m, to_crs, utm_epsg
@@ -27,6 +28,7 @@ from sitewatch.errors import ConfigError, CorruptRaster, NoClearObservations, No
 from .imagery.base import BYTES_PER_PIXEL_LOOK, ImageryProvider, ImageryRequest
 from .imagery.local_stac import unreadable_of
 
+log = logging.getLogger(__name__)
 CONTEXT_M = 600.0
 """Reference ring loaded around each site for the normalisation between dates."""
 HISTORY_YEARS = 3
@@ -142,8 +144,10 @@ def detect_site(
     end: pd.Timestamp,
     params: DetectorParams = DetectorParams(),
     state: bytes | None = None,
+    resume_only: bool = False,
 ) -> SiteResult:
-    """Run the core on a loaded dataset and describe the period's coverage."""
+    """Run the core on a loaded dataset and describe the period's coverage (``resume_only``: the
+    dataset starts after the epoch, :func:`change_detection.incremental.detect_incremental`)."""
     result = SiteResult(site.site_id, acquisitions=[str(v) for v in ds.item_id.values] if "item_id" in ds.coords else [],
                         unreadable=unreadable_of(ds))
     ds = ds.sel(time=slice(None, pd.Timestamp(end) + pd.Timedelta(hours=23, minutes=59)))
@@ -167,7 +171,7 @@ def detect_site(
         return result
     result.overview = site_overview(ds.sel(time=slice(None, pd.Timestamp(end) + pd.Timedelta(days=1))), site.site_id)
     dets, new_state, result.looks_scored = detect_incremental(ds, site.id_key or site.site_id, start,
-                                                              load_state(state), watch, params)
+                                                              load_state(state), watch, params, resume_only)
     result.state = dump_state(new_state)
     if site.id_key:  # a renamed site: its digs keep the ids they had, under its new name
         dets = [replace(d, site_id=site.site_id, detection_id=renamed_id(d.detection_id, site.id_key, site.site_id))
@@ -210,8 +214,25 @@ def run_site(
     imagery would not fit in memory is watched in parts (:func:`run_in_parts`) unless ``split`` is
     off (a part is never split again)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
+    # A stored state holds every look since the epoch: this run needs the imagery its new looks'
+    # baselines reach back to, not the epoch's (change_detection.incremental).
+    resume = resume_from(load_state(state))
+    if resume is not None and resume > start:
+        try:
+            return _load_and_detect(site, provider, resume, start, end, params, resolution, state, split)
+        except StateNotResumable:
+            log.info("%s: the stored detector state does not fit the imagery; recomputing from %s",
+                     site.site_id, start.date())
+    return _load_and_detect(site, provider, start, start, end, params, resolution, state, split)
+
+
+def _load_and_detect(site: Site, provider: ImageryProvider, load_from: pd.Timestamp, start: pd.Timestamp,
+                     end: pd.Timestamp, params: DetectorParams, resolution, state: bytes | None,
+                     split: bool) -> SiteResult:
+    """:func:`run_site` with imagery from ``load_from`` (minus the history) on: the epoch ``start``,
+    or a stored state's last look (then only that state is resumed, never recomputed)."""
     try:
-        ds = provider.load(site_request(site, start, end, resolution=resolution))
+        ds = provider.load(site_request(site, load_from, end, resolution=resolution))
     except NoImagery as exc:
         return SiteResult(site.site_id, status="no_imagery", message=str(exc))
     except NoClearObservations as exc:
@@ -226,7 +247,7 @@ def run_site(
         message = (f"none of the {len(lost)} acquisition(s) over the site could be read; re-download them" if lost
                    else str(exc))
         return SiteResult(site.site_id, status="unreadable", message=message, unreadable=lost)
-    return detect_site(site, ds, start, end, params, state)
+    return detect_site(site, ds, start, end, params, state, resume_only=load_from > start)
 
 
 PARTS_KEY = "__sitewatch_parts__"

@@ -518,6 +518,11 @@ def write_outputs(
     left_out = [{**{k: v for k, v in g.items() if k != "sensitivity"}, "same_outline_as": renamed.get(g["site_id"], "")}
                 for g in all_left_out if may_see_exact(g["sensitivity"], access)]
     chips = {k: c for r in results if r.site_id in visible for k, c in r.chips.items()}
+    # a dig older than the imagery a resumed run reads (its history years) keeps the chips made
+    # when its before-look was in reach (pipelines.monitoring.run_site)
+    for d in dets:
+        if d.detection_id not in chips and d.site_id in visible and (kept := store.chips(d.detection_id)) is not None:
+            chips[d.detection_id] = kept
     _write_chips(chips, out / "chips")
     names = {d.detection_id: by_id[d.site_id].name for d in dets if d.site_id in by_id}
     chip_html = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from change_detection import detect_changes
 from change_detection.incremental import detect_incremental, dump_state, load_state
@@ -172,3 +173,59 @@ def test_weekly_runs_store_state_and_score_only_new_looks(case_2011, tmp_path):
     live = weekly[weekly.status != "superseded"]
     pd.testing.assert_frame_equal(live[cols].sort_values("detection_id").reset_index(drop=True),
                                   back.detections()[cols].sort_values("detection_id").reset_index(drop=True))
+
+
+class _Recording:
+    """A provider of a synthetic series that notes from when each request asked for imagery."""
+
+    name = "synthetic"
+
+    def __init__(self, ds):
+        self.ds, self.starts = ds, []
+
+    def load(self, request):
+        self.starts.append(pd.Timestamp(request.start))
+        return self.ds.sel(time=slice(request.start, request.end))
+
+
+def test_a_weekly_run_years_after_the_epoch_reads_only_its_history_years(tmp_path):
+    """Every weekly run loaded the imagery from the site's monitoring epoch on (minus the history
+    years), so its memory and time grew with every year the site was watched: after ten years a
+    week held 3.3 times the first year's memory.  The stored state already holds every earlier
+    look; now a run that resumes it reads only what the new looks' baselines reach back to, and
+    finds exactly what reading everything finds.  Where the state does not fit that imagery (a
+    late acquisition inside it), the run reads from the epoch and recomputes."""
+    from shapely.geometry import box
+
+    from sites import Site
+    from sites.geo import to_crs
+
+    base = synthetic_series(ny=24, nx=24, seed=33, start="2008-01-01", end="2014-12-31")
+    ds = add_disturbance(base, box_mask(base, 3, 9, 3, 9), "2012-06-12")
+    ds = add_disturbance(ds, box_mask(ds, 14, 20, 14, 20), "2014-07-08")
+    x, y = ds.x.values, ds.y.values
+    site = Site("SYN-7", "Seven", to_crs(box(x[1], y[-2], x[-2], y[1]), 32613, 4326), 0.0, "restricted", "V")
+    provider = _Recording(ds)
+    weekly = Store(str(tmp_path / "weekly.db"))
+    run_period(weekly, [site], provider, "2011-03-01", "2014-06-29", tmp_path / "a")
+    assert provider.starts == [pd.Timestamp("2008-01-01")]  # the first run: the epoch minus the history
+    provider.starts.clear()
+    scored = []
+    for _label, monday, sunday in weeks_between("2014-06-30", "2014-07-27"):
+        _, s = run_period(weekly, [site], provider, str(monday.date()), str(sunday.date()), tmp_path / "w")
+        scored.append(s["looks_scored"])
+    # each week reads from its state's last look minus three years and 60 days, never from 2008
+    assert all(pd.Timestamp("2011-04-01") < start < pd.Timestamp("2011-06-01") for start in provider.starts)
+    assert len(provider.starts) == 4 and max(scored) <= 1
+    whole = Store(str(tmp_path / "whole.db"))
+    run_period(whole, [site], _Recording(ds), "2011-03-01", "2014-07-27", tmp_path / "b")
+    cols = ["detection_id", "first_seen", "last_seen", "confidence", "n_looks", "area_m2", "status"]
+    a, b = (s.detections()[cols].sort_values("detection_id").reset_index(drop=True) for s in (weekly, whole))
+    assert len(a) >= 2 and set(a.first_seen.str[:4]) >= {"2012", "2014"}  # both digs
+    pd.testing.assert_frame_equal(a, b)
+    # a late acquisition inside the history years: the state does not fit it; read from the epoch
+    late = ds.isel(time=[100]).assign_coords(time=[pd.Timestamp("2013-05-02")])
+    provider.ds = xr.concat([ds, late], "time").sortby("time")
+    provider.starts.clear()
+    _, s = run_period(weekly, [site], provider, "2014-07-28", "2014-08-03", tmp_path / "w")
+    assert provider.starts[-1] == pd.Timestamp("2008-01-01") and s["looks_scored"] > 100
