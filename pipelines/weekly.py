@@ -521,8 +521,10 @@ def write_outputs(
     # a dig older than the imagery a resumed run reads (its history years) keeps the chips made
     # when its before-look was in reach (pipelines.monitoring.run_site)
     for d in dets:
-        if d.detection_id not in chips and d.site_id in visible and (kept := store.chips(d.detection_id)) is not None:
-            chips[d.detection_id] = kept
+        if d.detection_id not in chips and d.site_id in visible:
+            stored = store.chips(d.detection_id)
+            if stored is not None:
+                chips[d.detection_id] = stored
     _write_chips(chips, out / "chips")
     names = {d.detection_id: by_id[d.site_id].name for d in dets if d.site_id in by_id}
     chip_html = {}
