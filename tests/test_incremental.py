@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -223,9 +225,21 @@ def test_a_weekly_run_years_after_the_epoch_reads_only_its_history_years(tmp_pat
     a, b = (s.detections()[cols].sort_values("detection_id").reset_index(drop=True) for s in (weekly, whole))
     assert len(a) >= 2 and set(a.first_seen.str[:4]) >= {"2012", "2014"}  # both digs
     pd.testing.assert_frame_equal(a, b)
+    # a dig whose before-look is older than what a resumed run reads gets no chips from the run
+    # (here: none at all): the map shows the ones stored when it was in reach
+    from pipelines.weekly import monitor_site
+
+    def without_chips(*args):
+        result = monitor_site(*args)
+        result.chips = {}
+        return result
+
+    run_period(weekly, [site], provider, "2014-07-28", "2014-08-03", tmp_path / "x", site_runner=without_chips)
+    shown = {r["detection_id"] for r in json.loads((tmp_path / "x" / "summary.json").read_text())["ranked"]}
+    assert shown and all(list((tmp_path / "x" / "chips").glob(f"{d}_before_*.png")) for d in shown)
     # a late acquisition inside the history years: the state does not fit it; read from the epoch
     late = ds.isel(time=[100]).assign_coords(time=[pd.Timestamp("2013-05-02")])
     provider.ds = xr.concat([ds, late], "time").sortby("time")
     provider.starts.clear()
-    _, s = run_period(weekly, [site], provider, "2014-07-28", "2014-08-03", tmp_path / "w")
+    _, s = run_period(weekly, [site], provider, "2014-08-04", "2014-08-10", tmp_path / "w")
     assert provider.starts[-1] == pd.Timestamp("2008-01-01") and s["looks_scored"] > 100
