@@ -14,8 +14,8 @@ A run that resumes a state needs imagery only from its last look minus the basel
 history years and the widest same-season window): the new looks' baselines reach no further
 back, and everything before is in the state.  So a weekly run's memory and time stay those of
 its history years, however long the site has been watched (before 2026-12-05 every run loaded
-the imagery from the epoch on: after ten years a weekly run held 3.3 times the memory of the
-first year's).  Such a run passes ``resume_only``: if the state cannot be resumed it raises
+the imagery from the epoch on: ten years on, a weekly run held 3.9 times the memory of a
+resumed one).  Such a run passes ``resume_only``: if the state cannot be resumed it raises
 :class:`StateNotResumable`, and the caller loads the imagery from the epoch and recomputes.
 """
 
