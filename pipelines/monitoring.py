@@ -223,7 +223,50 @@ def run_site(
         except StateNotResumable:
             log.info("%s: the stored detector state does not fit the imagery; recomputing from %s",
                      site.site_id, start.date())
+    if end - start > STEP + pd.Timedelta(days=31):
+        stepped = _in_steps(site, provider, start, end, params, resolution, split)
+        if stepped is not None:
+            return stepped
     return _load_and_detect(site, provider, start, start, end, params, resolution, state, split)
+
+
+STEP = pd.Timedelta(days=365)
+"""A run from the epoch over a longer period goes in steps of a year, each resuming the last one's
+state, so it holds the imagery of a year and its history years, not of the whole period."""
+
+
+def _in_steps(site: Site, provider: ImageryProvider, start: pd.Timestamp, end: pd.Timestamp,
+              params: DetectorParams, resolution, split: bool) -> SiteResult | None:
+    """:func:`run_site` from the epoch ``start`` to ``end`` a year at a time (the same detections
+    as one piece: each step resumes the last one's state, :func:`change_detection.incremental.
+    detect_incremental`); None where a step leaves no state to resume (no imagery in a year, a
+    site watched in parts): then the caller runs it in one piece."""
+    done, step_end, looks_scored = None, min(start + STEP, end), 0
+    while True:
+        blob = done.state if done is not None else None
+        resume = resume_from(load_state(blob))
+        if done is not None and resume is None:
+            return None
+        try:
+            got = _load_and_detect(site, provider, resume if done is not None else start, start, step_end, params,
+                                   resolution, blob, split)
+        except StateNotResumable:
+            return None
+        if got.status != "ok" or got.state is None or load_state(got.state) is None:
+            return None
+        looks_scored += got.looks_scored
+        if done is not None:  # what the run says about the whole period, from every step
+            got.clear_looks = {**done.clear_looks, **got.clear_looks}
+            got.acquisitions = sorted({*done.acquisitions, *got.acquisitions})
+            seen = {(u.get("item"), u.get("asset")) for u in got.unreadable}
+            got.unreadable += [u for u in done.unreadable if (u.get("item"), u.get("asset")) not in seen]
+            ids = {d.detection_id for d in got.detections}  # a dig older than the last step's imagery: its
+            got.chips = {k: c for k, c in {**done.chips, **got.chips}.items() if k in ids}  # chips from then
+        done = got
+        if step_end >= end:
+            done.looks_scored = looks_scored
+            return done
+        step_end = min(step_end + STEP, end)
 
 
 def _load_and_detect(site: Site, provider: ImageryProvider, load_from: pd.Timestamp, start: pd.Timestamp,

@@ -210,7 +210,7 @@ def test_a_weekly_run_years_after_the_epoch_reads_only_its_history_years(tmp_pat
     provider = _Recording(ds)
     weekly = Store(str(tmp_path / "weekly.db"))
     run_period(weekly, [site], provider, "2011-03-01", "2014-06-29", tmp_path / "a")
-    assert provider.starts == [pd.Timestamp("2008-01-01")]  # the first run: the epoch minus the history
+    assert provider.starts[0] == pd.Timestamp("2008-01-01")  # the first run: the epoch minus the history
     provider.starts.clear()
     scored = []
     for _label, monday, sunday in weeks_between("2014-06-30", "2014-07-27"):
@@ -242,4 +242,36 @@ def test_a_weekly_run_years_after_the_epoch_reads_only_its_history_years(tmp_pat
     provider.ds = xr.concat([ds, late], "time").sortby("time")
     provider.starts.clear()
     _, s = run_period(weekly, [site], provider, "2014-08-04", "2014-08-10", tmp_path / "w")
-    assert provider.starts[-1] == pd.Timestamp("2008-01-01") and s["looks_scored"] > 100
+    # the resumed read is refused, then the run goes again from the epoch (a year at a time)
+    assert provider.starts[0] > pd.Timestamp("2011-01-01") and provider.starts[1] == pd.Timestamp("2008-01-01")
+    assert s["looks_scored"] > 100
+
+
+def test_a_first_run_over_years_goes_a_year_at_a_time_and_finds_what_one_piece_finds(tmp_path):
+    """A first run over four years read all of them (and three history years) at once; now it
+    goes a year at a time, each year resuming the last one's state, and finds the same."""
+    from shapely.geometry import box
+
+    from pipelines.monitoring import run_site
+    from sites import Site
+    from sites.geo import to_crs
+
+    base = synthetic_series(ny=24, nx=24, seed=34, start="2008-01-01", end="2014-12-31")
+    ds = add_disturbance(base, box_mask(base, 3, 9, 3, 9), "2012-06-12")
+    ds = add_disturbance(ds, box_mask(ds, 14, 20, 14, 20), "2014-07-08")
+    x, y = ds.x.values, ds.y.values
+    site = Site("SYN-8", "Eight", to_crs(box(x[1], y[-2], x[-2], y[1]), 32613, 4326), 0.0, "restricted", "V")
+    provider = _Recording(ds)
+    stepped = run_site(site, provider, "2011-03-01", "2014-09-30")
+    assert len(provider.starts) == 4 and provider.starts[0] == pd.Timestamp("2008-01-01")
+    assert all(a < b for a, b in zip(provider.starts, provider.starts[1:]))  # each year its own history
+    from change_detection import DetectorParams
+    from pipelines.monitoring import _load_and_detect
+
+    day = pd.Timestamp("2011-03-01")  # the whole period in one piece, as every first run read it before
+    one = _load_and_detect(site, _Recording(ds), day, day, pd.Timestamp("2014-09-30"), DetectorParams(), None, None, True)
+    _same(stepped.detections, one.detections)
+    assert len(one.detections) >= 2 and stepped.clear_looks == one.clear_looks
+    assert stepped.acquisitions == one.acquisitions and stepped.looks_scored == one.looks_scored
+    assert set(stepped.chips) == set(one.chips) == {d.detection_id for d in one.detections}
+    assert load_state(stepped.state).cube.times.equals(load_state(one.state).cube.times)
