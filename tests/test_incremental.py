@@ -269,7 +269,8 @@ def test_a_first_run_over_years_goes_a_year_at_a_time_and_finds_what_one_piece_f
     from pipelines.monitoring import _load_and_detect
 
     day = pd.Timestamp("2011-03-01")  # the whole period in one piece, as every first run read it before
-    one = _load_and_detect(site, _Recording(ds), day, day, pd.Timestamp("2014-09-30"), DetectorParams(), None, None, True)
+    one = _load_and_detect(site, _Recording(ds), day, day, pd.Timestamp("2014-09-30"), DetectorParams(), None, None,
+                           True)
     _same(stepped.detections, one.detections)
     assert len(one.detections) >= 2 and stepped.clear_looks == one.clear_looks
     assert stepped.acquisitions == one.acquisitions and stepped.looks_scored == one.looks_scored
