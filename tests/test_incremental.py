@@ -190,6 +190,20 @@ class _Recording:
         return self.ds.sel(time=slice(request.start, request.end))
 
 
+def _years_of_a_site(seed: int, site_id: str):
+    """Seven years of a synthetic site with a dig in 2012 and one in 2014, and the site over it."""
+    from shapely.geometry import box
+
+    from sites import Site
+    from sites.geo import to_crs
+
+    base = synthetic_series(ny=24, nx=24, seed=seed, start="2008-01-01", end="2014-12-31")
+    ds = add_disturbance(base, box_mask(base, 3, 9, 3, 9), "2012-06-12")
+    ds = add_disturbance(ds, box_mask(ds, 14, 20, 14, 20), "2014-07-08")
+    x, y = ds.x.values, ds.y.values
+    return ds, Site(site_id, site_id, to_crs(box(x[1], y[-2], x[-2], y[1]), 32613, 4326), 0.0, "restricted", "V")
+
+
 def test_a_weekly_run_years_after_the_epoch_reads_only_its_history_years(tmp_path):
     """Every weekly run loaded the imagery from the site's monitoring epoch on (minus the history
     years), so its memory and time grew with every year the site was watched: after ten years a
@@ -197,16 +211,7 @@ def test_a_weekly_run_years_after_the_epoch_reads_only_its_history_years(tmp_pat
     look; now a run that resumes it reads only what the new looks' baselines reach back to, and
     finds exactly what reading everything finds.  Where the state does not fit that imagery (a
     late acquisition inside it), the run reads from the epoch and recomputes."""
-    from shapely.geometry import box
-
-    from sites import Site
-    from sites.geo import to_crs
-
-    base = synthetic_series(ny=24, nx=24, seed=33, start="2008-01-01", end="2014-12-31")
-    ds = add_disturbance(base, box_mask(base, 3, 9, 3, 9), "2012-06-12")
-    ds = add_disturbance(ds, box_mask(ds, 14, 20, 14, 20), "2014-07-08")
-    x, y = ds.x.values, ds.y.values
-    site = Site("SYN-7", "Seven", to_crs(box(x[1], y[-2], x[-2], y[1]), 32613, 4326), 0.0, "restricted", "V")
+    ds, site = _years_of_a_site(33, "SYN-7")
     provider = _Recording(ds)
     weekly = Store(str(tmp_path / "weekly.db"))
     run_period(weekly, [site], provider, "2011-03-01", "2014-06-29", tmp_path / "a")
@@ -250,17 +255,9 @@ def test_a_weekly_run_years_after_the_epoch_reads_only_its_history_years(tmp_pat
 def test_a_first_run_over_years_goes_a_year_at_a_time_and_finds_what_one_piece_finds(tmp_path):
     """A first run over four years read all of them (and three history years) at once; now it
     goes a year at a time, each year resuming the last one's state, and finds the same."""
-    from shapely.geometry import box
-
     from pipelines.monitoring import run_site
-    from sites import Site
-    from sites.geo import to_crs
 
-    base = synthetic_series(ny=24, nx=24, seed=34, start="2008-01-01", end="2014-12-31")
-    ds = add_disturbance(base, box_mask(base, 3, 9, 3, 9), "2012-06-12")
-    ds = add_disturbance(ds, box_mask(ds, 14, 20, 14, 20), "2014-07-08")
-    x, y = ds.x.values, ds.y.values
-    site = Site("SYN-8", "Eight", to_crs(box(x[1], y[-2], x[-2], y[1]), 32613, 4326), 0.0, "restricted", "V")
+    ds, site = _years_of_a_site(34, "SYN-8")
     provider = _Recording(ds)
     stepped = run_site(site, provider, "2011-03-01", "2014-09-30")
     assert len(provider.starts) == 4 and provider.starts[0] == pd.Timestamp("2008-01-01")
