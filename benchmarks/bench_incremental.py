@@ -17,7 +17,7 @@ import tracemalloc
 import pandas as pd
 
 from change_detection import detect_changes
-from change_detection.incremental import detect_incremental, resume_from
+from change_detection.incremental import detect_incremental, dump_state, resume_from
 from change_detection.synthetic import add_disturbance, box_mask, synthetic_series
 
 
@@ -59,7 +59,7 @@ def years_of_watching(size: int) -> dict:
     for year in (2011, 2014, 2017, 2020):
         before, end = pd.Timestamp(f"{year}-11-30"), pd.Timestamp(f"{year}-12-07")
         _, state, _ = detect_incremental(ds.sel(time=slice(None, before)), "bench", "2011-03-01", None)
-        window = resume_from(state) - pd.DateOffset(years=3) - pd.Timedelta(days=60)
+        window = resume_from(dump_state(state)) - pd.DateOffset(years=3) - pd.Timedelta(days=60)
         row = {"year": year}
         for how, first in (("from_epoch", None), ("history_years", window)):
             week = ds.sel(time=slice(first, end))

@@ -59,10 +59,17 @@ def state_key(ds: xr.Dataset, since: pd.Timestamp, params: DetectorParams) -> st
     return h.hexdigest()[:24]
 
 
-def resume_from(state: SiteState | None) -> pd.Timestamp | None:
-    """The last look ``state`` has scored (the imagery a resumed run needs starts the baseline's
-    reach before it); None where there is no state to resume."""
-    return state.cube.times[-1] if state is not None and len(state.cube.times) else None
+def resume_from(blob: bytes | None) -> pd.Timestamp | None:
+    """The last look a stored state (:func:`dump_state`) has scored: the imagery a resumed run
+    needs starts the baseline's reach before it.  Only the state's dates are read, not its cube.
+    None where there is no state to resume (none, unreadable, or a site's parts)."""
+    if not blob:
+        return None
+    try:
+        times = np.load(io.BytesIO(blob), allow_pickle=False)["times"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return pd.Timestamp(times[-1].astype("datetime64[ns]")) if len(times) else None
 
 
 def detect_incremental(

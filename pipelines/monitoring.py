@@ -216,7 +216,7 @@ def run_site(
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     # A stored state holds every look since the epoch: this run needs the imagery its new looks'
     # baselines reach back to, not the epoch's (change_detection.incremental).
-    resume = resume_from(load_state(state))
+    resume = resume_from(state)
     if resume is not None and resume > start:
         try:
             return _load_and_detect(site, provider, resume, start, end, params, resolution, state, split)
@@ -241,18 +241,15 @@ def _in_steps(site: Site, provider: ImageryProvider, start: pd.Timestamp, end: p
     as one piece: each step resumes the last one's state, :func:`change_detection.incremental.
     detect_incremental`); None where a step leaves no state to resume (no imagery in a year, a
     site watched in parts): then the caller runs it in one piece."""
-    done, step_end, looks_scored = None, min(start + STEP, end), 0
+    done, looks_scored, load_from, step_end = None, 0, start, min(start + STEP, end)
     while True:
-        blob = done.state if done is not None else None
-        resume = resume_from(load_state(blob))
-        if done is not None and resume is None:
-            return None
         try:
-            got = _load_and_detect(site, provider, resume if done is not None else start, start, step_end, params,
-                                   resolution, blob, split)
+            got = _load_and_detect(site, provider, load_from, start, step_end, params, resolution,
+                                   done.state if done is not None else None, split)
         except StateNotResumable:
             return None
-        if got.status != "ok" or got.state is None or load_state(got.state) is None:
+        resume = resume_from(got.state) if got.status == "ok" else None
+        if resume is None:
             return None
         looks_scored += got.looks_scored
         if done is not None:  # what the run says about the whole period, from every step
@@ -266,7 +263,7 @@ def _in_steps(site: Site, provider: ImageryProvider, start: pd.Timestamp, end: p
         if step_end >= end:
             done.looks_scored = looks_scored
             return done
-        step_end = min(step_end + STEP, end)
+        load_from, step_end = resume, min(step_end + STEP, end)
 
 
 def _load_and_detect(site: Site, provider: ImageryProvider, load_from: pd.Timestamp, start: pd.Timestamp,
