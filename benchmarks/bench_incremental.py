@@ -4,7 +4,9 @@
     python benchmarks/bench_incremental.py --size 16  # smoke size
     python benchmarks/bench_incremental.py --years    # one week's run after 1, 4, 7 and 10 years of
                                                       # watching: the imagery from the epoch on, or
-                                                      # only the history years a resumed state needs
+                                                      # only the history years a resumed state needs;
+                                                      # and the stored state's size, pruned to a year
+                                                      # (onset_reach_days) or keeping every look
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tracemalloc
 
 import pandas as pd
 
-from change_detection import detect_changes
+from change_detection import DetectorParams, detect_changes
 from change_detection.incremental import detect_incremental, dump_state, resume_from
 from change_detection.synthetic import add_disturbance, box_mask, synthetic_series
 
@@ -52,15 +54,23 @@ def years_of_watching(size: int) -> dict:
     2011-03-01, an 8-day revisit), given the imagery from the epoch minus three years on (as every
     run read it before 2026-12-05) or from the state's last look minus three years and 60 days
     (``pipelines.monitoring.run_site`` now); the same detections either way.  Time and the peak
-    of numpy's allocations (tracemalloc), in the same process."""
+    of numpy's allocations (tracemalloc), in the same process.  Also the stored state's bytes and
+    its cube's bytes in memory, pruned (``DetectorParams.onset_reach_days``, the default) against a
+    state that keeps every look (``onset_reach_days=0``), with the same detections."""
     ds = synthetic_series(ny=size, nx=size, start="2008-01-01", end="2020-12-31", seed=0)
     ds = add_disturbance(ds, box_mask(ds, 1, max(3, size // 8), 1, max(3, size // 8)), "2012-06-10")
     rows = []
     for year in (2011, 2014, 2017, 2020):
         before, end = pd.Timestamp(f"{year}-11-30"), pd.Timestamp(f"{year}-12-07")
-        _, state, _ = detect_incremental(ds.sel(time=slice(None, before)), "bench", "2011-03-01", None)
+        pruned_dets, state, _ = detect_incremental(ds.sel(time=slice(None, before)), "bench", "2011-03-01", None)
         window = resume_from(dump_state(state)) - pd.DateOffset(years=3) - pd.Timedelta(days=60)
-        row = {"year": year}
+        every_dets, every, _ = detect_incremental(ds.sel(time=slice(None, before)), "bench", "2011-03-01", None,
+                                                  params=DetectorParams(onset_reach_days=0))
+        row = {"year": year, "state_mb": _mb(len(dump_state(state))),
+               "state_mb_every_look": _mb(len(dump_state(every))),
+               "cube_mb": _mb(_cube_bytes(state)), "cube_mb_every_look": _mb(_cube_bytes(every))}
+        row["state_ratio"] = round(row["state_mb_every_look"] / row["state_mb"], 2)
+        assert [d.detection_id for d in every_dets] == [d.detection_id for d in pruned_dets]
         for how, first in (("from_epoch", None), ("history_years", window)):
             week = ds.sel(time=slice(first, end))
             tracemalloc.start()
@@ -78,6 +88,15 @@ def years_of_watching(size: int) -> dict:
     result = {"pixels": size ** 2, "weeks": rows}
     print(json.dumps(result, indent=1))
     return result
+
+
+def _mb(n: int) -> float:
+    return round(n / 1e6, 1)
+
+
+def _cube_bytes(state) -> int:
+    c = state.cube
+    return sum(a.nbytes for a in (c.score, c.delta, c.z, c.old_score, c.old_delta, c.old_z) if a is not None)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,16 @@ class DetectorParams:
     median cosine with the confirmed change's direction (standardised features) of at least this,
     i.e. within 60 degrees.  On injected events this halves the looks taken in before the onset
     (a detection dated before its event is a miss and a false alarm) for 1 % of the true ones."""
+    onset_reach_days: float = 365.0
+    """How far a pixel's looks are read back before its own disturbance: the onset walk-back stops
+    this many days before the look that confirmed the region, and a region's direction and its
+    looks through snow count a pixel's looks only from this many days before that pixel's own first
+    anomalous one.  A change that already showed a year before it was confirmed is not this dig's
+    onset (the year that re-arms a pixel, ``rearm_days``).  With this reach nothing reads a look of
+    a pixel that has never been anomalous once the look is older than the reach, so the stored
+    state keeps such looks only for the pixels with a disturbance or a pending run
+    (:func:`~change_detection.incremental.prune`) and stays about a year deep however long a site
+    is watched.  0 reads back without limit (and nothing is pruned)."""
     max_anomalous_fraction: float = 0.6
     """A date on which more than this share of the reference area is anomalous is treated as
     contaminated (missed haze/cloud, a bad scene) and skipped.  The share is taken over the pixels
@@ -192,12 +202,52 @@ class AnomalyCube:
     skipped_dates: list[pd.Timestamp]
     z: np.ndarray
     """(target, feature, pixel) standardised residuals (float16): the direction of a change."""
+    start: int = 0
+    """Index in ``times`` of the first look that ``score``, ``delta`` and ``z`` hold for every
+    pixel.  A stored state keeps the looks before it only for the pixels ``kept``, in the ``old_*``
+    arrays (:func:`change_detection.incremental.prune`); read them with :meth:`score_at`,
+    :meth:`delta_at` and :meth:`z_at`, which give NaN for a look not kept."""
+    kept: np.ndarray | None = None
+    old_score: np.ndarray | None = None
+    old_delta: np.ndarray | None = None
+    old_z: np.ndarray | None = None
 
     @property
     def through_snow(self) -> np.ndarray:
         """(target, pixel) True where a look was seen through snow (``DetectorParams.through_snow``):
-        scored by its contrast with the snow, with no feature change against a baseline."""
+        scored by its contrast with the snow, with no feature change against a baseline.  Over the
+        looks held for every pixel (from ``start``)."""
         return np.isfinite(self.score) & ~_has_direction(self.z)
+
+    def score_at(self, looks: int | slice, pix) -> np.ndarray:
+        """``score[looks][..., pix]`` with ``looks`` indexing all of ``times``."""
+        return self._take(self.score, self.old_score, looks, pix)
+
+    def delta_at(self, looks: int | slice, pix) -> np.ndarray:
+        """``delta[looks][..., pix]``: (look, feature, pixel), axes dropped for an int."""
+        return self._take(self.delta, self.old_delta, looks, pix)
+
+    def z_at(self, looks: int | slice, pix) -> np.ndarray:
+        """``z[looks][..., pix]``: (look, feature, pixel), axes dropped for an int."""
+        return self._take(self.z, self.old_z, looks, pix)
+
+    def _take(self, dense: np.ndarray, old: np.ndarray | None, looks: int | slice, pix) -> np.ndarray:
+        if self.start == 0:
+            return dense[looks][..., pix]
+        idx = np.arange(len(self.times))[looks]
+        one_look, one_pixel = np.ndim(idx) == 0, np.ndim(pix) == 0
+        idx, p = np.atleast_1d(idx), np.atleast_1d(np.asarray(pix))
+        out = np.full((idx.size,) + dense.shape[1:-1] + (p.size,), np.nan, dtype=dense.dtype)
+        recent = idx >= self.start
+        out[recent] = dense[idx[recent] - self.start][..., p]
+        if self.kept is not None and self.kept.size and not recent.all():
+            pos = np.minimum(np.searchsorted(self.kept, p), self.kept.size - 1)
+            held = self.kept[pos] == p
+            past = out[~recent]
+            past[..., held] = old[idx[~recent]][..., pos[held]]
+            out[~recent] = past
+        out = out[0] if one_look else out
+        return out[..., 0] if one_pixel else out
 
 
 def _days(times: pd.DatetimeIndex) -> np.ndarray:
@@ -699,9 +749,10 @@ def _single_look_detections(ds, cube, conf, taken, watch, transform, pixel_area,
                 if not params.single_look_corroborated:
                     continue
                 k_run = int(np.max(conf.run_start[pix]))
-                direction = _change_direction(cube, pix, k_run, k_run, params.threshold)
+                direction = _change_direction(cube, pix, k_run, k_run, params.threshold, conf.run_start[pix],
+                                              params.onset_reach_days)
                 if _extend_onset(cube, pix, k_run, params.threshold * params.onset_fraction, direction,
-                                 params.onset_min_cos) == k_run:
+                                 params.onset_min_cos, reach=params.onset_reach_days) == k_run:
                     continue
             if not params.single_look_darkening and _only_darker(cube, pix, conf.run_start[pix]):
                 continue
@@ -716,7 +767,10 @@ def _only_darker(cube: AnomalyCube, pix: np.ndarray, looks: np.ndarray) -> bool:
     bands = [i for i, name in enumerate(cube.features) if name in REFLECTANCE_BANDS]
     if not bands:
         return False
-    z = cube.z[looks, :, pix].astype("float32")  # (pixel, feature)
+    z = np.empty((pix.size, len(cube.features)), dtype="float32")  # (pixel, feature)
+    for k in np.unique(looks):
+        on = looks == k
+        z[on] = cube.z_at(int(k), pix[on]).T
     return bool(np.all(np.median(z[:, bands], axis=0) < 0))
 
 
@@ -767,16 +821,27 @@ def _growth_host(part: np.ndarray, earlier: list[np.ndarray], conf: Confirmation
     return max(touching, key=lambda r: int((grown & r).sum()))
 
 
-def _change_direction(cube: AnomalyCube, pix: np.ndarray, k0: int, k1: int, threshold: float) -> np.ndarray | None:
-    """Unit vector of the median standardised change over the pixels' anomalous looks k0..k1."""
-    sc = cube.score[k0 : k1 + 1, pix]
-    z = cube.z[k0 : k1 + 1][:, :, pix].astype("float32")
-    sel = np.isfinite(sc) & (sc > threshold) & _has_direction(z)
+def _change_direction(cube: AnomalyCube, pix: np.ndarray, k0: int, k1: int, threshold: float,
+                      starts: np.ndarray, reach: float) -> np.ndarray | None:
+    """Unit vector of the median standardised change over the pixels' anomalous looks k0..k1, each
+    pixel's from ``reach`` days before its own first anomalous look (``starts``) on."""
+    sc = cube.score_at(slice(k0, k1 + 1), pix)
+    z = cube.z_at(slice(k0, k1 + 1), pix).astype("float32")
+    sel = np.isfinite(sc) & (sc > threshold) & _has_direction(z) & _within_reach(cube, k0, k1, starts, reach)
     if not sel.any():
         return None
     u = np.array([np.median(z[:, f][sel]) for f in range(z.shape[1])])
     norm = float(np.linalg.norm(u))
     return u / norm if norm > 0 else None
+
+
+def _within_reach(cube: AnomalyCube, k0: int, k1: int, starts: np.ndarray, reach: float) -> np.ndarray:
+    """(look, pixel): True where look k0..k1 is at most ``reach`` days before the pixel's own first
+    anomalous look ``starts`` (``DetectorParams.onset_reach_days``; 0: every look)."""
+    if reach <= 0:
+        return np.ones((k1 - k0 + 1, len(starts)), dtype=bool)
+    days = _days(cube.times)
+    return days[k0 : k1 + 1, None] >= days[starts][None, :] - reach
 
 
 def _has_direction(z: np.ndarray) -> np.ndarray:
@@ -787,7 +852,7 @@ def _has_direction(z: np.ndarray) -> np.ndarray:
 
 
 def _extend_onset(cube: AnomalyCube, pix: np.ndarray, k_first: int, low: float, direction: np.ndarray | None,
-                  min_cos: float, thaw_looks: int = 0) -> int:
+                  min_cos: float, thaw_looks: int = 0, reach: float = 0.0) -> int:
     """Walk back from ``k_first`` over looks that already show the change, faintly.
 
     A look counts when the region's median score is above ``low`` and its change points the same
@@ -797,15 +862,19 @@ def _extend_onset(cube: AnomalyCube, pix: np.ndarray, k_first: int, low: float, 
     The walk stops at the first clear look that fails, unless a look seen through snow follows
     (earlier in time) within ``thaw_looks`` failing clear looks: then it goes on from that look
     (``DetectorParams.thaw_looks``).  Clear looks passed on the way there do not move the onset.
+    It goes back no further than ``reach`` days (``DetectorParams.onset_reach_days``; 0: no limit).
     """
     k = k_first
     crossing = 0  # failing clear looks passed since the onset last moved
+    days = _days(cube.times)
     for j in range(k_first - 1, -1, -1):
-        s = cube.score[j, pix]
+        if reach > 0 and days[j] < days[k_first] - reach:
+            break
+        s = cube.score_at(j, pix)
         clear = np.isfinite(s)
         if clear.mean() < 0.5:
             continue
-        z = cube.z[j][:, pix[clear]].astype("float32")
+        z = cube.z_at(j, pix[clear]).astype("float32")
         has = _has_direction(z)
         if has.mean() < 0.5:  # seen through snow: its score is the test, there is no direction
             if np.median(s[clear]) <= low:
@@ -836,9 +905,11 @@ def _make_detection(ds, cube, conf, part, transform, pixel_area, crs, site_id, m
     # Its onset is found at region level, walking back from that look over the pixels already
     # under way then: one pixel's stray anomalous look before the onset must not date the event.
     core = pix[conf.first[pix] <= k_confirm]
-    direction = _change_direction(cube, core, int(conf.first[core].min()), int(conf.last[pix].max()), params.threshold)
+    reach = params.onset_reach_days
+    direction = _change_direction(cube, core, int(conf.first[core].min()), int(conf.last[pix].max()), params.threshold,
+                                  conf.first[core], reach)
     k_first = _extend_onset(cube, core, k_confirm, params.threshold * params.onset_fraction, direction,
-                            params.onset_min_cos, params.thaw_looks if params.through_snow else 0)
+                            params.onset_min_cos, params.thaw_looks if params.through_snow else 0, reach)
     anchor = int(pix[np.argmin(conf.first[pix] * part.size + pix)])
     k_last = int(conf.last[pix].max())
     looks = int(np.median(conf.looks[pix]))
@@ -846,18 +917,19 @@ def _make_detection(ds, cube, conf, part, transform, pixel_area, crs, site_id, m
     polys = [shape(geom) for geom, val in rio_features.shapes(part.astype("uint8"), mask=part, transform=transform) if val]
     geom = unary_union(polys)
     # Evidence: median change per feature over the pixels' anomalous looks since onset.
-    deltas = {}
-    for f, name in enumerate(cube.features):
-        vals = []
-        for p in pix:
-            seq = cube.delta[conf.first[p] : conf.last[p] + 1, f, p]
-            sc = cube.score[conf.first[p] : conf.last[p] + 1, p]
-            vals.extend(seq[np.isfinite(sc) & (sc > params.threshold) & np.isfinite(seq)].tolist())
-        deltas[name] = round(float(np.median(vals)), 4) if vals else 0.0
+    vals: list[list[float]] = [[] for _ in cube.features]
+    for p in pix:
+        looks_p = slice(int(conf.first[p]), int(conf.last[p]) + 1)
+        seq, sc = cube.delta_at(looks_p, p), cube.score_at(looks_p, p)  # (look, feature), (look,)
+        anomalous = np.isfinite(sc) & (sc > params.threshold)
+        for f in range(len(cube.features)):
+            v = seq[anomalous, f]
+            vals[f].extend(v[np.isfinite(v)].tolist())
+    deltas = {name: round(float(np.median(v)), 4) if v else 0.0 for name, v in zip(cube.features, vals)}
     # Looks on which the region was seen through snow (scored by its contrast with the snow).
-    sc = cube.score[k_first : k_last + 1][:, pix]
-    fin = np.isfinite(sc)
-    blind = fin & ~_has_direction(cube.z[k_first : k_last + 1][:, :, pix])
+    sc = cube.score_at(slice(k_first, k_last + 1), pix)
+    fin = np.isfinite(sc) & _within_reach(cube, k_first, k_last, conf.first[pix], reach)
+    blind = fin & ~_has_direction(cube.z_at(slice(k_first, k_last + 1), pix))
     through_snow = int(np.sum((fin.sum(axis=1) > 0) & (2 * blind.sum(axis=1) > fin.sum(axis=1))))
     first_seen = cube.times[k_first]
     # The id names the anchor pixel by its centre's map coordinates, not its index in this grid:

@@ -3,9 +3,11 @@
 Scoring a look needs its seasonal baseline (medians over earlier years) — the expensive part.
 A look's score never changes once computed (the baseline looks only back, normalisation is per
 date), and the confirmation walk is a state machine over looks.  So the state after a run is the
-scores and feature deltas of every look since the monitoring epoch plus the walk's state; the
+scores and feature deltas of the looks since the monitoring epoch plus the walk's state; the
 next run scores the looks after ``last_look``, appends them and resumes the walk.  The result is
-identical to recomputing everything (``tests/test_incremental.py``).
+identical to recomputing everything (``tests/test_incremental.py``).  Of the looks older than a
+year (``DetectorParams.onset_reach_days``) the state keeps only the pixels with a disturbance or a
+pending run, the only ones a later run reads there (:func:`prune`).
 
 The state is invalidated — and everything recomputed — when the grid, the epoch, the detector
 settings or the set of earlier looks changed (a late-arriving acquisition).
@@ -96,9 +98,11 @@ def detect_incremental(
         raise StateNotResumable(f"{site_id}: the stored detector state does not fit the imagery")
     if usable:
         new = anomaly_scores(ds, known[-1] + pd.Timedelta(seconds=1), params)
-        cube = AnomalyCube(known.append(new.times), np.concatenate([state.cube.score, new.score]),
-                           np.concatenate([state.cube.delta, new.delta]), state.cube.features,
-                           state.cube.skipped_dates + new.skipped_dates, np.concatenate([state.cube.z, new.z]))
+        old = state.cube
+        cube = AnomalyCube(known.append(new.times), np.concatenate([old.score, new.score]),
+                           np.concatenate([old.delta, new.delta]), old.features,
+                           old.skipped_dates + new.skipped_dates, np.concatenate([old.z, new.z]),
+                           old.start, old.kept, old.old_score, old.old_delta, old.old_z)
         conf = confirm_anomalies(new.score, params, resume=state.conf, days=_days(new.times),
                                  through_snow=new.through_snow)
         scored = len(new.times)
@@ -107,7 +111,45 @@ def detect_incremental(
         conf = confirm_anomalies(cube.score, params, days=_days(cube.times), through_snow=cube.through_snow)
         scored = len(cube.times)
     dets = disturbance_polygons(ds, cube, conf, site_id, watch, params)
-    return dets, SiteState(key, cube, conf), scored
+    return dets, SiteState(key, prune(cube, conf, params), conf), scored
+
+
+def prune(cube: AnomalyCube, conf: Confirmation, params: DetectorParams) -> AnomalyCube:
+    """The cube a later run needs: every pixel's looks within ``onset_reach_days`` of the last one,
+    and the earlier looks only of the pixels with a disturbance (open or closed) or a pending run.
+
+    A later run reads a pixel's looks only from ``onset_reach_days`` before its own first anomalous
+    one (``DetectorParams.onset_reach_days``).  A pixel with neither a disturbance nor a pending
+    run now can start one only after the last look, so its looks older than the reach are never
+    read again; the others keep theirs.  The detections stay exactly those of an unpruned cube
+    (``tests/test_incremental.py``) while the state stops growing with every look: without this a
+    site watched for ten years stored and loaded ten years of scores for every pixel."""
+    reach = params.onset_reach_days
+    if reach <= 0 or not len(cube.times):
+        return cube
+    days = _days(cube.times)
+    start = int(np.searchsorted(days, days[-1] - reach))
+    if start <= cube.start:
+        return cube
+    involved = conf.confirmed | (conf.run_len > 0)
+    if conf.closed is not None:
+        involved |= conf.closed > 0
+    keep = np.flatnonzero(involved)
+    moved = start - cube.start  # looks leaving the part held for every pixel
+
+    def old_block(dense: np.ndarray, old: np.ndarray | None) -> np.ndarray:
+        out = np.full((start,) + dense.shape[1:-1] + (keep.size,), np.nan, dtype=dense.dtype)
+        if cube.start and cube.kept is not None and cube.kept.size:
+            _, ia, ib = np.intersect1d(keep, cube.kept, assume_unique=True, return_indices=True)
+            out[: cube.start][..., ia] = old[..., ib]
+        out[cube.start :] = dense[:moved][..., keep]
+        return out
+
+    return AnomalyCube(
+        cube.times, cube.score[moved:].copy(), cube.delta[moved:].copy(), cube.features, cube.skipped_dates,
+        cube.z[moved:].copy(), start, keep, old_block(cube.score, cube.old_score),
+        old_block(cube.delta, cube.old_delta), old_block(cube.z, cube.old_z),
+    )
 
 
 def dump_state(state: SiteState) -> bytes:
@@ -119,6 +161,9 @@ def dump_state(state: SiteState) -> bytes:
         score=c.score.astype("float32"), delta=c.delta.astype("float32"), z=c.z.astype("float16"),
         features=np.array(c.features),
         skipped=np.array([t.value for t in c.skipped_dates], dtype="int64"),
+        start=np.array(c.start),
+        **({"kept": c.kept, "old_score": c.old_score.astype("float32"), "old_delta": c.old_delta.astype("float32"),
+            "old_z": c.old_z.astype("float16")} if c.start else {}),
         confirmed=k.confirmed, first=k.first, confirm=k.confirm, last=k.last, looks=k.looks,
         mean_score=k.mean_score, run_start=k.run_start, run_len=k.run_len, run_sum=k.run_sum, total=k.total,
         walked=np.array(k.n_looks_walked), quiet=k.quiet, last_day=k.last_day, closed=k.closed,
@@ -132,8 +177,11 @@ def load_state(blob: bytes | None) -> SiteState | None:
         return None
     try:
         z = np.load(io.BytesIO(blob), allow_pickle=False)
+        start = int(z["start"]) if "start" in z.files else 0  # states stored before 2026-12-05: unpruned
+        old = (z["kept"], z["old_score"], z["old_delta"], z["old_z"]) if start else (None,) * 4
         cube = AnomalyCube(pd.DatetimeIndex(z["times"].astype("datetime64[ns]")), z["score"], z["delta"],
-                           [str(f) for f in z["features"]], [pd.Timestamp(int(v)) for v in z["skipped"]], z["z"])
+                           [str(f) for f in z["features"]], [pd.Timestamp(int(v)) for v in z["skipped"]], z["z"],
+                           start, *old)
         conf = Confirmation(z["confirmed"], z["first"], z["confirm"], z["last"], z["looks"], z["mean_score"],
                             z["run_start"], z["run_len"], z["run_sum"], z["total"], int(z["walked"]),
                             z["quiet"], z["last_day"], z["closed"], {f: z[f"archive_{f}"] for f in ARCHIVE_FIELDS})

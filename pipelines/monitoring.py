@@ -214,6 +214,10 @@ def run_site(
     imagery would not fit in memory is watched in parts (:func:`run_in_parts`) unless ``split`` is
     off (a part is never split again)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if split and unpack_part_states(state):
+        # watched in parts before: each part resumes its own state (run_in_parts); the whole site
+        # is neither resumed nor stepped, whose first steps may fit in one piece and be thrown away
+        return _load_and_detect(site, provider, start, start, end, params, resolution, state, split)
     # A stored state holds every look since the epoch: this run needs the imagery its new looks'
     # baselines reach back to, not the epoch's (change_detection.incremental).
     resume = resume_from(state)
@@ -224,7 +228,7 @@ def run_site(
             log.info("%s: the stored detector state does not fit the imagery; recomputing from %s",
                      site.site_id, start.date())
     if end - start > STEP + pd.Timedelta(days=31):
-        stepped = _in_steps(site, provider, start, end, params, resolution, split)
+        stepped = _in_steps(site, provider, start, end, params, resolution)
         if stepped is not None:
             return stepped
     return _load_and_detect(site, provider, start, start, end, params, resolution, state, split)
@@ -236,16 +240,18 @@ state, so it holds the imagery of a year and its history years, not of the whole
 
 
 def _in_steps(site: Site, provider: ImageryProvider, start: pd.Timestamp, end: pd.Timestamp,
-              params: DetectorParams, resolution, split: bool) -> SiteResult | None:
+              params: DetectorParams, resolution) -> SiteResult | None:
     """:func:`run_site` from the epoch ``start`` to ``end`` a year at a time (the same detections
     as one piece: each step resumes the last one's state, :func:`change_detection.incremental.
-    detect_incremental`); None where a step leaves no state to resume (no imagery in a year, a
-    site watched in parts): then the caller runs it in one piece."""
+    detect_incremental`); None where a step leaves no state to resume (no imagery in a year) or
+    does not fit in memory: then the caller runs it in one piece, or in parts, each part a year at
+    a time.  (Before 2026-12-05 a step that did not fit ran the site in parts up to that step's
+    end, and the caller then ran the parts again over the whole period.)"""
     done, looks_scored, load_from, step_end = None, 0, start, min(start + STEP, end)
     while True:
         try:
             got = _load_and_detect(site, provider, load_from, start, step_end, params, resolution,
-                                   done.state if done is not None else None, split)
+                                   done.state if done is not None else None, split=False)
         except StateNotResumable:
             return None
         resume = resume_from(got.state) if got.status == "ok" else None

@@ -30,6 +30,7 @@ def test_incremental_benchmark_runs_at_tiny_size():
     years = mod.main(["--size", "8", "--years"])
     assert [w["year"] for w in years["weeks"]] == [2011, 2014, 2017, 2020]
     assert years["weeks"][-1]["from_epoch_looks_read"] > years["weeks"][-1]["history_years_looks_read"]
+    assert years["weeks"][-1]["state_mb_every_look"] >= years["weeks"][-1]["state_mb"]
 
 
 def test_injection_benchmark_runs_on_the_real_control_case(shared):

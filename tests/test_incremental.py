@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from change_detection import detect_changes
+from change_detection import DetectorParams, detect_changes
+from change_detection.detect import AnomalyCube, _extend_onset
 from change_detection.incremental import detect_incremental, dump_state, load_state
 from change_detection.synthetic import add_disturbance, add_pits, box_mask, synthetic_series
 from pipelines.imagery.local_stac import LocalStacProvider
@@ -113,6 +114,52 @@ def test_week_by_week_state_equals_full_recompute_across_a_re_armed_site():
         dets, state, _ = detect_incremental(part, "S", "2011-03-01", load_state(dump_state(state)) if state else None)
         _same(dets, detect_changes(part, "S", since="2011-03-01"))
     assert len(dets) == 2 and state.conf.closed.max() == 1  # the 2011 episode closed, kept in the state
+
+
+def test_a_stored_state_stays_a_year_deep_and_keeps_older_looks_only_where_the_ground_changed():
+    """Six years watched, run quarterly through the store's bytes: the state holds every pixel's
+    looks of the last year and the older ones only of pixels with a disturbance or a pending run,
+    and finds what one run over everything finds, and what a state keeping every look finds."""
+    base = synthetic_series(seed=33, start="2008-01-01", end="2016-12-31")
+    early, late = box_mask(base, 2, 7, 2, 7), box_mask(base, 14, 19, 14, 19)
+    ds = add_disturbance(add_disturbance(base, early, "2012-06-10"), late, "2015-07-01")
+    runs = {}
+    for params in (DetectorParams(), DetectorParams(onset_reach_days=0)):
+        state = None
+        for end in pd.date_range("2011-03-31", "2016-12-31", freq="91D"):
+            part = ds.sel(time=slice(None, end))
+            resumed = load_state(dump_state(state)) if state else None
+            dets, state, _ = detect_incremental(part, "S", "2011-03-01", resumed, params=params)
+        _same(dets, detect_changes(part, "S", since="2011-03-01", params=params))
+        runs[params.onset_reach_days] = dets, state
+    (dets, state), (every, whole) = runs[365.0], runs[0]
+    _same(dets, every)
+    assert [d.first_seen.year for d in dets] == [2012, 2015]
+    cube, n_pix = state.cube, early.size
+    assert whole.cube.start == 0 and 0 < (cube.times[-1] - cube.times[cube.start]).days <= 365
+    assert set(np.flatnonzero((early | late).ravel())) <= set(cube.kept) and cube.kept.size < n_pix / 4
+    assert len(dump_state(state)) * 3 < len(dump_state(whole))
+    # a pixel the state keeps reads as the whole state's from a year before its dig on; one it does
+    # not keep is NaN before the last year
+    dug, calm = int(np.flatnonzero(late.ravel())[0]), int(np.setdiff1d(np.arange(n_pix), cube.kept)[0])
+    k = int(np.searchsorted(cube.times, pd.Timestamp("2014-07-01")))
+    np.testing.assert_array_equal(cube.score_at(slice(k, None), dug), whole.cube.score[k:, dug])
+    np.testing.assert_array_equal(cube.z_at(slice(k, None), dug), whole.cube.z[k:, :, dug])
+    assert np.isnan(cube.score_at(slice(0, cube.start), calm)).all() and np.isfinite(whole.cube.score[:, calm]).any()
+
+
+def test_the_onset_walk_goes_back_no_further_than_its_reach():
+    """A region faintly changed in the same direction on every look for two years before it was
+    confirmed is dated at most ``onset_reach_days`` before the confirming look, not two years back."""
+    times = pd.date_range("2012-01-01", periods=60, freq="16D")
+    score = np.full((60, 4), 2.0)  # above the walk's 1.2, below the threshold
+    z = np.zeros((60, 2, 4), dtype="float16")
+    z[:, 0] = 2.0
+    cube = AnomalyCube(times, score, np.zeros((60, 2, 4)), ["a", "b"], [], z)
+    direction, pix = np.array([1.0, 0.0]), np.arange(4)
+    assert _extend_onset(cube, pix, 59, 1.2, direction, 0.5) == 0
+    k = _extend_onset(cube, pix, 59, 1.2, direction, 0.5, reach=365.0)
+    assert 365 - 16 < (times[59] - times[k]).days <= 365
 
 
 def test_state_is_not_reused_when_settings_or_history_change():

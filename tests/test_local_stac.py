@@ -464,6 +464,50 @@ def test_a_landscape_too_large_for_memory_is_watched_in_parts(case_2010, tmp_pat
     assert len(series) > 10 and {"ndvi_inside", "ndvi_site", "difference"} <= set(series.columns)
 
 
+@pytest.mark.slow
+def test_a_landscape_in_parts_over_years_steps_each_part_and_resumes_them_weekly(case_2010, monkeypatch):
+    """Watched since 2009 under a limit it does not fit, a landscape's first run goes in parts, each
+    a year at a time; a week later each part resumes its own state from its history years, and
+    the whole landscape is asked for once (and refused before reading), not stepped or recomputed.
+    Before, the whole site was tried a year at a time, in parts up to that year, then the parts
+    again over the whole period: every week."""
+    import shapely
+
+    from pipelines.monitoring import unpack_part_states
+    from sitewatch.errors import SiteTooLarge
+
+    sites = read_sites(case_2010 / "sites.geojson").sites
+    land = replace(sites[0], site_id="LAND", geometry=shapely.union_all([s.geometry for s in sites]).convex_hull)
+    catalog = LocalStacProvider(case_2010 / "catalog")
+    loads, read = [], catalog.load
+
+    def load(req):  # (area, first date, looks or "refused") of every load asked for
+        try:
+            ds = read(req)
+        except SiteTooLarge:
+            loads.append((req.geometry.area, req.start, "refused"))
+            raise
+        loads.append((req.geometry.area, req.start, ds.sizes["time"]))
+        return ds
+
+    monkeypatch.setattr(catalog, "load", load)
+    monkeypatch.setenv("SITEWATCH_MAX_SITE_GB", "0.1")
+    first = run_site(land, catalog, "2009-03-01", "2010-11-30")
+    assert first.status == "ok" and len(unpack_part_states(first.state)) == 4
+    whole = max(a for a, _, _ in loads)
+    assert loads[-1][0] != whole and [n for a, _, n in loads if a == whole][-1] == "refused"
+    by_part = pd.Series([a for a, _, _ in loads if a != whole]).value_counts()
+    assert len(by_part) == 4 and (by_part == 2).all()  # each part: 2009-10, then resuming to 2010-11
+    loads.clear()
+    week = run_site(land, catalog, "2009-03-01", "2010-12-07", state=first.state)
+    assert [n for a, _, n in loads if a == whole] == ["refused"] and len(loads) == 5
+    assert all(start > pd.Timestamp("2007-06-01") for a, start, _ in loads if a != whole)  # history years only
+    assert week.looks_scored < first.looks_scored / 10
+    once = run_site(land, catalog, "2009-03-01", "2010-12-07")
+    assert sorted((d.detection_id, d.first_seen, d.confidence) for d in week.detections) == \
+        sorted((d.detection_id, d.first_seen, d.confidence) for d in once.detections)
+
+
 def test_parts_merge_a_dig_on_their_seam_but_not_two_digs():
     """Two parts both see a dig on their seam (onsets 5 days apart): one detection, with both
     outlines and the higher confidence.  A later dig overlapping it, 60 days on, stays its own,
