@@ -223,40 +223,51 @@ def run_site(
     resume = resume_from(state)
     if resume is not None and resume > start:
         try:
-            return _load_and_detect(site, provider, resume, start, end, params, resolution, state, split)
+            return _in_steps(site, provider, start, end, params, resolution, split, state, resume)
         except StateNotResumable:
             log.info("%s: the stored detector state does not fit the imagery; recomputing from %s",
                      site.site_id, start.date())
-    if end - start > STEP + pd.Timedelta(days=31):
-        stepped = _in_steps(site, provider, start, end, params, resolution)
-        if stepped is not None:
-            return stepped
-    return _load_and_detect(site, provider, start, start, end, params, resolution, state, split)
+    return _in_steps(site, provider, start, end, params, resolution, split, state)
 
 
 STEP = pd.Timedelta(days=365)
-"""A run from the epoch over a longer period goes in steps of a year, each resuming the last one's
-state, so it holds the imagery of a year and its history years, not of the whole period."""
+"""A run over a longer period (a first run from the epoch, or one resuming a state more than a
+year old) goes in steps of a year, each resuming the last one's state, so it holds the imagery of
+a year and its history years, not of the whole period."""
+
+LOAD_SPAN = STEP + pd.Timedelta(days=31) + pd.Timedelta(days=366 * HISTORY_YEARS + 60)
+"""The longest period one load of :func:`run_site` holds: a step, or a last stretch of up to a
+year and a month, with its history years."""
 
 
 def _in_steps(site: Site, provider: ImageryProvider, start: pd.Timestamp, end: pd.Timestamp,
-              params: DetectorParams, resolution) -> SiteResult | None:
-    """:func:`run_site` from the epoch ``start`` to ``end`` a year at a time (the same detections
-    as one piece: each step resumes the last one's state, :func:`change_detection.incremental.
-    detect_incremental`); None where a step leaves no state to resume (no imagery in a year) or
-    does not fit in memory: then the caller runs it in one piece, or in parts, each part a year at
-    a time.  (Before 2026-12-05 a step that did not fit ran the site in parts up to that step's
-    end, and the caller then ran the parts again over the whole period.)"""
-    done, looks_scored, load_from, step_end = None, 0, start, min(start + STEP, end)
+              params: DetectorParams, resolution, split: bool, state: bytes | None = None,
+              resume: pd.Timestamp | None = None) -> SiteResult:
+    """:func:`run_site` from the epoch ``start``, or from a stored ``state``'s last look
+    ``resume`` (:class:`StateNotResumable` where the state does not fit the imagery), to ``end``.
+    Over more than a year and a month it goes a year at a time, each step resuming the last one's
+    state (the same detections as one piece, :func:`change_detection.incremental.
+    detect_incremental`), so no load holds more than :data:`LOAD_SPAN`.  Where a step leaves no
+    state to resume (no imagery in a year) or does not fit in memory, the period goes in one piece,
+    or in parts, each part a year at a time.  (Before 2026-12-05 a run resuming an old state read
+    everything since in one piece, and a step that did not fit ran the site in parts up to that
+    step's end before the parts ran again over the whole period.)"""
+    first = resume if resume is not None else start
+    if end - first <= STEP + pd.Timedelta(days=31):
+        return _load_and_detect(site, provider, first, start, end, params, resolution, state, split)
+    done, looks_scored, load_from, step_end = None, 0, first, min(first + STEP, end)
     while True:
+        carried = done.state if done is not None else state if resume is not None else None
         try:
-            got = _load_and_detect(site, provider, load_from, start, step_end, params, resolution,
-                                   done.state if done is not None else None, split=False)
+            got = _load_and_detect(site, provider, load_from, start, step_end, params, resolution, carried,
+                                   split=False)
         except StateNotResumable:
-            return None
-        resume = resume_from(got.state) if got.status == "ok" else None
-        if resume is None:
-            return None
+            if done is None and resume is not None:
+                raise
+            got = None
+        nxt = resume_from(got.state) if got is not None and got.status == "ok" else None
+        if nxt is None:
+            return _load_and_detect(site, provider, first, start, end, params, resolution, state, split)
         looks_scored += got.looks_scored
         if done is not None:  # what the run says about the whole period, from every step
             got.clear_looks = {**done.clear_looks, **got.clear_looks}
@@ -269,7 +280,18 @@ def _in_steps(site: Site, provider: ImageryProvider, start: pd.Timestamp, end: p
         if step_end >= end:
             done.looks_scored = looks_scored
             return done
-        load_from, step_end = resume, min(step_end + STEP, end)
+        load_from, step_end = nxt, min(step_end + STEP, end)
+
+
+def looks_per_load(exc: SiteTooLarge) -> int:
+    """The most looks one load of a part will hold: the most of the refused load's days within any
+    :data:`LOAD_SPAN` (a part goes a year at a time and resumes its state, so it never holds the
+    whole period); the refused load's looks where the provider gave no days."""
+    if not exc.days:
+        return exc.n_looks
+    days = pd.DatetimeIndex(exc.days).sort_values()
+    ends = days.searchsorted(days + LOAD_SPAN, side="right")
+    return int((ends - np.arange(len(days))).max())
 
 
 def _load_and_detect(site: Site, provider: ImageryProvider, load_from: pd.Timestamp, start: pd.Timestamp,
@@ -335,17 +357,21 @@ def run_in_parts(site: Site, provider: ImageryProvider, start: pd.Timestamp, end
     """Watch a site too large for memory as square parts that fit (:mod:`sites.split`), one after
     the other, and answer for the site as a whole.
 
-    The part size is chosen for the next power of two above the refused load's number of looks,
-    so it stays the same from week to week while the archive grows (and with it the parts' ids
-    and stored states).  Each part has its own reference ring and detector state (stored together
-    under the site).  A dig on a seam, seen by both neighbours over their buffers, is one
-    detection: overlapping detections of different parts that start within the detector's
-    ``split_gap_days`` of each other are merged (the earliest onset's record, the union of the
-    outlines, the highest confidence).
+    The part size is chosen for the next power of two above the most looks one load of a part
+    holds (:func:`looks_per_load`: a year and a month and its history years, as each part goes a
+    year at a time and resumes its state), so it stays the same from year to year while the
+    archive grows (and with it the parts' ids and stored states).  (Before 2026-12-05 it was
+    chosen for every look since the epoch: the parts shrank as the years went by, each of them
+    loading its own reference ring, until at 10 m after four to five years of Sentinel-2 the ring
+    alone left no room and the landscape was no longer watched.)  Each part has its own reference
+    ring and detector state (stored together under the site).  A dig on a seam, seen by both
+    neighbours over their buffers, is one detection: overlapping detections of different parts
+    that start within the detector's ``split_gap_days`` of each other are merged (the earliest
+    onset's record, the union of the outlines, the highest confidence).
     """
     from sites.split import split_site
 
-    looks = 2 ** math.ceil(math.log2(max(exc.n_looks, 1)))
+    looks = 2 ** math.ceil(math.log2(max(looks_per_load(exc), 1)))
     try:
         km = part_km_that_fits(site.buffer_m, exc.resolution, looks)
     except ConfigError as why:

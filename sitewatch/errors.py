@@ -50,6 +50,9 @@ class SiteTooLarge(ImageryError):
     """How many looks the refused load had (the part size that fits depends on it)."""
     resolution: float = 0.0
     """Its pixel size in metres."""
+    days: tuple = ()
+    """The days of its looks, where the provider knows them (how many looks any one year's load
+    would hold: :func:`pipelines.monitoring.looks_per_load`)."""
 
 
 class ProviderAuthError(ImageryError):

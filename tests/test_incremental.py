@@ -230,10 +230,11 @@ class _Recording:
     name = "synthetic"
 
     def __init__(self, ds):
-        self.ds, self.starts = ds, []
+        self.ds, self.starts, self.ends = ds, [], []
 
     def load(self, request):
         self.starts.append(pd.Timestamp(request.start))
+        self.ends.append(pd.Timestamp(request.end))
         return self.ds.sel(time=slice(request.start, request.end))
 
 
@@ -297,6 +298,26 @@ def test_a_weekly_run_years_after_the_epoch_reads_only_its_history_years(tmp_pat
     # the resumed read is refused, then the run goes again from the epoch (a year at a time)
     assert provider.starts[0] > pd.Timestamp("2011-01-01") and provider.starts[1] == pd.Timestamp("2008-01-01")
     assert s["looks_scored"] > 100
+
+
+def test_a_run_resuming_a_state_over_a_year_old_goes_a_year_at_a_time():
+    """A machine off for two years: the run that resumes the state read everything since in one
+    piece (and a site that fits a year would then be refused or split).  Now it goes a year at a
+    time from the state, no load longer than a year and a month and its history years, and finds
+    what a run from the epoch finds."""
+    from pipelines.monitoring import LOAD_SPAN, run_site
+
+    ds, site = _years_of_a_site(35, "SYN-9")
+    provider = _Recording(ds)
+    first = run_site(site, provider, "2011-03-01", "2012-03-31")  # a year and a month: one piece
+    assert provider.starts == [pd.Timestamp("2008-01-01")]
+    provider.starts.clear()
+    later = run_site(site, provider, "2011-03-01", "2014-07-27", state=first.state)
+    assert len(provider.starts) == 3 and provider.starts[0] > pd.Timestamp("2009-01-01")
+    assert all(end - start <= LOAD_SPAN for start, end in zip(provider.starts, provider.ends))
+    one = run_site(site, _Recording(ds), "2011-03-01", "2014-07-27")
+    _same(later.detections, one.detections)
+    assert len(one.detections) >= 2 and later.looks_scored < one.looks_scored
 
 
 def test_a_first_run_over_years_goes_a_year_at_a_time_and_finds_what_one_piece_finds(tmp_path):

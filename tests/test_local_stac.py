@@ -389,6 +389,20 @@ def test_a_site_too_large_is_not_read_and_the_others_go_on(case_2010, tmp_path, 
     assert "cannot be split to fit" in res.message and "leave no room for a part" in res.message
     # the cache holds most of its days, and asks the catalog only for the rest: still refused
     assert run_site(big, cached, "2010-03-01", "2010-12-31").status == "too_large"
+    # and the refusal names the days of every look, cached or not (parts are sized by them)
+    from sitewatch.errors import SiteTooLarge
+
+    monkeypatch.delenv("SITEWATCH_MAX_SITE_GB")
+    middle = CachedProvider(LocalStacProvider(case_2010 / "catalog"), tmp_path / "middle")
+    middle.load(site_request(big, pd.Timestamp("2009-06-01"), pd.Timestamp("2009-09-30"), history_years=0))
+    monkeypatch.setenv("SITEWATCH_MAX_SITE_GB", "0.2")
+    request = site_request(big, pd.Timestamp("2010-03-01"), pd.Timestamp("2010-12-31"))
+    with pytest.raises(SiteTooLarge) as direct:
+        LocalStacProvider(case_2010 / "catalog").load(request)
+    for provider in (cached, middle):  # the rest asked for / days before and after the cached ones
+        with pytest.raises(SiteTooLarge) as via_cache:
+            provider.load(request)
+        assert len(direct.value.days) == 63 and via_cache.value.days == direct.value.days
     out, summary = run_period(Store(str(tmp_path / "sw.db")), [big, sites[1]], LocalStacProvider(case_2010 / "catalog"),
                               "2010-06-01", "2010-06-30", tmp_path / "out")
     assert summary["statuses"] == {"BIG": "too_large", sites[1].site_id: "ok"}
@@ -506,6 +520,41 @@ def test_a_landscape_in_parts_over_years_steps_each_part_and_resumes_them_weekly
     once = run_site(land, catalog, "2009-03-01", "2010-12-07")
     assert sorted((d.detection_id, d.first_seen, d.confidence) for d in week.detections) == \
         sorted((d.detection_id, d.first_seen, d.confidence) for d in once.detections)
+
+
+def test_a_landscapes_parts_are_sized_for_a_years_load_not_for_every_look_since_the_epoch():
+    """Parts were sized for every look since the epoch (and three history years): twelve years of
+    looks every 8 days made 0.3 km parts each loading its 1.3 km of buffer and ring, and some years
+    later none fitted and the landscape went unwatched.  Each part goes a year at a time and
+    resumes its state, so they are sized for the most looks one such load holds."""
+    from shapely.geometry import box
+
+    from pipelines.imagery.base import check_size
+    from pipelines.monitoring import LOAD_SPAN, looks_per_load, part_km_that_fits
+    from sites import Site
+    from sitewatch.errors import SiteTooLarge
+
+    every_8_days = list(pd.date_range("2000-01-01", "2021-12-31", freq="8D"))
+
+    class Refusing:  # knows its looks, and refuses every load before reading a pixel
+        name = "refusing"
+
+        def load(self, request):
+            days = [d for d in every_8_days if request.start <= d <= request.end]
+            check_size(replace(request, max_pixel_looks=1), len(days), 500, 500, 10.0, self.name, days)
+
+    land = Site("BIG", "Landscape", box(106.0, 47.0, 106.07, 47.05), 50.0, "restricted", "V")
+    res = run_site(land, Refusing(), "2009-03-01", "2020-11-30")
+    with pytest.raises(SiteTooLarge) as refused:
+        Refusing().load(site_request(land, "2009-03-01", "2020-11-30"))
+    assert refused.value.n_looks > 600 and looks_per_load(refused.value) == len(
+        [d for d in every_8_days if every_8_days[0] <= d <= every_8_days[0] + LOAD_SPAN])
+    assert part_km_that_fits(50.0, 10.0, 256) == 1.9 and part_km_that_fits(50.0, 10.0, 1024) == 0.3
+    assert "watched in" in res.message and "parts of 1.9 km" in res.message
+    late = run_site(land, Refusing(), "2009-03-01", "2021-11-30")  # a year on: the same parts
+    assert "parts of 1.9 km" in late.message
+    refused.value.days = ()  # a provider that does not say its days: every look counts
+    assert looks_per_load(refused.value) == refused.value.n_looks
 
 
 def test_parts_merge_a_dig_on_their_seam_but_not_two_digs():

@@ -84,10 +84,10 @@ def grid_size(request: ImageryRequest, resolution: float) -> tuple[int, int]:
 
 
 def check_size(request: ImageryRequest, n_looks: int, height: int, width: int, resolution: float,
-               provider: str) -> None:
+               provider: str, days=()) -> None:
     """Refuse a load whose looks × pixels exceed ``request.max_pixel_looks``, before any pixel is
     read: a cultural landscape of 1 000 km² at 10 m would exhaust the machine's memory and take
-    every other site's week down with it."""
+    every other site's week down with it.  ``days``: the looks' days, carried by the refusal."""
     limit = request.max_pixel_looks
     n = n_looks * height * width
     if limit is None or n <= limit:
@@ -100,7 +100,14 @@ def check_size(request: ImageryRequest, n_looks: int, height: int, width: int, r
         f"limit of {limit / 1e6:.1f} M ({limit * BYTES_PER_PIXEL_LOOK / 1e9:.1f} GB, SITEWATCH_MAX_SITE_GB)"
     )
     exc.n_looks, exc.resolution = n_looks, float(resolution)
+    exc.days = tuple(sorted({look_day(d) for d in days}))
     raise exc
+
+
+def look_day(value) -> pd.Timestamp:
+    """A look's day as a naive UTC midnight (item times are often zone-aware)."""
+    t = pd.Timestamp(value)
+    return (t.tz_convert(None) if t.tzinfo is not None else t).normalize()
 
 
 def orbit_label(state, track) -> str:

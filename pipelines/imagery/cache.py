@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sitewatch.errors import CorruptRaster, NoImagery
+from sitewatch.errors import CorruptRaster, NoImagery, SiteTooLarge
 
-from .base import ImageryProvider, ImageryRequest, check_size
+from .base import ImageryProvider, ImageryRequest, check_size, look_day
 from .local_stac import UNREADABLE_ATTR, none_readable, unreadable_of
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,17 @@ class CachedProvider:
             try:
                 fresh = self.inner.load(sub)
                 left_out = unreadable_of(fresh)
+            except SiteTooLarge as exc:  # it names every day of the request: cached, read, and not asked yet
+                days = {*exc.days, *(look_day(p.time.values[0]) for p in parts)}
+                for h0, h1 in _gaps(start, end, index["covered"]):
+                    try:  # a limit of 0 is refused before a pixel is read
+                        self.inner.load(replace(request, start=h0, end=h1, max_pixel_looks=0))
+                    except SiteTooLarge as more:
+                        days |= set(more.days)
+                    except (NoImagery, CorruptRaster):
+                        pass
+                exc.days = tuple(sorted(days))
+                raise
             except NoImagery:
                 fresh = None
             except CorruptRaster as exc:
@@ -175,7 +186,7 @@ class CachedProvider:
             raise NoImagery(f"no acquisition between {start.date()} and {end.date()} over the site")
         # The provider checked only the days it was asked for; cached days count as much.
         check_size(request, len(parts), parts[0].sizes["y"], parts[0].sizes["x"],
-                   float(parts[0].attrs.get("resolution", 0) or 0), self.name)
+                   float(parts[0].attrs.get("resolution", 0) or 0), self.name, [p.time.values[0] for p in parts])
         parts = sorted(parts, key=lambda d: d.time.values[0])
         attrs = dict(parts[0].attrs)
         ds = xr.concat(parts, "time", data_vars="all", coords="different", compat="equals", join="outer")

@@ -249,7 +249,7 @@ class EarthEngineProvider:
                             f"and {request.end.date()} over the site")
         days = sorted({pd.Timestamp(int(m), unit="ms").normalize() for m in millis})
         width, height, x0, y1, res = self.grid(request)
-        check_size(request, len(days), height, width, res, self.name)
+        check_size(request, len(days), height, width, res, self.name, days)
         epsg = request.output_epsg
         n_bands = len(bands) + len(MASK_BANDS)
         tiles = plan_tiles(width, height, n_bands, 4, self.max_request_bytes)

@@ -156,7 +156,8 @@ def load_items(
     mkey = mask_asset_key(first)
     epsg = request.output_epsg
     res = request.resolution or native_resolution(first, bands) or 10.0
-    check_size(request, len({item_time(it).normalize() for it in items}), *grid_size(request, res), res, provider)
+    days = {item_time(it).normalize() for it in items}
+    check_size(request, len(days), *grid_size(request, res), res, provider, days)
     anchor = None
     t = first.properties.get("proj:transform")
     if t and item_epsg(first) == epsg:
