@@ -387,8 +387,13 @@ def test_a_site_too_large_is_not_read_and_the_others_go_on(case_2010, tmp_path, 
     assert res.status == "too_large" and reads == []
     assert "63 looks of " in res.message and "over the limit of 0.9 M (0.2 GB, SITEWATCH_MAX_SITE_GB)" in res.message
     assert "cannot be split to fit" in res.message and "leave no room for a part" in res.message
-    # the cache holds most of its days, and asks the catalog only for the rest: still refused
-    assert run_site(big, cached, "2010-03-01", "2010-12-31").status == "too_large"
+    # the cache holds most of its days, and asks the catalog only for the rest: still refused, and
+    # not one cached file is read (the limit may have been lowered since they were fetched)
+    opened = []
+    monkeypatch.setattr(CachedProvider, "_read", lambda *a: opened.append(a) or ([], []))
+    assert run_site(big, cached, "2010-03-01", "2010-12-31").status == "too_large" and opened == []
+    monkeypatch.undo()
+    monkeypatch.setenv("SITEWATCH_MAX_SITE_GB", "0.2")
     # and the refusal names the days of every look, cached or not (parts are sized by them)
     from sitewatch.errors import SiteTooLarge
 
@@ -403,6 +408,7 @@ def test_a_site_too_large_is_not_read_and_the_others_go_on(case_2010, tmp_path, 
         with pytest.raises(SiteTooLarge) as via_cache:
             provider.load(request)
         assert len(direct.value.days) == 63 and via_cache.value.days == direct.value.days
+        assert str(via_cache.value) == str(direct.value)  # "63 looks of ...": all of them, not the cache's
     out, summary = run_period(Store(str(tmp_path / "sw.db")), [big, sites[1]], LocalStacProvider(case_2010 / "catalog"),
                               "2010-06-01", "2010-06-30", tmp_path / "out")
     assert summary["statuses"] == {"BIG": "too_large", sites[1].site_id: "ok"}

@@ -102,6 +102,29 @@ class CachedProvider:
         tmp.write_text(json.dumps(index, indent=1))
         os.replace(tmp, folder / "index.json")  # atomic: a crash leaves the old index
 
+    def _grid(self, folder: Path, index: dict, days: list[str]) -> tuple[int, int, float] | None:
+        """Height, width and resolution of the cached looks, from a file's header (no pixel read)."""
+        for day in days:
+            try:
+                with xr.open_dataset(folder / index["files"][day]["file"], engine="scipy") as f:
+                    return f.sizes["y"], f.sizes["x"], float(f.attrs.get("resolution", 0) or 0)
+            except (OSError, ValueError, RuntimeError, KeyError, TypeError):
+                continue
+        return None
+
+    def _days(self, request: ImageryRequest, index: dict, start, end, known) -> tuple:
+        """Every day with a look in the request: the cached ones, ``known``, and those of the periods
+        not cached, asked for under a limit of 0 (refused before a pixel is read)."""
+        days = {*known, *(look_day(d) for d in index["files"] if start <= pd.Timestamp(d) <= end)}
+        for h0, h1 in _gaps(start, end, index["covered"]):
+            try:
+                self.inner.load(replace(request, start=h0, end=h1, max_pixel_looks=0))
+            except SiteTooLarge as more:
+                days |= set(more.days)
+            except (NoImagery, CorruptRaster):
+                pass
+        return tuple(sorted(days))
+
     def _read(self, folder: Path, index: dict, start, end) -> tuple[list[xr.Dataset], list[str]]:
         parts, bad = [], []
         for day, meta in sorted(index["files"].items()):
@@ -125,6 +148,18 @@ class CachedProvider:
         folder.mkdir(parents=True, exist_ok=True)
         index = self._index(folder)
         start, end = pd.Timestamp(request.start).normalize(), pd.Timestamp(request.end).normalize()
+        # Refuse before a cached pixel is read: the cached days alone may be over the limit (it was
+        # lowered, for several site tasks at once), and the provider is asked for the rest under
+        # what they leave of it.
+        cached = [d for d in sorted(index["files"]) if start <= pd.Timestamp(d) <= end]
+        grid = self._grid(folder, index, cached) if request.max_pixel_looks is not None else None
+        if grid is not None:
+            try:
+                check_size(request, len(cached), *grid, self.name, cached)
+            except SiteTooLarge as exc:  # refused for the whole request, naming every day of it
+                days = self._days(request, index, start, end, exc.days)
+                check_size(request, len(days), *grid, self.name, days)
+                raise
         parts, bad = self._read(folder, index, start, end)
         unreadable: list[dict] = []
         if bad:  # forget the coverage around unusable files so those days are fetched again
@@ -133,20 +168,17 @@ class CachedProvider:
                 index["covered"] = [w for w in index["covered"] if not (w[0] <= day <= w[1])]
         for g0, g1 in _gaps(start, end, index["covered"]):
             sub = replace(request, start=g0, end=g1)
+            if grid is not None:
+                sub = replace(sub, max_pixel_looks=max(request.max_pixel_looks - len(parts) * grid[0] * grid[1], 0))
             left_out = []
             try:
                 fresh = self.inner.load(sub)
                 left_out = unreadable_of(fresh)
-            except SiteTooLarge as exc:  # it names every day of the request: cached, read, and not asked yet
-                days = {*exc.days, *(look_day(p.time.values[0]) for p in parts)}
-                for h0, h1 in _gaps(start, end, index["covered"]):
-                    try:  # a limit of 0 is refused before a pixel is read
-                        self.inner.load(replace(request, start=h0, end=h1, max_pixel_looks=0))
-                    except SiteTooLarge as more:
-                        days |= set(more.days)
-                    except (NoImagery, CorruptRaster):
-                        pass
-                exc.days = tuple(sorted(days))
+            except SiteTooLarge as exc:  # refused for the whole request, naming every day of it
+                exc.days = self._days(request, index, start, end, {*exc.days, *(look_day(p.time.values[0])
+                                                                                   for p in parts)})
+                if grid is not None:
+                    check_size(request, len(exc.days), *grid, self.name, exc.days)
                 raise
             except NoImagery:
                 fresh = None
