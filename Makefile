@@ -29,6 +29,7 @@ bench: install
 	$(VENV)/bin/python benchmarks/bench_incremental.py --years
 	$(VENV)/bin/python benchmarks/bench_memory.py
 	$(VENV)/bin/python benchmarks/bench_parts.py
+	$(VENV)/bin/python benchmarks/bench_many_sites.py
 	$(VENV)/bin/python benchmarks/injection.py --events 40
 	$(VENV)/bin/python benchmarks/short_history.py
 	$(VENV)/bin/python benchmarks/whole_scene.py

@@ -291,13 +291,14 @@ class SuppressionZone:
 
 
 def suppression_zones(store: Store) -> list[SuppressionZone]:
-    frame = store.detections()
+    labelled = {d: a for d, a in latest_labels(store).items() if a["label"] in FALSE_POSITIVE}
+    frame = store.detections(detection_ids=list(labelled)) if labelled else pd.DataFrame()
     if frame.empty:
         return []
     by_id = frame.set_index("detection_id")
     zones = []
-    for det_id, a in latest_labels(store).items():
-        if a["label"] in FALSE_POSITIVE and det_id in by_id.index:
+    for det_id, a in labelled.items():
+        if det_id in by_id.index:
             r = by_id.loc[det_id]
             zones.append(SuppressionZone(r.site_id, wkt.loads(r.geometry_wkt),
                                          pd.Timestamp(r.first_seen).day_of_year, det_id, a["label"]))
@@ -322,13 +323,17 @@ def suppressed_by(det_geom, first_seen: date, zones: list[SuppressionZone]) -> S
     return None
 
 
-def apply_feedback(store: Store, detection_ids: list[str]) -> list[tuple[str, str]]:
-    """Mark open detections that repeat an annotated false positive as ``suppressed``."""
-    zones = suppression_zones(store)
-    if not zones or not detection_ids:
+def apply_feedback(store: Store, detection_ids: list[str],
+                   zones: list[SuppressionZone] | None = None) -> list[tuple[str, str]]:
+    """Mark open detections that repeat an annotated false positive as ``suppressed``.  ``zones``:
+    :func:`suppression_zones`, where the caller has them (a run's sites share them)."""
+    if not detection_ids:
         return []
-    frame = store.detections()
-    frame = frame[frame.detection_id.isin(detection_ids) & (frame.status == "open")]
+    zones = suppression_zones(store) if zones is None else zones
+    if not zones:
+        return []
+    frame = store.detections(detection_ids=detection_ids)
+    frame = frame[frame.status == "open"]
     done = []
     for r in frame.itertuples():
         z = suppressed_by(wkt.loads(r.geometry_wkt), date.fromisoformat(r.first_seen), zones)
@@ -358,6 +363,8 @@ def supersede(store: Store, site_id: str, current: list[str], end: str) -> list[
     cur = frame[frame.detection_id.isin(keep)]
     stale = frame[~frame.detection_id.isin(keep) & (frame.confirmed_on <= end)
                   & ~frame.status.isin(RETIRED_STATUSES)]
+    if stale.empty:
+        return []
     labels = latest_labels(store)
     checks = field_checks(store)
     done = []

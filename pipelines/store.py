@@ -719,7 +719,8 @@ class Store:
         c = detections_t.c
         known = {r.detection_id: r for r in self._rows(select(
             c.detection_id, c.first_run, c.status, c.confidence, c.first_seen, c.last_seen, c.area_m2, c.n_looks,
-            c.geometry_wkt, c.corroborated_by))}
+            c.geometry_wkt, c.corroborated_by).where(c.detection_id.in_([d.detection_id for d in dets])))
+        } if dets else {}  # only these: reading every stored detection per site grew with the registry's square
         rows = []
         for d in dets:
             prev = known.get(d.detection_id)
@@ -746,10 +747,14 @@ class Store:
                    and all(getattr(prev, k) == row[k] for k in CHANGES))
         return {"new": len(new), "updated": len(dets) - len(new) - same, "unchanged": same, "new_ids": new}
 
-    def detections(self, site_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    def detections(self, site_ids: Iterable[str] | None = None,
+                   detection_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Stored detections, of ``site_ids`` and with ``detection_ids`` where given."""
         q = select(detections_t).order_by(detections_t.c.first_seen, detections_t.c.detection_id)
         if site_ids is not None:
             q = q.where(detections_t.c.site_id.in_(list(site_ids)))
+        if detection_ids is not None:
+            q = q.where(detections_t.c.detection_id.in_(list(detection_ids)))
         with self.engine.connect() as conn:
             return pd.read_sql(q, conn)
 

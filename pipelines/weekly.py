@@ -40,7 +40,7 @@ from .monitoring import SiteResult, run_site, watch_area
 from .outputs import OutputFolder
 from .review import (
     FIELD_VERDICTS, apply_feedback, closed_by_check, confirmed_sites, copies_of_one_dig, field_checks, judged_elsewhere,
-    latest_labels, own_judgements, supersede,
+    latest_labels, own_judgements, supersede, suppression_zones,
 )
 from .store import OPEN_STATUSES, Store, disturbed_before, evidence_summary, open_or_seen, sqlite_file
 
@@ -107,20 +107,25 @@ def record_results(store: Store, run_id: str, provider: str, results: list[SiteR
     week_rows, new_ids = [], []
     counts["suppressed"] = []
     counts["unreadable"] = {r.site_id: r.unreadable for r in results if r.unreadable}
+    zones = None  # the labelled false positives' zones, read once a run (and again after a label is carried)
     for r in results:
         c = store.upsert_detections(r.detections, run_id)
         counts["new"] += c["new"]
         counts["updated"] += c["updated"]
         counts["unchanged"] += c["unchanged"]
         if r.status == "ok":
-            counts["superseded"] += supersede(store, r.site_id, [d.detection_id for d in r.detections],
-                                              str(pd.Timestamp(end).date()))
+            replaced = supersede(store, r.site_id, [d.detection_id for d in r.detections],
+                                 str(pd.Timestamp(end).date()))
+            counts["superseded"] += replaced
+            zones = None if replaced else zones  # a label carried to a new id is a zone there
         new_ids += c["new_ids"]
         store.save_chips(r.chips)
         if r.state is not None:
             store.save_site_state(r.site_id, r.state)
         counts["looks_scored"] += r.looks_scored
-        counts["suppressed"] += apply_feedback(store, [d.detection_id for d in r.detections])
+        if r.detections:
+            zones = suppression_zones(store) if zones is None else zones
+            counts["suppressed"] += apply_feedback(store, [d.detection_id for d in r.detections], zones)
         counts["acquisitions_new"] += store.record_acquisitions(r.site_id, provider, r.acquisitions, run_id)
         if r.status == "provider_error" or not weeks:
             continue  # no site-week: the week stays pending for this site

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 
 from pygeodesy import ParseError, RangeError, parseDMS
 from pyproj import CRS, Transformer
@@ -19,9 +20,22 @@ def utm_epsg(geom: BaseGeometry) -> int:
     return (32600 if c.y >= 0 else 32700) + zone
 
 
+_TRANSFORMERS = threading.local()
+
+
+def _transformer(src: int | str | CRS, dst: int | str | CRS) -> Transformer:
+    """A transformer per (src, dst) and thread: making one costs more than reprojecting a site's
+    outline, and pyproj's transformers are not to be shared between threads."""
+    cache = _TRANSFORMERS.__dict__.setdefault("by_pair", {})
+    key = (str(src), str(dst))
+    if key not in cache:
+        cache[key] = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+    return cache[key]
+
+
 def to_crs(geom: BaseGeometry, src: int | str | CRS, dst: int | str | CRS) -> BaseGeometry:
     """Reproject a shapely geometry (always x/y order)."""
-    t = Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+    t = _transformer(src, dst)
     return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 

@@ -122,3 +122,8 @@ def test_parts_benchmark_runs_at_tiny_size(shared):
 def test_radar_simulation_runs_at_tiny_size():
     res = _benchmark("radar_simulation").main(["--series", "1"])
     assert res["series"] == 1 and res["site_weeks"] == 35 and set(res["found"]) >= {"+4.0,+3.0", "-8.0,-8.0"}
+
+
+def test_many_sites_benchmark_runs_at_tiny_size():
+    res = _benchmark("bench_many_sites").main(["--sites", "5"])
+    assert res["sites"] == [5, 20] and res["large"]["week2_s"] > 0 and res["large"]["map_kb"] > res["small"]["map_kb"]

@@ -234,3 +234,33 @@ def test_another_deployments_detections_are_a_layer_of_their_own(case_run, tmp_p
                  "--companion", f"other={missing}"]) == 0
     said = capsys.readouterr().out
     assert "companion 'radar': " in said and f"warning: companion 'other': no store at {missing}" in said
+
+
+def test_recording_a_weeks_results_reads_the_whole_detection_table_a_fixed_number_of_times(tmp_path):
+    """Recording each site's result read every stored detection (to upsert its own, to find the
+    labelled false positives, to suppress repeats): a week's job grew with the square of the
+    sites.  Now the reads of the whole table do not depend on how many sites there are."""
+    from sqlalchemy import event
+    from shapely.geometry import box
+
+    from change_detection import Detection
+    from pipelines.monitoring import SiteResult
+    from pipelines.weekly import record_results
+    from sites import Site
+
+    def whole_table_reads(n: int) -> int:
+        store, reads = Store(str(tmp_path / f"n{n}.db")), []
+        sites = [Site(f"S{i}", f"S{i}", box(100 + i * 0.05, 44, 100.002 + i * 0.05, 44.0015)) for i in range(n)]
+        store.upsert_sites(sites)
+        results = [SiteResult(s.site_id, [Detection(f"{s.site_id}-d", s.site_id, s.geometry, "EPSG:4326",
+                                                    pd.Timestamp("2010-06-10"), pd.Timestamp("2010-06-20"),
+                                                    pd.Timestamp("2010-06-18"), 0.8, "medium", 4000.0, 3, "other",
+                                                    {"algorithm": "x"})]) for s in sites]
+        record_results(store, "r0", "p", results, "2010-06-14", "2010-06-20")  # a week on record
+        store.add_annotation("S0-d", "agriculture", "arch")  # a labelled false positive: a zone
+        event.listen(store.engine, "before_cursor_execute",
+                     lambda *a: reads.append(a[2]) if "FROM detections" in a[2] and "WHERE" not in a[2] else None)
+        record_results(store, "r1", "p", results, "2010-06-21", "2010-06-27")
+        return len(reads)
+
+    assert whole_table_reads(3) == whole_table_reads(12)
