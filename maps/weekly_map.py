@@ -14,6 +14,7 @@ from gettext import NullTranslations
 from pathlib import Path
 
 import folium
+import shapely
 from folium.plugins import Fullscreen, MarkerCluster, MeasureControl
 from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
@@ -97,6 +98,21 @@ class MapDetection:
                  phrase(words, "ground disturbed before (first seen {date})", date=self.disturbed_before))]
 
 
+DRAWN_DEGREES = 1e-6
+"""Outlines are drawn to a millionth of a degree (about 0.1 m): a site or a dig needs no more,
+and the sixteen digits a reprojected outline carried made up most of map.html."""
+
+
+def _drawn(geom: BaseGeometry) -> dict:
+    fine = shapely.set_precision(geom, DRAWN_DEGREES)
+    return mapping(fine if not fine.is_empty else geom)
+
+
+def _at(point) -> list[float]:
+    """A marker's [lat, lon], drawn as outlines are."""
+    return [round(point.y, 6), round(point.x, 6)]
+
+
 def _style(colour: str, dash: str | None = None, fill: float = 0.1):
     return lambda _f: {"color": colour, "weight": 2, "fillOpacity": fill, "dashArray": dash}
 
@@ -170,20 +186,20 @@ def weekly_map(
             if s.buffer_m > 0:
                 from sites.geo import buffer_m
 
-                folium.GeoJson(mapping(buffer_m(s.geometry, s.buffer_m)), style_function=lambda _f, c=style["color"]: {
+                folium.GeoJson(_drawn(buffer_m(s.geometry, s.buffer_m)), style_function=lambda _f, c=style["color"]: {
                     "color": c, "weight": 1, "fillOpacity": 0.0, "dashArray": "2 6"},
                     tooltip=folium.Tooltip(text(phrase(words, "{site}: {metres} m buffer", site=s.name,
                                                        metres=round(s.buffer_m))))).add_to(site_layer)
-            folium.GeoJson(mapping(s.geometry), style_function=_style(style["color"], style["dashArray"]),
+            folium.GeoJson(_drawn(s.geometry), style_function=_style(style["color"], style["dashArray"]),
                            tooltip=folium.Tooltip(text(s.name)), popup=_popup(rows)).add_to(site_layer)
         else:
             p = generalise(s.geometry)
-            folium.CircleMarker([p.y, p.x], radius=8, color=style["color"], fill=False,
+            folium.CircleMarker(_at(p), radius=8, color=style["color"], fill=False,
                                 tooltip=folium.Tooltip(text(phrase(words, "{site} (location generalised)", site=s.name))),
                                 popup=_popup(rows + [(_("Location"), _("generalised to a 0.1° cell"))])).add_to(site_layer)
         if s.site_id in unobserved:
             c = s.geometry.centroid if may_see_exact(s.sensitivity, access) else generalise(s.geometry)
-            folium.CircleMarker([c.y, c.x], radius=14, color="#888888", dash_array="4 4", fill=False,
+            folium.CircleMarker(_at(c), radius=14, color="#888888", dash_array="4 4", fill=False,
                                 tooltip=folium.Tooltip(text(
                                     phrase(words, "{site}: not observed ({why})", site=s.name,
                                            why=say(words, unobserved[s.site_id]))
@@ -207,8 +223,8 @@ def weekly_map(
                                   + phrase(words, "first seen {date}", date=d.first_seen)))
         layer = layers[d.new_this_week]
         if exact:
-            folium.GeoJson(mapping(d.geometry), style_function=_style(colour, None, 0.45), popup=popup, tooltip=tip).add_to(layer)
-        folium.CircleMarker([c.y, c.x], radius=6, color=colour, fill=True, fill_opacity=0.9, popup=popup,
+            folium.GeoJson(_drawn(d.geometry), style_function=_style(colour, None, 0.45), popup=popup, tooltip=tip).add_to(layer)
+        folium.CircleMarker(_at(c), radius=6, color=colour, fill=True, fill_opacity=0.9, popup=popup,
                             tooltip=tip).add_to(clusters[d.new_this_week])
     for layer in layers.values():
         layer.add_to(m)
@@ -224,9 +240,9 @@ def weekly_map(
             tip = folium.Tooltip(text(f"{label}: {d.detection_id} · {confidence_words(words, d.confidence)} · "
                                       + phrase(words, "first seen {date}", date=d.first_seen)))
             if exact:
-                folium.GeoJson(mapping(d.geometry), style_function=_style(colour, "5 5", 0.15), popup=popup,
+                folium.GeoJson(_drawn(d.geometry), style_function=_style(colour, "5 5", 0.15), popup=popup,
                                tooltip=tip).add_to(c_layer)
-            folium.CircleMarker([c.y, c.x], radius=7, color=colour, weight=3, fill=False, dash_array="3 3",
+            folium.CircleMarker(_at(c), radius=7, color=colour, weight=3, fill=False, dash_array="3 3",
                                 popup=popup, tooltip=tip).add_to(c_layer)
         c_layer.add_to(m)
     unobs_layer.add_to(m)
@@ -239,7 +255,7 @@ def weekly_map(
             c = d.geometry.representative_point()
             colour = VERDICT_COLOURS.get(label, "#666666")
             folium.RegularPolygonMarker(
-                [c.y, c.x], number_of_sides=4, radius=7, color=colour, fill=True, fill_opacity=0.9,
+                _at(c), number_of_sides=4, radius=7, color=colour, fill=True, fill_opacity=0.9,
                 popup=_popup([(_("Detection"), d.detection_id), (_("Verdict"), label_words(words, label)),
                               (_("By"), author),
                               (_("Status"), status_words(words, d.status))]),
@@ -282,7 +298,7 @@ def weekly_map(
         bounds = [g.bounds for g in (exact or shown)]  # frame the sites the reader may see exactly
         minx = min(b[0] for b in bounds); miny = min(b[1] for b in bounds)
         maxx = max(b[2] for b in bounds); maxy = max(b[3] for b in bounds)
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
+        m.fit_bounds([_at(Point(minx, miny)), _at(Point(maxx, maxy))])
     return m
 
 

@@ -224,3 +224,18 @@ def test_warping_overviews_in_threads_says_nothing_about_georeferencing():
             "    assert all(t == alone for t in pool.map(trace, range(200)))\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_outlines_are_drawn_to_a_tenth_of_a_metre_not_to_sixteen_digits():
+    """A reprojected outline carries sixteen digits per coordinate, most of map.html for a
+    registry of thousands; the map draws them to 1e-6 degrees (about 0.1 m)."""
+    import re
+
+    from sites.geo import buffer_m
+
+    site = _site()
+    html = weekly_map([site], [_det()], "2024-W23").get_root().render()
+    coords = re.findall(r"-?\d+\.\d+(?=[,\]])", html.split("geo_json_", 1)[1])
+    assert coords and max(len(c.split(".")[1]) for c in coords) <= 6
+    x, y = buffer_m(site.geometry, site.buffer_m).exterior.coords[1]
+    assert f"{round(x, 6)!r}" in html and f"{x!r}" not in html
