@@ -223,7 +223,8 @@ def weekly_map(
                                   + phrase(words, "first seen {date}", date=d.first_seen)))
         layer = layers[d.new_this_week]
         if exact:
-            folium.GeoJson(_drawn(d.geometry), style_function=_style(colour, None, 0.45), popup=popup, tooltip=tip).add_to(layer)
+            folium.GeoJson(_drawn(d.geometry), style_function=_style(colour, None, 0.45), popup=popup,
+                           tooltip=tip).add_to(layer)
         folium.CircleMarker(_at(c), radius=6, color=colour, fill=True, fill_opacity=0.9, popup=popup,
                             tooltip=tip).add_to(clusters[d.new_this_week])
     for layer in layers.values():
