@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 CONTEXT_M = 600.0
 """Reference ring loaded around each site for the normalisation between dates."""
 HISTORY_YEARS = 3
+HISTORY_MARGIN = pd.Timedelta(days=60)
+"""Loaded before the history years too: the widest same-season baseline window reaches back
+48 days before a date's anniversary."""
 MAX_SITE_GB = 6.0
 """Memory one site's run may take (``SITEWATCH_MAX_SITE_GB`` overrides it): about 28 M
 pixel-looks — a site of 1 km² with its ring at 10 m over 400 Sentinel-2 looks (three years), or
@@ -87,7 +90,8 @@ class SiteResult:
     more_overviews: list[Overview] = field(default_factory=list)
     """A site watched in parts: the latest clear looks of its other parts with a detection."""
     state: bytes | None = None
-    """The detector state after this run (scores of every look since the epoch + the walk)."""
+    """The detector state after this run (the looks since the epoch that later runs read, and
+    the walk: :mod:`change_detection.incremental`)."""
     looks_scored: int = 0
     """How many looks this run had to score (the rest came from the stored state)."""
     unreadable: list[dict] = field(default_factory=list)
@@ -109,7 +113,7 @@ def site_request(
     area = buffer_m(site.geometry, site.buffer_m + context_m)
     return ImageryRequest(
         geometry=area,
-        start=pd.Timestamp(start) - pd.DateOffset(years=history_years) - pd.Timedelta(days=60),
+        start=pd.Timestamp(start) - pd.DateOffset(years=history_years) - HISTORY_MARGIN,
         end=pd.Timestamp(end),
         bands=tuple(bands),
         epsg=utm_epsg(site.geometry),
@@ -218,8 +222,8 @@ def run_site(
         # watched in parts before: each part resumes its own state (run_in_parts); the whole site
         # is neither resumed nor stepped, whose first steps may fit in one piece and be thrown away
         return _load_and_detect(site, provider, start, start, end, params, resolution, state, split)
-    # A stored state holds every look since the epoch: this run needs the imagery its new looks'
-    # baselines reach back to, not the epoch's (change_detection.incremental).
+    # A stored state holds what later runs need of the looks since the epoch: this run needs the
+    # imagery its new looks' baselines reach back to, not the epoch's (change_detection.incremental).
     resume = resume_from(state)
     if resume is not None and resume > start:
         try:
@@ -235,7 +239,10 @@ STEP = pd.Timedelta(days=365)
 year old) goes in steps of a year, each resuming the last one's state, so it holds the imagery of
 a year and its history years, not of the whole period."""
 
-LOAD_SPAN = STEP + pd.Timedelta(days=31) + pd.Timedelta(days=366 * HISTORY_YEARS + 60)
+LAST_STRETCH = STEP + pd.Timedelta(days=31)
+"""A period up to this long goes in one piece (a step and the month after it)."""
+
+LOAD_SPAN = LAST_STRETCH + pd.Timedelta(days=366 * HISTORY_YEARS) + HISTORY_MARGIN
 """The longest period one load of :func:`run_site` holds: a step, or a last stretch of up to a
 year and a month, with its history years."""
 
@@ -253,7 +260,7 @@ def _in_steps(site: Site, provider: ImageryProvider, start: pd.Timestamp, end: p
     everything since in one piece, and a step that did not fit ran the site in parts up to that
     step's end before the parts ran again over the whole period.)"""
     first = resume if resume is not None else start
-    if end - first <= STEP + pd.Timedelta(days=31):
+    if end - first <= LAST_STRETCH:
         return _load_and_detect(site, provider, first, start, end, params, resolution, state, split)
     done, looks_scored, load_from, step_end = None, 0, first, min(first + STEP, end)
     while True:

@@ -292,9 +292,9 @@ class SuppressionZone:
 
 def suppression_zones(store: Store) -> list[SuppressionZone]:
     labelled = {d: a for d, a in latest_labels(store).items() if a["label"] in FALSE_POSITIVE}
-    frame = store.detections(detection_ids=list(labelled)) if labelled else pd.DataFrame()
-    if frame.empty:
+    if not labelled:
         return []
+    frame = store.detections(detection_ids=list(labelled))
     by_id = frame.set_index("detection_id")
     zones = []
     for det_id, a in labelled.items():

@@ -112,6 +112,19 @@ class CachedProvider:
                 continue
         return None
 
+    def _refusal(self, exc: SiteTooLarge, request: ImageryRequest, index: dict, start, end, known,
+                 grid: tuple[int, int, float] | None) -> SiteTooLarge:
+        """The refusal of the whole request, naming every day of it (and, where the cached grid is
+        known, stating all its looks, not only the part that was refused)."""
+        days = self._days(request, index, start, end, known)
+        if grid is not None:
+            try:
+                check_size(request, len(days), *grid, self.name, days)
+            except SiteTooLarge as whole:
+                return whole
+        exc.days = days
+        return exc
+
     def _days(self, request: ImageryRequest, index: dict, start, end, known) -> tuple:
         """Every day with a look in the request: the cached ones, ``known``, and those of the periods
         not cached, asked for under a limit of 0 (refused before a pixel is read)."""
@@ -156,10 +169,8 @@ class CachedProvider:
         if grid is not None:
             try:
                 check_size(request, len(cached), *grid, self.name, cached)
-            except SiteTooLarge as exc:  # refused for the whole request, naming every day of it
-                days = self._days(request, index, start, end, exc.days)
-                check_size(request, len(days), *grid, self.name, days)
-                raise
+            except SiteTooLarge as exc:
+                raise self._refusal(exc, request, index, start, end, exc.days, grid) from None
         parts, bad = self._read(folder, index, start, end)
         unreadable: list[dict] = []
         if bad:  # forget the coverage around unusable files so those days are fetched again
@@ -174,12 +185,9 @@ class CachedProvider:
             try:
                 fresh = self.inner.load(sub)
                 left_out = unreadable_of(fresh)
-            except SiteTooLarge as exc:  # refused for the whole request, naming every day of it
-                exc.days = self._days(request, index, start, end, {*exc.days, *(look_day(p.time.values[0])
-                                                                                   for p in parts)})
-                if grid is not None:
-                    check_size(request, len(exc.days), *grid, self.name, exc.days)
-                raise
+            except SiteTooLarge as exc:
+                read = {look_day(p.time.values[0]) for p in parts}
+                raise self._refusal(exc, request, index, start, end, {*exc.days, *read}, grid) from None
             except NoImagery:
                 fresh = None
             except CorruptRaster as exc:
