@@ -1,8 +1,10 @@
 """Escaping for every data string that reaches a page.
 
 folium escapes nothing: popup and tooltip strings are live HTML, and popup HTML is placed inside a
-JavaScript template literal, so ``${...}`` would run too.  Every string that comes from data (site
-names, report text, ids) goes through :func:`text` before it touches HTML.
+JavaScript template literal, so ``${...}`` would run too.  And branca, rendering the page, compiles
+every element's output once more as a Jinja template: ``{{ ... }}`` in a site name or a report's
+text would run Python in the weekly job, and ``{%`` would stop the map.  Every string that comes
+from data (site names, report text, ids) goes through :func:`text` before it touches HTML.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import re
 
 
 def text(value: object) -> str:
-    """HTML-escape and neutralise template-literal syntax (backtick, ``$``, backslash)."""
+    """HTML-escape and neutralise template syntax: JavaScript's (backtick, ``$``, backslash) and
+    Jinja's (braces)."""
     s = html.escape("" if value is None else str(value), quote=True)
-    return s.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
+    for c, entity in (("`", "&#96;"), ("$", "&#36;"), ("\\", "&#92;"), ("{", "&#123;"), ("}", "&#125;")):
+        s = s.replace(c, entity)
+    return s
 
 
 def table(rows: list[tuple[str, object]]) -> str:

@@ -21,7 +21,8 @@ from sites import Site, read_sites
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-HOSTILE = "Mound <img src=x onerror=\"document.body.setAttribute('data-pwned','1')\"> ${document.body.setAttribute('data-pwned2','1')}"
+HOSTILE = ("Mound <img src=x onerror=\"document.body.setAttribute('data-pwned','1')\"> "
+           "${document.body.setAttribute('data-pwned2','1')} {{ 7 * 6 }}")
 
 OPEN_POPUP = """
 <script>
@@ -41,6 +42,7 @@ window.addEventListener('load', function () {
 });
 </script>
 """
+OPEN_SITE_POPUP = OPEN_POPUP.replace("/Detection/", "/Mound/").replace("L.CircleMarker", "L.Layer")
 
 
 def chromium() -> str:
@@ -99,4 +101,10 @@ def test_hostile_site_name_stays_text_in_the_browser(outputs):
     dom = render(page, ARTIFACTS / "map_hostile.png", tmp)
     assert "leaflet-container" in dom
     assert 'data-pwned="1"' not in dom and 'data-pwned2="1"' not in dom
-    assert "&lt;img src=x" in dom  # shown as text
+    # the hostile site's own popup, opened: its name must show as the text it is
+    site_page = tmp / "site.html"
+    site_page.write_text(page.read_text().replace(OPEN_POPUP, OPEN_SITE_POPUP))
+    dom = render(site_page, ARTIFACTS / "map_hostile_popup.png", tmp)
+    assert 'data-popup-opened="yes"' in dom and 'data-pwned="1"' not in dom and 'data-pwned2="1"' not in dom
+    popup = re.search(r'class="leaflet-popup-content"[^>]*>(.*?)</div>', dom, re.S).group(1)
+    assert "Mound &lt;img src=x" in popup and "{{ 7 * 6 }}" in popup  # the site's popup shows its name as text

@@ -42,6 +42,28 @@ def test_hostile_site_name_is_text_in_the_map(tmp_path):
     assert "&lt;script&gt;alert" in html
 
 
+def test_template_syntax_in_data_neither_runs_nor_stops_the_map(tmp_path, monkeypatch):
+    """branca compiles every element's output again as a Jinja template when the page is
+    rendered: a site name, report text or id holding ``{{ ... }}`` ran Python in the weekly job,
+    and one holding ``{%`` stopped the map.  Now they are shown as written."""
+    from maps.weekly_map import MapReport
+
+    monkeypatch.chdir(tmp_path)
+    payload = "{{ cycler.__init__.__globals__.os.mkdir(dict(ran=1)|first) }}"  # made a folder before
+    name, said = f"Mound {{{{ 7 * 6 }}}} {payload}", "{% for i in range(3) %}loop{% endfor %} {# note"
+    det = MapDetection("S-1-20240601-{{7*6}}", "S-1", Point(106.905, 47.905).buffer(0.0005), "2024-06-01",
+                       "2024-06-20", "2024-06-09", 0.8, "high", 2500.0, "bare_soil_exposure", "open", True,
+                       evidence=said)
+    rep = MapReport("rep-{%", 47.905, 106.905, "2024-06-02", said, "report_without_detection", "S-1", said)
+    for access in ("restricted", "secret", "public"):
+        html = weekly_map([_site(name=name)], [det], "2024-W23 {{", access=access, reports=[rep],
+                          unobserved={"S-1": said}, last_seen={"S-1": said}).get_root().render()
+        assert not (tmp_path / "ran").exists()
+        assert "Mound 42" not in html and "looplooploop" not in html and "-20240601-42" not in html
+        assert "Mound &#123;&#123; 7 * 6 &#125;&#125; &#123;&#123; cycler" in html
+    assert "&#123;% for i in range(3) %&#125;loop" in html
+
+
 def test_secret_site_is_generalised_below_secret_access():
     secret = _site("S-2", "Hidden tomb", "secret", 100.123, 45.678)
     det = _det("S-2", 100.125, 45.680)
