@@ -701,7 +701,7 @@ def summary_html(summary: dict, words: NullTranslations = ENGLISH_WORDS) -> str:
         f"<!DOCTYPE html><html lang='{esc(words.info().get('language', 'en'))}'><head><meta charset='utf-8'>"
         f"<title>{esc(title)}</title>"
         "<style>body{font:14px sans-serif;margin:2em}td,th{font-size:13px}</style></head><body>"
-        f"<h1>{esc(heading)}</h1><p>{esc(period).replace('{level}', '<b>' + esc(level) + '</b>')}</p>"
+        f"<h1>{esc(heading)}</h1><p>{esc(period).replace(esc('{level}'), '<b>' + esc(level) + '</b>')}</p>"
         f"<h2>{h['ranked']}</h2>"
         + para(_("Places for the rangers first (nobody has checked them, or a report or a doubt came after the last "
                  "check), then those checked in the field. A dig two sites see is one place: same_dig_as names the "

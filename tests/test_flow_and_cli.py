@@ -308,7 +308,8 @@ def test_a_site_left_out_of_the_registry_is_said_with_its_open_digs(case_2010, t
                                                  "last_watched_week": "2010-W25", "newly": True, "to_visit": 1,
                                                  "same_outline_as": ""}]
     assert "outline is" not in out  # S01-04 is another place, not S01-03 under a new id
-    assert "Sites watched before but not in this registry" in (tmp_path / "w" / "summary.html").read_text()
+    page = (tmp_path / "w" / "summary.html").read_text()
+    assert "Sites watched before but not in this registry" in page and "<code>sitewatch sites rename OLD" in page
     assert json.loads((tmp_path / "w" / "detections.geojson").read_text())["features"] == []
     assert main(["run", "--sites", str(one), *week, "--out", str(tmp_path / "pub"), "--access", "public", *common]) == 0
     pub = json.loads((tmp_path / "pub" / "summary.json").read_text())
