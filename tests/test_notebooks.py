@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -14,6 +15,7 @@ from pipelines.store import Store
 from pipelines.weekly import run_period
 from sites import read_sites
 
+HOSTILE_ID = "S02-05<img src=x onerror=alert(1)>"
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
@@ -28,6 +30,8 @@ def test_there_are_three_notebooks_without_outputs():
 def review_store(case_2011, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nb")
     sites = [s for s in read_sites(case_2011 / "sites.geojson").sites if s.site_id in ("S02-04", "S02-05")]
+    # a registry's id may carry markup: the notebooks show it as text
+    sites = [replace(s, site_id=HOSTILE_ID) if s.site_id == "S02-05" else s for s in sites]
     store = Store(str(tmp / "sw.db"))
     run_period(store, sites, LocalStacProvider(case_2011 / "catalog"), "2011-03-01", "2011-09-30", tmp / "out")
     det = store.detections().detection_id.iloc[0]
@@ -49,3 +53,5 @@ def test_notebook_runs(path, review_store, monkeypatch):
     assert not errors
     text = "".join(str(o.get("text", "")) + str(o.get("data", {})) for c in nb.cells for o in c.get("outputs", []))
     assert "S02-0" in text  # it showed real detections
+    shown = [str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", [])]
+    assert not any("<img src=x" in h for h in shown)
