@@ -5,6 +5,11 @@ Layers: site outlines (styled by sensitivity), this week's detections and older 
 optical one), sites not observed this week.  Every data string goes through
 :func:`maps.escape.text`; no folium GeoJson popup/tooltip helper is used, because those put raw
 property values into ``innerHTML``.
+
+Each layer's shapes are one GeoJSON layer (:class:`Shapes`): every feature carries its own style
+and its tooltip and popup, escaped here, which Leaflet binds as it adds the feature.  A national
+map of thousands of sites is then a dozen layers, not thousands of folium elements, each with
+its own script that branca compiles again as a template.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 import folium
 import shapely
 from folium.plugins import Fullscreen, MarkerCluster, MeasureControl
+from folium.utilities import JsCode
 from shapely.geometry import Point, mapping
 from shapely.geometry.base import BaseGeometry
 
@@ -113,12 +119,48 @@ def _at(point) -> list[float]:
     return [round(point.y, 6), round(point.x, 6)]
 
 
-def _style(colour: str, dash: str | None = None, fill: float = 0.1):
-    return lambda _f: {"color": colour, "weight": 2, "fillOpacity": fill, "dashArray": dash}
-
-
 def _popup(rows: list[tuple[str, object]], extra_html: str = "") -> folium.Popup:
     return folium.Popup(table(rows) + extra_html, max_width=380)
+
+
+BIND = JsCode("""function (feature, layer) {
+    var p = feature.properties;
+    if (p.popup) { layer.bindPopup(p.popup, {maxWidth: 380}); }
+    if (p.tip) { layer.bindTooltip(p.tip, {sticky: true}); }
+}""")
+
+
+class Shapes:
+    """Outlines and circle markers drawn as one ``folium.GeoJson``: each feature with its style, its
+    tooltip (escaped text) and its popup (escaped rows, and chips made by sitewatch)."""
+
+    def __init__(self):
+        self.features: list[dict] = []
+
+    def outline(self, geom: BaseGeometry, style: dict, tip: str = "", popup: str = "") -> None:
+        self._add(_drawn(geom), style, tip, popup)
+
+    def circle(self, point, style: dict, tip: str = "", popup: str = "") -> None:
+        """A circle marker; filled in its own colour (the marker it is made from has a blue fill)."""
+        lat, lon = _at(point)
+        self._add({"type": "Point", "coordinates": [lon, lat]}, {"fillColor": style["color"], **style}, tip, popup)
+
+    def _add(self, geometry: dict, style: dict, tip: str, popup: str) -> None:
+        props = {"style": {k: v for k, v in style.items() if v is not None}}
+        if tip:
+            props["tip"] = tip
+        if popup:
+            props["popup"] = popup
+        self.features.append({"type": "Feature", "geometry": geometry, "properties": props})
+
+    def add_to(self, parent) -> None:
+        if self.features:
+            folium.GeoJson({"type": "FeatureCollection", "features": self.features}, on_each_feature=BIND,
+                           marker=folium.CircleMarker()).add_to(parent)
+
+
+def _line(colour: str, dash: str | None = None, fill: float = 0.1, **more) -> dict:
+    return {"color": colour, "weight": 2, "fillOpacity": fill, "dashArray": dash, **more}
 
 
 def weekly_map(
@@ -174,6 +216,7 @@ def weekly_map(
 
     site_layer = folium.FeatureGroup(name=text(_("Sites")), show=True)
     unobs_layer = folium.FeatureGroup(name=text(_("Not observed this week")), show=True)
+    site_shapes, unobs_shapes = Shapes(), Shapes()
     for s in sites:
         style = SENSITIVITY_STYLE[s.sensitivity]
         rows = [(_("Site"), s.name), (_("Site id"), s.site_id), (_("Sensitivity"), access_words(words, s.sensitivity)),
@@ -186,25 +229,26 @@ def weekly_map(
             if s.buffer_m > 0:
                 from sites.geo import buffer_m
 
-                folium.GeoJson(_drawn(buffer_m(s.geometry, s.buffer_m)), style_function=lambda _f, c=style["color"]: {
-                    "color": c, "weight": 1, "fillOpacity": 0.0, "dashArray": "2 6"},
-                    tooltip=folium.Tooltip(text(phrase(words, "{site}: {metres} m buffer", site=s.name,
-                                                       metres=round(s.buffer_m))))).add_to(site_layer)
-            folium.GeoJson(_drawn(s.geometry), style_function=_style(style["color"], style["dashArray"]),
-                           tooltip=folium.Tooltip(text(s.name)), popup=_popup(rows)).add_to(site_layer)
+                site_shapes.outline(buffer_m(s.geometry, s.buffer_m),
+                                    {"color": style["color"], "weight": 1, "fillOpacity": 0.0, "dashArray": "2 6"},
+                                    tip=text(phrase(words, "{site}: {metres} m buffer", site=s.name,
+                                                    metres=round(s.buffer_m))))
+            site_shapes.outline(s.geometry, _line(style["color"], style["dashArray"]), tip=text(s.name),
+                                popup=table(rows))
         else:
-            p = generalise(s.geometry)
-            folium.CircleMarker(_at(p), radius=8, color=style["color"], fill=False,
-                                tooltip=folium.Tooltip(text(phrase(words, "{site} (location generalised)", site=s.name))),
-                                popup=_popup(rows + [(_("Location"), _("generalised to a 0.1° cell"))])).add_to(site_layer)
+            site_shapes.circle(generalise(s.geometry), {"radius": 8, "color": style["color"], "fill": False},
+                               tip=text(phrase(words, "{site} (location generalised)", site=s.name)),
+                               popup=table(rows + [(_("Location"), _("generalised to a 0.1° cell"))]))
         if s.site_id in unobserved:
             c = s.geometry.centroid if may_see_exact(s.sensitivity, access) else generalise(s.geometry)
-            folium.CircleMarker(_at(c), radius=14, color="#888888", dash_array="4 4", fill=False,
-                                tooltip=folium.Tooltip(text(
-                                    phrase(words, "{site}: not observed ({why})", site=s.name,
-                                           why=say(words, unobserved[s.site_id]))
-                                    + (phrase(words, "; last clear look {when}", when=say(words, last_seen[s.site_id]))
-                                       if s.site_id in last_seen else "")))).add_to(unobs_layer)
+            unobs_shapes.circle(c, {"radius": 14, "color": "#888888", "dashArray": "4 4", "fill": False},
+                                tip=text(phrase(words, "{site}: not observed ({why})", site=s.name,
+                                                why=say(words, unobserved[s.site_id]))
+                                         + (phrase(words, "; last clear look {when}",
+                                                   when=say(words, last_seen[s.site_id]))
+                                            if s.site_id in last_seen else "")))
+    site_shapes.add_to(site_layer)
+    unobs_shapes.add_to(unobs_layer)
     site_layer.add_to(m)
 
     layers = {
@@ -212,39 +256,40 @@ def weekly_map(
         False: folium.FeatureGroup(name=text(_("Older open detections")), show=True),
     }
     clusters = {k: MarkerCluster(disable_clustering_at_zoom=13).add_to(v) for k, v in layers.items()}
+    outlines, markers = {k: Shapes() for k in layers}, {k: Shapes() for k in layers}
     for d in detections:
         site = by_id.get(d.site_id)
         exact = site is not None and may_see_exact(site.sensitivity, access)
         c = d.geometry.centroid if exact else generalise(d.geometry)
-        rows = _detection_rows(d, site, exact, c, words)
         colour = CONFIDENCE_COLOURS.get(d.confidence, "#999999")
-        popup = _popup(rows, chips.get(d.detection_id, "") if exact else "")
-        tip = folium.Tooltip(text(f"{d.detection_id} · {confidence_words(words, d.confidence)} · "
-                                  + phrase(words, "first seen {date}", date=d.first_seen)))
-        layer = layers[d.new_this_week]
+        popup = table(_detection_rows(d, site, exact, c, words)) + (chips.get(d.detection_id, "") if exact else "")
+        tip = text(f"{d.detection_id} · {confidence_words(words, d.confidence)} · "
+                   + phrase(words, "first seen {date}", date=d.first_seen))
         if exact:
-            folium.GeoJson(_drawn(d.geometry), style_function=_style(colour, None, 0.45), popup=popup,
-                           tooltip=tip).add_to(layer)
-        folium.CircleMarker(_at(c), radius=6, color=colour, fill=True, fill_opacity=0.9, popup=popup,
-                            tooltip=tip).add_to(clusters[d.new_this_week])
-    for layer in layers.values():
+            outlines[d.new_this_week].outline(d.geometry, _line(colour, None, 0.45), tip, popup)
+        markers[d.new_this_week].circle(c, {"radius": 6, "color": colour, "fill": True, "fillOpacity": 0.9},
+                                        tip, popup)
+    for k, layer in layers.items():
+        outlines[k].add_to(layer)
+        markers[k].add_to(clusters[k])
         layer.add_to(m)
     for label, others in (companions or {}).items():
         # another deployment's open detections (radar beside optical): outlines dashed, markers hollow
         c_layer = folium.FeatureGroup(name=text(phrase(words, "{label}: open detections", label=label)), show=True)
+        shapes = Shapes()
         for d in others:
             site = by_id.get(d.site_id)
             exact = site is not None and may_see_exact(site.sensitivity, access)
             c = d.geometry.centroid if exact else generalise(d.geometry)
             colour = CONFIDENCE_COLOURS.get(d.confidence, "#999999")
-            popup = _popup([(_("Source"), label), *_detection_rows(d, site, exact, c, words)])
-            tip = folium.Tooltip(text(f"{label}: {d.detection_id} · {confidence_words(words, d.confidence)} · "
-                                      + phrase(words, "first seen {date}", date=d.first_seen)))
+            popup = table([(_("Source"), label), *_detection_rows(d, site, exact, c, words)])
+            tip = text(f"{label}: {d.detection_id} · {confidence_words(words, d.confidence)} · "
+                       + phrase(words, "first seen {date}", date=d.first_seen))
             if exact:
-                folium.GeoJson(_drawn(d.geometry), style_function=_style(colour, "5 5", 0.15), popup=popup,
-                               tooltip=tip).add_to(c_layer)
-            folium.CircleMarker(_at(c), radius=7, color=colour, weight=3, fill=False, dash_array="3 3",
-                                popup=popup, tooltip=tip).add_to(c_layer)
+                shapes.outline(d.geometry, _line(colour, "5 5", 0.15), tip, popup)
+            shapes.circle(c, {"radius": 7, "color": colour, "weight": 3, "fill": False, "dashArray": "3 3"},
+                          tip, popup)
+        shapes.add_to(c_layer)
         c_layer.add_to(m)
     unobs_layer.add_to(m)
     if verdicts:

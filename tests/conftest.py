@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,15 @@ def as_workbook():
         return path
 
     return save
+
+
+def page_text(html: str) -> str:
+    """A map page as its scripts hand it to the browser: folium writes each layer's GeoJSON (its
+    popups and tooltips with it) as ASCII JSON, with ``<``, ``>``, ``&``, ``'`` and every
+    non-ASCII letter as ``\\uXXXX``; decoded here, so a test reads what Leaflet will show."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), html)
+
+
+def read_page(path) -> str:
+    """:func:`page_text` of a written map page."""
+    return page_text(Path(path).read_text(encoding="utf-8"))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sitewatch.cli import main
+from conftest import read_page
 
 
 @pytest.fixture(scope="module")
@@ -489,7 +490,7 @@ def test_a_site_split_in_two_keeps_its_dig_review_and_alert(case_2010, tmp_path,
     assert east in pack and west not in pack
     ranked = {r["detection_id"]: r for r in json.loads((tmp_path / "w" / "summary.json").read_text())["ranked"]}
     assert (ranked[west]["same_dig_as"], ranked[east]["same_dig_as"], ranked[east]["to_visit"]) == (east, None, True)
-    assert "Same dig as" in (tmp_path / "w" / "map.html").read_text()  # the copy's popup says which waypoint
+    assert "Same dig as" in read_page(tmp_path / "w" / "map.html")  # the copy's popup says which waypoint
     from datetime import datetime
 
     from pipelines.alerts import AlertConfig, due_alerts

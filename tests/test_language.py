@@ -21,6 +21,7 @@ from maps.language import (
 )
 from maps.sheets import detection_sheet
 from maps.weekly_map import MapDetection
+from conftest import page_text
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYWORDS = {"_": None, "gettext": None, "N_": None, "phrase": (2,)}
@@ -155,8 +156,8 @@ def test_the_weekly_map_in_mongolian_escapes_and_generalises_as_in_english():
              Site("MN-0099", "Нууц", box(107.2, 47.7, 107.21, 47.71), 0.0, "secret", "Töv")]
     dets = [_det(n_looks=1), _det(detection_id="MN-0099-20240601-def456", site_id="MN-0099",
                                   geometry=Point(107.205, 47.705).buffer(0.0005))]
-    html = weekly_map(sites, dets, "2024-W23", {"MN-0042": "all looks cloudy"}, "restricted",
-                      words=words_for("mn")).get_root().render()
+    html = page_text(weekly_map(sites, dets, "2024-W23", {"MN-0042": "all looks cloudy"}, "restricted",
+                                words=words_for("mn")).get_root().render())
     for label in ("Илрүүлэлтийн итгэлийн түвшин", "Шинэ илрүүлэлтүүд (2024-W23 долоо хоног)", "Анх илэрсэн",
                   "хөрс ил гарсан", "(урьдчилсан: хоёр дахь зургийг хүлээж байна)", "ажиглагдаагүй (all looks cloudy)",
                   "Нууц (байршлыг ерөнхийлсөн)", "нууцалсан"):
@@ -220,10 +221,10 @@ def test_a_site_not_observed_says_why_in_the_maps_language_and_its_data_escaped(
     sites = [Site("MN-0042", "Хар бух", box(106.9, 47.9, 106.91, 47.91), 50.0, "restricted", "Töv")]
     why = Said("{reason}; {n} acquisition(s) could not be read ({items})", reason=Said("all looks cloudy"), n=1,
                items="<img src=x onerror=alert(1)>")
-    html = weekly_map(sites, [], "2024-W23", {"MN-0042": why}, "restricted",
-                      last_seen={"MN-0042": Said("{date} ({ago})", date="2024-06-01",
-                                                 ago=Said("{days} days before the period's end", days=8))},
-                      words=words_for("mn")).get_root().render()
+    html = page_text(weekly_map(sites, [], "2024-W23", {"MN-0042": why}, "restricted",
+                                last_seen={"MN-0042": Said("{date} ({ago})", date="2024-06-01",
+                                                           ago=Said("{days} days before the period's end", days=8))},
+                                words=words_for("mn")).get_root().render())
     for said in ("бүх зураг үүлтэй; 1 зураг авалтыг уншиж чадсангүй (&lt;img src=x onerror=alert(1)&gt;)",
                  "2024-06-01 (хугацааны төгсгөлөөс 8 хоногийн өмнө)", "Нууцлалын ангилал", "хязгаарлагдмал"):
         assert said in html or json.dumps(said)[1:-1] in html, said

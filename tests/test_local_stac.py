@@ -16,6 +16,7 @@ from pipelines.imagery.local_stac import LocalStacProvider, describe_unreadable,
 from pipelines.monitoring import run_site, site_request
 from sites import read_sites
 from sitewatch.errors import CorruptRaster, NoImagery
+from conftest import read_page
 
 
 @pytest.fixture(scope="module")
@@ -476,7 +477,7 @@ def test_a_landscape_too_large_for_memory_is_watched_in_parts(case_2010, tmp_pat
         return sorted(zip(f.detection_id, f.first_seen, f.confidence))
 
     assert answer(weekly) == answer(backfill)
-    offline = (tmp_path / "b" / "map_offline.html").read_text()
+    offline = read_page(tmp_path / "b" / "map_offline.html")
     assert all(f"Site imagery {p}" in offline for p in with_dets)
     from pipelines.review import detection_timeseries
 

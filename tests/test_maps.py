@@ -16,6 +16,7 @@ from maps.escape import text
 from maps.field_pack import Waypoint, patrol_order, write_field_pack
 from maps.weekly_map import MapDetection, weekly_map
 from sites import Site
+from conftest import page_text
 
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>${alert(2)}`"
 GEOD = Geod(ellps="WGS84")
@@ -37,7 +38,7 @@ def test_escape_neutralises_html_and_template_literals():
 
 
 def test_hostile_site_name_is_text_in_the_map(tmp_path):
-    html = weekly_map([_site()], [_det()], "2024-W23").get_root().render()
+    html = page_text(weekly_map([_site()], [_det()], "2024-W23").get_root().render())
     assert "<script>alert" not in html and "<img src=x" not in html and "${alert" not in html
     assert "&lt;script&gt;alert" in html
 
@@ -56,8 +57,8 @@ def test_template_syntax_in_data_neither_runs_nor_stops_the_map(tmp_path, monkey
                        evidence=said)
     rep = MapReport("rep-{%", 47.905, 106.905, "2024-06-02", said, "report_without_detection", "S-1", said)
     for access in ("restricted", "secret", "public"):
-        html = weekly_map([_site(name=name)], [det], "2024-W23 {{", access=access, reports=[rep],
-                          unobserved={"S-1": said}, last_seen={"S-1": said}).get_root().render()
+        html = page_text(weekly_map([_site(name=name)], [det], "2024-W23 {{", access=access, reports=[rep],
+                                    unobserved={"S-1": said}, last_seen={"S-1": said}).get_root().render())
         assert not (tmp_path / "ran").exists()
         assert "Mound 42" not in html and "looplooploop" not in html and "-20240601-42" not in html
         assert "Mound &#123;&#123; 7 * 6 &#125;&#125; &#123;&#123; cycler" in html
@@ -67,7 +68,7 @@ def test_template_syntax_in_data_neither_runs_nor_stops_the_map(tmp_path, monkey
 def test_secret_site_is_generalised_below_secret_access():
     secret = _site("S-2", "Hidden tomb", "secret", 100.123, 45.678)
     det = _det("S-2", 100.125, 45.680)
-    html = weekly_map([secret], [det], "2024-W23", access="restricted").get_root().render()
+    html = page_text(weekly_map([secret], [det], "2024-W23", access="restricted").get_root().render())
     assert "100.125" not in html and "45.68" not in html.replace("45.65", "")  # exact lon/lat absent
     g = generalise(det.geometry)
     assert f"{g.y:.6f}" in html
@@ -172,9 +173,9 @@ def test_a_repeat_dig_says_so_on_the_map_and_the_field_sheet():
     assert disturbed_before(evidence) == "2022-06-01"
     assert disturbed_before('{"delta": {}}') == "" and disturbed_before(None) == "" and disturbed_before("[1]") == ""
     det = replace(_det(), disturbed_before=disturbed_before(evidence))
-    html = weekly_map([_site()], [det], "2024-W23").get_root().render()
+    html = page_text(weekly_map([_site()], [det], "2024-W23").get_root().render())
     assert "ground disturbed before (first seen 2022-06-01)" in html
-    assert "disturbed before" not in weekly_map([_site()], [_det()], "2024-W23").get_root().render()
+    assert "disturbed before" not in page_text(weekly_map([_site()], [_det()], "2024-W23").get_root().render())
     sheet = detection_sheet(det, "Site", 47.9, 106.9, "48TUT", "", "restricted")
     assert "ground disturbed before (first seen 2022-06-01)" in sheet
 
@@ -192,9 +193,9 @@ def test_popup_shows_the_evidence_the_detection_rests_on():
     snowy = json.dumps({"delta": {"swir16": 0.1}, "mean_anomaly_sd": 9.0, "looks_through_snow": 1})
     assert evidence_summary(snowy) == "SWIR +0.100; 9.0 robust sd from normal; seen through snow on 1 look"
     assert evidence_summary(None) == "" and evidence_summary("not json") == "" and evidence_summary('{"delta": 3}') == ""
-    html = weekly_map([_site()], [replace(_det(), evidence=line)], "2024-W23").get_root().render()
+    html = page_text(weekly_map([_site()], [replace(_det(), evidence=line)], "2024-W23").get_root().render())
     assert "Evidence" in html and "NDVI -0.210" in html
-    plain = weekly_map([_site()], [_det()], "2024-W23").get_root().render()
+    plain = page_text(weekly_map([_site()], [_det()], "2024-W23").get_root().render())
     assert "Evidence" not in plain  # no row when nothing was stored
 
 
@@ -208,11 +209,11 @@ def test_a_report_text_does_not_give_away_a_generalised_place():
     words = ("pits at 45.68312, 100.12771 (45°40'59\"N 100°07'40\"E, MGRS 47TPM0926359437, 8GX8+2X, "
              "https://maps.example.org/?q=45.683,100.128) by the 3.5 m wall")
     rep = MapReport("rep-1", 45.68312, 100.12771, "2024-06-02", words, "report_without_detection", "S-2", "no detection")
-    html = weekly_map([secret], [], "2024-W23", access="restricted", reports=[rep]).get_root().render()
+    html = page_text(weekly_map([secret], [], "2024-W23", access="restricted", reports=[rep]).get_root().render())
     for leak in ("45.68312", "100.12771", "45°40", "47TPM0926359437", "8GX8+2X", "maps.example.org", "45.683,100.128"):
         assert leak not in html, leak
     assert "[location withheld]" in html and "by the 3.5 m wall" in html
-    shown = weekly_map([secret], [], "2024-W23", access="secret", reports=[rep]).get_root().render()
+    shown = page_text(weekly_map([secret], [], "2024-W23", access="secret", reports=[rep]).get_root().render())
     assert "47TPM0926359437" in shown
 
 
@@ -256,8 +257,33 @@ def test_outlines_are_drawn_to_a_tenth_of_a_metre_not_to_sixteen_digits():
     from sites.geo import buffer_m
 
     site = _site()
-    html = weekly_map([site], [_det()], "2024-W23").get_root().render()
+    html = page_text(weekly_map([site], [_det()], "2024-W23").get_root().render())
     coords = re.findall(r"-?\d+\.\d+(?=[,\]])", html.split("geo_json_", 1)[1])
     assert coords and max(len(c.split(".")[1]) for c in coords) <= 6
     x, y = buffer_m(site.geometry, site.buffer_m).exterior.coords[1]
     assert f"{round(x, 6)!r}" in html and f"{x!r}" not in html
+
+
+def test_a_map_of_many_sites_is_a_few_layers_with_every_site_in_them():
+    """Each kind of shape is one GeoJSON layer whatever the number of sites (a folium element per
+    outline made a national map slow to write and to open); every site, buffer, dig and marker is
+    still a feature there, with its own tooltip and popup."""
+    import json
+    import re
+
+    def page(n):
+        sites = [_site(f"S-{i}", f"Site {i}", x=106.9 + 0.02 * i) for i in range(n)]
+        dets = [_det(f"S-{i}", x=106.905 + 0.02 * i) for i in range(0, n, 2)]
+        unobserved = {f"S-{i}": "all looks cloudy" for i in range(0, n, 3)}
+        return page_text(weekly_map(sites, dets, "2024-W23", unobserved).get_root().render())
+
+    small, large = page(3), page(30)
+    assert large.count("L.geoJson(") == small.count("L.geoJson(") == 4  # sites, new digs, their markers, unobserved
+    collections = [json.loads(c) for c in re.findall(r"_add\((\{.*?\})\);\n", large)]
+    features = [f for c in collections for f in c["features"]]
+    assert len(features) == 30 * 2 + 15 * 2 + 10  # outline and buffer; dig and marker; not-observed ring
+    popups = [f["properties"]["popup"] for f in features if "popup" in f["properties"]]
+    assert sum("Site id</th><td>S-29<" in p for p in popups) == 1 and sum("S-28-20240601" in p for p in popups) == 2
+    assert all(f["properties"]["tip"] for f in features)
+    markers = [f["properties"]["style"] for f in features if f["geometry"]["type"] == "Point"]
+    assert len(markers) == 25 and all(m["fillColor"] == m["color"] for m in markers)  # not folium's default blue

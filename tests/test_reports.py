@@ -18,6 +18,7 @@ from reports.ingest import Report
 from sites import read_sites
 from sitewatch.cli import main
 from sitewatch.errors import ConfigError, InvalidReport
+from conftest import read_page
 
 CONTACT_A = "+976 9911 2233"
 CONTACT_B = "herder.bold@example.mn"
@@ -306,7 +307,7 @@ def test_reports_on_the_weekly_map_and_summary(world, keyed, tmp_path, case_2011
     out = write_outputs(store, sites, [], "2011-03-01", "2011-09-30", tmp_path / "o")
     summary = json.loads(out.summary_json.read_text())
     assert summary["reconciliation"]["corroborated"] >= 2
-    html = out.map_html.read_text()
+    html = read_page(out.map_html)
     assert "Community reports (reconciled)" in html
     assert "<script>alert('x')" not in html and "&lt;script&gt;alert" in html  # report text is text
     assert CONTACT_A not in html and CONTACT_B not in html

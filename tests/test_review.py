@@ -21,6 +21,7 @@ from pipelines.store import Store
 from pipelines.weekly import run_period
 from sites import Site
 from sites.geo import to_crs
+from conftest import read_page
 
 
 class SyntheticProvider:
@@ -127,7 +128,7 @@ def test_annotated_false_positive_not_realerted_but_new_dig_is(scene):
     assert dig_dets, "the new disturbance at the same site must still be alerted"
     summary = json.loads((last / "summary.json").read_text())
     assert summary["annotations"]["by_label"] == {"agriculture": 1}
-    html = (last / "map.html").read_text()
+    html = read_page(last / "map.html")
     assert "Reviews and field verdicts" in html and f"{field_det}: agriculture" in html
 
 
@@ -223,7 +224,7 @@ def test_site_ids_with_slashes_and_quotes_stay_inside_the_output(scene):
     for folder in ("chips", "swipe", "field/sheets"):
         names = [p.name for p in (out / folder).iterdir()]
         assert names and all(n.startswith("_MN_ARK_12") for n in names), (folder, names)
-    html = (out / "map.html").read_text()
+    html = read_page(out / "map.html")
     assert "onmouseover='alert" not in html and "href='swipe/_MN_ARK_12_" in html
     assert all((out / "swipe" / n).exists() for n in re.findall(r"href='swipe/([^']+)'", html))
 
@@ -583,13 +584,14 @@ def test_sites_the_satellites_have_not_seen_are_listed_with_their_last_clear_loo
     assert summary["blind_sites"] == [{"site_id": "SYN-1", "name": site.name, "region": "Test valley",
                                        "last_clear_look": last, "days_without_clear_look": days}]
     assert f"Sites not seen for {BLIND_DAYS} days or more" in (out / "summary.html").read_text()
-    assert f"{last} ({days} days before the period" in (out / "map.html").read_text()
+    assert f"{last} ({days} days before the period" in read_page(out / "map.html")
     run_period(store, [site], SyntheticProvider(ds), "2011-09-19", "2011-09-25", tmp / "public", access="public")
     public = json.loads((tmp / "public" / "summary.json").read_text())  # a restricted site, read at public
     assert public["blind_sites"] == [] and public["blind_sites_not_named"] == 1
     assert public["not_observed_this_week"] == [] and public["not_observed_not_named"] == 1
     assert public["sites_observed_this_week"] == 0
-    assert last not in (tmp / "public" / "map.html").read_text() and last not in (tmp / "public" / "summary.html").read_text()
+    assert last not in read_page(tmp / "public" / "map.html")
+    assert last not in (tmp / "public" / "summary.html").read_text()
     assert "1 site(s) above this output's access level, not named here" in (tmp / "public" / "summary.html").read_text()
     seen_week = json.loads((tmp / "before" / "summary.json").read_text())
     assert seen_week["blind_sites"] == [] and seen_week["not_observed_this_week"] == []
@@ -638,7 +640,7 @@ def test_a_radar_week_writes_the_same_outputs(tmp_path):
     (det,) = store.detections().itertuples()
     chips = store.chips(det.detection_id)
     assert chips.colour == RADAR_COLOUR and chips.index_name == "VV change"
-    assert "VV dB +" in (out / "map.html").read_text() and "VV change" in (out / "map.html").read_text()
+    assert "VV dB +" in read_page(out / "map.html") and "VV change" in read_page(out / "map.html")
     assert (out / "field" / "field_pack.gpx").exists() and (out / f"swipe/{det.detection_id}.html").exists()
     from pipelines.review import detection_timeseries  # the notebook's view: VV inside against the site
 
@@ -667,7 +669,7 @@ def test_an_open_detection_stays_on_the_map_through_cloud_until_a_verdict(scene)
     assert _ids(out) == set(found.detection_id)
     pack = {r["detection_id"] for r in csv.DictReader((out / "field" / "field_pack.csv").open(encoding="utf-8"))}
     assert pack == set(found.detection_id)
-    html = (out / "map.html").read_text()
+    html = read_page(out / "map.html")
     assert all(d in html for d in found.detection_id)
 
     gone, unsure = found.detection_id.iloc[0], found.detection_id.iloc[1]
@@ -776,7 +778,7 @@ def test_a_pack_in_mongolian_comes_back_like_an_english_one(scene):
     sheets = sorted((out / "field" / "sheets").glob("*.html"))
     assert len(sheets) == len(rows) and all("Хээрийн шалгалт" in p.read_text(encoding="utf-8") for p in sheets)
     assert "Field check" not in sheets[0].read_text(encoding="utf-8")
-    assert "Анх илэрсэн" in (out / "map.html").read_text(encoding="utf-8")  # the police map too
+    assert "Анх илэрсэн" in read_page(out / "map.html")  # the police map too
     assert "Эрэмбээр жагсаасан илрүүлэлтүүд" in (out / "summary.html").read_text(encoding="utf-8")
     assert json.loads((out / "summary.json").read_text())["ranked"][0]["confidence"] in ("low", "medium", "high")
     swipes = list((out / "swipe").glob("*.html"))
@@ -807,7 +809,7 @@ def test_what_sitewatch_says_about_the_data_is_in_the_maps_language_too(scene):
     annotate(store, det.detection_id, "looting", "Dr. Enkhtuya")  # from the imagery: the verdicts layer
     out = tmp / "mn"
     run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", out, language="mn")
-    page = (out / "map.html").read_text(encoding="utf-8")
+    page = read_page(out / "map.html")
     for said in ("нотлогдсон", "батлагдсан үйл ажиллагаа гэж үзэх; хээрийн багцтай байгаль хамгаалагч илгээх",
                  "мэдээлэл илрүүлэлтээс", "дурсгалт газраас гадуурх мэдээлэл",
                  "хянах: бүртгэлгүй дурсгалт газар байж магадгүй", "робаст стандарт хазайлт", "улаан +",
@@ -826,7 +828,7 @@ def test_what_sitewatch_says_about_the_data_is_in_the_maps_language_too(scene):
     # the English map says it as before, now with what to do about each report
     english = (tmp / "en2")
     run_period(store, [site], SyntheticProvider(ds), "2011-03-01", "2011-09-30", english)
-    page = (english / "map.html").read_text(encoding="utf-8")
+    page = read_page(english / "map.html")
     assert "robust sd from normal" in page and "review: possibly an unregistered site" in page
 
 
@@ -872,7 +874,7 @@ def test_a_place_a_ranger_checked_leaves_the_field_pack_until_reported_again(sce
     assert ranked[desk]["to_visit"] is True and ranked[desk]["field_check"] is None
     assert [r["detection_id"] for r in summary["ranked"]][-1] == checked  # the errands first
     assert summary["detections_to_visit"] == len(packed) == summary["detections_shown"] - 1
-    assert f"Checked in the field</th><td>{visit.date()}: looting" in (out / "map.html").read_text()
+    assert f"Checked in the field</th><td>{visit.date()}: looting" in read_page(out / "map.html")
     assert not (out / "field" / "sheets" / f"{checked}.html").exists()
 
     # a report before the check is matched but asks nothing; the check is nobody's errand

@@ -15,6 +15,7 @@ from pipelines.monitoring import watch_area
 from pipelines.store import Store
 from pipelines.weekly import run_period, weeks_between
 from sites import read_sites
+from conftest import read_page
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ def test_outputs_have_the_promised_schema(case_run):
         assert needed <= set(p)
         assert 0 <= p["score"] <= 1 and p["confidence"] in ("low", "medium", "high") and p["area_m2"] > 0
         assert meta["monitor_start"] <= p["last_seen"] and p["first_seen"] <= meta["monitor_end"]
-    html = outputs.map_html.read_text()
+    html = read_page(outputs.map_html)
     assert html.count("L.map(") == 1
     assert html.count("robust sd from normal") >= len(fc["features"])  # every popup states its evidence
     s = json.loads(outputs.summary_json.read_text())
@@ -117,7 +118,7 @@ def test_public_export_generalises_everything(case_run, tmp_path):
     from openpyxl import load_workbook
 
     assert load_workbook(tmp_path / "public" / "field" / "field_pack.xlsx").active.max_row == 1  # the header only
-    html = pub.map_html.read_text()
+    html = read_page(pub.map_html)
     for f in exact.values():
         assert f"{f['properties']['lat']:.6f}" not in html and f['properties']['mgrs'] not in html
 
@@ -197,7 +198,7 @@ def test_another_deployments_detections_are_a_layer_of_their_own(case_run, tmp_p
     got = write_outputs(own, sites, [], meta["monitor_start"], meta["monitor_end"], tmp_path / "o",
                         companions={"Sentinel-1 radar": radar.url, "Landsat": str(missing),
                                     "as a URL": f"sqlite:///{missing}"})
-    html = got.map_html.read_text()
+    html = read_page(got.map_html)
     assert "Sentinel-1 radar: open detections" in html
     assert all(d in html for d in recent.detection_id)
     s = json.loads(got.summary_json.read_text())
@@ -206,11 +207,11 @@ def test_another_deployments_detections_are_a_layer_of_their_own(case_run, tmp_p
     assert s["companions"]["as a URL"] == {"error": f"no store at sqlite:///{missing}"}
     assert json.loads(got.detections_geojson.read_text())["features"] == []
     assert len(gpxpy.parse((tmp_path / "o" / "field" / "field_pack.gpx").read_text()).waypoints) == 0
-    assert "Sentinel-1 radar: open detections" in (tmp_path / "o" / "map_offline.html").read_text()
+    assert "Sentinel-1 radar: open detections" in read_page(tmp_path / "o" / "map_offline.html")
 
     pub = write_outputs(own, sites, [], meta["monitor_start"], meta["monitor_end"], tmp_path / "p", access="public",
                         companions={"Sentinel-1 radar": radar.url})
-    html = pub.map_html.read_text()
+    html = read_page(pub.map_html)
     exact = {f["properties"]["detection_id"]: f["properties"] for f in json.loads(outputs.detections_geojson.read_text())["features"]}
     for det in recent.detection_id:
         if det in exact:
