@@ -159,8 +159,8 @@ class Shapes:
                            marker=folium.CircleMarker()).add_to(parent)
 
 
-def _line(colour: str, dash: str | None = None, fill: float = 0.1, **more) -> dict:
-    return {"color": colour, "weight": 2, "fillOpacity": fill, "dashArray": dash, **more}
+def _line(colour: str, dash: str | None = None, fill: float = 0.1) -> dict:
+    return {"color": colour, "weight": 2, "fillOpacity": fill, "dashArray": dash}
 
 
 def weekly_map(
